@@ -1,0 +1,30 @@
+# The two commands the README opens with: `make up` and `make test`.
+# Both make the virtualenv .venv from pyproject.toml first, when it is missing or out of date.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint bench-ingress clean
+
+$(BIN)/wapipe: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+up: $(BIN)/wapipe
+	$(BIN)/wapipe up
+
+test: $(BIN)/wapipe
+	$(BIN)/pytest
+
+lint: $(BIN)/wapipe
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-ingress: $(BIN)/wapipe
+	$(BIN)/python -m tests.bench.ingress
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,83 @@
+"""The ingress web app: routes, state and lifecycle. ``run()`` is what ``wapipe ingress`` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ingress import handlers
+from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
+from ingress.metrics import IngressMetrics
+from ingress.publish import Publisher
+from shared.settings import Settings, require
+
+log = logging.getLogger(__name__)
+
+# How long SIGTERM waits for in-flight requests (each bounded by the confirm timeout).
+SHUTDOWN_GRACE_S = 10.0
+
+
+def create_app(settings: Settings) -> web.Application:
+    require(settings, "app_secrets", "verify_token")
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[SECRETS] = tuple(secret.encode() for secret in settings.app_secrets)
+    app[METRICS] = IngressMetrics()
+    app.router.add_routes(
+        [
+            web.get("/webhook", handlers.verify),
+            web.post("/webhook", handlers.receive),
+            web.get("/healthz", handlers.healthz),
+            web.get("/readyz", handlers.readyz),
+            web.get("/metrics", handlers.metrics_page),
+        ]
+    )
+    app.cleanup_ctx.append(_broker)
+    return app
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    """Connect in the background: the ingress serves (503, /readyz failing) until it is up."""
+    settings = app[SETTINGS]
+    publisher = Publisher(
+        settings.amqp_url,
+        connection_name=f"wapipe-ingress@{socket.gethostname()}",
+        confirm_timeout_s=settings.confirm_timeout_s,
+    )
+    app[PUBLISHER] = publisher
+    connecting = asyncio.create_task(publisher.connect(), name="broker-connect")
+    yield
+    # aiohttp has let in-flight handlers finish by now, so their confirms are in.
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    await publisher.close()
+
+
+def run(settings: Settings) -> None:
+    app = create_app(settings)
+    log.info(
+        "ingress starting", extra={"host": settings.ingress_host, "port": settings.ingress_port}
+    )
+    web.run_app(
+        app,
+        host=settings.ingress_host,
+        port=settings.ingress_port,
+        access_log=None,  # one line per webhook at thousands a second; metrics count them
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+        print=None,
+        loop=_new_loop(),
+    )
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

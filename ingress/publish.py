@@ -1,0 +1,114 @@
+"""Confirmed publishing of a body's events: all confirmed, or ``BrokerUnavailable``.
+
+The ingress may answer Meta 200 only once the broker has confirmed every event of the body, so
+``publish_all`` either returns with every confirm in hand or raises. It never waits for the broker
+to come back: an unreachable broker, a negative confirm or a confirm slower than
+``confirm_timeout_s`` raises at once, the handler answers 503 and Meta retries later. Reconnecting
+is the robust connection's job, in the background; until it succeeds ``ready`` is false.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection, DeliveryMode
+
+from ingress.split import Event
+from shared import topology
+
+log = logging.getLogger(__name__)
+
+RECONNECT_INTERVAL_S: Final = 1.0
+CONTENT_TYPE: Final = "application/json"
+
+
+class BrokerUnavailable(Exception):
+    """The events were not all confirmed: nothing may be acknowledged to Meta."""
+
+
+class Publisher:
+    """One robust connection and one confirmed channel, owned by the ingress."""
+
+    def __init__(self, amqp_url: str, connection_name: str, confirm_timeout_s: float) -> None:
+        self._amqp_url = amqp_url
+        self._connection_name = connection_name
+        self._confirm_timeout_s = confirm_timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True while a publish could succeed (connected, channel open)."""
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def connect(self) -> None:
+        """Connect and declare the topology, retrying until the broker answers."""
+        attempt = 0
+        while self._connection is None:
+            try:
+                connection = await aio_pika.connect_robust(
+                    self._amqp_url,
+                    client_properties={"connection_name": self._connection_name},
+                    reconnect_interval=RECONNECT_INTERVAL_S,
+                )
+            except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+                attempt += 1
+                log.warning(
+                    "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
+                )
+                await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, 5.0))
+                continue
+            # A topology conflict (PRECONDITION_FAILED) raises: it needs a person, not a retry.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await topology.declare(channel)
+            self._exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE, ensure=False)
+            self._connection, self._channel = connection, channel
+            log.info("broker connected", extra={"connection": self._connection_name})
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish_all(self, events: Sequence[Event]) -> None:
+        """Publish persistently and wait for every confirm. Raises ``BrokerUnavailable``."""
+        if not self.ready or self._exchange is None:
+            raise BrokerUnavailable("not connected to the broker")
+        exchange = self._exchange
+        try:
+            async with asyncio.timeout(self._confirm_timeout_s):
+                await asyncio.gather(
+                    *(
+                        exchange.publish(_message(event), event.routing_key, mandatory=True)
+                        for event in events
+                    )
+                )
+        except TimeoutError:
+            raise BrokerUnavailable(f"no confirm within {self._confirm_timeout_s} s") from None
+        except (
+            aiormq.exceptions.AMQPError,
+            aio_pika.exceptions.DeliveryError,
+            ConnectionError,
+            RuntimeError,
+        ) as exc:
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _message(event: Event) -> aio_pika.Message:
+    return aio_pika.Message(
+        event.body,
+        message_id=event.message_id,
+        headers=event.headers,  # type: ignore[arg-type]
+        content_type=CONTENT_TYPE,
+        delivery_mode=DeliveryMode.PERSISTENT,
+    )

@@ -1,0 +1,236 @@
+"""Split a webhook body into events: pure, no I/O.
+
+One event per status, one per inbound message (with its contact and the number's metadata), one
+per other change. Each gets a stable key (the AMQP ``message_id``) and a routing key:
+
+    status.<status>      key: <wamid>:<status>[:<error code>]   (REFERENCE.md 3.4)
+    message.<type>       key: <wamid>
+    account.<field>      key: <field>:<digest of the change>    (every field but ``messages``)
+    account.errors       key: errors:<digest>                   (value-level errors in ``messages``)
+
+Meta re-sends a body byte for byte, so a digest of the change's raw bytes is stable across retries.
+Only what routing needs is decoded here (the views below); the objects themselves are forwarded
+verbatim as ``msgspec.Raw``. Their full typed model is ``shared.schemas.webhook``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Final, NamedTuple
+
+import msgspec
+
+from shared.schemas.events import NULL, SCHEMA_VERSION, EventKind, Header, WebhookEvent
+from shared.topology import QUARANTINE_ROUTING_KEY
+
+WABA_OBJECT: Final = "whatsapp_business_account"
+
+
+class NotAWebhook(ValueError):
+    """The body is not JSON, or not a WhatsApp webhook envelope; ``str()`` says why."""
+
+
+class Event(NamedTuple):
+    """One AMQP message to publish on ``wa.events``."""
+
+    kind: str  # an EventKind, or "quarantine"
+    routing_key: str
+    message_id: str
+    headers: dict[str, str]
+    body: bytes
+
+
+# Routing views: the few fields the ingress reads. Unknown fields are ignored by msgspec.
+class _Change(msgspec.Struct):
+    field: str
+    value: msgspec.Raw = NULL
+
+
+class _Entry(msgspec.Struct):
+    id: str | int
+    time: int | None = None
+    changes: list[_Change] = []
+
+
+class _Envelope(msgspec.Struct):
+    object: str
+    entry: list[_Entry]
+
+
+class _Metadata(msgspec.Struct):
+    phone_number_id: str | None = None
+    display_phone_number: str | None = None
+
+
+class _MessagesValue(msgspec.Struct):
+    metadata: _Metadata | None = None
+    contacts: list[msgspec.Raw] = []
+    messages: list[msgspec.Raw] = []
+    statuses: list[msgspec.Raw] = []
+    errors: list[msgspec.Raw] = []
+
+
+class _ContactView(msgspec.Struct):
+    wa_id: str | None = None
+    user_id: str | None = None
+
+
+class _ErrorView(msgspec.Struct):
+    code: int | None = None
+
+
+class _StatusView(msgspec.Struct):
+    id: str
+    status: str
+    recipient_id: str | None = None
+    recipient_user_id: str | None = None
+    errors: list[_ErrorView] = []
+
+
+class _MessageView(msgspec.Struct):
+    id: str
+    type: str = "unknown"
+    sender: str | None = msgspec.field(default=None, name="from")
+    from_user_id: str | None = None
+
+
+_envelope: Final = msgspec.json.Decoder(_Envelope)
+_messages_value: Final = msgspec.json.Decoder(_MessagesValue)
+_contact: Final = msgspec.json.Decoder(_ContactView)
+_status: Final = msgspec.json.Decoder(_StatusView)
+_message: Final = msgspec.json.Decoder(_MessageView)
+_encode: Final = msgspec.json.Encoder().encode
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def routing_token(text: str) -> str:
+    """One word of a topic routing key: no dots or wildcards, never empty."""
+    return _UNSAFE.sub("_", text)[:64] or "unknown"
+
+
+def digest(*parts: bytes) -> str:
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:32]
+
+
+def split_body(body: bytes, received_at: float) -> list[Event]:
+    """All events of one webhook body, in body order. Raises ``NotAWebhook``."""
+    try:
+        envelope = _envelope.decode(body)
+    except msgspec.DecodeError as exc:
+        raise NotAWebhook(str(exc)) from None
+    if envelope.object != WABA_OBJECT:
+        raise NotAWebhook(f"object is {envelope.object!r}, not {WABA_OBJECT!r}")
+    try:
+        return [
+            event
+            for entry in envelope.entry
+            for change in entry.changes
+            for event in _split_change(str(entry.id), entry.time, change, received_at)
+        ]
+    except msgspec.DecodeError as exc:
+        raise NotAWebhook(f"entry {exc}") from None
+
+
+def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
+    """The whole unparseable body, kept for a person to look at."""
+    headers = {
+        Header.RECEIVED_AT: f"{received_at:.6f}",
+        Header.SCHEMA: str(SCHEMA_VERSION),
+        "x-wapipe-reason": reason[:200],
+    }
+    return Event("quarantine", QUARANTINE_ROUTING_KEY, "quarantine:" + digest(body), headers, body)
+
+
+class _Context(NamedTuple):
+    """What every event of one change shares."""
+
+    field: str
+    waba_id: str
+    entry_time: int | None
+    received_at: float
+    metadata: _Metadata | None
+
+    def event(
+        self,
+        kind: EventKind,
+        key: str,
+        routing_key: str,
+        payload: msgspec.Raw,
+        contact: msgspec.Raw = NULL,
+    ) -> Event:
+        phone_number_id = self.metadata.phone_number_id if self.metadata else None
+        body = _encode(
+            WebhookEvent(
+                kind=kind,
+                key=key,
+                routing_key=routing_key,
+                field=self.field,
+                waba_id=self.waba_id,
+                phone_number_id=phone_number_id,
+                display_phone_number=self.metadata.display_phone_number if self.metadata else None,
+                entry_time=self.entry_time,
+                received_at=self.received_at,
+                contact=contact,
+                payload=payload,
+            )
+        )
+        headers = {
+            Header.KIND: kind,
+            Header.FIELD: self.field,
+            Header.WABA_ID: self.waba_id,
+            Header.RECEIVED_AT: f"{self.received_at:.6f}",
+            Header.SCHEMA: str(SCHEMA_VERSION),
+        }
+        if phone_number_id:
+            headers[Header.PHONE_NUMBER_ID] = phone_number_id
+        return Event(kind, routing_key, key, headers, body)
+
+
+def _split_change(
+    waba_id: str, entry_time: int | None, change: _Change, received_at: float
+) -> Iterator[Event]:
+    if change.field != "messages":
+        context = _Context(change.field, waba_id, entry_time, received_at, None)
+        key = f"{change.field}:{digest(waba_id.encode(), str(entry_time).encode(), change.value)}"
+        yield context.event("account", key, "account." + routing_token(change.field), change.value)
+        return
+    value = _messages_value.decode(change.value)
+    context = _Context(change.field, waba_id, entry_time, received_at, value.metadata)
+    contacts = [(_contact.decode(raw), raw) for raw in value.contacts]
+    for raw in value.statuses:
+        status = _status.decode(raw)
+        contact = _match(contacts, status.recipient_id, status.recipient_user_id)
+        yield context.event(
+            "status", status_key(status), "status." + routing_token(status.status), raw, contact
+        )
+    for raw in value.messages:
+        message = _message.decode(raw)
+        contact = _match(contacts, message.sender, message.from_user_id)
+        yield context.event(
+            "message", message.id, "message." + routing_token(message.type), raw, contact
+        )
+    if value.errors or not (value.statuses or value.messages):
+        # System-wide errors, or a `messages` value carrying nothing we know: keep it whole.
+        kind = "errors" if value.errors else "messages"
+        key = f"{kind}:{digest(waba_id.encode(), change.value)}"
+        yield context.event("account", key, "account." + kind, change.value)
+
+
+def status_key(status: _StatusView) -> str:
+    key = f"{status.id}:{status.status}"
+    if status.errors and status.errors[0].code is not None:
+        key += f":{status.errors[0].code}"
+    return key
+
+
+def _match(
+    contacts: list[tuple[_ContactView, msgspec.Raw]], wa_id: str | None, user_id: str | None
+) -> msgspec.Raw:
+    """The contacts[] object of this user; the only one when ids do not tell."""
+    for view, raw in contacts:
+        if (wa_id and view.wa_id == wa_id) or (user_id and view.user_id == user_id):
+            return raw
+    return contacts[0][1] if len(contacts) == 1 else NULL

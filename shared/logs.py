@@ -1,0 +1,57 @@
+"""Structured logs: one JSON object a line when not on a terminal, readable text when on one.
+
+A log call's ``extra={...}`` fields become keys of the JSON object. Never pass a secret or a token
+in them; ``Settings.__repr__`` masks the secret fields for the one place settings are logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, Final
+
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update((key, value) for key, value in record.__dict__.items() if key not in _STANDARD)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = " ".join(
+            f"{key}={value}" for key, value in record.__dict__.items() if key not in _STANDARD
+        )
+        return f"{line} {extra}" if extra else line
+
+
+def setup(level: str, log_format: str, service: str) -> None:
+    """Configure the root logger once per process."""
+    as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            TextFormatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aio-pika logs every reconnect attempt at length; our own lines say what matters.
+    logging.getLogger("aiormq").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,134 @@
+"""wapipe's settings: one msgspec Struct, read once from the environment at start-up.
+
+This module is the only reader of ``os.environ``. Every field ``name`` comes from the variable
+``WAPIPE_<NAME>``; a secret may instead come from a file named by ``WAPIPE_<NAME>_FILE`` (as
+containers mount them). Lists are comma-separated. A missing or malformed value raises
+``SettingsError`` naming the variable, never a traceback about a struct field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+PREFIX: Final = "WAPIPE_"
+SECRET_FIELDS: Final = frozenset({"amqp_url", "app_secrets", "verify_token", "access_token"})
+
+
+class SettingsError(ValueError):
+    """A variable is missing, unreadable or has a value of the wrong shape."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Broker and storage.
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str = ""  # empty: a SQLite file under ./var/
+
+    # Webhooks from Meta: any of the app secrets may sign (rotation).
+    app_secrets: tuple[str, ...] = ()
+    verify_token: str = ""
+
+    # The Cloud API (Meta's, or the sandbox's address locally).
+    graph_url: str = "https://graph.facebook.com"
+    graph_version: str = "v24.0"
+    access_token: str = ""
+
+    # Ingress.
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    max_body_bytes: int = 3 * 1024 * 1024
+    confirm_timeout_s: float = 2.0
+
+    # Logs: "auto" is JSON lines unless stderr is a terminal.
+    log_level: str = "INFO"
+    log_format: str = "auto"
+
+    def __repr__(self) -> str:
+        shown = {
+            name: ("***" if name in SECRET_FIELDS and getattr(self, name) else getattr(self, name))
+            for name in self.__struct_fields__
+        }
+        return f"Settings({shown})"
+
+    __str__ = __repr__
+
+
+_POSITIVE: Final = ("ingress_port", "max_body_bytes", "confirm_timeout_s")
+_CHOICES: Final = {
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "log_format": ("auto", "json", "text"),
+}
+
+
+def env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        text = _read(env, field.name)
+        if text is None:
+            continue
+        raw[field.name] = _split(text) if _is_list(field.type) else text
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(exc, raw)) from None
+    _check(settings)
+    return settings
+
+
+def _read(env: Mapping[str, str], field: str) -> str | None:
+    name = env_name(field)
+    if field in SECRET_FIELDS and (path := env.get(name + "_FILE")):
+        if name in env:
+            raise SettingsError(f"{name} and {name}_FILE are both set; set only one")
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE: cannot read {path!r}: {exc.strerror}") from None
+    return env.get(name)
+
+
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) in (tuple, list)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _explain(exc: msgspec.ValidationError, raw: Mapping[str, Any]) -> str:
+    # msgspec says e.g. "Expected `int`, got `str` - at `$.ingress_port`": name the variable,
+    # and show the value unless it is a secret.
+    message = str(exc)
+    head, sep, path = message.rpartition(" - at `$.")
+    if not sep:
+        return message
+    field = path.rstrip("`").split("[", 1)[0]
+    expected = head.replace("`", "").split(",", 1)[0].lower()
+    shown = "" if field in SECRET_FIELDS else f", got {raw.get(field)!r}"
+    return f"{env_name(field)}: {expected}{shown}"
+
+
+def _check(settings: Settings) -> None:
+    for field in _POSITIVE:
+        if getattr(settings, field) <= 0:
+            raise SettingsError(f"{env_name(field)}: must be greater than 0")
+    for field, allowed in _CHOICES.items():
+        if getattr(settings, field) not in allowed:
+            raise SettingsError(f"{env_name(field)}: must be one of {', '.join(allowed)}")
+
+
+def require(settings: Settings, *fields: str) -> None:
+    """Fail clearly when a service starts without a value it cannot do without."""
+    missing = [env_name(field) for field in fields if not getattr(settings, field)]
+    if missing:
+        raise SettingsError(f"{', '.join(missing)}: required, set it (or <NAME>_FILE)")

@@ -1,0 +1,112 @@
+"""The broker topology: every exchange, queue, binding and argument, as data, in one place.
+
+    wa.events (topic, alternate exchange wa.unroutable)
+      status.#                                -> wa.status
+      message.#                               -> wa.message
+      message.{image,audio,video,document,sticker} -> wa.media
+      account.#                               -> wa.account
+      quarantine.#                            -> wa.quarantine
+    wa.unroutable (fanout)                    -> wa.unroutable   (what no binding matched)
+    wa.dlx (direct)                           -> <queue>.dlq, one per queue, keyed by queue name
+
+Every queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least once
+(which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses publishes,
+so the ingress answers 503 and Meta retries, rather than dropping the oldest message).
+
+``declare()`` is idempotent: RabbitMQ accepts a re-declaration with identical arguments, so every
+process may declare at start-up, concurrently. Changing an argument of an existing queue is
+refused by the broker (PRECONDITION_FAILED); that needs a migration, not a redeploy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import aio_pika
+import msgspec
+from aio_pika.abc import AbstractChannel, ExchangeType
+
+EVENTS_EXCHANGE: Final = "wa.events"
+UNROUTABLE_EXCHANGE: Final = "wa.unroutable"
+DEAD_LETTER_EXCHANGE: Final = "wa.dlx"
+QUARANTINE_ROUTING_KEY: Final = "quarantine.body"
+
+MEDIA_TYPES: Final = ("image", "audio", "video", "document", "sticker")
+
+# A safety net under the workers' own bounded retries: a message redelivered this many times
+# (say, because it crashes every consumer) is dead-lettered instead of looping forever.
+DELIVERY_LIMIT: Final = 20
+
+
+class Exchange(msgspec.Struct, frozen=True):
+    name: str
+    type: ExchangeType
+    arguments: dict[str, Any] = {}
+
+
+class Queue(msgspec.Struct, frozen=True):
+    name: str
+    exchange: str
+    binding_keys: tuple[str, ...]
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.name + ".dlq"
+
+
+EXCHANGES: Final = (
+    Exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, {"alternate-exchange": UNROUTABLE_EXCHANGE}),
+    Exchange(UNROUTABLE_EXCHANGE, ExchangeType.FANOUT),
+    Exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT),
+)
+
+QUEUES: Final = (
+    Queue("wa.status", EVENTS_EXCHANGE, ("status.#",)),
+    Queue("wa.message", EVENTS_EXCHANGE, ("message.#",)),
+    Queue("wa.media", EVENTS_EXCHANGE, tuple(f"message.{kind}" for kind in MEDIA_TYPES)),
+    Queue("wa.account", EVENTS_EXCHANGE, ("account.#",)),
+    Queue("wa.quarantine", EVENTS_EXCHANGE, ("quarantine.#",)),
+    Queue("wa.unroutable", UNROUTABLE_EXCHANGE, ("",)),
+)
+
+
+def queue_arguments(queue: Queue) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": queue.name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+DEAD_LETTER_ARGUMENTS: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
+
+
+async def declare(channel: AbstractChannel) -> None:
+    """Declare everything above; safe to call from many processes at once."""
+    exchanges = {}
+    for spec in EXCHANGES:
+        exchanges[spec.name] = await channel.declare_exchange(
+            spec.name, spec.type, durable=True, arguments=spec.arguments
+        )
+    for queue in QUEUES:
+        dead = await channel.declare_queue(
+            queue.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
+        )
+        await dead.bind(exchanges[DEAD_LETTER_EXCHANGE], routing_key=queue.name)
+        live = await channel.declare_queue(
+            queue.name, durable=True, arguments=queue_arguments(queue)
+        )
+        for key in queue.binding_keys:
+            await live.bind(exchanges[queue.exchange], routing_key=key)
+
+
+async def declare_at(amqp_url: str, connection_name: str = "wapipe-topology") -> None:
+    """Connect, declare, disconnect: what ``wapipe topology`` runs in a deploy job."""
+    connection = await aio_pika.connect(
+        amqp_url, client_properties={"connection_name": connection_name}
+    )
+    async with connection:
+        await declare(await connection.channel())

@@ -1,0 +1,125 @@
+"""Fixtures: a real RabbitMQ, one fresh vhost per test, an ingress app in front of it.
+
+The broker is ``WAPIPE_AMQP_URL`` when set, else the local default; only when neither answers is
+one started with testcontainers. Each test gets its own vhost (made and deleted through the
+management API), so tests see only their own queues and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import socket
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
+
+from ingress.app import create_app
+from ingress.keys import PUBLISHER
+from shared.settings import Settings
+from tests.helpers import wait_until
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+SECRETS = ("first-app-secret", "second-app-secret")
+VERIFY_TOKEN = "test-verify-token"
+
+
+@dataclass(frozen=True)
+class Broker:
+    amqp_url: URL
+    management_url: URL
+
+    def api(self, method: str, path: str, body: object | None = None) -> None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            str(self.management_url / "api") + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        credentials = f"{self.amqp_url.user}:{self.amqp_url.password}".encode()
+        request.add_header("authorization", "Basic " + base64.b64encode(credentials).decode())
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+def _answers(url: URL) -> bool:
+    try:
+        with socket.create_connection((url.host or "127.0.0.1", url.port or 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    amqp_url = URL(os.environ.get("WAPIPE_AMQP_URL", DEFAULT_AMQP_URL))
+    if _answers(amqp_url):
+        management = os.environ.get("WAPIPE_TEST_MANAGEMENT_URL", f"http://{amqp_url.host}:15672")
+        yield Broker(amqp_url, URL(management))
+        return
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as container:
+        host = container.get_container_host_ip()
+        yield Broker(
+            URL(f"amqp://guest:guest@{host}:{container.get_exposed_port(5672)}/"),
+            URL(f"http://{host}:{container.get_exposed_port(15672)}"),
+        )
+
+
+@pytest.fixture
+def vhost_url(broker: Broker, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The AMQP URL of a vhost made for this test alone."""
+    test_name = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
+    name = f"wapipe-test-{test_name}-{uuid.uuid4().hex[:8]}"
+    broker.api("PUT", f"/vhosts/{name}")
+    broker.api(
+        "PUT",
+        f"/permissions/{name}/{broker.amqp_url.user}",
+        {"configure": ".*", "write": ".*", "read": ".*"},
+    )
+    yield str(broker.amqp_url.with_path("/" + name))
+    broker.api("DELETE", f"/vhosts/{name}")
+
+
+@pytest.fixture
+def settings(vhost_url: str) -> Settings:
+    return Settings(
+        amqp_url=vhost_url,
+        app_secrets=SECRETS,
+        verify_token=VERIFY_TOKEN,
+        confirm_timeout_s=0.5,
+        log_format="text",
+    )
+
+
+IngressClient = TestClient[web.Request, web.Application]
+
+
+async def start_ingress(settings: Settings) -> IngressClient:
+    client: IngressClient = TestClient(TestServer(create_app(settings)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def ingress(settings: Settings) -> AsyncIterator[IngressClient]:
+    """A running ingress app, connected to the test's vhost."""
+    client = await start_ingress(settings)
+    await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+    yield client
+    await client.close()
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return msgspec.structs.replace(settings, **changes)

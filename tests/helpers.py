@@ -1,0 +1,125 @@
+"""What tests share: waiting on conditions, a breakable TCP proxy, reading queues, sample bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+
+def cloudapi_dir() -> Path:
+    """Sample bodies of the Cloud API: WAPIPE_CLOUDAPI_DIR, else the copy under tests/data."""
+    if env := os.environ.get("WAPIPE_CLOUDAPI_DIR"):
+        return Path(env)
+    return Path(__file__).resolve().parent / "data" / "cloudapi"
+
+
+def sample_bodies() -> list[Path]:
+    return sorted((cloudapi_dir() / "webhooks").glob("*.json"))
+
+
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 5.0,  # noqa: ASYNC109 - a deadline on polling, not on one awaited call
+    step: float = 0.02,
+) -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+
+
+async def drain(amqp_url: str, queue: str) -> list[AbstractIncomingMessage]:
+    """Every message now in ``queue``, removed from it (basic.get until empty)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        source = await channel.get_queue(queue, ensure=True)
+        messages = []
+        while (message := await source.get(no_ack=True, fail=False)) is not None:
+            messages.append(message)
+        return messages
+
+
+class TcpProxy:
+    """A TCP proxy between a client and the broker that a test can cut or stall.
+
+    ``cut()`` closes every connection and refuses new ones (the broker is gone);
+    ``stall()`` keeps connections open but forwards nothing (the broker hangs);
+    ``restore()`` goes back to forwarding.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._refusing = False
+        self.port = 0
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close_all()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def cut(self) -> None:
+        self._refusing = True
+        self._close_all()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        self._refusing = False
+        self._flowing.set()
+
+    def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(chunk)
+                await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
