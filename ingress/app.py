@@ -71,11 +71,11 @@ def run(settings: Settings) -> None:
         access_log=None,  # one line per webhook at thousands a second; metrics count them
         shutdown_timeout=SHUTDOWN_GRACE_S,
         print=None,
-        loop=_new_loop(),
+        loop=new_event_loop(),
     )
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
+def new_event_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds

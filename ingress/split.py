@@ -22,7 +22,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 
-from shared.schemas.events import NULL, SCHEMA_VERSION, EventKind, Header, WebhookEvent
+from shared.schemas.events import NULL, EventKind, Header, WebhookEvent
 from shared.topology import QUARANTINE_ROUTING_KEY
 
 WABA_OBJECT: Final = "whatsapp_business_account"
@@ -136,11 +136,7 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
     """The whole unparseable body, kept for a person to look at."""
-    headers = {
-        Header.RECEIVED_AT: f"{received_at:.6f}",
-        Header.SCHEMA: str(SCHEMA_VERSION),
-        "x-wapipe-reason": reason[:200],
-    }
+    headers = {Header.RECEIVED_AT: f"{received_at:.6f}", Header.QUARANTINE_REASON: reason[:200]}
     return Event("quarantine", QUARANTINE_ROUTING_KEY, "quarantine:" + digest(body), headers, body)
 
 
@@ -178,11 +174,9 @@ class _Context(NamedTuple):
             )
         )
         headers = {
-            Header.KIND: kind,
             Header.FIELD: self.field,
             Header.WABA_ID: self.waba_id,
             Header.RECEIVED_AT: f"{self.received_at:.6f}",
-            Header.SCHEMA: str(SCHEMA_VERSION),
         }
         if phone_number_id:
             headers[Header.PHONE_NUMBER_ID] = phone_number_id

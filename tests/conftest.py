@@ -7,15 +7,11 @@ management API), so tests see only their own queues and leave nothing behind.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import socket
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import msgspec
 import pytest
@@ -26,30 +22,11 @@ from yarl import URL
 from ingress.app import create_app
 from ingress.keys import PUBLISHER
 from shared.settings import Settings
-from tests.helpers import wait_until
+from tests.helpers import Broker, wait_until
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SECRETS = ("first-app-secret", "second-app-secret")
 VERIFY_TOKEN = "test-verify-token"
-
-
-@dataclass(frozen=True)
-class Broker:
-    amqp_url: URL
-    management_url: URL
-
-    def api(self, method: str, path: str, body: object | None = None) -> None:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            str(self.management_url / "api") + path,
-            data=data,
-            method=method,
-            headers={"content-type": "application/json"},
-        )
-        credentials = f"{self.amqp_url.user}:{self.amqp_url.password}".encode()
-        request.add_header("authorization", "Basic " + base64.b64encode(credentials).decode())
-        with urllib.request.urlopen(request, timeout=10):
-            pass
 
 
 def _answers(url: URL) -> bool:

@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from yarl import URL
+
+
+@dataclass(frozen=True)
+class Broker:
+    amqp_url: URL
+    management_url: URL
+
+    """A RabbitMQ: its AMQP URL and its management API (vhosts, queue depths)."""
+
+    def api(self, method: str, path: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            str(self.management_url / "api") + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        credentials = f"{self.amqp_url.user}:{self.amqp_url.password}".encode()
+        request.add_header("authorization", "Basic " + base64.b64encode(credentials).decode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = response.read()
+        return json.loads(answer) if answer else None
 
 
 def cloudapi_dir() -> Path:

@@ -2,7 +2,8 @@
 
 The ingress turns each webhook body into events (see ``ingress/split.py``). Each event is one AMQP
 message whose body is a ``WebhookEvent`` encoded as JSON; its properties carry what a consumer
-needs to route without decoding (see ``Header``). The Cloud API's own object (a status, a message,
+needs to route without decoding: ``message_id`` (the event's key), ``type`` (its kind), the
+routing key, and the headers in ``Header``. The Cloud API's own object (a status, a message,
 a change's value) travels verbatim in ``payload``, byte for byte as Meta sent it, so nothing is lost
 in translation; decode it with ``shared.schemas.webhook``.
 """
@@ -22,12 +23,11 @@ EventKind = Literal["status", "message", "account"]
 class Header:
     """AMQP header names set on every event (values are strings)."""
 
-    PHONE_NUMBER_ID: Final = "x-wa-phone-number-id"
+    PHONE_NUMBER_ID: Final = "x-wa-phone-number-id"  # absent on fields without a number
     WABA_ID: Final = "x-wa-waba-id"
-    FIELD: Final = "x-wa-field"
-    KIND: Final = "x-wa-kind"
+    FIELD: Final = "x-wa-field"  # the webhook field, e.g. "messages"
     RECEIVED_AT: Final = "x-wa-received-at"  # unix seconds with microseconds, as text
-    SCHEMA: Final = "x-wapipe-schema"
+    QUARANTINE_REASON: Final = "x-wapipe-reason"  # on quarantined bodies only
 
 
 class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):

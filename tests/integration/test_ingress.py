@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -172,6 +173,7 @@ async def test_batch_body_puts_each_event_in_its_queue_once(
     assert second_waba.headers[Header.PHONE_NUMBER_ID] == "118765432109999"
     assert float(str(second_waba.headers[Header.RECEIVED_AT])) == pytest.approx(time.time(), abs=60)
     assert second_waba.delivery_mode == 2  # persistent
+    assert second_waba.type == "status"
     event = event_decoder.decode(second_waba.body)
     assert json.loads(bytes(event.contact))["user_id"] == "BR.88120034561209871123"
 
@@ -326,6 +328,30 @@ async def test_stalled_broker_answers_503_within_the_confirm_timeout(settings: S
             assert await post(client, sample("status_read.json")) == 503
             elapsed = time.monotonic() - started
             assert settings.confirm_timeout_s <= elapsed < settings.confirm_timeout_s + 0.5
+        finally:
+            proxy.restore()
+            await client.close()
+
+
+async def test_broker_lost_while_a_confirm_is_pending_answers_503(settings: Settings) -> None:
+    target = URL(settings.amqp_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
+        client = await start_ingress(
+            with_settings(settings, amqp_url=via_proxy, confirm_timeout_s=5.0)
+        )
+        try:
+            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+            proxy.stall()
+            pending = asyncio.create_task(post(client, sample("status_read.json")))
+
+            async def publishing() -> bool:
+                metrics = await (await client.get("/metrics")).text()
+                return "wapipe_ingress_in_flight 1.0" in metrics
+
+            await wait_until(publishing, timeout=5)
+            proxy.cut()
+            assert await asyncio.wait_for(pending, timeout=4) == 503
         finally:
             proxy.restore()
             await client.close()
