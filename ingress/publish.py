@@ -87,32 +87,35 @@ class Publisher:
 
     async def publish_all(self, events: Sequence[Event]) -> None:
         """Publish persistently and wait for every confirm. Raises ``BrokerUnavailable``."""
+        timeout_s = self._confirm_timeout_s
         try:
-            async with asyncio.timeout(self._confirm_timeout_s):
-                channel = await self._open_channel()
-                if len(events) == 1:  # the common body: no task per event
-                    await _publish(channel, events[0])
-                else:
-                    await asyncio.gather(*(_publish(channel, event) for event in events))
+            channel = await self._open_channel()
+            if len(events) == 1:  # the common body: no task, no second timer
+                await _publish(channel, events[0], timeout_s)
+            else:
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.gather(*(_publish(channel, e, timeout_s) for e in events))
         except TimeoutError:
-            raise BrokerUnavailable(f"no confirm within {self._confirm_timeout_s} s") from None
+            raise BrokerUnavailable(f"no confirm within {timeout_s} s") from None
         except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def _open_channel(self) -> aiormq.Channel:
-        """The current aiormq channel; a new one after aio-pika has reconnected."""
+        """The current aiormq channel; a new one once aio-pika has reconnected."""
         underlay = self._underlay
         if underlay is None or underlay.is_closed:
             if not self.ready or self._channel is None:
                 raise BrokerUnavailable("not connected to the broker")
-            fresh = await self._channel.get_underlay_channel()
+            # Bounded: should the connection drop right now, this would wait for the next one.
+            async with asyncio.timeout(self._confirm_timeout_s):
+                fresh = await self._channel.get_underlay_channel()
             if not isinstance(fresh, aiormq.Channel):  # the concrete one has `wait`
                 raise TypeError(f"unexpected channel type {type(fresh).__name__}")
             underlay = self._underlay = fresh
         return underlay
 
 
-async def _publish(channel: aiormq.Channel, event: Event) -> None:
+async def _publish(channel: aiormq.Channel, event: Event, timeout_s: float) -> None:
     confirm = await channel.basic_publish(
         event.body,
         exchange=topology.EVENTS_EXCHANGE,
@@ -128,6 +131,7 @@ async def _publish(channel: aiormq.Channel, event: Event) -> None:
         # alternate exchange takes those into wa.unroutable first.
         mandatory=True,
         wait=False,  # the confirm below is what counts; no need to wait for the socket too
+        timeout=timeout_s,  # covers the confirm, too
     )
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise BrokerUnavailable(f"broker refused the event: {type(confirm).__name__}")

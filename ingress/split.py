@@ -15,9 +15,9 @@ verbatim as ``msgspec.Raw``. Their full typed model is ``shared.schemas.webhook`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 import msgspec
@@ -106,6 +106,7 @@ _encode: Final = msgspec.json.Encoder().encode
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of statuses, types and fields recur
 def routing_token(text: str) -> str:
     """One word of a topic routing key: no dots or wildcards, never empty."""
     return _UNSAFE.sub("_", text)[:64] or "unknown"
@@ -123,15 +124,15 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
         raise NotAWebhook(str(exc)) from None
     if envelope.object != WABA_OBJECT:
         raise NotAWebhook(f"object is {envelope.object!r}, not {WABA_OBJECT!r}")
+    events: list[Event] = []
     try:
-        return [
-            event
-            for entry in envelope.entry
-            for change in entry.changes
-            for event in _split_change(str(entry.id), entry.time, change, received_at)
-        ]
+        for entry in envelope.entry:
+            waba_id = str(entry.id)
+            for change in entry.changes:
+                _split_change(waba_id, entry.time, change, received_at, events)
     except msgspec.DecodeError as exc:
         raise NotAWebhook(f"entry {exc}") from None
+    return events
 
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
@@ -140,14 +141,35 @@ def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
     return Event("quarantine", QUARANTINE_ROUTING_KEY, "quarantine:" + digest(body), headers, body)
 
 
-class _Context(NamedTuple):
-    """What every event of one change shares."""
+class _Context:
+    """What every event of one change shares, worked out once per change."""
 
-    field: str
-    waba_id: str
-    entry_time: int | None
-    received_at: float
-    metadata: _Metadata | None
+    __slots__ = (
+        "display_phone_number",
+        "entry_time",
+        "field",
+        "headers",
+        "phone_number_id",
+        "received_at",
+        "waba_id",
+    )
+
+    def __init__(
+        self,
+        field: str,
+        waba_id: str,
+        entry_time: int | None,
+        received_at: float,
+        metadata: _Metadata | None,
+    ) -> None:
+        self.field, self.waba_id, self.entry_time = field, waba_id, entry_time
+        self.received_at = received_at
+        self.phone_number_id = metadata.phone_number_id if metadata else None
+        self.display_phone_number = metadata.display_phone_number if metadata else None
+        # One dict for all the change's events: they carry the same headers, never changed.
+        self.headers = {Header.WABA_ID: waba_id, Header.RECEIVED_AT: f"{received_at:.6f}"}
+        if self.phone_number_id:
+            self.headers[Header.PHONE_NUMBER_ID] = self.phone_number_id
 
     def event(
         self,
@@ -157,7 +179,6 @@ class _Context(NamedTuple):
         payload: msgspec.Raw,
         contact: msgspec.Raw = NULL,
     ) -> Event:
-        phone_number_id = self.metadata.phone_number_id if self.metadata else None
         body = _encode(
             WebhookEvent(
                 kind=kind,
@@ -165,52 +186,43 @@ class _Context(NamedTuple):
                 routing_key=routing_key,
                 field=self.field,
                 waba_id=self.waba_id,
-                phone_number_id=phone_number_id,
-                display_phone_number=self.metadata.display_phone_number if self.metadata else None,
+                phone_number_id=self.phone_number_id,
+                display_phone_number=self.display_phone_number,
                 entry_time=self.entry_time,
                 received_at=self.received_at,
                 contact=contact,
                 payload=payload,
             )
         )
-        headers = {
-            Header.FIELD: self.field,
-            Header.WABA_ID: self.waba_id,
-            Header.RECEIVED_AT: f"{self.received_at:.6f}",
-        }
-        if phone_number_id:
-            headers[Header.PHONE_NUMBER_ID] = phone_number_id
-        return Event(kind, routing_key, key, headers, body)
+        return Event(kind, routing_key, key, self.headers, body)
 
 
 def _split_change(
-    waba_id: str, entry_time: int | None, change: _Change, received_at: float
-) -> Iterator[Event]:
+    waba_id: str, entry_time: int | None, change: _Change, received_at: float, into: list[Event]
+) -> None:
     if change.field != "messages":
         context = _Context(change.field, waba_id, entry_time, received_at, None)
         key = f"{change.field}:{digest(waba_id.encode(), str(entry_time).encode(), change.value)}"
-        yield context.event("account", key, "account." + routing_token(change.field), change.value)
+        routing_key = "account." + routing_token(change.field)
+        into.append(context.event("account", key, routing_key, change.value))
         return
     value = _messages_value.decode(change.value)
     context = _Context(change.field, waba_id, entry_time, received_at, value.metadata)
-    contacts = [(_contact.decode(raw), raw) for raw in value.contacts]
     for raw in value.statuses:
         status = _status.decode(raw)
-        contact = _match(contacts, status.recipient_id, status.recipient_user_id)
-        yield context.event(
-            "status", status_key(status), "status." + routing_token(status.status), raw, contact
-        )
+        contact = _match(value.contacts, status.recipient_id, status.recipient_user_id)
+        routing_key = "status." + routing_token(status.status)
+        into.append(context.event("status", status_key(status), routing_key, raw, contact))
     for raw in value.messages:
         message = _message.decode(raw)
-        contact = _match(contacts, message.sender, message.from_user_id)
-        yield context.event(
-            "message", message.id, "message." + routing_token(message.type), raw, contact
-        )
+        contact = _match(value.contacts, message.sender, message.from_user_id)
+        routing_key = "message." + routing_token(message.type)
+        into.append(context.event("message", message.id, routing_key, raw, contact))
     if value.errors or not (value.statuses or value.messages):
         # System-wide errors, or a `messages` value carrying nothing we know: keep it whole.
         kind = "errors" if value.errors else "messages"
         key = f"{kind}:{digest(waba_id.encode(), change.value)}"
-        yield context.event("account", key, "account." + kind, change.value)
+        into.append(context.event("account", key, "account." + kind, change.value))
 
 
 def status_key(status: _StatusView) -> str:
@@ -220,11 +232,12 @@ def status_key(status: _StatusView) -> str:
     return key
 
 
-def _match(
-    contacts: list[tuple[_ContactView, msgspec.Raw]], wa_id: str | None, user_id: str | None
-) -> msgspec.Raw:
+def _match(contacts: list[msgspec.Raw], wa_id: str | None, user_id: str | None) -> msgspec.Raw:
     """The contacts[] object of this user; the only one when ids do not tell."""
-    for view, raw in contacts:
+    if len(contacts) == 1:  # the usual body: one user
+        return contacts[0]
+    for raw in contacts:
+        view = _contact.decode(raw)
         if (wa_id and view.wa_id == wa_id) or (user_id and view.user_id == user_id):
             return raw
-    return contacts[0][1] if len(contacts) == 1 else NULL
+    return NULL

@@ -25,7 +25,6 @@ class Header:
 
     PHONE_NUMBER_ID: Final = "x-wa-phone-number-id"  # absent on fields without a number
     WABA_ID: Final = "x-wa-waba-id"
-    FIELD: Final = "x-wa-field"  # the webhook field, e.g. "messages"
     RECEIVED_AT: Final = "x-wa-received-at"  # unix seconds with microseconds, as text
     QUARANTINE_REASON: Final = "x-wapipe-reason"  # on quarantined bodies only
 
