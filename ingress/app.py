@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -50,13 +49,24 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         confirm_timeout_s=settings.confirm_timeout_s,
     )
     app[PUBLISHER] = publisher
-    connecting = asyncio.create_task(publisher.connect(), name="broker-connect")
+    background = [
+        asyncio.create_task(publisher.connect(), name="broker-connect"),
+        asyncio.create_task(publisher.watch_deadlines(), name="confirm-deadlines"),
+    ]
+    for task in background:
+        task.add_done_callback(_log_failure)
     yield
     # aiohttp has let in-flight handlers finish by now, so their confirms are in.
-    connecting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await connecting
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     await publisher.close()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        # A topology conflict, say: the ingress stays up, unready, answering 503.
+        log.error("background task failed", extra={"task": task.get_name(), "error": repr(error)})
 
 
 def run(settings: Settings) -> None:

@@ -23,6 +23,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
+from ingress.deadlines import Deadlines
 from ingress.split import Event
 from shared import topology
 
@@ -44,6 +45,7 @@ class Publisher:
         self._amqp_url = amqp_url
         self._connection_name = connection_name
         self._confirm_timeout_s = confirm_timeout_s
+        self._deadlines = Deadlines(confirm_timeout_s)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._underlay: aiormq.Channel | None = None  # aiormq's, under self._channel
@@ -87,18 +89,25 @@ class Publisher:
 
     async def publish_all(self, events: Sequence[Event]) -> None:
         """Publish persistently and wait for every confirm. Raises ``BrokerUnavailable``."""
-        timeout_s = self._confirm_timeout_s
+        deadline = self._deadlines.arm()
         try:
             channel = await self._open_channel()
-            if len(events) == 1:  # the common body: no task, no second timer
-                await _publish(channel, events[0], timeout_s)
+            if len(events) == 1:  # the common body: no task per event
+                await _publish(channel, events[0])
             else:
-                async with asyncio.timeout(timeout_s):
-                    await asyncio.gather(*(_publish(channel, e, timeout_s) for e in events))
-        except TimeoutError:
-            raise BrokerUnavailable(f"no confirm within {timeout_s} s") from None
+                await asyncio.gather(*(_publish(channel, event) for event in events))
+        except asyncio.CancelledError:
+            if self._deadlines.expired(deadline):
+                raise BrokerUnavailable(f"no confirm within {self._deadlines.limit_s} s") from None
+            raise
         except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._deadlines.disarm(deadline)
+
+    async def watch_deadlines(self) -> None:
+        """Answer 503 for every confirm that takes too long; runs for the publisher's life."""
+        await self._deadlines.watch()
 
     async def _open_channel(self) -> aiormq.Channel:
         """The current aiormq channel; a new one once aio-pika has reconnected."""
@@ -115,7 +124,7 @@ class Publisher:
         return underlay
 
 
-async def _publish(channel: aiormq.Channel, event: Event, timeout_s: float) -> None:
+async def _publish(channel: aiormq.Channel, event: Event) -> None:
     confirm = await channel.basic_publish(
         event.body,
         exchange=topology.EVENTS_EXCHANGE,
@@ -131,7 +140,6 @@ async def _publish(channel: aiormq.Channel, event: Event, timeout_s: float) -> N
         # alternate exchange takes those into wa.unroutable first.
         mandatory=True,
         wait=False,  # the confirm below is what counts; no need to wait for the socket too
-        timeout=timeout_s,  # covers the confirm, too
     )
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise BrokerUnavailable(f"broker refused the event: {type(confirm).__name__}")
