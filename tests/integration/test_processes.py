@@ -1,0 +1,147 @@
+"""The real commands as processes: `wapipe ingress` shuts down gracefully and logs JSON lines,
+`wapipe up` runs the system on its local defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from yarl import URL
+
+from ingress.signature import HEADER, sign
+from tests.conftest import SECRETS, VERIFY_TOKEN
+from tests.helpers import TcpProxy, drain, sample_bodies, wait_until
+
+STATUS_BODY = next(path for path in sample_bodies() if path.name == "status_sent.json").read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wapipe",
+        *args,
+        env={**os.environ, **env},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def answers(url: str, status: int = 200) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return response.status == status
+    except aiohttp.ClientError:
+        return False
+
+
+async def post_webhook(port: int, body: bytes) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{port}/webhook",
+            data=body,
+            headers={HEADER: sign(SECRETS[0].encode(), body)},
+        ) as response,
+    ):
+        return response.status
+
+
+def refuses(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return True
+    return False
+
+
+async def test_sigterm_finishes_the_request_in_flight_then_exits(vhost_url: str) -> None:
+    target = URL(vhost_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        port = free_port()
+        env = {
+            "WAPIPE_AMQP_URL": str(target.with_host("127.0.0.1").with_port(proxy.port)),
+            "WAPIPE_APP_SECRETS": ",".join(SECRETS),
+            "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
+            "WAPIPE_INGRESS_PORT": str(port),
+            "WAPIPE_CONFIRM_TIMEOUT_S": "20",
+            "WAPIPE_LOG_FORMAT": "auto",  # stderr is a pipe: JSON lines
+        }
+        async with running("ingress", env=env) as process:
+            await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout=20)
+
+            proxy.stall()  # the broker holds the confirm: the request stays in flight
+            in_flight = asyncio.create_task(post_webhook(port, STATUS_BODY))
+
+            async def holding() -> bool:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{port}/metrics") as response,
+                ):
+                    return "wapipe_ingress_in_flight 1.0" in await response.text()
+
+            await wait_until(holding, timeout=5)
+            process.send_signal(signal.SIGTERM)
+            await wait_until(lambda: refuses(port), timeout=5)  # no longer accepting
+
+            proxy.restore()
+            assert await asyncio.wait_for(in_flight, timeout=10) == 200
+            assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+            assert process.stderr is not None
+            log = (await process.stderr.read()).decode()
+    assert len(await drain(vhost_url, "wa.status")) == 1
+
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
+    assert any(line["msg"] == "broker connected" for line in lines)
+    for secret in (*SECRETS, VERIFY_TOKEN, "guest:guest"):
+        assert secret not in log
+
+
+async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> None:
+    port = free_port()
+    env = {
+        "WAPIPE_AMQP_URL": vhost_url,
+        "WAPIPE_INGRESS_PORT": str(port),
+        "WAPIPE_APP_SECRETS": "",
+        "WAPIPE_VERIFY_TOKEN": "",
+    }
+    async with running("up", env=env) as process:
+        await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout=30)
+        body = STATUS_BODY
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/webhook",
+                data=body,
+                headers={HEADER: sign(b"local-app-secret", body)},
+            ) as response,
+        ):
+            assert response.status == 200
+        assert await answers(
+            f"http://127.0.0.1:{port}/webhook?hub.mode=subscribe"
+            "&hub.verify_token=local-verify-token&hub.challenge=7"
+        )
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+    assert len(await drain(vhost_url, "wa.status")) == 1

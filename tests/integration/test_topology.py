@@ -1,0 +1,68 @@
+"""The broker topology: declared from many processes at once, by `wapipe topology`, as data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import aio_pika
+
+from shared import topology
+from tests.helpers import drain
+
+
+async def declare_once(amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await topology.declare(await connection.channel())
+
+
+async def test_declaring_from_many_connections_at_once_is_safe(vhost_url: str) -> None:
+    await asyncio.gather(*(declare_once(vhost_url) for _ in range(8)))
+    await declare_once(vhost_url)  # and again, later
+
+
+async def test_wapipe_topology_declares_every_queue_and_dead_letter_queue(vhost_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wapipe",
+        "topology",
+        env={**os.environ, "WAPIPE_AMQP_URL": vhost_url, "WAPIPE_LOG_FORMAT": "json"},
+    )
+    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    connection = await aio_pika.connect(vhost_url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in topology.QUEUES:
+            live = await channel.declare_queue(queue.name, passive=True)
+            dead = await channel.declare_queue(queue.dead_letter_queue, passive=True)
+            assert live.declaration_result.message_count == 0
+            assert dead.declaration_result.message_count == 0
+
+
+async def test_unroutable_event_lands_in_the_alternate_exchange_queue(vhost_url: str) -> None:
+    await declare_once(vhost_url)
+    connection = await aio_pika.connect(vhost_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key="nobody.binds.this")
+    [message] = await drain(vhost_url, "wa.unroutable")
+    assert message.routing_key == "nobody.binds.this"
+
+
+async def test_rejected_message_is_dead_lettered_to_its_queue(vhost_url: str) -> None:
+    await declare_once(vhost_url)
+    connection = await aio_pika.connect(vhost_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
+        await exchange.publish(aio_pika.Message(b"{}", message_id="k"), routing_key="status.sent")
+        queue = await channel.get_queue("wa.status")
+        message = await queue.get(timeout=5)
+        assert message is not None
+        await message.reject(requeue=False)
+    [dead] = await drain(vhost_url, "wa.status.dlq")
+    assert dead.message_id == "k"
