@@ -1,9 +1,10 @@
 """The ingress's Prometheus metrics.
 
 The hot path counts in plain ints: the ingress is one thread on one event loop, so the lock that
-prometheus_client takes on every update buys nothing there, and it cost about 7 µs a webhook
-(tests/bench/results/ingress.md). A collector turns the counts into metric families when
-/metrics is scraped, from a registry of the app's own (tests run several apps in one process).
+prometheus_client's metric objects take on each of a webhook's five updates buys nothing
+(0 to 7 µs a webhook in our measurements: tests/bench/results/publish_cost.md). A collector turns
+the counts into metric families when /metrics is scraped, from a registry of the app's own
+(tests run several apps in one process).
 """
 
 from __future__ import annotations

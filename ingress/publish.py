@@ -7,9 +7,10 @@ to come back: an unreachable broker, a negative confirm or a confirm slower than
 is the robust connection's job, in the background; until it succeeds ``ready`` is false.
 
 aio-pika owns the connection, its recovery and the topology. The publish itself goes through
-the channel aio-pika exposes underneath (``get_underlay_channel``, aiormq): with properties built
-once and no wait for the socket to drain, it costs about 40 % less CPU per event than
-``Exchange.publish`` (tests/bench/results/ingress.md), and the ingress is bound by exactly that.
+the channel aio-pika exposes underneath (``get_underlay_channel``, aiormq): with the AMQP
+properties built directly and no wait for the socket to drain, it costs about 30 % less CPU per
+event than ``Exchange.publish`` (tests/bench/results/publish_cost.md), and the ingress is bound
+by its CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
-from ingress.deadlines import Deadlines
 from ingress.split import Event
 from shared import topology
 
@@ -45,7 +45,6 @@ class Publisher:
         self._amqp_url = amqp_url
         self._connection_name = connection_name
         self._confirm_timeout_s = confirm_timeout_s
-        self._deadlines = Deadlines(confirm_timeout_s)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._underlay: aiormq.Channel | None = None  # aiormq's, under self._channel
@@ -70,16 +69,23 @@ class Publisher:
                     client_properties={"connection_name": self._connection_name},
                     reconnect_interval=RECONNECT_INTERVAL_S,
                 )
+                try:
+                    channel = await connection.channel(
+                        publisher_confirms=True, on_return_raises=True
+                    )
+                    await topology.declare(channel)
+                except BaseException:
+                    await connection.close()
+                    raise
             except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+                # Only a lost connection is retried; a topology conflict (PRECONDITION_FAILED,
+                # a channel error) raises: it needs a person, not a retry.
                 attempt += 1
                 log.warning(
                     "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
                 )
                 await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, 5.0))
                 continue
-            # A topology conflict (PRECONDITION_FAILED) raises: it needs a person, not a retry.
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await topology.declare(channel)
             self._connection, self._channel = connection, channel
             log.info("broker connected", extra={"connection": self._connection_name})
 
@@ -89,25 +95,17 @@ class Publisher:
 
     async def publish_all(self, events: Sequence[Event]) -> None:
         """Publish persistently and wait for every confirm. Raises ``BrokerUnavailable``."""
-        deadline = self._deadlines.arm()
         try:
-            channel = await self._open_channel()
-            if len(events) == 1:  # the common body: no task per event
-                await _publish(channel, events[0])
-            else:
-                await asyncio.gather(*(_publish(channel, event) for event in events))
-        except asyncio.CancelledError:
-            if self._deadlines.expired(deadline):
-                raise BrokerUnavailable(f"no confirm within {self._deadlines.limit_s} s") from None
-            raise
-        except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
+            async with asyncio.timeout(self._confirm_timeout_s):
+                channel = await self._open_channel()
+                if len(events) == 1:  # the common body: no task per event
+                    await _publish(channel, events[0])
+                else:
+                    await asyncio.gather(*(_publish(channel, event) for event in events))
+        except TimeoutError:
+            raise BrokerUnavailable(f"no confirm within {self._confirm_timeout_s} s") from None
+        except (aiormq.exceptions.AMQPError, OSError) as exc:  # OSError: resets, refusals
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            self._deadlines.disarm(deadline)
-
-    async def watch_deadlines(self) -> None:
-        """Answer 503 for every confirm that takes too long; runs for the publisher's life."""
-        await self._deadlines.watch()
 
     async def _open_channel(self) -> aiormq.Channel:
         """The current aiormq channel; a new one once aio-pika has reconnected."""
@@ -115,9 +113,9 @@ class Publisher:
         if underlay is None or underlay.is_closed:
             if not self.ready or self._channel is None:
                 raise BrokerUnavailable("not connected to the broker")
-            # Bounded: should the connection drop right now, this would wait for the next one.
-            async with asyncio.timeout(self._confirm_timeout_s):
-                fresh = await self._channel.get_underlay_channel()
+            # Under publish_all's timeout: should the connection drop right now, this would
+            # wait for the next one.
+            fresh = await self._channel.get_underlay_channel()
             if not isinstance(fresh, aiormq.Channel):  # the concrete one has `wait`
                 raise TypeError(f"unexpected channel type {type(fresh).__name__}")
             underlay = self._underlay = fresh

@@ -7,7 +7,6 @@ management API), so tests see only their own queues and leave nothing behind.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import uuid
@@ -24,7 +23,6 @@ from ingress.keys import PUBLISHER
 from shared.settings import Settings
 from tests.helpers import Broker, wait_until
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SECRETS = ("first-app-secret", "second-app-secret")
 VERIFY_TOKEN = "test-verify-token"
 
@@ -39,10 +37,9 @@ def _answers(url: URL) -> bool:
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
-    amqp_url = URL(os.environ.get("WAPIPE_AMQP_URL", DEFAULT_AMQP_URL))
-    if _answers(amqp_url):
-        management = os.environ.get("WAPIPE_TEST_MANAGEMENT_URL", f"http://{amqp_url.host}:15672")
-        yield Broker(amqp_url, URL(management))
+    local = Broker.local()
+    if _answers(local.amqp_url):
+        yield local
         return
     from testcontainers.rabbitmq import RabbitMqContainer
 
@@ -58,15 +55,8 @@ def broker() -> Iterator[Broker]:
 def vhost_url(broker: Broker, request: pytest.FixtureRequest) -> Iterator[str]:
     """The AMQP URL of a vhost made for this test alone."""
     test_name = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
-    name = f"wapipe-test-{test_name}-{uuid.uuid4().hex[:8]}"
-    broker.api("PUT", f"/vhosts/{name}")
-    broker.api(
-        "PUT",
-        f"/permissions/{name}/{broker.amqp_url.user}",
-        {"configure": ".*", "write": ".*", "read": ".*"},
-    )
-    yield str(broker.amqp_url.with_path("/" + name))
-    broker.api("DELETE", f"/vhosts/{name}")
+    with broker.vhost(f"wapipe-test-{test_name}-{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,36 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
 
 @dataclass(frozen=True)
 class Broker:
+    """A RabbitMQ: its AMQP URL and its management API (vhosts, queue depths)."""
+
     amqp_url: URL
     management_url: URL
 
-    """A RabbitMQ: its AMQP URL and its management API (vhosts, queue depths)."""
+    @classmethod
+    def local(cls) -> Broker:
+        """WAPIPE_AMQP_URL (default the local broker); its management API on port 15672."""
+        amqp_url = URL(os.environ.get("WAPIPE_AMQP_URL", DEFAULT_AMQP_URL))
+        management = os.environ.get("WAPIPE_TEST_MANAGEMENT_URL", f"http://{amqp_url.host}:15672")
+        return cls(amqp_url, URL(management))
+
+    @contextlib.contextmanager
+    def vhost(self, name: str) -> Iterator[str]:
+        """A fresh vhost, deleted afterwards with all it holds; yields its AMQP URL."""
+        self.api("PUT", f"/vhosts/{name}")
+        try:
+            self.api(
+                "PUT",
+                f"/permissions/{name}/{self.amqp_url.user}",
+                {"configure": ".*", "write": ".*", "read": ".*"},
+            )
+            yield str(self.amqp_url.with_path("/" + name))
+        finally:
+            self.api("DELETE", f"/vhosts/{name}")
 
     def api(self, method: str, path: str, body: object | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
-from yarl import URL
 
 from ingress.signature import sign
 from tests.helpers import Broker, cloudapi_dir
@@ -173,15 +172,7 @@ def _latency_ms(output: str, percentile: str) -> float:
 
 
 def one_run(kind: str, broker: Broker, script: Path, connections: int, duration_s: int) -> Run:
-    vhost = f"wapipe-bench-{uuid.uuid4().hex[:8]}"
-    broker.api("PUT", f"/vhosts/{vhost}")
-    broker.api(
-        "PUT",
-        f"/permissions/{vhost}/{broker.amqp_url.user}",
-        {"configure": ".*", "write": ".*", "read": ".*"},
-    )
-    amqp_url = str(broker.amqp_url.with_path("/" + vhost))
-    try:
+    with broker.vhost(f"wapipe-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
         subprocess.run(
             [sys.executable, "-m", "wapipe", "topology"],
             check=True,
@@ -196,8 +187,6 @@ def one_run(kind: str, broker: Broker, script: Path, connections: int, duration_
         published = warm_up[3] - warm_up[4] + total - errors
         queued = None if kind == "bare" else asyncio.run(_queue_depth(amqp_url, "wa.status"))
         return Run(kind, rps, p50, p99, cpu_us, total, errors, published, queued)
-    finally:
-        broker.api("DELETE", f"/vhosts/{vhost}")
 
 
 async def _queue_depth(amqp_url: str, queue: str) -> int:
@@ -286,10 +275,7 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, comma-separated")
     args = parser.parse_args()
 
-    amqp = URL(os.environ.get("WAPIPE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    broker = Broker(
-        amqp, URL(os.environ.get("WAPIPE_TEST_MANAGEMENT_URL", f"http://{amqp.host}:15672"))
-    )
+    broker = Broker.local()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(wrk_script(_body()))
     runs = []
