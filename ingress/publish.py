@@ -24,6 +24,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
+from ingress.deadlines import Deadlines
 from ingress.split import Event
 from shared import topology
 
@@ -45,6 +46,7 @@ class Publisher:
         self._amqp_url = amqp_url
         self._connection_name = connection_name
         self._confirm_timeout_s = confirm_timeout_s
+        self._deadlines = Deadlines(confirm_timeout_s)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._underlay: aiormq.Channel | None = None  # aiormq's, under self._channel
@@ -95,17 +97,25 @@ class Publisher:
 
     async def publish_all(self, events: Sequence[Event]) -> None:
         """Publish persistently and wait for every confirm. Raises ``BrokerUnavailable``."""
+        deadline = self._deadlines.arm()
         try:
-            async with asyncio.timeout(self._confirm_timeout_s):
-                channel = await self._open_channel()
-                if len(events) == 1:  # the common body: no task per event
-                    await _publish(channel, events[0])
-                else:
-                    await asyncio.gather(*(_publish(channel, event) for event in events))
-        except TimeoutError:
-            raise BrokerUnavailable(f"no confirm within {self._confirm_timeout_s} s") from None
+            channel = await self._open_channel()
+            if len(events) == 1:  # the common body: no task per event
+                await _publish(channel, events[0])
+            else:
+                await asyncio.gather(*(_publish(channel, event) for event in events))
+        except asyncio.CancelledError:
+            if self._deadlines.expired(deadline):
+                raise BrokerUnavailable(f"no confirm within {self._deadlines.limit_s} s") from None
+            raise
         except (aiormq.exceptions.AMQPError, OSError) as exc:  # OSError: resets, refusals
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._deadlines.disarm(deadline)
+
+    async def watch_deadlines(self) -> None:
+        """Answer 503 for every confirm that takes too long; runs for the publisher's life."""
+        await self._deadlines.watch()
 
     async def _open_channel(self) -> aiormq.Channel:
         """The current aiormq channel; a new one once aio-pika has reconnected."""
@@ -113,7 +123,7 @@ class Publisher:
         if underlay is None or underlay.is_closed:
             if not self.ready or self._channel is None:
                 raise BrokerUnavailable("not connected to the broker")
-            # Under publish_all's timeout: should the connection drop right now, this would
+            # Under publish_all's deadline: should the connection drop right now, this would
             # wait for the next one.
             fresh = await self._channel.get_underlay_channel()
             if not isinstance(fresh, aiormq.Channel):  # the concrete one has `wait`

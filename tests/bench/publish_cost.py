@@ -9,8 +9,8 @@ process's CPU time over the events. The variants take the ingress's choices away
     aio-pika          check the signature, Exchange.publish(aio_pika.Message(body)) of the raw body
     aiormq            the same through the aiormq channel underneath, basic_publish(wait=False)
     aiormq+timer      ... with a confirm timeout armed per publish (asyncio.timeout)
-    wapipe            signature, split_body, Publisher.publish_all (one timeout per body) and
-                      the ingress's counters
+    wapipe            signature, split_body, Publisher.publish_all (its deadlines: one periodic
+                      check, no timer per publish) and the ingress's counters
     wapipe+locks      ... counting with prometheus_client's locked metrics instead
 
 Appends medians to results/publish_cost.md.
@@ -68,6 +68,7 @@ async def measure(variant: str, amqp_url: str, body: bytes, events: int) -> floa
     header = signature.sign(SECRET, body)
     publisher = Publisher(amqp_url, "bench-publish-cost", confirm_timeout_s=2.0)
     await publisher.connect()
+    watcher = asyncio.create_task(publisher.watch_deadlines())
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
@@ -126,6 +127,7 @@ async def measure(variant: str, amqp_url: str, body: bytes, events: int) -> floa
     cpu_before = time.process_time()
     await asyncio.gather(*(publisher_loop(events // CONCURRENCY) for _ in range(CONCURRENCY)))
     cpu_us = (time.process_time() - cpu_before) / (events // CONCURRENCY * CONCURRENCY) * 1e6
+    watcher.cancel()
     await connection.close()
     await publisher.close()
     return cpu_us
