@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+import aiormq
 import msgspec
 
 from shared import logs
@@ -115,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"wapipe: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+        print(f"wapipe: cannot reach the broker at WAPIPE_AMQP_URL: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

@@ -145,3 +145,23 @@ async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> No
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
     assert len(await drain(vhost_url, "wa.status")) == 1
+
+
+async def test_unreachable_broker_and_bad_setting_fail_with_a_clear_message() -> None:
+    for env, code, says in (
+        ({"WAPIPE_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}, 1, "WAPIPE_AMQP_URL"),
+        ({"WAPIPE_CONFIRM_TIMEOUT_S": "soon"}, 2, "WAPIPE_CONFIRM_TIMEOUT_S"),
+    ):
+        async with running("topology", env=env) as process:
+            assert await asyncio.wait_for(process.wait(), timeout=20) == code
+            assert process.stderr is not None
+            assert says in (await process.stderr.read()).decode()
+
+
+async def test_ingress_refuses_to_start_without_its_secrets() -> None:
+    env = {"WAPIPE_APP_SECRETS": "", "WAPIPE_VERIFY_TOKEN": "", "WAPIPE_INGRESS_PORT": "1"}
+    async with running("ingress", env=env) as process:
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 2
+        assert process.stderr is not None
+        message = (await process.stderr.read()).decode()
+    assert "WAPIPE_APP_SECRETS, WAPIPE_VERIFY_TOKEN" in message
