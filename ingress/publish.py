@@ -139,7 +139,6 @@ async def _publish(channel: aiormq.Channel, event: Event) -> None:
         routing_key=event.routing_key,
         properties=aiormq.spec.Basic.Properties(
             message_id=event.message_id,
-            message_type=event.kind,
             headers=event.headers,  # type: ignore[arg-type]
             content_type=CONTENT_TYPE,
             delivery_mode=PERSISTENT,

@@ -2,8 +2,8 @@
 
 The ingress turns each webhook body into events (see ``ingress/split.py``). Each event is one AMQP
 message whose body is a ``WebhookEvent`` encoded as JSON; its properties carry what a consumer
-needs to route without decoding: ``message_id`` (the event's key), ``type`` (its kind), the
-routing key, and the headers in ``Header``. The Cloud API's own object (a status, a message,
+needs to route without decoding: ``message_id`` (the event's key), the routing key (whose first
+word is the kind), and the headers in ``Header``. The Cloud API's own object (a status, a message,
 a change's value) travels verbatim in ``payload``, byte for byte as Meta sent it, so nothing is lost
 in translation; decode it with ``shared.schemas.webhook``.
 """

@@ -9,9 +9,10 @@ process's CPU time over the events. The variants take the ingress's choices away
     aio-pika          check the signature, Exchange.publish(aio_pika.Message(body)) of the raw body
     aiormq            the same through the aiormq channel underneath, basic_publish(wait=False)
     aiormq+timer      ... with a confirm timeout armed per publish (asyncio.timeout)
-    wapipe            signature, split_body, Publisher.publish_all (its deadlines: one periodic
-                      check, no timer per publish) and the ingress's counters
-    wapipe+locks      ... counting with prometheus_client's locked metrics instead
+    wapipe+locks      signature, split_body, Publisher.publish_all (its deadlines: one periodic
+                      check, no timer per publish), counting with prometheus_client's metrics
+    wapipe-gc         ... counting in plain ints, as the ingress does
+    wapipe            ... with the garbage collector settled as `wapipe ingress` settles it
 
 Appends medians to results/publish_cost.md.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 import uuid
@@ -33,6 +35,7 @@ import uvloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingress import signature
+from ingress.app import settle_garbage_collector
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
 from ingress.split import split_body
@@ -41,7 +44,7 @@ from tests.bench.ingress import machine
 from tests.helpers import Broker, cloudapi_dir
 
 RESULTS = Path(__file__).parent / "results" / "publish_cost.md"
-VARIANTS = ("aio-pika", "aiormq", "aiormq+timer", "wapipe", "wapipe+locks")
+VARIANTS = ("aio-pika", "aiormq", "aiormq+timer", "wapipe+locks", "wapipe-gc", "wapipe")
 CONCURRENCY = 32
 SECRET = b"bench-app-secret"
 
@@ -116,17 +119,25 @@ async def measure(variant: str, amqp_url: str, body: bytes, events: int) -> floa
         "aio-pika": through_aio_pika,
         "aiormq": lambda: raw(None),
         "aiormq+timer": lambda: raw(2.0),
-        "wapipe": lambda: wapipe(False),
         "wapipe+locks": lambda: wapipe(True),
+        "wapipe-gc": lambda: wapipe(False),
+        "wapipe": lambda: wapipe(False),
     }[variant]
 
     async def publisher_loop(count: int) -> None:
         for _ in range(count):
             await one()
 
-    cpu_before = time.process_time()
-    await asyncio.gather(*(publisher_loop(events // CONCURRENCY) for _ in range(CONCURRENCY)))
-    cpu_us = (time.process_time() - cpu_before) / (events // CONCURRENCY * CONCURRENCY) * 1e6
+    thresholds = gc.get_threshold()
+    if variant == "wapipe":
+        settle_garbage_collector()
+    try:
+        cpu_before = time.process_time()
+        await asyncio.gather(*(publisher_loop(events // CONCURRENCY) for _ in range(CONCURRENCY)))
+        cpu_us = (time.process_time() - cpu_before) / (events // CONCURRENCY * CONCURRENCY) * 1e6
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     watcher.cancel()
     await connection.close()
     await publisher.close()

@@ -173,7 +173,6 @@ async def test_batch_body_puts_each_event_in_its_queue_once(
     assert second_waba.headers[Header.PHONE_NUMBER_ID] == "118765432109999"
     assert float(str(second_waba.headers[Header.RECEIVED_AT])) == pytest.approx(time.time(), abs=60)
     assert second_waba.delivery_mode == 2  # persistent
-    assert second_waba.type == "status"
     event = event_decoder.decode(second_waba.body)
     assert json.loads(bytes(event.contact))["user_id"] == "BR.88120034561209871123"
 
