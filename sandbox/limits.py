@@ -1,0 +1,71 @@
+"""The Cloud API's send limits, counted exactly from real traffic. Pure: time is passed in.
+
+- Throughput, per business phone number (FACTS.md 5): at most ``rate_per_s`` messages in any
+  one-second window; the message that would make it ``rate_per_s + 1`` is refused with 130429.
+  The window slides, so no second, wherever it starts, holds more than the limit.
+- Pair rate, per (phone number, recipient) (REFERENCE.md 8.2): one message every
+  ``interval_s`` (6 s) sustained, bursts of up to ``burst`` (45) that borrow from later; modelled
+  as GCRA, so the message that breaks it gets 131056, and not one before.
+
+Refused messages do not count against either limit (Meta counts what it accepted).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Final
+
+THROUGHPUT_WINDOW_S: Final = 1.0
+
+
+@dataclass
+class Throughput:
+    """Messages accepted per phone number, in a sliding one-second window."""
+
+    rate_per_s: int
+    _recent: dict[str, deque[float]] = field(default_factory=dict)
+    per_second: dict[str, Counter[int]] = field(default_factory=dict)  # accepted, by whole second
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, phone_number_id: str, now: float) -> bool:
+        """Count the message if it fits; False means 130429."""
+        recent = self._recent.setdefault(phone_number_id, deque())
+        while recent and recent[0] <= now - THROUGHPUT_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= self.rate_per_s:
+            self.refused[phone_number_id] += 1
+            return False
+        recent.append(now)
+        self.per_second.setdefault(phone_number_id, Counter())[int(now)] += 1
+        return True
+
+    def busiest_second(self, phone_number_id: str) -> int:
+        """The most messages accepted in one calendar second (the sliding window bounds it)."""
+        counts = self.per_second.get(phone_number_id)
+        return max(counts.values()) if counts else 0
+
+
+@dataclass
+class PairRate:
+    """GCRA per (phone number, recipient): ``tat`` is when the pair's bucket is empty again."""
+
+    interval_s: float = 6.0
+    burst: int = 45
+    _tat: dict[tuple[str, str], float] = field(default_factory=dict)
+    refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def admit(self, phone_number_id: str, recipient: str, now: float) -> bool:
+        """Count the message if the pair may have it; False means 131056."""
+        pair = (phone_number_id, recipient)
+        tat = max(self._tat.get(pair, now), now)
+        if tat - now > (self.burst - 1) * self.interval_s:
+            self.refused[pair] += 1
+            return False
+        self._tat[pair] = tat + self.interval_s
+        return True
+
+    def wait_s(self, phone_number_id: str, recipient: str, now: float) -> float:
+        """How long until the pair may have one more message."""
+        tat = self._tat.get((phone_number_id, recipient), now)
+        return max(0.0, tat - now - (self.burst - 1) * self.interval_s)
