@@ -42,25 +42,27 @@ async def test_wapipe_topology_declares_every_queue_and_dead_letter_queue(vhost_
             assert dead.declaration_result.message_count == 0
 
 
-async def test_unroutable_event_lands_in_the_alternate_exchange_queue(vhost_url: str) -> None:
-    await declare_once(vhost_url)
-    connection = await aio_pika.connect(vhost_url)
+async def publish_event(amqp_url: str, routing_key: str, message_id: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
-        await exchange.publish(aio_pika.Message(b"{}"), routing_key="nobody.binds.this")
+        await exchange.publish(aio_pika.Message(b"{}", message_id=message_id), routing_key)
+
+
+async def test_unroutable_event_lands_in_the_alternate_exchange_queue(vhost_url: str) -> None:
+    await declare_once(vhost_url)
+    await publish_event(vhost_url, "nobody.binds.this", "k")
     [message] = await drain(vhost_url, "wa.unroutable")
     assert message.routing_key == "nobody.binds.this"
 
 
 async def test_rejected_message_is_dead_lettered_to_its_queue(vhost_url: str) -> None:
     await declare_once(vhost_url)
+    await publish_event(vhost_url, "status.sent", "k")
     connection = await aio_pika.connect(vhost_url)
     async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
-        await exchange.publish(aio_pika.Message(b"{}", message_id="k"), routing_key="status.sent")
-        queue = await channel.get_queue("wa.status")
+        queue = await (await connection.channel()).get_queue("wa.status")
         message = await queue.get(timeout=5)
         assert message is not None
         await message.reject(requeue=False)
