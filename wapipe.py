@@ -2,6 +2,7 @@
 ``wapipe ingress`` never loads worker code.
 
     wapipe ingress [--host H] [--port P]   the webhook receiver
+    wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
     wapipe topology                        declare exchanges and queues (deploy jobs)
     wapipe up                              the whole local system, one process per service
 """
@@ -39,6 +40,90 @@ def _ingress(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from sandbox.app import run as run_sandbox
+    from sandbox.config import SandboxConfig
+    from sandbox.webhooks import Chaos, Retry
+
+    config = SandboxConfig(
+        host=args.host,
+        port=args.port,
+        webhook_url=args.webhook_url,
+        rate_per_s=args.rate,
+        pair_interval_s=args.pair_interval,
+        pair_burst=args.pair_burst,
+        media_url_ttl_s=args.media_url_ttl,
+        inbound_media_ttl_s=args.inbound_media_ttl,
+        graph_version=settings.graph_version,
+        chaos=Chaos(
+            seed=args.seed,
+            delay_s=(args.delay[0], args.delay[1]),
+            duplicate_rate=args.duplicate_rate,
+            reorder_rate=args.reorder_rate,
+            batch_max=args.batch_max,
+        ),
+        retry=Retry(first_s=args.retry_first),
+    )
+    run_sandbox(settings, config)
+    return 0
+
+
+def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the local Cloud API (accepts WAPIPE_ACCESS_TOKEN, signs webhooks "
+        "with the first of WAPIPE_APP_SECRETS)",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument(
+        "--webhook-url",
+        default="http://127.0.0.1:8080/webhook",
+        help="where webhooks go (the ingress)",
+    )
+    sandbox.add_argument("--rate", type=int, default=80, help="messages/s per phone number")
+    sandbox.add_argument(
+        "--pair-interval",
+        type=float,
+        default=6.0,
+        help="pair rate: one message per this many seconds to one customer",
+    )
+    sandbox.add_argument("--pair-burst", type=int, default=45, help="pair rate: burst size")
+    sandbox.add_argument(
+        "--media-url-ttl", type=float, default=300.0, help="seconds a media download URL works"
+    )
+    sandbox.add_argument(
+        "--inbound-media-ttl",
+        type=float,
+        default=7 * 24 * 3600.0,
+        help="seconds an inbound media id resolves",
+    )
+    sandbox.add_argument("--seed", type=int, default=0, help="replays the same chaos")
+    sandbox.add_argument(
+        "--delay",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("MIN_S", "MAX_S"),
+        help="between one status and the next",
+    )
+    sandbox.add_argument("--duplicate-rate", type=float, default=0.0)
+    sandbox.add_argument(
+        "--reorder-rate",
+        type=float,
+        default=0.0,
+        help="share of messages whose read comes before delivered",
+    )
+    sandbox.add_argument("--batch-max", type=int, default=1, help="changes per webhook body")
+    sandbox.add_argument(
+        "--retry-first",
+        type=float,
+        default=1.0,
+        help="seconds before the first redelivery (then doubling)",
+    )
+    sandbox.set_defaults(run=_sandbox, service="sandbox")
+
+
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(declare_at(settings.amqp_url))
     log.info("topology declared")
@@ -46,11 +131,14 @@ def _topology(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # `wapipe up`: the services of a local run, each its own process, as in production.
-LOCAL_SERVICES: Final = (("ingress",),)
-# Used only by `wapipe up` when the variable is unset, so a fresh clone runs with no setup.
+LOCAL_SERVICES: Final = (("sandbox",), ("ingress",))
+# Used only by `wapipe up` when the variable is unset, so a fresh clone runs with no setup and
+# no Meta account: the sandbox stands in for the Cloud API.
 LOCAL_DEFAULTS: Final = {
     "WAPIPE_APP_SECRETS": "local-app-secret",
     "WAPIPE_VERIFY_TOKEN": "local-verify-token",
+    "WAPIPE_ACCESS_TOKEN": "local-access-token",
+    "WAPIPE_GRAPH_URL": "http://127.0.0.1:8090",
 }
 
 
@@ -94,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     ingress.add_argument("--host", help="listen address (WAPIPE_INGRESS_HOST)")
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
     ingress.set_defaults(run=_ingress, service="ingress")
+    _sandbox_parser(commands)
     commands.add_parser("topology", help="declare the broker topology").set_defaults(
         run=_topology, service="topology"
     )

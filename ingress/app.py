@@ -14,6 +14,7 @@ from ingress import handlers
 from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
+from shared.eventloop import new_event_loop
 from shared.settings import Settings, require
 
 log = logging.getLogger(__name__)
@@ -93,16 +94,8 @@ def settle_garbage_collector() -> None:
     """Keep the collector off the hot path: each webhook allocates a few hundred short-lived
     objects, so the default threshold (700) collected every few requests, walking the modules and
     the app each time a collection reached the older generations. Freezing what start-up made and
-    collecting the young generation less often saves about 3 µs a webhook
+    collecting the young generation less often saves about 5 µs a webhook
     (tests/bench/results/publish_cost.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()

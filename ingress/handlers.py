@@ -10,10 +10,11 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ingress import metrics, signature
+from ingress import metrics
 from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.publish import BrokerUnavailable
 from ingress.split import NotAWebhook, quarantine_event, split_body
+from shared import signature
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import aio_pika
 
-from ingress.signature import sign
+from shared.signature import sign
 from tests.helpers import Broker, cloudapi_dir
 
 SECRET = "bench-app-secret"

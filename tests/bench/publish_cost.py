@@ -34,12 +34,11 @@ import aiormq
 import uvloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ingress import signature
 from ingress.app import settle_garbage_collector
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
 from ingress.split import split_body
-from shared import topology
+from shared import signature, topology
 from tests.bench.ingress import machine
 from tests.helpers import Broker, cloudapi_dir
 

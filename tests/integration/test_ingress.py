@@ -11,10 +11,10 @@ import pytest
 from yarl import URL
 
 from ingress.keys import PUBLISHER
-from ingress.signature import HEADER, sign
 from shared import topology
 from shared.schemas.events import Header, event_decoder
 from shared.settings import Settings
+from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN, IngressClient, start_ingress, with_settings
 from tests.helpers import TcpProxy, drain, sample_bodies, wait_until
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from yarl import URL
 
-from ingress.signature import HEADER, sign
+from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN
 from tests.helpers import TcpProxy, drain, sample_bodies, wait_until
 

@@ -1,0 +1,161 @@
+"""``/_sandbox/``: what tests and people use to look inside the sandbox and steer it.
+
+GET  /_sandbox/state                     businesses, customers, clock, limits
+GET  /_sandbox/requests                  every Graph request received (newest last)
+GET  /_sandbox/counts                    messages accepted per number per second, limit hits
+GET  /_sandbox/webhooks                  webhooks delivered and the receiver's answers
+POST /_sandbox/webhooks/{id}/redeliver   send one again
+POST /_sandbox/clock                     {"advance_s": N, "freeze": bool}: move, stop, start
+POST /_sandbox/reset                     forget everything but the configuration
+POST /_sandbox/businesses                {"display_phone_number"}: add a business
+POST /_sandbox/customers                 {"wa_id", "name", "stopped_marketing"?}: add or change
+POST /_sandbox/customers/{wa_id}/messages  the customer sends a message (see customers.py)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.keys import CONFIG, SENDER, WORLD
+from sandbox.state import World
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.get(prefix + "/state", state),
+        web.get(prefix + "/requests", requests),
+        web.get(prefix + "/counts", counts),
+        web.get(prefix + "/webhooks", webhooks),
+        web.post(prefix + "/webhooks/{delivery_id}/redeliver", redeliver),
+        web.post(prefix + "/clock", clock),
+        web.post(prefix + "/reset", reset),
+        web.post(prefix + "/businesses", add_business),
+        web.post(prefix + "/customers", put_customer),
+    ]
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
+async def state(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    config = request.app[CONFIG]
+    return web.json_response(
+        {
+            "clock": {"now": world.clock.now(), "offset_s": world.clock.offset_s},
+            "businesses": [dataclasses.asdict(b) for b in world.businesses.values()],
+            "customers": [dataclasses.asdict(c) for c in world.customers.values()],
+            "limits": {
+                "rate_per_s": config.rate_per_s,
+                "pair_interval_s": config.pair_interval_s,
+                "pair_burst": config.pair_burst,
+            },
+            "webhook_url": config.webhook_url,
+            "webhooks_pending": request.app[SENDER].pending(),
+        }
+    )
+
+
+async def requests(request: web.Request) -> web.Response:
+    return web.json_response([dataclasses.asdict(r) for r in request.app[WORLD].requests])
+
+
+async def counts(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    return web.json_response(
+        {
+            number: {
+                "per_second": {str(second): n for second, n in sorted(per_second.items())},
+                "busiest_second": world.throughput.busiest_second(number),
+                "throughput_refused": world.throughput.refused[number],
+                "pair_refused": sum(
+                    n for (phone, _), n in world.pair_rate.refused.items() if phone == number
+                ),
+                "sent": sum(1 for m in world.sent.values() if m.phone_number_id == number),
+            }
+            for number, per_second in _numbers(world)
+        }
+    )
+
+
+def _numbers(world: World) -> list[tuple[str, dict[int, int]]]:
+    return [
+        (number, dict(world.throughput.per_second.get(number, {}))) for number in world.businesses
+    ]
+
+
+async def webhooks(request: web.Request) -> web.Response:
+    sender = request.app[SENDER]
+    return web.json_response(
+        [
+            {"id": d.id, "delivered": d.delivered, "attempts": d.attempts, "body": d.body.decode()}
+            for d in sender.deliveries.values()
+        ]
+    )
+
+
+async def redeliver(request: web.Request) -> web.Response:
+    try:
+        delivery_id = int(request.match_info["delivery_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="a delivery id is a number") from None
+    again = request.app[SENDER].redeliver(delivery_id)
+    if again is None:
+        raise web.HTTPNotFound(text=f"no delivery {delivery_id}")
+    return web.json_response({"id": again.id})
+
+
+async def clock(request: web.Request) -> web.Response:
+    """``{"advance_s": N}`` moves the clock forward; ``{"freeze": bool}`` stops or starts it."""
+    body = await _body(request)
+    advance = body.get("advance_s", 0)
+    freeze = body.get("freeze")
+    if (
+        not isinstance(advance, int | float)
+        or advance < 0
+        or not (freeze is None or isinstance(freeze, bool))
+    ):
+        raise web.HTTPBadRequest(text='give {"advance_s": <seconds >= 0>, "freeze": <bool>}')
+    world = request.app[WORLD]
+    if freeze is not None:
+        world.clock.freeze(freeze)
+    world.clock.advance(float(advance))
+    return web.json_response(
+        {"now": world.clock.now(), "frozen": world.clock.frozen_at is not None}
+    )
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[WORLD].replace_with(request.app[CONFIG].new_world())
+    request.app[SENDER].deliveries.clear()
+    return web.json_response({"success": True})
+
+
+async def add_business(request: web.Request) -> web.Response:
+    body = await _body(request)
+    phone = body.get("display_phone_number")
+    if not isinstance(phone, str) or not phone.isdigit():
+        raise web.HTTPBadRequest(text='give {"display_phone_number": "<digits>"}')
+    business = request.app[WORLD].add_business(phone)
+    return web.json_response(dataclasses.asdict(business))
+
+
+async def put_customer(request: web.Request) -> web.Response:
+    body = await _body(request)
+    wa_id, name = body.get("wa_id"), body.get("name", "Customer")
+    if not isinstance(wa_id, str) or not wa_id.isdigit() or not isinstance(name, str):
+        raise web.HTTPBadRequest(text='give {"wa_id": "<digits>", "name": "..."}')
+    customer = request.app[WORLD].add_customer(wa_id, name)
+    if "stopped_marketing" in body:
+        customer.stopped_marketing = bool(body["stopped_marketing"])
+    return web.json_response(dataclasses.asdict(customer))

@@ -1,0 +1,42 @@
+"""What the sandbox is told at start-up beyond wapipe's shared settings: `wapipe sandbox`'s flags.
+
+The shared settings give it the valid bearer token (``WAPIPE_ACCESS_TOKEN``) and the secret it
+signs webhooks with (the first of ``WAPIPE_APP_SECRETS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sandbox.limits import PairRate, Throughput
+from sandbox.state import Clock, World
+from sandbox.webhooks import Chaos, Retry
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    port: int = 8090
+    webhook_url: str = "http://127.0.0.1:8080/webhook"  # the local ingress
+    graph_version: str = "v24.0"  # the one the sandbox names in URLs it hands out; any answers
+    rate_per_s: int = 80  # throughput per phone number (FACTS.md 5)
+    pair_interval_s: float = 6.0  # pair rate: one message every this many seconds...
+    pair_burst: int = 45  # ...in bursts of up to this many
+    media_url_ttl_s: float = 300.0  # a looked-up download URL works this long
+    inbound_media_ttl_s: float = 7 * 24 * 3600.0  # an inbound media id resolves this long
+    chaos: Chaos = field(default_factory=Chaos)
+    retry: Retry = field(default_factory=Retry)
+    business_phone: str = "15550101234"
+    customers: tuple[tuple[str, str], ...] = (("16315551181", "Kerry Fisher"),)
+
+    def new_world(self) -> World:
+        """The world the sandbox starts with: one business, the configured customers."""
+        world = World(
+            clock=Clock(),
+            throughput=Throughput(self.rate_per_s),
+            pair_rate=PairRate(self.pair_interval_s, self.pair_burst),
+        )
+        world.add_business(self.business_phone)
+        for wa_id, name in self.customers:
+            world.add_customer(wa_id, name)
+        return world

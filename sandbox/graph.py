@@ -1,0 +1,301 @@
+"""The Graph endpoints wapipe calls, under ``/{version}/``: sends, mark-as-read, phone numbers.
+
+Send outcomes follow REFERENCE.md 6 and 7: refusals Meta makes on the call (bad parameters,
+limits) answer an error at once; refusals Meta makes after accepting (outside the 24-hour window,
+unknown recipient, marketing stopped) answer 200 with a wamid, then a ``failed`` status webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from sandbox import errors, media
+from sandbox.errors import GraphError
+from sandbox.keys import CONFIG, SENDER, WORLD
+from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
+from sandbox.validation import (
+    FindTemplate,
+    ReadRequest,
+    SendRequest,
+    TemplateSpec,
+    parse_messages_request,
+)
+from sandbox.webhooks import WebhookSender
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get(media.DOWNLOAD_PATH, download_media),
+        web.post("/{version}/{phone_number_id}/messages", send_message),
+        web.post("/{version}/{phone_number_id}/media", upload_media),
+        web.get("/{version}/{node_id}", read_node),
+        web.delete("/{version}/{node_id}", delete_node),
+    ]
+
+
+def business_of(world: World, phone_number_id: str) -> Business:
+    business = world.businesses.get(phone_number_id)
+    if business is None:
+        raise GraphError(
+            100,
+            f"Object with ID '{phone_number_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this "
+            "operation",
+            subcode=33,
+            error_type="GraphMethodException",
+        )
+    return business
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise errors.invalid_parameter("the request body is not valid JSON") from None
+
+
+async def send_message(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = business_of(world, request.match_info["phone_number_id"])
+    parsed = parse_messages_request(await _json(request), _templates(world))
+    if isinstance(parsed, ReadRequest):
+        return web.json_response({"success": True})
+    now = world.clock.now()
+    if not world.throughput.admit(business.phone_number_id, now):
+        raise GraphError(
+            130429,
+            f"Message failed to send because there were too many messages "
+            f"sent from this phone number ({world.throughput.rate_per_s}/s)",
+        )
+    if not world.pair_rate.admit(business.phone_number_id, parsed.wa_id, now):
+        raise GraphError(
+            131056,
+            "Message failed to send because there were too many messages "
+            "sent from this phone number to the same phone number in a "
+            "short period of time.",
+        )
+    sent = _accept(world, business, parsed, now)
+    _schedule_statuses(request.app[SENDER], world, business, sent, _refusal(world, parsed))
+    message: dict[str, Any] = {"id": sent.wamid}
+    if parsed.template is not None:
+        message["message_status"] = "accepted"
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": parsed.to, "wa_id": parsed.wa_id}],
+            "messages": [message],
+        }
+    )
+
+
+def _templates(world: World) -> FindTemplate:
+    def find(name: str, language: str) -> TemplateSpec | None:
+        return world.templates.get((name, language))
+
+    return find
+
+
+def _accept(world: World, business: Business, parsed: SendRequest, now: float) -> SentMessage:
+    # Pricing category: the template's, or "service" for free-form replies (REFERENCE.md 5.1).
+    category = parsed.template.category.lower() if parsed.template is not None else "service"
+    sent = SentMessage(
+        new_wamid(),
+        business.phone_number_id,
+        parsed.wa_id,
+        parsed.type,
+        category,
+        now,
+        parsed.biz_opaque_callback_data,
+    )
+    world.sent[sent.wamid] = sent
+    return sent
+
+
+def _refusal(world: World, parsed: SendRequest) -> GraphError | None:
+    """What Meta refuses after accepting the send (REFERENCE.md 7: async)."""
+    customer = world.customers.get(parsed.wa_id)
+    if customer is None:
+        return GraphError(131026, "Message Undeliverable.")
+    if parsed.template is None and not customer.in_window(world.clock.now()):
+        return GraphError(
+            131047,
+            "Message failed to send because more than 24 hours have "
+            "passed since the customer last replied to this number.",
+        )
+    if (
+        parsed.template is not None
+        and parsed.template.category == "MARKETING"
+        and (customer.stopped_marketing)
+    ):
+        return GraphError(
+            131050,
+            "Unable to deliver the message. This recipient has chosen to "
+            "stop receiving marketing messages on WhatsApp from your "
+            "business.",
+        )
+    return None
+
+
+def _schedule_statuses(
+    sender: WebhookSender,
+    world: World,
+    business: Business,
+    sent: SentMessage,
+    refusal: GraphError | None,
+) -> None:
+    loop_now = _loop_time()
+    delays = sender.status_delays()
+    if refusal is not None:
+        _schedule(
+            sender,
+            world,
+            business,
+            sent,
+            "failed",
+            loop_now + delays[0],
+            errors=[refusal.status_error()],
+        )
+        return
+    statuses = ["sent"] if sent.type == "reaction" else ["sent", "delivered", "read"]
+    conversation_id = secrets.token_hex(16)
+    for status, delay in zip(statuses, delays, strict=False):
+        _schedule(
+            sender, world, business, sent, status, loop_now + delay, conversation_id=conversation_id
+        )
+
+
+def _schedule(
+    sender: WebhookSender,
+    world: World,
+    business: Business,
+    sent: SentMessage,
+    status: str,
+    at: float,
+    *,
+    conversation_id: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> None:
+    timestamp = int(world.clock.now() + max(0.0, at - _loop_time()))
+    item: dict[str, Any] = {
+        "id": sent.wamid,
+        "status": status,
+        "timestamp": str(timestamp),
+        "recipient_id": sent.to,
+    }
+    if errors:
+        item["errors"] = errors
+    else:
+        if status == "sent" and conversation_id:
+            item["conversation"] = {
+                "id": conversation_id,
+                "expiration_timestamp": str(int(sent.sent_at + SERVICE_WINDOW_S)),
+                "origin": {"type": sent.category},
+            }
+        free = sent.category == "service"
+        item["pricing"] = {
+            "billable": not free,
+            "pricing_model": "PMP",
+            "category": sent.category,
+            "type": "free_customer_service" if free else "regular",
+        }
+    if sent.biz_opaque_callback_data is not None:
+        item["biz_opaque_callback_data"] = sent.biz_opaque_callback_data
+    sent.statuses.append(status)
+    customer = world.customers.get(sent.to)
+    value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": _metadata(business)}
+    if customer is not None:
+        value["contacts"] = [{"profile": {"name": customer.name}, "wa_id": customer.wa_id}]
+    value["statuses"] = [item]
+    sender.schedule(at, business.waba_id, "messages", value)
+
+
+def _metadata(business: Business) -> dict[str, str]:
+    return {
+        "display_phone_number": business.display_phone_number,
+        "phone_number_id": business.phone_number_id,
+    }
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def read_node(request: web.Request) -> web.Response:
+    """``GET /{node-id}``: a media look-up, or a phone number's info (REFERENCE.md 9.1, 11.2)."""
+    world = request.app[WORLD]
+    node_id = request.match_info["node_id"]
+    if node_id in world.media.items:
+        now = world.clock.now()
+        item = world.media.find(node_id, now)
+        base = f"{request.scheme}://{request.host}"
+        url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
+        return web.json_response(media.lookup_answer(item, url))
+    business = business_of(world, node_id)
+    return web.json_response(
+        {
+            "id": business.phone_number_id,
+            "display_phone_number": business.display_phone_number,
+            "verified_name": business.verified_name,
+            "quality_rating": business.quality_rating,
+            "messaging_limit_tier": business.messaging_limit_tier,
+            "whatsapp_business_manager_messaging_limit": business.messaging_limit_tier,
+            "throughput": {"level": business.throughput_level},
+            "code_verification_status": "VERIFIED",
+            "name_status": "APPROVED",
+            "platform_type": "CLOUD_API",
+            "status": "CONNECTED",
+        }
+    )
+
+
+async def delete_node(request: web.Request) -> web.Response:
+    """``DELETE /{media-id}``."""
+    world = request.app[WORLD]
+    world.media.delete(request.match_info["node_id"], world.clock.now())
+    return web.json_response({"success": True})
+
+
+async def upload_media(request: web.Request) -> web.Response:
+    """``POST /{phone-number-id}/media``: multipart, answers ``{"id"}``."""
+    world = request.app[WORLD]
+    business = business_of(world, request.match_info["phone_number_id"])
+    content, mime_type, filename = await media.read_upload(request)
+    item = world.media.add(
+        media.MediaItem(
+            world.new_id(1234567),
+            content,
+            mime_type,
+            business.phone_number_id,
+            world.clock.now(),
+            media.UPLOADED_MEDIA_TTL_S,
+            filename,
+        )
+    )
+    return web.json_response({"id": item.id})
+
+
+async def download_media(request: web.Request) -> web.Response:
+    """A download URL from a look-up: the bytes while it lives, honouring ``Range``."""
+    world = request.app[WORLD]
+    item = world.media.by_url(request.query.get("hash", ""), world.clock.now())
+    if item is None:
+        raise web.HTTPNotFound(text="URL expired or unknown: look the media id up again")
+    body = item.content
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise web.HTTPRequestRangeNotSatisfiable() from None
+    headers = {"Accept-Ranges": "bytes"}
+    if wanted.start is None and wanted.stop is None:
+        return web.Response(body=body, content_type=item.mime_type, headers=headers)
+    start, stop, _ = wanted.indices(len(body))
+    if start >= len(body):
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{len(body)}"})
+    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(body)}"
+    return web.Response(
+        status=206, body=body[start:stop], content_type=item.mime_type, headers=headers
+    )

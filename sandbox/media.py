@@ -1,0 +1,116 @@
+"""Media as the Cloud API keeps it (REFERENCE.md 9): ids that live for a while, look-ups that hand
+out download URLs which expire, downloads that need the bearer token and honour ``Range``.
+
+    POST   /{version}/{phone-number-id}/media   multipart upload -> {"id"}
+    GET    /{version}/{media-id}                -> {messaging_product, url, mime_type, sha256 (hex),
+                                                    file_size, id}
+    DELETE /{version}/{media-id}                -> {"success": true}
+    GET    /whatsapp_business/attachments/?mid=&ext=&hash=   the download URL (bearer token)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import BodyPartReader, web
+
+from sandbox import errors
+from sandbox.errors import GraphError
+
+UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # REFERENCE.md 9.1
+DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"
+
+
+@dataclass
+class MediaItem:
+    id: str
+    content: bytes
+    mime_type: str
+    phone_number_id: str
+    created_at: float
+    lifetime_s: float
+    filename: str | None = None
+    sha256: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.sha256 = hashlib.sha256(self.content).digest()
+
+    def alive(self, now: float) -> bool:
+        return now - self.created_at < self.lifetime_s
+
+
+@dataclass
+class MediaStore:
+    items: dict[str, MediaItem] = field(default_factory=dict)
+    _urls: dict[str, tuple[str, float]] = field(default_factory=dict)  # hash -> id, expiry
+
+    def add(self, item: MediaItem) -> MediaItem:
+        self.items[item.id] = item
+        return item
+
+    def find(self, media_id: str, now: float) -> MediaItem:
+        item = self.items.get(media_id)
+        if item is None or not item.alive(now):
+            raise GraphError(
+                100,
+                f"Object with ID '{media_id}' does not exist, cannot be loaded "
+                "due to missing permissions, or does not support this operation",
+                subcode=33,
+                error_type="GraphMethodException",
+            )
+        return item
+
+    def delete(self, media_id: str, now: float) -> None:
+        self.find(media_id, now)
+        del self.items[media_id]
+
+    def new_url(self, base: str, item: MediaItem, now: float, ttl_s: float) -> str:
+        token = secrets.token_urlsafe(12)
+        self._urls[token] = (item.id, now + ttl_s)
+        return f"{base}{DOWNLOAD_PATH}?mid={item.id}&ext={int(now + ttl_s)}&hash={token}"
+
+    def by_url(self, token: str, now: float) -> MediaItem | None:
+        """The item behind a download URL, while the URL lives and the item does."""
+        media_id, expires_at = self._urls.get(token, ("", 0.0))
+        item = self.items.get(media_id)
+        if item is None or now >= expires_at or not item.alive(now):
+            return None
+        return item
+
+
+def lookup_answer(item: MediaItem, url: str) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "url": url,
+        "mime_type": item.mime_type,
+        "sha256": item.sha256.hex(),  # hex here, base64 in webhooks (FACTS.md 6)
+        "file_size": len(item.content),
+        "id": item.id,
+    }
+
+
+async def read_upload(request: web.Request) -> tuple[bytes, str, str | None]:
+    """The file of a multipart upload, its type and its name. Raises the Cloud API's errors."""
+    if not request.content_type.startswith("multipart/"):
+        raise errors.invalid_parameter("upload media as multipart/form-data")
+    fields: dict[str, str] = {}
+    content, filename, part_type = None, None, None
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            content, filename = await part.read(), part.filename
+            part_type = part.headers.get("Content-Type")
+        elif part.name:
+            fields[part.name] = await part.text()
+    if fields.get("messaging_product") != "whatsapp":
+        raise errors.missing_parameter("messaging_product must be whatsapp")
+    if content is None:
+        raise errors.missing_parameter("file is required")
+    mime_type = fields.get("type") or part_type
+    if not mime_type:
+        raise errors.missing_parameter("type is required")
+    return content, mime_type, filename

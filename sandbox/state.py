@@ -1,0 +1,148 @@
+"""The sandbox's world: businesses, customers, messages, and what was asked of it. In memory.
+
+Everything that depends on time reads ``Clock.now()``, which tests may move forward
+(``/_sandbox/clock``) to cross the 24-hour window or a media URL's lifetime without waiting.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import secrets
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sandbox.limits import PairRate, Throughput
+from sandbox.media import MediaStore
+from sandbox.validation import TemplateSpec
+
+SERVICE_WINDOW_S: Final = 24 * 3600
+REQUEST_LOG_SIZE: Final = 10_000
+
+
+@dataclass
+class Clock:
+    """Wall-clock time plus an offset; it never goes back. Frozen, it stands still until advanced
+    (so a test can put 81 sends in one second however slow the machine); thawed, it goes on
+    from where it stood."""
+
+    offset_s: float = 0.0
+    frozen_at: float | None = None
+
+    def now(self) -> float:
+        if self.frozen_at is not None:
+            return self.frozen_at + self.offset_s
+        return time.time() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self.offset_s += seconds
+
+    def freeze(self, frozen: bool) -> None:
+        if frozen and self.frozen_at is None:
+            self.frozen_at = time.time()
+        elif not frozen and self.frozen_at is not None:
+            self.offset_s += self.frozen_at - time.time()
+            self.frozen_at = None
+
+
+@dataclass
+class Business:
+    waba_id: str
+    phone_number_id: str
+    display_phone_number: str
+    verified_name: str = "Sandbox Business"
+    quality_rating: str = "GREEN"
+    messaging_limit_tier: str = "TIER_2K"
+    throughput_level: str = "STANDARD"
+    profile: dict[str, Any] = field(
+        default_factory=lambda: {
+            "about": "A sandbox business",
+            "address": "",
+            "description": "",
+            "email": "",
+            "websites": [],
+            "vertical": "OTHER",
+            "profile_picture_url": "",
+        }
+    )
+
+
+@dataclass
+class Customer:
+    wa_id: str
+    name: str
+    last_inbound_at: float | None = None  # opens the 24-hour customer service window
+    stopped_marketing: bool = False
+
+    def in_window(self, now: float) -> bool:
+        return self.last_inbound_at is not None and now - self.last_inbound_at < SERVICE_WINDOW_S
+
+
+@dataclass
+class SentMessage:
+    wamid: str
+    phone_number_id: str
+    to: str
+    type: str
+    category: str  # pricing category: marketing, utility, authentication, service
+    sent_at: float
+    biz_opaque_callback_data: str | None = None
+    statuses: list[str] = field(default_factory=list)  # as webhooks report them
+
+
+@dataclass
+class RequestRecord:
+    at: float
+    method: str
+    path: str
+    status: int
+    code: int | None = None  # the Cloud API error code answered, if any
+
+
+def new_wamid() -> str:
+    """An id shaped like Meta's: ``wamid.`` and base64 text (FACTS.md 1: opaque)."""
+    return (
+        "wamid." + base64.b64encode(b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(18)).decode()
+    )
+
+
+@dataclass
+class World:
+    clock: Clock
+    throughput: Throughput
+    pair_rate: PairRate
+    businesses: dict[str, Business] = field(default_factory=dict)  # by phone number id
+    customers: dict[str, Customer] = field(default_factory=dict)  # by wa_id
+    sent: dict[str, SentMessage] = field(default_factory=dict)  # by wamid
+    templates: dict[tuple[str, str], TemplateSpec] = field(default_factory=dict)  # name, language
+    media: MediaStore = field(default_factory=MediaStore)
+    requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def new_id(self, prefix: int) -> str:
+        """A numeric Graph id (WABA, phone number, media, template), unique in this world."""
+        return str(prefix * 10**12 + next(self._ids))
+
+    def add_business(self, display_phone_number: str) -> Business:
+        business = Business(self.new_id(109876), self.new_id(118765), display_phone_number)
+        self.businesses[business.phone_number_id] = business
+        return business
+
+    def add_customer(self, wa_id: str, name: str) -> Customer:
+        customer = self.customers.setdefault(wa_id, Customer(wa_id, name))
+        customer.name = name
+        return customer
+
+    def replace_with(self, fresh: World) -> None:
+        """Become ``fresh`` (a reset), keeping this object, which the app holds."""
+        for item in dataclasses.fields(self):
+            setattr(self, item.name, getattr(fresh, item.name))
+
+    def business_by_waba(self, waba_id: str) -> Business | None:
+        return next((b for b in self.businesses.values() if b.waba_id == waba_id), None)

@@ -1,0 +1,292 @@
+"""The sandbox as a Cloud API: sends and their answers, limits, and signed webhooks back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from sandbox.app import create_app
+from sandbox.config import SandboxConfig
+from sandbox.errors import GraphError, token_invalid
+from sandbox.keys import SENDER, WORLD
+from sandbox.webhooks import Chaos, Retry
+from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
+from shared.settings import Settings
+from shared.signature import HEADER, is_valid, parse
+from tests.helpers import cloudapi_dir, wait_until
+
+TOKEN = "sandbox-test-token"
+SECRET = "sandbox-test-secret"
+CUSTOMER = "16315551181"
+GRAPH = "/v24.0"
+
+SandboxClient = TestClient[web.Request, web.Application]
+
+
+@dataclass
+class Receiver:
+    """Stands where wapipe's ingress would: records each webhook, answers as scripted."""
+
+    answers: list[int] = field(default_factory=list)  # statuses to answer first; then 200
+    bodies: list[bytes] = field(default_factory=list)
+    signed: list[bool] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        digest = parse(request.headers.get(HEADER))
+        self.signed.append(digest is not None and is_valid(digest, body, (SECRET.encode(),)))
+        self.bodies.append(body)
+        return web.Response(status=self.answers.pop(0) if self.answers else 200)
+
+    def statuses(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(wamid, status, raw status object) of every status received, in arrival order."""
+        found = []
+        for body in self.bodies:
+            for entry in decode_envelope(body).entry:
+                for change in entry.changes:
+                    value = decode_value(change.field, change.value)
+                    if isinstance(value, MessagesValue):
+                        raw = json.loads(bytes(change.value))
+                        found += [
+                            (s.id, s.status, r)
+                            for s, r in zip(value.statuses, raw.get("statuses", []), strict=True)
+                        ]
+        return found
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/webhook", receiver.handle)
+    server = TestServer(app)
+    await server.start_server()
+    yield receiver, str(server.make_url("/webhook"))
+    await server.close()
+
+
+async def start_sandbox(webhook_url: str, **config: Any) -> SandboxClient:
+    settings = Settings(access_token=TOKEN, app_secrets=(SECRET,))
+    defaults: dict[str, Any] = {"webhook_url": webhook_url, "retry": Retry(first_s=0.02)}
+    client: SandboxClient = TestClient(
+        TestServer(create_app(settings, SandboxConfig(**{**defaults, **config})))
+    )
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def sandbox(receiver: tuple[Receiver, str]) -> AsyncIterator[SandboxClient]:
+    client = await start_sandbox(receiver[1])
+    yield client
+    await client.close()
+
+
+def phone_number_id(client: SandboxClient) -> str:
+    return next(iter(client.app[WORLD].businesses))
+
+
+def open_window(client: SandboxClient, wa_id: str = CUSTOMER) -> None:
+    world = client.app[WORLD]
+    world.customers[wa_id].last_inbound_at = world.clock.now()
+
+
+async def send(
+    client: SandboxClient, body: dict[str, Any], token: str = TOKEN, number: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    response = await client.post(
+        f"{GRAPH}/{number or phone_number_id(client)}/messages",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status, await response.json()
+
+
+def text_to(to: str = CUSTOMER, body: str = "hello") -> dict[str, Any]:
+    return {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": body}}
+
+
+def response_sample(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((cloudapi_dir() / "responses" / name).read_bytes())
+    return loaded
+
+
+def same_keys(got: Any, expected: Any) -> bool:
+    """The same shape: the same keys all the way down (values may differ)."""
+    if isinstance(expected, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(same_keys(got[key], expected[key]) for key in expected)
+        )
+    if isinstance(expected, list):
+        return isinstance(got, list) and all(same_keys(g, expected[0]) for g in got)
+    return True
+
+
+async def test_wrong_token_answers_as_meta_does(sandbox: SandboxClient) -> None:
+    status, body = await send(sandbox, text_to(), token="wrong")
+    assert status == 401
+    assert body["error"]["code"] == 190
+    assert same_keys(body, response_sample("err_190_token_expired.json"))
+
+
+async def test_send_answers_the_success_shape_then_sent_delivered_read(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    open_window(sandbox)
+    status, body = await send(
+        sandbox, {**text_to("+1 631-555-1181"), "biz_opaque_callback_data": "job:1"}
+    )
+    assert status == 200
+    assert same_keys(body, response_sample("send_ok.json"))
+    assert body["contacts"] == [{"input": "+1 631-555-1181", "wa_id": CUSTOMER}]
+    wamid = body["messages"][0]["id"]
+
+    got = receiver[0]
+    await wait_until(lambda: len(got.statuses()) == 3, timeout=5)
+    assert [(w, s) for w, s, _ in got.statuses()] == [
+        (wamid, "sent"),
+        (wamid, "delivered"),
+        (wamid, "read"),
+    ]
+    assert all(got.signed)
+    sent = got.statuses()[0][2]
+    assert sent["conversation"]["origin"]["type"] == "service"
+    assert sent["pricing"] == {
+        "billable": False,
+        "pricing_model": "PMP",
+        "category": "service",
+        "type": "free_customer_service",
+    }
+    assert sent["biz_opaque_callback_data"] == "job:1"
+    assert b"\\/" in got.bodies[0] or b"/" not in got.bodies[0]  # slashes escaped as Meta does
+
+
+@pytest.mark.parametrize(
+    ("prepare", "to", "code"),
+    [
+        ("none", "19998887777", 131026),  # nobody has this number
+        ("none", CUSTOMER, 131047),  # the customer has not written in 24 hours
+    ],
+)
+async def test_refusals_after_acceptance_come_as_failed_statuses(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str], prepare: str, to: str, code: int
+) -> None:
+    status, body = await send(sandbox, text_to(to))
+    assert status == 200
+    wamid = body["messages"][0]["id"]
+    await wait_until(lambda: len(receiver[0].statuses()) == 1, timeout=5)
+    [(got_wamid, got_status, raw)] = receiver[0].statuses()
+    assert (got_wamid, got_status) == (wamid, "failed")
+    assert raw["errors"][0]["code"] == code
+    assert set(raw["errors"][0]) == {"code", "title", "message", "error_data", "href"}
+
+
+async def test_window_closes_after_24_hours_of_the_sandbox_clock(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    open_window(sandbox)
+    response = await sandbox.post("/_sandbox/clock", json={"advance_s": 24 * 3600 + 1})
+    assert response.status == 200
+    await send(sandbox, text_to())
+    await wait_until(lambda: len(receiver[0].statuses()) == 1, timeout=5)
+    assert receiver[0].statuses()[0][2]["errors"][0]["code"] == 131047
+
+
+async def test_81_sends_in_one_second_at_80_per_second_get_exactly_one_130429(
+    sandbox: SandboxClient,
+) -> None:
+    assert (await sandbox.post("/_sandbox/clock", json={"freeze": True})).status == 200
+    answers = [await send(sandbox, text_to(f"1555000{i:04d}")) for i in range(81)]
+    refused = [body for status, body in answers if status != 200]
+    assert len(refused) == 1
+    assert answers[-1][0] == 400
+    assert refused[0]["error"]["code"] == 130429
+    assert same_keys(refused[0], response_sample("err_130429_throughput.json"))
+    counts = await (await sandbox.get("/_sandbox/counts")).json()
+    assert counts[phone_number_id(sandbox)]["busiest_second"] == 80
+    assert counts[phone_number_id(sandbox)]["throughput_refused"] == 1
+
+
+async def test_pair_rate_answers_131056_on_the_message_that_breaks_it(
+    receiver: tuple[Receiver, str],
+) -> None:
+    client = await start_sandbox(receiver[1], pair_burst=3, pair_interval_s=6.0)
+    try:
+        await client.post("/_sandbox/clock", json={"freeze": True})
+        answers = [(await send(client, text_to()))[0] for _ in range(4)]
+        assert answers == [200, 200, 200, 400]
+        _, body = await send(client, text_to())
+        assert body["error"]["code"] == 131056
+        assert same_keys(body, response_sample("err_131056_pair_rate.json"))
+        assert (await send(client, text_to("16315550000")))[0] == 200  # others flow
+        await client.post("/_sandbox/clock", json={"advance_s": 6})
+        assert (await send(client, text_to()))[0] == 200
+    finally:
+        await client.close()
+
+
+async def test_receiver_answering_500_twice_gets_the_webhook_on_the_third_try(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    receiver[0].answers = [500, 500]
+    status, _ = await send(sandbox, text_to("19998887777"))  # one failed status: one webhook
+    assert status == 200
+    await wait_until(lambda: len(receiver[0].bodies) == 3, timeout=5)
+    assert receiver[0].bodies[0] == receiver[0].bodies[1] == receiver[0].bodies[2]
+    deliveries = await (await sandbox.get("/_sandbox/webhooks")).json()
+    assert [a["status"] for a in deliveries[0]["attempts"]] == [500, 500, 200]
+    assert deliveries[0]["delivered"] is True
+
+
+async def test_a_seed_replays_the_same_duplicates_and_reorders(
+    receiver: tuple[Receiver, str],
+) -> None:
+    def outline(statuses: list[str]) -> tuple[int, bool]:
+        return len(statuses), statuses.index("read") < statuses.index("delivered")
+
+    runs = []
+    for _ in range(2):
+        receiver[0].bodies.clear()
+        chaos = Chaos(seed=7, delay_s=(0.05, 0.1), duplicate_rate=0.3, reorder_rate=0.5)
+        client = await start_sandbox(receiver[1], chaos=chaos)
+        try:
+            customers = [f"1555111{i:04d}" for i in range(10)]
+            for wa_id in customers:
+                client.app[WORLD].add_customer(wa_id, "C")
+                open_window(client, wa_id)
+                await send(client, text_to(wa_id))
+            await wait_until(client.app[SENDER].idle, timeout=10)
+            per_message: dict[str, list[str]] = {wamid: [] for wamid in client.app[WORLD].sent}
+            for wamid, status, _ in receiver[0].statuses():
+                per_message[wamid].append(status)
+            runs.append([outline(statuses) for statuses in per_message.values()])
+        finally:
+            await client.close()
+    assert runs[0] == runs[1]
+    assert any(reordered for _, reordered in runs[0])  # the chaos did something
+    assert any(count > 3 for count, _ in runs[0])
+
+
+def test_error_sample_shapes_are_what_the_sandbox_builds() -> None:
+    for name, error in [
+        ("err_130429_throughput.json", GraphError(130429, "x")),
+        ("err_131056_pair_rate.json", GraphError(131056, "x")),
+        ("err_100_invalid_parameter.json", GraphError(100, "x")),
+        ("err_132001_template_missing.json", GraphError(132001, "x")),
+        ("err_131047_window.json", GraphError(131047, "x")),
+        ("err_131000_generic.json", GraphError(131000, "x")),
+        ("err_190_token_expired.json", token_invalid()),
+    ]:
+        sample = response_sample(name)
+        assert same_keys(error.response_body(), sample), name
+        assert error.response_body()["error"]["message"].startswith("(#") or error.code == 190
+        assert error.http_status == (401 if error.code == 190 else 400)
+        assert error.response_body()["error"]["code"] == sample["error"]["code"]
