@@ -30,8 +30,9 @@ TICKS_PER_LIMIT: Final = 20
 class Deadlines:
     def __init__(self, limit_s: float) -> None:
         self.limit_s = limit_s
-        self._pending: dict[int, tuple[float, asyncio.Task[object]]] = {}  # oldest first
-        self._expired: set[int] = set()
+        # number -> (deadline, task, how many cancellations the task had pending when armed)
+        self._pending: dict[int, tuple[float, asyncio.Task[object], int]] = {}  # oldest first
+        self._expired: dict[int, int] = {}  # number -> cancellations pending when armed
         self._numbers = itertools.count()
 
     def arm(self) -> int:
@@ -40,32 +41,38 @@ class Deadlines:
         if task is None:
             raise RuntimeError("a deadline needs a running task")
         number = next(self._numbers)
-        self._pending[number] = (asyncio.get_running_loop().time() + self.limit_s, task)
+        self._pending[number] = (
+            asyncio.get_running_loop().time() + self.limit_s,
+            task,
+            task.cancelling(),
+        )
         return number
 
     def expired(self, number: int) -> bool:
-        """True when this deadline cancelled the task, which is then no longer cancelling."""
-        if number not in self._expired:
+        """True when this deadline, and nothing else, cancelled the task, which is then no
+        longer cancelling. A cancellation from elsewhere at the same time wins: False."""
+        cancelling_before = self._expired.pop(number, None)
+        if cancelling_before is None:
             return False
-        self._expired.discard(number)
         task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        return True
+        return task is not None and task.uncancel() <= cancelling_before
 
     def disarm(self, number: int) -> None:
         self._pending.pop(number, None)
-        self._expired.discard(number)
+        self._expired.pop(number, None)
 
     async def watch(self) -> None:
         """Cancel the tasks past their deadline, forever."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.limit_s / TICKS_PER_LIMIT)
-            now = loop.time()
-            for number, (deadline, task) in list(self._pending.items()):
-                if deadline > now:
-                    break  # the rest were armed later, so expire later
-                del self._pending[number]
-                self._expired.add(number)
-                task.cancel()
+            self.expire(loop.time())
+
+    def expire(self, now: float) -> None:
+        """Cancel the tasks whose deadline is at or before ``now``."""
+        for number, (deadline, task, cancelling) in list(self._pending.items()):
+            if deadline > now:
+                break  # the rest were armed later, so expire later
+            del self._pending[number]
+            self._expired[number] = cancelling
+            task.cancel()

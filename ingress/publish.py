@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Final
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 
 from ingress.deadlines import Deadlines
 from ingress.split import Event
@@ -31,6 +33,10 @@ from shared import topology
 log = logging.getLogger(__name__)
 
 RECONNECT_INTERVAL_S: Final = 1.0
+CONNECT_TIMEOUT_S: Final = 5.0
+# A half-open link (the broker's host gone without a FIN) is noticed after two missed heartbeats.
+HEARTBEAT_S: Final = 10
+STALL_HOLD_S: Final = 10.0
 CONTENT_TYPE: Final = "application/json"
 PERSISTENT: Final = 2  # AMQP delivery mode
 
@@ -45,51 +51,62 @@ class Publisher:
     def __init__(self, amqp_url: str, connection_name: str, confirm_timeout_s: float) -> None:
         self._amqp_url = amqp_url
         self._connection_name = connection_name
-        self._confirm_timeout_s = confirm_timeout_s
         self._deadlines = Deadlines(confirm_timeout_s)
-        self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
+        self._connection: AbstractRobustConnection | None = None  # while connecting, too
+        self._channel: AbstractRobustChannel | None = None  # once connected and declared
         self._underlay: aiormq.Channel | None = None  # aiormq's, under self._channel
+        # A confirm came too late: the broker is up but stuck, or the link half-open. Not ready
+        # until a confirm comes, the connection is made anew, or STALL_HOLD_S pass (else, with
+        # no traffic let in, nothing would ever clear it).
+        self._stalled_until = 0.0
 
     @property
     def ready(self) -> bool:
-        """True while a publish could succeed (connected, channel open)."""
+        """True while a publish could succeed: connected, channel open, broker not stuck."""
         return (
             self._connection is not None
             and not self._connection.is_closed
             and self._channel is not None
             and not self._channel.is_closed
+            and time.monotonic() >= self._stalled_until
         )
 
     async def connect(self) -> None:
         """Connect and declare the topology, retrying until the broker answers."""
         attempt = 0
-        while self._connection is None:
+        while self._channel is None:
+            # Made here, not by connect_robust(), so that close() can stop it mid-connect:
+            # a cancelled connect_robust() leaves its reconnecting task behind.
+            connection = self._connection = aio_pika.RobustConnection(
+                make_url(
+                    self._amqp_url, reconnect_interval=RECONNECT_INTERVAL_S, heartbeat=HEARTBEAT_S
+                ),
+                client_properties={"connection_name": self._connection_name},
+            )
             try:
-                connection = await aio_pika.connect_robust(
-                    self._amqp_url,
-                    client_properties={"connection_name": self._connection_name},
-                    reconnect_interval=RECONNECT_INTERVAL_S,
-                )
-                try:
-                    channel = await connection.channel(
-                        publisher_confirms=True, on_return_raises=True
-                    )
-                    await topology.declare(channel)
-                except BaseException:
-                    await connection.close()
-                    raise
+                await connection.connect(timeout=CONNECT_TIMEOUT_S)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                await topology.declare(channel)
             except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
                 # Only a lost connection is retried; a topology conflict (PRECONDITION_FAILED,
                 # a channel error) raises: it needs a person, not a retry.
+                await connection.close()
                 attempt += 1
                 log.warning(
                     "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
                 )
                 await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, 5.0))
                 continue
-            self._connection, self._channel = connection, channel
+            except BaseException:
+                await connection.close()
+                raise
+            connection.reconnect_callbacks.add(self._on_reconnect)
+            self._channel = channel
             log.info("broker connected", extra={"connection": self._connection_name})
+
+    def _on_reconnect(self, *_: object) -> None:
+        self._stalled_until = 0.0
+        log.info("broker reconnected", extra={"connection": self._connection_name})
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -103,15 +120,21 @@ class Publisher:
             if len(events) == 1:  # the common body: no task per event
                 await _publish(channel, events[0])
             else:
-                await asyncio.gather(*(_publish(channel, event) for event in events))
+                await _publish_together(channel, events)
         except asyncio.CancelledError:
             if self._deadlines.expired(deadline):
+                self._stalled_until = time.monotonic() + STALL_HOLD_S
                 raise BrokerUnavailable(f"no confirm within {self._deadlines.limit_s} s") from None
             raise
-        except (aiormq.exceptions.AMQPError, OSError) as exc:  # OSError: resets, refusals
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:
+            # Whatever aiormq and aio-pika raise when the link drops mid-publish (AMQPError,
+            # OSError, ChannelInvalidStateError, which is a RuntimeError...): no confirm.
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         finally:
             self._deadlines.disarm(deadline)
+        self._stalled_until = 0.0
 
     async def watch_deadlines(self) -> None:
         """Answer 503 for every confirm that takes too long; runs for the publisher's life."""
@@ -121,7 +144,12 @@ class Publisher:
         """The current aiormq channel; a new one once aio-pika has reconnected."""
         underlay = self._underlay
         if underlay is None or underlay.is_closed:
-            if not self.ready or self._channel is None:
+            if (
+                self._channel is None
+                or self._channel.is_closed
+                or self._connection is None
+                or self._connection.is_closed
+            ):
                 raise BrokerUnavailable("not connected to the broker")
             # Under publish_all's deadline: should the connection drop right now, this would
             # wait for the next one.
@@ -132,6 +160,18 @@ class Publisher:
         return underlay
 
 
+async def _publish_together(channel: aiormq.Channel, events: Sequence[Event]) -> None:
+    """All of a body's events at once; should one fail, the others are called off."""
+    tasks = [asyncio.ensure_future(_publish(channel, event)) for event in events]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _publish(channel: aiormq.Channel, event: Event) -> None:
     confirm = await channel.basic_publish(
         event.body,
@@ -139,7 +179,7 @@ async def _publish(channel: aiormq.Channel, event: Event) -> None:
         routing_key=event.routing_key,
         properties=aiormq.spec.Basic.Properties(
             message_id=event.message_id,
-            headers=event.headers,  # type: ignore[arg-type]
+            headers=event.headers,
             content_type=CONTENT_TYPE,
             delivery_mode=PERSISTENT,
         ),
@@ -148,5 +188,6 @@ async def _publish(channel: aiormq.Channel, event: Event) -> None:
         mandatory=True,
         wait=False,  # the confirm below is what counts; no need to wait for the socket too
     )
+    # aiormq raises on a nack or a return; should it ever hand them back instead, still refuse.
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise BrokerUnavailable(f"broker refused the event: {type(confirm).__name__}")

@@ -21,6 +21,7 @@ import re
 from typing import Final, NamedTuple
 
 import msgspec
+from pamqp.common import FieldTable
 
 from shared.schemas.events import NULL, EventKind, Header, WebhookEvent
 from shared.topology import QUARANTINE_ROUTING_KEY
@@ -38,7 +39,7 @@ class Event(NamedTuple):
     kind: str  # an EventKind, or "quarantine"
     routing_key: str
     message_id: str
-    headers: dict[str, str]
+    headers: FieldTable
     body: bytes
 
 
@@ -132,12 +133,18 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
                 _split_change(waba_id, entry.time, change, received_at, events)
     except msgspec.DecodeError as exc:
         raise NotAWebhook(f"entry {exc}") from None
+    if not events:
+        # Nothing to hand on, yet Meta sent it: keep it for a person rather than drop it.
+        raise NotAWebhook("the envelope holds no changes")
     return events
 
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
     """The whole unparseable body, kept for a person to look at."""
-    headers = {Header.RECEIVED_AT: f"{received_at:.6f}", Header.QUARANTINE_REASON: reason[:200]}
+    headers: FieldTable = {
+        Header.RECEIVED_AT: f"{received_at:.6f}",
+        Header.QUARANTINE_REASON: reason[:200],
+    }
     return Event("quarantine", QUARANTINE_ROUTING_KEY, "quarantine:" + digest(body), headers, body)
 
 
@@ -167,7 +174,10 @@ class _Context:
         self.phone_number_id = metadata.phone_number_id if metadata else None
         self.display_phone_number = metadata.display_phone_number if metadata else None
         # One dict for all the change's events: they carry the same headers, never changed.
-        self.headers = {Header.WABA_ID: waba_id, Header.RECEIVED_AT: f"{received_at:.6f}"}
+        self.headers: FieldTable = {
+            Header.WABA_ID: waba_id,
+            Header.RECEIVED_AT: f"{received_at:.6f}",
+        }
         if self.phone_number_id:
             self.headers[Header.PHONE_NUMBER_ID] = self.phone_number_id
 

@@ -16,7 +16,7 @@ from shared.schemas.events import Header, event_decoder
 from shared.settings import Settings
 from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN, IngressClient, start_ingress, with_settings
-from tests.helpers import TcpProxy, drain, sample_bodies, wait_until
+from tests.helpers import Broker, TcpProxy, drain, sample_bodies, wait_until
 
 LIVE_QUEUES = tuple(queue.name for queue in topology.QUEUES)
 
@@ -353,6 +353,66 @@ async def test_broker_lost_while_a_confirm_is_pending_answers_503(settings: Sett
             assert await asyncio.wait_for(pending, timeout=4) == 503
         finally:
             proxy.restore()
+            await client.close()
+
+
+async def test_broker_cut_under_load_answers_only_200_or_503(settings: Settings) -> None:
+    target = URL(settings.amqp_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
+        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
+        try:
+            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+            bodies = [sample("status_sent.json"), sample("batch_two_entries_mixed.json")]
+            posts = [asyncio.create_task(post(client, bodies[i % 2])) for i in range(600)]
+
+            async def some_answered() -> bool:
+                return sum(task.done() for task in posts) >= 50
+
+            await wait_until(some_answered, timeout=20)
+            proxy.cut()
+            answers = await asyncio.gather(*posts)
+        finally:
+            await client.close()
+    assert set(answers) <= {200, 503}
+    assert 200 in answers
+
+
+async def test_negative_confirm_answers_503(settings: Settings, broker: Broker) -> None:
+    vhost = URL(settings.amqp_url).path.lstrip("/")
+    client = await start_ingress(settings)
+    try:
+        await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+        # A length limit of 0 on wa.status: the queue refuses (x-overflow: reject-publish).
+        broker.api(
+            "PUT",
+            f"/policies/{vhost}/full",
+            {"pattern": "^wa\\.status$", "apply-to": "queues", "definition": {"max-length": 0}},
+        )
+
+        async def refused() -> bool:
+            return await post(client, sample("status_sent.json")) == 503
+
+        await wait_until(refused, timeout=10, step=0.1)
+        assert await post(client, sample("template_status_approved.json")) == 200  # others flow
+    finally:
+        await client.close()
+
+
+async def test_stalled_broker_fails_readiness_until_a_confirm_comes(settings: Settings) -> None:
+    target = URL(settings.amqp_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
+        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
+        try:
+            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+            proxy.stall()
+            assert await post(client, sample("status_read.json")) == 503
+            assert (await client.get("/readyz")).status == 503
+            proxy.restore()
+            assert await post(client, sample("status_read.json")) == 200
+            assert (await client.get("/readyz")).status == 200
+        finally:
             await client.close()
 
 

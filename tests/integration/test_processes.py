@@ -67,11 +67,13 @@ async def post_webhook(port: int, body: bytes) -> int:
         return response.status
 
 
-def refuses(port: int) -> bool:
+async def refuses(port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
         return True
+    writer.close()
+    await writer.wait_closed()
     return False
 
 
@@ -116,6 +118,26 @@ async def test_sigterm_finishes_the_request_in_flight_then_exits(vhost_url: str)
     assert any(line["msg"] == "broker connected" for line in lines)
     for secret in (*SECRETS, VERIFY_TOKEN, "guest:guest"):
         assert secret not in log
+
+
+async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
+    vhost_url: str,
+) -> None:
+    target = URL(vhost_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        proxy.stall()  # connections open, nothing answers: the first connect hangs
+        port = free_port()
+        env = {
+            "WAPIPE_AMQP_URL": str(target.with_host("127.0.0.1").with_port(proxy.port)),
+            "WAPIPE_APP_SECRETS": SECRETS[0],
+            "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
+            "WAPIPE_INGRESS_PORT": str(port),
+        }
+        async with running("ingress", env=env) as process:
+            await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz", 503), timeout=20)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+        proxy.restore()
 
 
 async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> None:

@@ -50,6 +50,17 @@ async def test_a_wait_that_ends_in_time_is_not_cancelled() -> None:
             await watcher
 
 
+async def test_a_cancel_from_elsewhere_at_the_deadline_is_not_swallowed() -> None:
+    deadlines = Deadlines(limit_s=10)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(guarded(deadlines, never))
+    await asyncio.sleep(0)  # let it arm
+    deadlines.expire(now=asyncio.get_running_loop().time() + 11)  # the deadline cancels it...
+    task.cancel()  # ...and so does someone else, before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_a_cancel_from_elsewhere_is_not_taken_for_a_timeout() -> None:
     deadlines = Deadlines(limit_s=10)
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -142,6 +142,8 @@ def test_value_level_errors_route_as_account_errors() -> None:
         b'{"object":"page","entry":[]}',
         b'{"object":"whatsapp_business_account"}',
         b'{"object":"whatsapp_business_account","entry":[{"changes":[]}]}',
+        b'{"object":"whatsapp_business_account","entry":[]}',
+        b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[]}]}',
         body_of([{"id": "1", "changes": [messages_change(statuses=[{"status": "sent"}])]}]),
         body_of([{"id": "1", "changes": [{"field": "messages", "value": "text"}]}]),
     ],
@@ -209,6 +211,10 @@ _entries = st.lists(
 def test_every_status_message_and_change_becomes_exactly_one_event(
     entries: list[dict[str, Any]],
 ) -> None:
+    if not any(entry["changes"] for entry in entries):
+        with pytest.raises(NotAWebhook):  # nothing in it: kept whole, in quarantine
+            split_body(body_of(entries), RECEIVED_AT)
+        return
     events = split_body(body_of(entries), RECEIVED_AT)
 
     expected = []
