@@ -131,14 +131,14 @@ def _topology(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # `wapipe up`: the services of a local run, each its own process, as in production.
-LOCAL_SERVICES: Final = (("sandbox",), ("ingress",))
+LOCAL_SANDBOX_PORT: Final = 8090
 # Used only by `wapipe up` when the variable is unset, so a fresh clone runs with no setup and
 # no Meta account: the sandbox stands in for the Cloud API.
 LOCAL_DEFAULTS: Final = {
     "WAPIPE_APP_SECRETS": "local-app-secret",
     "WAPIPE_VERIFY_TOKEN": "local-verify-token",
     "WAPIPE_ACCESS_TOKEN": "local-access-token",
-    "WAPIPE_GRAPH_URL": "http://127.0.0.1:8090",
+    "WAPIPE_GRAPH_URL": f"http://127.0.0.1:{LOCAL_SANDBOX_PORT}",
 }
 
 
@@ -149,14 +149,21 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
             env[name] = value
             log.info("local default", extra={"variable": name})
     asyncio.run(declare_at(settings.amqp_url))
-    return asyncio.run(_supervise(env))
+    services: list[tuple[str, ...]] = [("ingress",)]
+    if env["WAPIPE_GRAPH_URL"] == LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]:
+        # No Meta account needed: the sandbox plays the Cloud API, its webhooks go to the ingress.
+        webhook_url = f"http://{settings.ingress_host}:{settings.ingress_port}/webhook"
+        services.append(
+            ("sandbox", "--port", str(LOCAL_SANDBOX_PORT), "--webhook-url", webhook_url)
+        )
+    return asyncio.run(_supervise(env, services))
 
 
-async def _supervise(env: dict[str, str]) -> int:
+async def _supervise(env: dict[str, str], services: list[tuple[str, ...]]) -> int:
     """Run every service until one exits or we are told to stop; then stop them all."""
     children = [
         await asyncio.create_subprocess_exec(sys.executable, "-m", "wapipe", *service, env=env)
-        for service in LOCAL_SERVICES
+        for service in services
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

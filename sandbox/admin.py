@@ -10,6 +10,7 @@ POST /_sandbox/reset                     forget everything but the configuration
 POST /_sandbox/businesses                {"display_phone_number"}: add a business
 POST /_sandbox/customers                 {"wa_id", "name", "stopped_marketing"?}: add or change
 POST /_sandbox/customers/{wa_id}/messages  the customer sends a message (see customers.py)
+POST /_sandbox/templates/{id}/review     {"status", "reason"?}: decide a template's review now
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import business
 from sandbox.keys import CONFIG, SENDER, WORLD
 from sandbox.state import World
 
@@ -34,6 +36,7 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.post(prefix + "/reset", reset),
         web.post(prefix + "/businesses", add_business),
         web.post(prefix + "/customers", put_customer),
+        web.post(prefix + "/templates/{template_id}/review", review_template),
     ]
 
 
@@ -159,3 +162,14 @@ async def put_customer(request: web.Request) -> web.Response:
     if "stopped_marketing" in body:
         customer.stopped_marketing = bool(body["stopped_marketing"])
     return web.json_response(dataclasses.asdict(customer))
+
+
+async def review_template(request: web.Request) -> web.Response:
+    """``{"status": "APPROVED" | "REJECTED" | "PAUSED" | "DISABLED", "reason"?}``, at once."""
+    body = await _body(request)
+    status, reason = body.get("status"), body.get("reason", "NONE")
+    if status not in ("APPROVED", "REJECTED", "PAUSED", "DISABLED") or not isinstance(reason, str):
+        raise web.HTTPBadRequest(text='give {"status": "APPROVED|REJECTED|PAUSED|DISABLED"}')
+    if not business.review(request.app, request.match_info["template_id"], status, reason):
+        raise web.HTTPNotFound(text="no such template")
+    return web.json_response({"success": True})

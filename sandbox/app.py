@@ -14,7 +14,7 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, graph
+from sandbox import admin, business, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
 from sandbox.keys import CONFIG, SENDER, TOKEN, WORLD
@@ -39,6 +39,7 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
         config.webhook_url, settings.app_secrets[0], config.chaos, config.retry
     )
     app.router.add_routes(admin.routes(ADMIN_PREFIX))
+    app.router.add_routes(business.routes())
     app.router.add_routes(graph.routes())
     app.cleanup_ctx.append(_webhook_sender)
     return app

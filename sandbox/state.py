@@ -104,6 +104,24 @@ class RequestRecord:
     code: int | None = None  # the Cloud API error code answered, if any
 
 
+@dataclass
+class Template:
+    id: str
+    waba_id: str
+    created: dict[str, Any]  # the creation payload
+    status: str = "PENDING"
+
+    def node(self) -> dict[str, Any]:
+        return {
+            "name": self.created["name"],
+            "language": self.created["language"],
+            "status": self.status,
+            "category": self.created["category"],
+            "components": self.created.get("components", []),
+            "id": self.id,
+        }
+
+
 def new_wamid() -> str:
     """An id shaped like Meta's: ``wamid.`` and base64 text (FACTS.md 1: opaque)."""
     return (
@@ -121,6 +139,7 @@ class World:
     sent: dict[str, SentMessage] = field(default_factory=dict)  # by wamid
     templates: dict[tuple[str, str], TemplateSpec] = field(default_factory=dict)  # name, language
     media: MediaStore = field(default_factory=MediaStore)
+    template_records: dict[str, Template] = field(default_factory=dict)  # by template id
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

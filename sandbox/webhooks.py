@@ -56,14 +56,29 @@ def encode_like_meta(document: Any) -> bytes:
     )
 
 
-def envelope(changes: Iterable[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
-    """A webhook body from (waba id, field, value) triples, one entry per WABA, in order."""
-    entries: dict[str, list[dict[str, Any]]] = {}
-    for waba_id, field_name, value in changes:
-        entries.setdefault(waba_id, []).append({"value": value, "field": field_name})
+@dataclass(frozen=True)
+class Change:
+    """One change of a webhook body: a field's value, for a WABA."""
+
+    waba_id: str
+    field: str
+    value: dict[str, Any]
+    entry_time: int | None = None  # entry[].time, which template and account fields carry
+
+
+def envelope(changes: Iterable[Change]) -> dict[str, Any]:
+    """A webhook body of these changes, one entry per WABA (and entry time), in order."""
+    entries: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for change in changes:
+        entries.setdefault((change.waba_id, change.entry_time), []).append(
+            {"value": change.value, "field": change.field}
+        )
     return {
         "object": "whatsapp_business_account",
-        "entry": [{"id": waba_id, "changes": changes} for waba_id, changes in entries.items()],
+        "entry": [
+            {"id": waba_id, **({"time": time} if time is not None else {}), "changes": changes}
+            for (waba_id, time), changes in entries.items()
+        ],
     }
 
 
@@ -81,7 +96,7 @@ class Delivery:
 class _Due:
     at: float
     order: int
-    change: tuple[str, str, dict[str, Any]] = field(compare=False)
+    change: Change = field(compare=False)
 
 
 class WebhookSender:
@@ -101,13 +116,19 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._posting: set[asyncio.Task[None]] = set()
 
-    def schedule(self, at: float, waba_id: str, field_name: str, value: dict[str, Any]) -> None:
+    def schedule(
+        self,
+        at: float,
+        waba_id: str,
+        field_name: str,
+        value: dict[str, Any],
+        entry_time: int | None = None,
+    ) -> None:
         """Send this change at loop time ``at`` (a duplicate too, if chaos says so)."""
         copies = 2 if self.rng.random() < self.chaos.duplicate_rate else 1
+        change = Change(waba_id, field_name, value, entry_time)
         for copy in range(copies):
-            heapq.heappush(
-                self._due, _Due(at + copy * 0.01, next(self._order), (waba_id, field_name, value))
-            )
+            heapq.heappush(self._due, _Due(at + copy * 0.01, next(self._order), change))
         self._wake.set()
 
     def status_delays(self) -> list[float]:

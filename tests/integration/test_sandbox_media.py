@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.integration.test_sandbox import (
+from tests.integration.sandbox_support import (
     GRAPH,
     TOKEN,
     SandboxClient,
@@ -36,8 +36,9 @@ async def upload(client: SandboxClient, content: bytes = CONTENT, mime: str = "i
     form.add_field("messaging_product", "whatsapp")
     form.add_field("type", mime)
     form.add_field("file", content, filename="picture.png", content_type=mime)
-    response = await client.post(f"{GRAPH}/{phone_number_id(client)}/media", data=form,
-                                 headers=AUTH)
+    response = await client.post(
+        f"{GRAPH}/{phone_number_id(client)}/media", data=form, headers=AUTH
+    )
     assert response.status == 200
     body = await response.json()
     assert same_keys(body, response_sample("media_upload_ok.json"))
@@ -64,8 +65,11 @@ async def test_upload_then_look_up_gives_url_type_hex_sha256_and_size(
     assert status == 200
     assert same_keys(body, response_sample("media_lookup_ok.json"))
     assert body["sha256"] == hashlib.sha256(CONTENT).hexdigest()
-    assert (body["mime_type"], body["file_size"], body["id"]) == ("image/png", len(CONTENT),
-                                                                  media_id)
+    assert (body["mime_type"], body["file_size"], body["id"]) == (
+        "image/png",
+        len(CONTENT),
+        media_id,
+    )
     download = await sandbox.get(local(body["url"]), headers=AUTH)
     assert download.status == 200
     assert download.content_type == "image/png"
@@ -85,8 +89,9 @@ async def test_download_honours_range(sandbox: SandboxClient) -> None:
     assert response.status == 206
     assert response.headers["Content-Range"] == f"bytes 100-199/{len(CONTENT)}"
     assert await response.read() == CONTENT[100:200]
-    beyond = await sandbox.get(local(body["url"]),
-                               headers={**AUTH, "Range": f"bytes={len(CONTENT)}-"})
+    beyond = await sandbox.get(
+        local(body["url"]), headers={**AUTH, "Range": f"bytes={len(CONTENT)}-"}
+    )
     assert beyond.status == 416
 
 
@@ -115,7 +120,8 @@ async def test_upload_without_a_file_is_refused(sandbox: SandboxClient) -> None:
     form = aiohttp.FormData(default_to_multipart=True)
     form.add_field("messaging_product", "whatsapp")
     form.add_field("type", "image/png")
-    response = await sandbox.post(f"{GRAPH}/{phone_number_id(sandbox)}/media", data=form,
-                                  headers=AUTH)
+    response = await sandbox.post(
+        f"{GRAPH}/{phone_number_id(sandbox)}/media", data=form, headers=AUTH
+    )
     assert response.status == 400
     assert (await response.json())["error"]["code"] == 131008

@@ -1,0 +1,251 @@
+"""Templates and the business profile (REFERENCE.md 10, 11.1).
+
+    GET    /{version}/{waba-id}/message_templates     list (name, status, language, limit, after)
+    POST   /{version}/{waba-id}/message_templates     create: PENDING, then reviewed
+    DELETE /{version}/{waba-id}/message_templates     ?name= (all languages) [&hsm_id=] (one)
+    GET    /{version}/{phone-number-id}/whatsapp_business_profile
+    POST   /{version}/{phone-number-id}/whatsapp_business_profile
+
+Review: a template is approved ``review_s`` after creation, unless its name starts with
+``reject`` (then REJECTED, reason INVALID_FORMAT); ``POST /_sandbox/templates/{id}/review`` decides
+at once instead. Each decision sends the ``message_template_status_update`` webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from typing import Any, Final
+
+from aiohttp import web
+
+from sandbox import errors
+from sandbox.errors import GraphError
+from sandbox.keys import SENDER, WORLD
+from sandbox.state import Business, Template, World
+from sandbox.validation import template_spec
+
+NAME: Final = re.compile(r"^[a-z0-9_]{1,512}$")
+CATEGORIES: Final = ("MARKETING", "UTILITY", "AUTHENTICATION")
+VERTICALS: Final = frozenset(
+    [
+        "UNDEFINED",
+        "OTHER",
+        "AUTO",
+        "BEAUTY",
+        "APPAREL",
+        "EDU",
+        "ENTERTAIN",
+        "EVENT_PLAN",
+        "FINANCE",
+        "GROCERY",
+        "GOVT",
+        "HOTEL",
+        "HEALTH",
+        "NONPROFIT",
+        "PROF_SERVICES",
+        "RETAIL",
+        "TRAVEL",
+        "RESTAURANT",
+        "ALCOHOL",
+        "ONLINE_GAMBLING",
+        "PHYSICAL_GAMBLING",
+        "OTC_DRUGS",
+    ]
+)
+PROFILE_LIMITS: Final = {"about": 139, "address": 256, "description": 512, "email": 128}
+REVIEW_S: Final = 0.2
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/{version}/{waba_id}/message_templates", list_templates),
+        web.post("/{version}/{waba_id}/message_templates", create_template),
+        web.delete("/{version}/{waba_id}/message_templates", delete_templates),
+        web.get("/{version}/{phone_number_id}/whatsapp_business_profile", read_profile),
+        web.post("/{version}/{phone_number_id}/whatsapp_business_profile", update_profile),
+    ]
+
+
+def _waba(world: World, waba_id: str) -> Business:
+    business = world.business_by_waba(waba_id)
+    if business is None:
+        raise GraphError(
+            100,
+            f"Object with ID '{waba_id}' does not exist",
+            subcode=33,
+            error_type="GraphMethodException",
+        )
+    return business
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise errors.invalid_parameter("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise errors.invalid_parameter("the request body must be a JSON object")
+    return body
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = _waba(world, request.match_info["waba_id"])
+    query = request.query
+    found = [
+        t.node()
+        for t in world.template_records.values()
+        if t.waba_id == business.waba_id
+        and all(query.get(k) in (None, t.node()[k]) for k in ("name", "status", "language"))
+    ]
+    limit = int(query.get("limit", "25")) if query.get("limit", "25").isdigit() else 25
+    start = int(query.get("after", "0")) if query.get("after", "0").isdigit() else 0
+    page = found[start : start + limit]
+    paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + len(page))}}
+    if start + len(page) < len(found):
+        paging["next"] = str(request.url.update_query(after=str(start + len(page))))
+    return web.json_response({"data": page, "paging": paging})
+
+
+def _check_template(body: dict[str, Any]) -> None:
+    for key in ("name", "language", "category"):
+        if not isinstance(body.get(key), str) or not body[key]:
+            raise errors.missing_parameter(f"{key} is required")
+    if not NAME.match(body["name"]):
+        raise errors.invalid_parameter("name: lowercase letters, digits and underscores only")
+    if body["category"] not in CATEGORIES:
+        raise errors.invalid_parameter(f"category must be one of {', '.join(CATEGORIES)}")
+    if not isinstance(body.get("components", []), list):
+        raise errors.invalid_parameter("components must be a list")
+
+
+async def create_template(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = _waba(world, request.match_info["waba_id"])
+    body = await _json_object(request)
+    _check_template(body)
+    if any(
+        t.created["name"] == body["name"] and t.created["language"] == body["language"]
+        for t in world.template_records.values()
+        if t.waba_id == business.waba_id
+    ):
+        raise errors.invalid_parameter(
+            f"a template named {body['name']} already exists in {body['language']}"
+        )
+    template = Template(world.new_id(5944), business.waba_id, body)
+    world.template_records[template.id] = template
+    rejected = body["name"].startswith("reject")
+    decide = functools.partial(
+        review,
+        request.app,
+        template.id,
+        "REJECTED" if rejected else "APPROVED",
+        "INVALID_FORMAT" if rejected else "NONE",
+        if_pending=True,
+    )
+    asyncio.get_running_loop().call_later(REVIEW_S, decide)
+    return web.json_response(
+        {"id": template.id, "status": template.status, "category": body["category"]}
+    )
+
+
+def review(
+    app: web.Application, template_id: str, status: str, reason: str, *, if_pending: bool = False
+) -> bool:
+    """Decide a template's review and tell the receiver; False if it is no longer there.
+    ``if_pending``: the automatic review, which a decision made through the API pre-empts."""
+    world = app[WORLD]
+    template = world.template_records.get(template_id)
+    if template is None:
+        return False
+    if if_pending and template.status != "PENDING":
+        return True
+    template.status = status
+    key = (template.created["name"], template.created["language"])
+    world.templates[key] = template_spec(template.created, status)
+    value = {
+        "event": status,
+        "message_template_id": int(template.id),
+        "message_template_name": key[0],
+        "message_template_language": key[1],
+        "reason": reason,
+    }
+    app[SENDER].schedule(
+        asyncio.get_running_loop().time(),
+        template.waba_id,
+        "message_template_status_update",
+        value,
+        entry_time=int(world.clock.now()),
+    )
+    return True
+
+
+async def delete_templates(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = _waba(world, request.match_info["waba_id"])
+    name, hsm_id = request.query.get("name"), request.query.get("hsm_id")
+    if not name:
+        raise errors.missing_parameter("name is required")
+    doomed = [
+        t
+        for t in world.template_records.values()
+        if t.waba_id == business.waba_id and t.created["name"] == name and hsm_id in (None, t.id)
+    ]
+    if not doomed:
+        raise errors.template_missing(name, "any language")
+    for template in doomed:
+        del world.template_records[template.id]
+        world.templates.pop((name, template.created["language"]), None)
+    return web.json_response({"success": True})
+
+
+async def read_profile(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = world.businesses.get(request.match_info["phone_number_id"])
+    if business is None:
+        raise GraphError(
+            100, "Unknown phone number id", subcode=33, error_type="GraphMethodException"
+        )
+    fields = request.query.get("fields")
+    wanted = fields.split(",") if fields else list(business.profile)
+    profile = {k: v for k, v in business.profile.items() if k in wanted}
+    return web.json_response({"data": [{**profile, "messaging_product": "whatsapp"}]})
+
+
+def _check_profile(body: dict[str, Any]) -> None:
+    if body.get("messaging_product") != "whatsapp":
+        raise errors.missing_parameter("messaging_product must be whatsapp")
+    for key, most in PROFILE_LIMITS.items():
+        if key in body and (not isinstance(body[key], str) or len(body[key]) > most):
+            raise errors.invalid_parameter(f"{key}: a string of at most {most} characters")
+    if "about" in body and not body["about"]:
+        raise errors.invalid_parameter("about cannot be empty")
+    if "email" in body and body["email"] and "@" not in body["email"]:
+        raise errors.invalid_parameter("email is not valid")
+    websites = body.get("websites", [])
+    if (
+        not isinstance(websites, list)
+        or len(websites) > 2
+        or not all(
+            isinstance(w, str) and w.startswith(("http://", "https://")) and len(w) <= 256
+            for w in websites
+        )
+    ):
+        raise errors.invalid_parameter("websites: at most 2 http(s) URLs of 256 characters")
+    if "vertical" in body and body["vertical"] not in VERTICALS | {""}:
+        raise errors.invalid_parameter("vertical is not one of the known verticals")
+
+
+async def update_profile(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = world.businesses.get(request.match_info["phone_number_id"])
+    if business is None:
+        raise GraphError(
+            100, "Unknown phone number id", subcode=33, error_type="GraphMethodException"
+        )
+    body = await _json_object(request)
+    _check_profile(body)
+    business.profile.update({k: v for k, v in body.items() if k in business.profile})
+    return web.json_response({"success": True})
