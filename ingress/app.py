@@ -7,6 +7,7 @@ import gc
 import logging
 import socket
 from collections.abc import AsyncIterator
+from typing import Final
 
 from aiohttp import web
 
@@ -19,10 +20,10 @@ from shared.settings import Settings, require
 
 log = logging.getLogger(__name__)
 
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
+GC_YOUNG_THRESHOLD: Final = 20_000  # allocations between young-generation collections (default 700)
 
 # How long SIGTERM waits for in-flight requests (each bounded by the confirm timeout).
-SHUTDOWN_GRACE_S = 10.0
+SHUTDOWN_GRACE_S: Final = 10.0
 
 
 def create_app(settings: Settings) -> web.Application:

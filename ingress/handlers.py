@@ -15,8 +15,11 @@ from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.publish import BrokerUnavailable
 from ingress.split import NotAWebhook, quarantine_event, split_body
 from shared import signature
+from shared.logs import Throttle
 
 log = logging.getLogger(__name__)
+# One line per reason per 10 s: a broker outage or forged traffic comes by the thousand.
+throttle = Throttle()
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -32,7 +35,7 @@ async def verify(request: web.Request) -> web.Response:
         and hmac.compare_digest(token, expected)
     ):
         return web.Response(text=challenge)
-    log.warning("verification refused", extra={"mode": mode})
+    throttle.warning(log, "verify", "verification refused", mode=mode)
     return web.Response(status=403, text="forbidden")
 
 
@@ -56,7 +59,7 @@ async def _receive(request: web.Request) -> tuple[str, web.Response]:
         return metrics.TOO_LARGE, _too_large()
     digest = signature.parse(request.headers.get(signature.HEADER))
     if digest is None:
-        log.warning("signature missing or malformed")
+        throttle.warning(log, "no-signature", "signature missing or malformed")
         return metrics.BAD_SIGNATURE, web.Response(status=401, text="bad signature")
     try:
         body = await request.read()  # stops at client_max_size, never reads past the cap
@@ -64,7 +67,7 @@ async def _receive(request: web.Request) -> tuple[str, web.Response]:
         return metrics.TOO_LARGE, _too_large()
     secrets: tuple[bytes, ...] = app[SECRETS]
     if not signature.is_valid(digest, body, secrets):
-        log.warning("signature does not match any app secret")
+        throttle.warning(log, "bad-signature", "signature does not match any app secret")
         return metrics.BAD_SIGNATURE, web.Response(status=401, text="bad signature")
 
     outcome = metrics.OK
@@ -80,7 +83,7 @@ async def _receive(request: web.Request) -> tuple[str, web.Response]:
     try:
         await app[PUBLISHER].publish_all(events)
     except BrokerUnavailable as exc:
-        log.warning("broker unavailable, answering 503", extra={"error": str(exc)})
+        throttle.warning(log, "unavailable", "broker unavailable, answering 503", error=str(exc))
         return metrics.UNAVAILABLE, web.Response(status=503, text="broker unavailable")
     app_metrics = app[METRICS]
     app_metrics.observe_publish(time.perf_counter() - started)

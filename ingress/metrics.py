@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, get_args
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -22,6 +22,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from shared.schemas.events import EventKind
+
 # Outcomes of POST /webhook, the label of wapipe_ingress_requests_total.
 OK: Final = "ok"
 QUARANTINED: Final = "quarantined"
@@ -30,7 +32,7 @@ TOO_LARGE: Final = "too_large"
 UNAVAILABLE: Final = "unavailable"
 OUTCOMES: Final = (OK, QUARANTINED, BAD_SIGNATURE, TOO_LARGE, UNAVAILABLE)
 
-EVENT_KINDS: Final = ("status", "message", "account", "quarantine")
+EVENT_KINDS: Final = (*get_args(EventKind), "quarantine")
 
 # Confirms normally take a few ms; the tail up to the confirm timeout matters for 503s.
 PUBLISH_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)

@@ -40,6 +40,25 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extra}" if extra else line
 
 
+class Throttle:
+    """At most one log line per key per ``every_s``, saying how many it held back, so that an
+    outage or a flood of forged webhooks does not flood the logs too."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, logger: logging.Logger, key: str, message: str, **extra: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        logger.warning(message, extra={**extra, "held_back": held} if held else extra)
+
+
 def setup(level: str, log_format: str, service: str) -> None:
     """Configure the root logger once per process."""
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())

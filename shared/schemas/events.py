@@ -50,5 +50,4 @@ class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):
     payload: msgspec.Raw  # the status, message or change value, verbatim
 
 
-event_encoder: Final = msgspec.json.Encoder()
 event_decoder: Final = msgspec.json.Decoder(WebhookEvent)
