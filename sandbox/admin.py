@@ -15,14 +15,24 @@ POST /_sandbox/templates/{id}/review     {"status", "reason"?}: decide a templat
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
 from aiohttp import web
 
 from sandbox import business
+from sandbox.customers import (
+    INBOUND_KINDS,
+    MEDIA_KINDS,
+    MediaRef,
+    inbound_message,
+    inbound_value,
+    sample_media,
+)
 from sandbox.keys import CONFIG, SENDER, WORLD
-from sandbox.state import World
+from sandbox.media import MediaItem
+from sandbox.state import World, new_wamid
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
@@ -36,6 +46,7 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.post(prefix + "/reset", reset),
         web.post(prefix + "/businesses", add_business),
         web.post(prefix + "/customers", put_customer),
+        web.post(prefix + "/customers/{wa_id}/messages", customer_sends),
         web.post(prefix + "/templates/{template_id}/review", review_template),
     ]
 
@@ -173,3 +184,70 @@ async def review_template(request: web.Request) -> web.Response:
     if not business.review(request.app, request.match_info["template_id"], status, reason):
         raise web.HTTPNotFound(text="no such template")
     return web.json_response({"success": True})
+
+
+async def customer_sends(request: web.Request) -> web.Response:
+    """The customer sends a message to a business: ``{"type", "phone_number_id"?, "size"?,
+    ...the type's fields (customers.py)}``; a media type gets real bytes behind a media id."""
+    body = await _body(request)
+    world, config = request.app[WORLD], request.app[CONFIG]
+    kind = body.pop("type", "text")
+    if kind not in INBOUND_KINDS:
+        raise web.HTTPBadRequest(text=f"type must be one of {', '.join(INBOUND_KINDS)}")
+    business = world.businesses.get(
+        str(body.pop("phone_number_id", "")), next(iter(world.businesses.values()))
+    )
+    wa_id = request.match_info["wa_id"]
+    customer = world.customers.get(wa_id) or world.add_customer(wa_id, "Customer")
+    now = world.clock.now()
+    media_ref = None
+    if kind in MEDIA_KINDS:
+        media_ref = _customer_media(
+            world, business.phone_number_id, kind, body, now, config.inbound_media_ttl_s
+        )
+    message = inbound_message(
+        kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
+    )
+    customer.last_inbound_at = now  # opens the 24-hour window (REFERENCE.md 4.6)
+    value = inbound_value(
+        display_phone_number=business.display_phone_number,
+        phone_number_id=business.phone_number_id,
+        customer_name=customer.name,
+        wa_id=wa_id,
+        message=message,
+    )
+    request.app[SENDER].schedule(
+        asyncio.get_running_loop().time(), business.waba_id, "messages", value
+    )
+    answer: dict[str, Any] = {"wamid": message["id"]}
+    if media_ref is not None:
+        answer["media_id"] = media_ref.id
+    return web.json_response(answer)
+
+
+def _customer_media(
+    world: World,
+    phone_number_id: str,
+    kind: str,
+    spec: dict[str, Any],
+    now: float,
+    lifetime_s: float,
+) -> MediaRef:
+    size = spec.pop("size", 0)
+    if not isinstance(size, int) or size < 0:
+        raise web.HTTPBadRequest(text="size is a number of bytes")
+    file = sample_media(
+        kind, size, voice=bool(spec.get("voice")), animated=bool(spec.get("animated"))
+    )
+    item = world.media.add(
+        MediaItem(
+            world.new_id(1234567),
+            file.content,
+            file.mime_type,
+            phone_number_id,
+            now,
+            lifetime_s,
+            file.filename,
+        )
+    )
+    return MediaRef(item.id, item.mime_type, item.sha256)
