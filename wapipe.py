@@ -3,6 +3,8 @@
 
     wapipe ingress [--host H] [--port P]   the webhook receiver
     wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
+    wapipe sandbox customer send WA_ID ... a customer writes to the business
+    wapipe sandbox load --rate N ...       signed webhooks at a steady rate
     wapipe topology                        declare exchanges and queues (deploy jobs)
     wapipe up                              the whole local system, one process per service
 """
@@ -22,7 +24,7 @@ import aiormq
 import msgspec
 
 from shared import logs
-from shared.settings import Settings, SettingsError, from_env
+from shared.settings import Settings, SettingsError, from_env, require
 from shared.topology import declare_at
 
 log = logging.getLogger("wapipe")
@@ -122,6 +124,64 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="seconds before the first redelivery (then doubling)",
     )
     sandbox.set_defaults(run=_sandbox, service="sandbox")
+    clients = sandbox.add_subparsers(dest="sandbox_command", metavar="{customer,load}")
+    _customer_parser(clients)
+    load = clients.add_parser("load", help="send webhooks at a steady rate to a receiver")
+    load.add_argument("--webhook-url", default="http://127.0.0.1:8080/webhook")
+    load.add_argument("--rate", type=float, default=1000, help="webhooks/s")
+    load.add_argument("--duration", type=float, default=10, help="seconds")
+    load.add_argument("--mix", default="status=1", help="e.g. status=0.75,text=0.25")
+    load.add_argument("--seed", type=int, default=0)
+    load.set_defaults(run=_load, service="load")
+
+
+def _customer_parser(clients: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    customer = clients.add_parser("customer", help="act as a customer of a running sandbox")
+    customer.add_argument("--sandbox-url", default="http://127.0.0.1:8090")
+    actions = customer.add_subparsers(dest="customer_command", required=True)
+    send = actions.add_parser("send", help="the customer sends a message (a signed webhook)")
+    send.add_argument("wa_id")
+    send.add_argument("--type", default="text", help="text, image, audio, location, ...")
+    send.add_argument("--text", help="the body of a text message")
+    send.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field of the message, JSON values allowed; repeat as needed",
+    )
+    send.set_defaults(run=_customer_send, service="customer")
+    add = actions.add_parser("add", help="add a customer, or change one")
+    add.add_argument("wa_id")
+    add.add_argument("name")
+    add.add_argument("--stopped-marketing", action="store_true")
+    add.set_defaults(run=_customer_add, service="customer")
+
+
+def _customer_send(settings: Settings, args: argparse.Namespace) -> int:
+    from sandbox.cli import customer_send, parse_fields
+
+    fields = parse_fields(args.field)
+    if args.text is not None:
+        fields["body"] = args.text
+    return asyncio.run(customer_send(args.sandbox_url, args.wa_id, args.type, fields))
+
+
+def _customer_add(settings: Settings, args: argparse.Namespace) -> int:
+    from sandbox.cli import customer_add
+
+    return asyncio.run(
+        customer_add(args.sandbox_url, args.wa_id, args.name, args.stopped_marketing)
+    )
+
+
+def _load(settings: Settings, args: argparse.Namespace) -> int:
+    from sandbox.cli import load
+
+    require(settings, "app_secrets")
+    return load(
+        args.webhook_url, settings.app_secrets[0], args.rate, args.duration, args.mix, args.seed
+    )
 
 
 def _topology(settings: Settings, args: argparse.Namespace) -> int:

@@ -141,32 +141,47 @@ async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
 
 
 async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> None:
+    """The README's run command: a customer of the sandbox writes, the event lands in RabbitMQ."""
     port = free_port()
     env = {
         "WAPIPE_AMQP_URL": vhost_url,
         "WAPIPE_INGRESS_PORT": str(port),
         "WAPIPE_APP_SECRETS": "",
         "WAPIPE_VERIFY_TOKEN": "",
+        "WAPIPE_ACCESS_TOKEN": "",
+        "WAPIPE_GRAPH_URL": "",
     }
     async with running("up", env=env) as process:
         await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout=30)
-        body = STATUS_BODY
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"http://127.0.0.1:{port}/webhook",
-                data=body,
-                headers={HEADER: sign(b"local-app-secret", body)},
-            ) as response,
-        ):
-            assert response.status == 200
+        await wait_until(lambda: answers("http://127.0.0.1:8090/_sandbox/state"), timeout=30)
         assert await answers(
             f"http://127.0.0.1:{port}/webhook?hub.mode=subscribe"
             "&hub.verify_token=local-verify-token&hub.challenge=7"
         )
+        customer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wapipe",
+            "sandbox",
+            "customer",
+            "send",
+            "16315551181",
+            "--text",
+            "hello from a customer",
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        assert await asyncio.wait_for(customer.wait(), timeout=20) == 0
+
+        got: list[bytes] = []
+
+        async def arrived() -> bool:
+            got.extend(message.body for message in await drain(vhost_url, "wa.message"))
+            return len(got) == 1
+
+        await wait_until(arrived, timeout=10, step=0.1)
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
-    assert len(await drain(vhost_url, "wa.status")) == 1
 
 
 async def test_unreachable_broker_and_bad_setting_fail_with_a_clear_message() -> None:

@@ -11,8 +11,9 @@ from shared.logs import JsonFormatter, Throttle
 
 
 def test_json_formatter_writes_one_object_with_the_extra_fields() -> None:
-    record = logging.makeLogRecord({"name": "x", "levelname": "WARNING", "msg": "broker %s",
-                                    "args": ("away",), "attempt": 3})
+    record = logging.makeLogRecord(
+        {"name": "x", "levelname": "WARNING", "msg": "broker %s", "args": ("away",), "attempt": 3}
+    )
     line = JsonFormatter().format(record)
     assert "\n" not in line
     entry = json.loads(line)
