@@ -11,6 +11,7 @@ POST /_sandbox/businesses                {"display_phone_number"}: add a busines
 POST /_sandbox/customers                 {"wa_id", "name", "stopped_marketing"?}: add or change
 POST /_sandbox/customers/{wa_id}/messages  the customer sends a message (see customers.py)
 POST /_sandbox/templates/{id}/review     {"status", "reason"?}: decide a template's review now
+GET|POST|DELETE /_sandbox/faults         errors, latency, hangs, drops on demand (faults.py)
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from sandbox.customers import (
     inbound_value,
     sample_media,
 )
-from sandbox.keys import CONFIG, SENDER, WORLD
+from sandbox.faults import Fault
+from sandbox.keys import CONFIG, FAULTS, SENDER, WORLD
 from sandbox.media import MediaItem
 from sandbox.state import World, new_wamid
 
@@ -48,6 +50,9 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.post(prefix + "/customers", put_customer),
         web.post(prefix + "/customers/{wa_id}/messages", customer_sends),
         web.post(prefix + "/templates/{template_id}/review", review_template),
+        web.get(prefix + "/faults", list_faults),
+        web.post(prefix + "/faults", add_fault),
+        web.delete(prefix + "/faults", clear_faults),
     ]
 
 
@@ -152,6 +157,7 @@ async def clock(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     request.app[WORLD].replace_with(request.app[CONFIG].new_world())
     request.app[SENDER].deliveries.clear()
+    request.app[FAULTS].faults.clear()
     return web.json_response({"success": True})
 
 
@@ -251,3 +257,21 @@ def _customer_media(
         )
     )
     return MediaRef(item.id, item.mime_type, item.sha256)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FAULTS].describe())
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    try:
+        fault = Fault.from_json(await _body(request))
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    request.app[FAULTS].faults.append(fault)
+    return web.json_response(request.app[FAULTS].describe())
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[FAULTS].faults.clear()
+    return web.json_response([])

@@ -17,7 +17,8 @@ from aiohttp import web
 from sandbox import admin, business, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
-from sandbox.keys import CONFIG, SENDER, TOKEN, WORLD
+from sandbox.faults import Fault, Faults
+from sandbox.keys import CONFIG, FAULTS, SENDER, TOKEN, WORLD
 from sandbox.state import RequestRecord
 from sandbox.webhooks import WebhookSender
 from shared.eventloop import new_event_loop
@@ -35,6 +36,7 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
     app[CONFIG] = config
     app[TOKEN] = settings.access_token
     app[WORLD] = config.new_world()
+    app[FAULTS] = Faults(seed=config.chaos.seed)
     app[SENDER] = WebhookSender(
         config.webhook_url, settings.app_secrets[0], config.chaos, config.retry
     )
@@ -61,7 +63,11 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
     try:
         if request.headers.get("Authorization") != f"Bearer {request.app[TOKEN]}":
             raise token_invalid()
-        response = await handler(request)
+        fault = request.app[FAULTS].pick(request.path)
+        if fault is None:
+            response = await handler(request)
+        else:
+            response = await _injected(request, handler, fault)
     except GraphError as error:
         code = error.code
         response = web.json_response(error.response_body(), status=error.http_status)
@@ -69,6 +75,22 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
         RequestRecord(world.clock.now(), request.method, request.path, response.status, code)
     )
     return response
+
+
+async def _injected(request: web.Request, handler: Handler, fault: Fault) -> web.StreamResponse:
+    """What a fault makes of this request (see faults.py)."""
+    if fault.latency_s:
+        await asyncio.sleep(fault.latency_s)
+    if fault.drop and request.transport is not None:
+        request.transport.close()  # the client sees the connection reset, no answer
+        raise asyncio.CancelledError
+    if fault.hang:
+        await asyncio.Event().wait()  # until the client gives up and the handler is cancelled
+    if fault.code is not None:
+        raise GraphError(fault.code, "Injected by the sandbox's faults.")
+    if fault.status is not None:
+        return web.Response(status=fault.status, text="injected fault")
+    return await handler(request)
 
 
 def run(settings: Settings, config: SandboxConfig) -> None:

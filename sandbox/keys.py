@@ -7,6 +7,7 @@ from typing import Final
 from aiohttp import web
 
 from sandbox.config import SandboxConfig
+from sandbox.faults import Faults
 from sandbox.state import World
 from sandbox.webhooks import WebhookSender
 
@@ -14,3 +15,4 @@ CONFIG: Final = web.AppKey("config", SandboxConfig)
 TOKEN: Final = web.AppKey("token", str)
 WORLD: Final = web.AppKey("world", World)
 SENDER: Final = web.AppKey("sender", WebhookSender)
+FAULTS: Final = web.AppKey("faults", Faults)
