@@ -8,12 +8,13 @@ unknown recipient, marketing stopped) answer 200 with a wamid, then a ``failed``
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from typing import Any
 
 from aiohttp import web
 
-from sandbox import errors, media
+from sandbox import analytics, errors, media
 from sandbox.errors import GraphError
 from sandbox.keys import CONFIG, SENDER, WORLD
 from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
@@ -32,6 +33,7 @@ def routes() -> list[web.RouteDef]:
         web.get(media.DOWNLOAD_PATH, download_media),
         web.post("/{version}/{phone_number_id}/messages", send_message),
         web.post("/{version}/{phone_number_id}/media", upload_media),
+        web.get("/{version}/{waba_id}/template_analytics", template_analytics),
         web.get("/{version}/{node_id}", read_node),
         web.delete("/{version}/{node_id}", delete_node),
     ]
@@ -102,14 +104,27 @@ def _templates(world: World) -> FindTemplate:
 def _accept(world: World, business: Business, parsed: SendRequest, now: float) -> SentMessage:
     # Pricing category: the template's, or "service" for free-form replies (REFERENCE.md 5.1).
     category = parsed.template.category.lower() if parsed.template is not None else "service"
+    template_id = None
+    if parsed.template is not None:
+        key = (parsed.template.name, parsed.template.language)
+        template_id = next(
+            (
+                t.id
+                for t in world.template_records.values()
+                if (t.created["name"], t.created["language"]) == key
+            ),
+            None,
+        )
     sent = SentMessage(
         new_wamid(),
         business.phone_number_id,
+        business.display_phone_number,
         parsed.wa_id,
         parsed.type,
         category,
         now,
         parsed.biz_opaque_callback_data,
+        template_id,
     )
     world.sent[sent.wamid] = sent
     return sent
@@ -160,7 +175,11 @@ def _schedule_statuses(
             errors=[refusal.status_error()],
         )
         return
+    # A reaction gets only `sent`; audio is played after it is read (REFERENCE.md 5.1, 13).
     statuses = ["sent"] if sent.type == "reaction" else ["sent", "delivered", "read"]
+    if sent.type == "audio":
+        statuses.append("played")
+        delays.append(max(delays) + 0.01)
     conversation_id = secrets.token_hex(16)
     for status, delay in zip(statuses, delays, strict=False):
         _schedule(
@@ -204,7 +223,7 @@ def _schedule(
         }
     if sent.biz_opaque_callback_data is not None:
         item["biz_opaque_callback_data"] = sent.biz_opaque_callback_data
-    sent.statuses.append(status)
+    sent.statuses.append((status, float(timestamp)))
     customer = world.customers.get(sent.to)
     value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": _metadata(business)}
     if customer is not None:
@@ -234,6 +253,9 @@ async def read_node(request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
         return web.json_response(media.lookup_answer(item, url))
+    waba = world.business_by_waba(node_id)
+    if waba is not None:
+        return web.json_response(_waba_node(world, waba, request.query.get("fields", "")))
     business = business_of(world, node_id)
     return web.json_response(
         {
@@ -299,3 +321,45 @@ async def download_media(request: web.Request) -> web.Response:
     return web.Response(
         status=206, body=body[start:stop], content_type=item.mime_type, headers=headers
     )
+
+
+def _waba_node(world: World, business: Business, fields: str) -> dict[str, Any]:
+    """The WABA node: its id and name, and the analytics fields asked for (analytics.py)."""
+    node: dict[str, Any] = {"id": business.waba_id}
+    sent = [
+        m
+        for m in world.sent.values()
+        if world.businesses[m.phone_number_id].waba_id == business.waba_id
+    ]
+    computed = {
+        "analytics": analytics.messaging,
+        "pricing_analytics": analytics.pricing,
+        "conversation_analytics": analytics.conversations,
+    }
+    for part in analytics.split_fields(fields):
+        name = part.split(".", 1)[0]
+        if name in computed:
+            node[name] = computed[name](analytics.parse_query(part), sent)
+        elif name == "name":
+            node["name"] = business.verified_name
+        else:
+            raise errors.invalid_parameter(f"unknown field {name!r} on a WhatsApp Business Account")
+    return node
+
+
+async def template_analytics(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    business = world.business_by_waba(request.match_info["waba_id"])
+    if business is None:
+        raise GraphError(100, "Unknown WABA id", subcode=33, error_type="GraphMethodException")
+    query = request.query
+    try:
+        start, end = int(query["start"]), int(query["end"])
+        ids = [str(i) for i in json.loads(query.get("template_ids", "[]"))]
+    except (KeyError, ValueError):
+        raise errors.missing_parameter(
+            "start, end (unix seconds) and template_ids are needed"
+        ) from None
+    if not ids or len(ids) > 10:
+        raise errors.invalid_parameter("template_ids: from 1 to 10 ids")
+    return web.json_response(analytics.templates(start, end, ids, world.sent.values()))

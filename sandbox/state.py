@@ -87,12 +87,14 @@ class Customer:
 class SentMessage:
     wamid: str
     phone_number_id: str
+    display_phone_number: str
     to: str
     type: str
     category: str  # pricing category: marketing, utility, authentication, service
     sent_at: float
     biz_opaque_callback_data: str | None = None
-    statuses: list[str] = field(default_factory=list)  # as webhooks report them
+    template_id: str | None = None
+    statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
 
 @dataclass
