@@ -8,8 +8,10 @@ logged for ``/_sandbox/requests``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
@@ -17,9 +19,9 @@ from aiohttp import web
 from sandbox import admin, business, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
-from sandbox.faults import Fault, Faults
+from sandbox.faults import Fault, Faults, endpoint_of
 from sandbox.keys import CONFIG, FAULTS, SENDER, TOKEN, WORLD
-from sandbox.state import RequestRecord
+from sandbox.state import RequestRecord, World
 from sandbox.webhooks import WebhookSender
 from shared.eventloop import new_event_loop
 from shared.settings import Settings, require
@@ -74,7 +76,48 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
     world.requests.append(
         RequestRecord(world.clock.now(), request.method, request.path, response.status, code)
     )
+    if endpoint_of(request.path) in MANAGEMENT_ENDPOINTS:
+        response.headers.update(_usage_headers(world, request))
     return response
+
+
+MANAGEMENT_ENDPOINTS: Final = ("templates", "profile", "node")
+MANAGEMENT_CALLS_PER_HOUR: Final = 5000  # per app per WABA with a registered number (8.5)
+
+
+def _usage_headers(world: World, request: web.Request) -> dict[str, str]:
+    """``X-Business-Use-Case-Usage`` and ``X-App-Usage`` as Graph sends them on management calls
+    (REFERENCE.md 6.7): the share of the hourly allowance used, in percent."""
+    waba_id = _waba_of(world, request.match_info)
+    now = world.clock.now()
+    calls = world.management_calls.setdefault(waba_id, deque())
+    calls.append(now)
+    while calls and calls[0] <= now - 3600:
+        calls.popleft()
+    percent = len(calls) * 100 // MANAGEMENT_CALLS_PER_HOUR
+    usage = {
+        "type": "whatsapp_business_management",
+        "call_count": percent,
+        "total_cputime": percent,
+        "total_time": percent,
+        "estimated_time_to_regain_access": 0,
+    }
+    return {
+        "X-Business-Use-Case-Usage": json.dumps({waba_id: [usage]}),
+        "X-App-Usage": json.dumps(
+            {"call_count": percent, "total_cputime": percent, "total_time": percent}
+        ),
+    }
+
+
+def _waba_of(world: World, match_info: Mapping[str, str]) -> str:
+    for key in ("waba_id", "phone_number_id", "node_id"):
+        node = match_info.get(key, "")
+        if node in world.businesses:
+            return world.businesses[node].waba_id
+        if world.business_by_waba(node) is not None:
+            return node
+    return next(iter(world.businesses.values())).waba_id
 
 
 async def _injected(request: web.Request, handler: Handler, fault: Fault) -> web.StreamResponse:

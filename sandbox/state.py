@@ -142,6 +142,7 @@ class World:
     templates: dict[tuple[str, str], TemplateSpec] = field(default_factory=dict)  # name, language
     media: MediaStore = field(default_factory=MediaStore)
     template_records: dict[str, Template] = field(default_factory=dict)  # by template id
+    management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sandbox.errors import GraphError, token_invalid
@@ -182,3 +184,102 @@ def test_error_sample_shapes_are_what_the_sandbox_builds() -> None:
         assert error.response_body()["error"]["message"].startswith("(#") or error.code == 190
         assert error.http_status == (401 if error.code == 190 else 400)
         assert error.response_body()["error"]["code"] == sample["error"]["code"]
+
+
+async def test_mark_as_read_and_typing_answer_success(sandbox: SandboxClient) -> None:
+    for body in (
+        {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"},
+        {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": "wamid.X",
+            "typing_indicator": {"type": "text"},
+        },
+    ):
+        status, answer = await send(sandbox, body)
+        assert (status, answer) == (200, response_sample("mark_read_ok.json"))
+
+
+async def test_body_that_is_not_json_answers_100(sandbox: SandboxClient) -> None:
+    response = await sandbox.post(
+        f"/v24.0/{phone_number_id(sandbox)}/messages",
+        data=b"{",
+        headers={"Authorization": "Bearer sandbox-test-token"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == 100
+
+
+async def test_audio_is_played_after_it_is_read(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    open_window(sandbox)
+    await send(
+        sandbox,
+        {
+            "messaging_product": "whatsapp",
+            "to": CUSTOMER,
+            "type": "audio",
+            "audio": {"link": "https://example.com/a.ogg"},
+        },
+    )
+    await wait_until(lambda: len(receiver[0].statuses()) == 4, timeout=5)
+    assert [s for _, s, _ in receiver[0].statuses()] == ["sent", "delivered", "read", "played"]
+
+
+async def test_changes_due_together_are_batched_in_one_body(
+    receiver: tuple[Receiver, str],
+) -> None:
+    client = await start_sandbox(receiver[1], chaos=Chaos(batch_max=3))
+    try:
+        open_window(client)
+        await send(client, text_to())
+        await wait_until(lambda: len(receiver[0].statuses()) == 3, timeout=5)
+        assert len(receiver[0].bodies) == 1  # sent, delivered and read, due at once
+    finally:
+        await client.close()
+
+
+async def test_redelivery_resends_a_webhook_as_it_was(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    await send(sandbox, text_to("19998887777"))
+    await wait_until(lambda: len(receiver[0].bodies) == 1, timeout=5)
+    response = await sandbox.post("/_sandbox/webhooks/1/redeliver")
+    assert response.status == 200
+    await wait_until(lambda: len(receiver[0].bodies) == 2, timeout=5)
+    assert receiver[0].bodies[0] == receiver[0].bodies[1]
+    assert (await sandbox.post("/_sandbox/webhooks/999/redeliver")).status == 404
+
+
+async def test_requests_are_logged_and_reset_forgets_them(sandbox: SandboxClient) -> None:
+    await send(sandbox, text_to(), token="wrong")
+    log = await (await sandbox.get("/_sandbox/requests")).json()
+    assert [(r["method"], r["status"], r["code"]) for r in log] == [("POST", 401, 190)]
+    assert (await sandbox.post("/_sandbox/reset")).status == 200
+    assert await (await sandbox.get("/_sandbox/requests")).json() == []
+    state = await (await sandbox.get("/_sandbox/state")).json()
+    assert [c["wa_id"] for c in state["customers"]] == [CUSTOMER]
+
+
+async def test_management_answers_carry_usage_headers(sandbox: SandboxClient) -> None:
+    response = await sandbox.get(
+        f"/v24.0/{phone_number_id(sandbox)}", headers={"Authorization": "Bearer sandbox-test-token"}
+    )
+    usage = json.loads(response.headers["X-Business-Use-Case-Usage"])
+    [(waba, [entry])] = usage.items()
+    assert entry["type"] == "whatsapp_business_management"
+    assert set(entry) >= {
+        "call_count",
+        "total_cputime",
+        "total_time",
+        "estimated_time_to_regain_access",
+    }
+    assert "call_count" in json.loads(response.headers["X-App-Usage"])
+    sent = await sandbox.post(
+        f"/v24.0/{phone_number_id(sandbox)}/messages",
+        json=text_to(),
+        headers={"Authorization": "Bearer sandbox-test-token"},
+    )
+    assert "X-Business-Use-Case-Usage" not in sent.headers  # messaging is not management
+    assert waba
