@@ -57,8 +57,8 @@ class Receiver:
         return found
 
 
-async def start_sandbox(webhook_url: str, **config: Any) -> SandboxClient:
-    settings = Settings(access_token=TOKEN, app_secrets=(SECRET,))
+async def start_sandbox(webhook_url: str, secret: str = SECRET, **config: Any) -> SandboxClient:
+    settings = Settings(access_token=TOKEN, app_secrets=(secret,))
     defaults: dict[str, Any] = {"webhook_url": webhook_url, "retry": Retry(first_s=0.02)}
     client: SandboxClient = TestClient(
         TestServer(create_app(settings, SandboxConfig(**{**defaults, **config})))

@@ -283,3 +283,26 @@ async def test_management_answers_carry_usage_headers(sandbox: SandboxClient) ->
     )
     assert "X-Business-Use-Case-Usage" not in sent.headers  # messaging is not management
     assert waba
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text"}, 131008),
+        (
+            {"messaging_product": "whatsapp", "to": "12", "type": "text", "text": {"body": "x"}},
+            131009,
+        ),
+        (
+            {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "hologram", "hologram": {}},
+            131051,
+        ),
+        ({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text", "text": "x"}, 100),
+    ],
+)
+async def test_bad_parameters_answer_their_code_in_meta_s_shape(
+    sandbox: SandboxClient, body: dict[str, object], code: int
+) -> None:
+    status, answer = await send(sandbox, body)
+    assert (status, answer["error"]["code"]) == (400, code)
+    assert same_keys(answer, response_sample("err_100_invalid_parameter.json"))
