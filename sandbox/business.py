@@ -24,7 +24,7 @@ from sandbox import errors
 from sandbox.errors import GraphError
 from sandbox.keys import SENDER, WORLD
 from sandbox.state import Business, Template, World
-from sandbox.validation import template_spec
+from sandbox.templates import template_spec
 
 NAME: Final = re.compile(r"^[a-z0-9_]{1,512}$")
 CATEGORIES: Final = ("MARKETING", "UTILITY", "AUTHENTICATION")

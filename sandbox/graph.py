@@ -18,13 +18,8 @@ from sandbox import analytics, errors, media
 from sandbox.errors import GraphError
 from sandbox.keys import CONFIG, SENDER, WORLD
 from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
-from sandbox.validation import (
-    FindTemplate,
-    ReadRequest,
-    SendRequest,
-    TemplateSpec,
-    parse_messages_request,
-)
+from sandbox.templates import FindTemplate, TemplateSpec
+from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 from sandbox.webhooks import WebhookSender
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from sandbox.limits import PairRate, Throughput
 from sandbox.media import MediaStore
-from sandbox.validation import TemplateSpec
+from sandbox.templates import TemplateSpec
 
 SERVICE_WINDOW_S: Final = 24 * 3600
 REQUEST_LOG_SIZE: Final = 10_000

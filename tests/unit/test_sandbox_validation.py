@@ -7,13 +7,8 @@ from typing import Any
 import pytest
 
 from sandbox.errors import GraphError
-from sandbox.validation import (
-    ReadRequest,
-    SendRequest,
-    TemplateSpec,
-    parse_messages_request,
-    template_spec,
-)
+from sandbox.templates import TemplateSpec, template_spec
+from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 
 WAMID = "wamid.HBgLMTYzMTU1NTExODEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
 
