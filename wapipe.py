@@ -64,7 +64,7 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
             reorder_rate=args.reorder_rate,
             batch_max=args.batch_max,
         ),
-        retry=Retry(first_s=args.retry_first),
+        retry=Retry(first_s=args.retry_first, max_attempts=args.retry_attempts),
     )
     run_sandbox(settings, config)
     return 0
@@ -117,6 +117,9 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="share of messages whose read comes before delivered",
     )
     sandbox.add_argument("--batch-max", type=int, default=1, help="changes per webhook body")
+    sandbox.add_argument(
+        "--retry-attempts", type=int, default=10, help="tries of a webhook before it is given up"
+    )
     sandbox.add_argument(
         "--retry-first",
         type=float,

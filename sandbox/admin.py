@@ -215,6 +215,7 @@ async def customer_sends(request: web.Request) -> web.Response:
         kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
     )
     customer.last_inbound_at = now  # opens the 24-hour window (REFERENCE.md 4.6)
+    world.throughput.record_inbound(business.phone_number_id, now)
     value = inbound_value(
         display_phone_number=business.display_phone_number,
         phone_number_id=business.phone_number_id,

@@ -1,8 +1,9 @@
 """The Cloud API's send limits, counted exactly from real traffic. Pure: time is passed in.
 
 - Throughput, per business phone number (FACTS.md 5): at most ``rate_per_s`` messages in any
-  one-second window; the message that would make it ``rate_per_s + 1`` is refused with 130429.
-  The window slides, so no second, wherever it starts, holds more than the limit.
+  one-second window, inbound and outbound together; the send that would make it
+  ``rate_per_s + 1`` is refused with 130429 (inbound messages are never refused, but they fill
+  the window). The window slides, so no second, wherever it starts, holds more than the limit.
 - Pair rate, per (phone number, recipient) (REFERENCE.md 8.2): one message every
   ``interval_s`` (6 s) sustained, bursts of up to ``burst`` (45) that borrow from later; modelled
   as GCRA, so the message that breaks it gets 131056, and not one before.
@@ -25,7 +26,8 @@ class Throughput:
 
     rate_per_s: int
     _recent: dict[str, deque[float]] = field(default_factory=dict)
-    per_second: dict[str, Counter[int]] = field(default_factory=dict)  # accepted, by whole second
+    per_second: dict[str, Counter[int]] = field(default_factory=dict)  # sends accepted, by second
+    inbound_per_second: dict[str, Counter[int]] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
 
     def admit(self, phone_number_id: str, now: float) -> bool:
@@ -39,6 +41,16 @@ class Throughput:
         recent.append(now)
         self.per_second.setdefault(phone_number_id, Counter())[int(now)] += 1
         return True
+
+    def record_inbound(self, phone_number_id: str, now: float) -> None:
+        """A customer's message: it takes room in the window, refused or not."""
+        recent = self._recent.setdefault(phone_number_id, deque())
+        # Keep the window in time order: an inbound message lands where it belongs.
+        index = len(recent)
+        while index and recent[index - 1] > now:
+            index -= 1
+        recent.insert(index, now)
+        self.inbound_per_second.setdefault(phone_number_id, Counter())[int(now)] += 1
 
     def busiest_second(self, phone_number_id: str) -> int:
         """The most messages accepted in one calendar second (the sliding window bounds it)."""

@@ -46,7 +46,7 @@ class Chaos:
 class Retry:
     first_s: float = 1.0  # Meta retries at once, then at growing gaps (REFERENCE.md 3.2)
     factor: float = 2.0
-    max_attempts: int = 10
+    max_attempts: int = 10  # with the defaults, the last try comes some 17 minutes after the first
     timeout_s: float = 10.0  # a receiver silent this long has not answered
 
 

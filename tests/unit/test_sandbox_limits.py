@@ -50,3 +50,14 @@ def test_pair_rate_sustains_one_message_per_interval() -> None:
     pair = PairRate(interval_s=6.0, burst=1)
     assert all(pair.admit("n", "c", 6.0 * i) for i in range(10))
     assert not pair.admit("n", "c", 6.0 * 9 + 1)
+
+
+def test_inbound_messages_fill_the_window_that_sends_are_counted_in() -> None:
+    limit = Throughput(rate_per_s=3)
+    limit.record_inbound("n", 10.0)
+    limit.record_inbound("n", 10.1)
+    assert limit.admit("n", 10.2)
+    assert not limit.admit("n", 10.3)  # 2 inbound + 1 sent: the window is full
+    assert limit.admit("n", 11.05)  # 10.0 has left it
+    assert limit.busiest_second("n") == 1  # sends only: inbound is counted apart
+    assert sum(limit.inbound_per_second["n"].values()) == 2
