@@ -25,15 +25,14 @@ from aiohttp import web
 from sandbox import business
 from sandbox.customers import (
     INBOUND_KINDS,
-    MEDIA_KINDS,
     MediaRef,
     inbound_message,
     inbound_value,
-    sample_media,
 )
 from sandbox.faults import Fault
 from sandbox.keys import CONFIG, FAULTS, SENDER, WORLD
 from sandbox.media import MediaItem
+from sandbox.media_files import MEDIA_KINDS, sample_media
 from sandbox.state import World, new_wamid
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from sandbox.customers import INBOUND_KINDS, MEDIA_KINDS
+from sandbox.customers import INBOUND_KINDS
+from sandbox.media_files import MEDIA_KINDS
 from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ingress.keys import PUBLISHER
-from sandbox.customers import INBOUND_KINDS, MEDIA_KINDS
+from sandbox.customers import INBOUND_KINDS
 from sandbox.keys import SENDER
+from sandbox.media_files import MEDIA_KINDS
 from shared.schemas.events import event_decoder
 from shared.settings import Settings
 from tests.conftest import SECRETS, IngressClient, start_ingress

@@ -17,13 +17,11 @@ import pytest
 
 from sandbox.customers import (
     INBOUND_KINDS,
-    MEDIA_KINDS,
-    MediaFile,
     MediaRef,
     inbound_message,
     inbound_value,
-    sample_media,
 )
+from sandbox.media_files import MEDIA_KINDS, MediaFile, sample_media
 from shared.schemas.webhook import Message, MessagesValue, decode_value
 from tests.helpers import cloudapi_dir
 
