@@ -210,9 +210,12 @@ async def customer_sends(request: web.Request) -> web.Response:
         media_ref = _customer_media(
             world, business.phone_number_id, kind, body, now, config.inbound_media_ttl_s
         )
-    message = inbound_message(
-        kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
-    )
+    try:
+        message = inbound_message(
+            kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise web.HTTPBadRequest(text=f"the {kind} message's fields do not fit: {exc}") from None
     customer.last_inbound_at = now  # opens the 24-hour window (REFERENCE.md 4.6)
     world.throughput.record_inbound(business.phone_number_id, now)
     value = inbound_value(

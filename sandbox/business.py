@@ -119,6 +119,10 @@ def _check_template(body: dict[str, Any]) -> None:
         raise errors.invalid_parameter(f"category must be one of {', '.join(CATEGORIES)}")
     if not isinstance(body.get("components", []), list):
         raise errors.invalid_parameter("components must be a list")
+    try:
+        template_spec(body, "PENDING")  # what a send will be checked against must be readable
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise errors.invalid_parameter(f"components are not valid: {exc}") from None
 
 
 async def create_template(request: web.Request) -> web.Response:

@@ -102,3 +102,10 @@ async def test_unknown_kind_is_refused(sandbox: SandboxClient) -> None:
         f"/_sandbox/customers/{CUSTOMER}/messages", json={"type": "hologram"}
     )
     assert response.status == 400
+
+
+async def test_fields_that_do_not_fit_the_kind_are_refused(sandbox: SandboxClient) -> None:
+    response = await sandbox.post(
+        f"/_sandbox/customers/{CUSTOMER}/messages", json={"type": "contacts", "contacts": 5}
+    )
+    assert response.status == 400
