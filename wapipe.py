@@ -47,25 +47,28 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
     from sandbox.config import SandboxConfig
     from sandbox.webhooks import Chaos, Retry
 
-    config = SandboxConfig(
-        host=args.host,
-        port=args.port,
-        webhook_url=args.webhook_url,
-        rate_per_s=args.rate,
-        pair_interval_s=args.pair_interval,
-        pair_burst=args.pair_burst,
-        media_url_ttl_s=args.media_url_ttl,
-        inbound_media_ttl_s=args.inbound_media_ttl,
-        graph_version=settings.graph_version,
-        chaos=Chaos(
-            seed=args.seed,
-            delay_s=(args.delay[0], args.delay[1]),
-            duplicate_rate=args.duplicate_rate,
-            reorder_rate=args.reorder_rate,
-            batch_max=args.batch_max,
-        ),
-        retry=Retry(first_s=args.retry_first, max_attempts=args.retry_attempts),
-    )
+    try:
+        config = SandboxConfig(
+            host=args.host,
+            port=args.port,
+            webhook_url=args.webhook_url,
+            rate_per_s=args.rate,
+            pair_interval_s=args.pair_interval,
+            pair_burst=args.pair_burst,
+            media_url_ttl_s=args.media_url_ttl,
+            inbound_media_ttl_s=args.inbound_media_ttl,
+            graph_version=settings.graph_version,
+            chaos=Chaos(
+                seed=args.seed,
+                delay_s=(args.delay[0], args.delay[1]),
+                duplicate_rate=args.duplicate_rate,
+                reorder_rate=args.reorder_rate,
+                batch_max=args.batch_max,
+            ),
+            retry=Retry(first_s=args.retry_first, max_attempts=args.retry_attempts),
+        )
+    except ValueError as exc:  # flags out of range
+        raise SettingsError(str(exc)) from None
     run_sandbox(settings, config)
     return 0
 

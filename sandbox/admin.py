@@ -52,6 +52,8 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.get(prefix + "/faults", list_faults),
         web.post(prefix + "/faults", add_fault),
         web.delete(prefix + "/faults", clear_faults),
+        # Before the Graph routes, whose /{version}/{node} would take any other /_sandbox/x.
+        web.route("*", prefix + "/{tail:.*}", unknown),
     ]
 
 
@@ -155,8 +157,8 @@ async def clock(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     request.app[WORLD].replace_with(request.app[CONFIG].new_world())
-    request.app[SENDER].deliveries.clear()
-    request.app[FAULTS].faults.clear()
+    request.app[SENDER].reset()
+    request.app[FAULTS].reset()
     return web.json_response({"success": True})
 
 
@@ -278,3 +280,7 @@ async def add_fault(request: web.Request) -> web.Response:
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[FAULTS].faults.clear()
     return web.json_response([])
+
+
+async def unknown(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(text=f"no {request.method} {request.path} in /_sandbox/")

@@ -58,7 +58,7 @@ def parse_query(part: str) -> Query:
         start, end = int(calls["start"]), int(calls["end"])
         granularity = calls["granularity"]
         numbers = tuple(json.loads(calls.get("phone_numbers", "[]")))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise GraphError(
             100, f"{name} needs start(<unix>), end(<unix>) and granularity(...): {exc}"
         ) from None

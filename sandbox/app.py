@@ -73,6 +73,11 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
     except GraphError as error:
         code = error.code
         response = web.json_response(error.response_body(), status=error.http_status)
+    except web.HTTPException as answer:  # 404 of an expired URL, 416, the router's 404/405
+        world.requests.append(
+            RequestRecord(world.clock.now(), request.method, request.path, answer.status, None)
+        )
+        raise
     world.requests.append(
         RequestRecord(world.clock.now(), request.method, request.path, response.status, code)
     )

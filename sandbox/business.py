@@ -6,7 +6,7 @@
     GET    /{version}/{phone-number-id}/whatsapp_business_profile
     POST   /{version}/{phone-number-id}/whatsapp_business_profile
 
-Review: a template is approved ``review_s`` after creation, unless its name starts with
+Review: a template is approved ``REVIEW_S`` after creation, unless its name starts with
 ``reject`` (then REJECTED, reason INVALID_FORMAT); ``POST /_sandbox/templates/{id}/review`` decides
 at once instead. Each decision sends the ``message_template_status_update`` webhook.
 """
@@ -21,7 +21,6 @@ from typing import Any, Final
 from aiohttp import web
 
 from sandbox import errors
-from sandbox.errors import GraphError
 from sandbox.keys import SENDER, WORLD
 from sandbox.state import Business, Template, World
 from sandbox.templates import template_spec
@@ -71,12 +70,7 @@ def routes() -> list[web.RouteDef]:
 def _waba(world: World, waba_id: str) -> Business:
     business = world.business_by_waba(waba_id)
     if business is None:
-        raise GraphError(
-            100,
-            f"Object with ID '{waba_id}' does not exist",
-            subcode=33,
-            error_type="GraphMethodException",
-        )
+        raise errors.unknown_object(waba_id)
     return business
 
 
@@ -142,12 +136,11 @@ async def create_template(request: web.Request) -> web.Response:
     world.template_records[template.id] = template
     rejected = body["name"].startswith("reject")
     decide = functools.partial(
-        review,
+        _automatic_review,
         request.app,
-        template.id,
+        template,
         "REJECTED" if rejected else "APPROVED",
         "INVALID_FORMAT" if rejected else "NONE",
-        if_pending=True,
     )
     asyncio.get_running_loop().call_later(REVIEW_S, decide)
     return web.json_response(
@@ -155,17 +148,19 @@ async def create_template(request: web.Request) -> web.Response:
     )
 
 
-def review(
-    app: web.Application, template_id: str, status: str, reason: str, *, if_pending: bool = False
-) -> bool:
-    """Decide a template's review and tell the receiver; False if it is no longer there.
-    ``if_pending``: the automatic review, which a decision made through the API pre-empts."""
+def _automatic_review(app: web.Application, template: Template, status: str, reason: str) -> None:
+    """The review's own decision, unless the API decided first, or the template is gone (deleted,
+    or the sandbox reset: ids start again, so compare the object, not its id)."""
+    if app[WORLD].template_records.get(template.id) is template and template.status == "PENDING":
+        review(app, template.id, status, reason)
+
+
+def review(app: web.Application, template_id: str, status: str, reason: str) -> bool:
+    """Decide a template's review and tell the receiver; False if it is no longer there."""
     world = app[WORLD]
     template = world.template_records.get(template_id)
     if template is None:
         return False
-    if if_pending and template.status != "PENDING":
-        return True
     template.status = status
     key = (template.created["name"], template.created["language"])
     world.templates[key] = template_spec(template.created, status)
@@ -209,9 +204,7 @@ async def read_profile(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = world.businesses.get(request.match_info["phone_number_id"])
     if business is None:
-        raise GraphError(
-            100, "Unknown phone number id", subcode=33, error_type="GraphMethodException"
-        )
+        raise errors.unknown_object(request.match_info["phone_number_id"])
     fields = request.query.get("fields")
     wanted = fields.split(",") if fields else list(business.profile)
     profile = {k: v for k, v in business.profile.items() if k in wanted}
@@ -246,9 +239,7 @@ async def update_profile(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = world.businesses.get(request.match_info["phone_number_id"])
     if business is None:
-        raise GraphError(
-            100, "Unknown phone number id", subcode=33, error_type="GraphMethodException"
-        )
+        raise errors.unknown_object(request.match_info["phone_number_id"])
     body = await _json_object(request)
     _check_profile(body)
     business.profile.update({k: v for k, v in body.items() if k in business.profile})

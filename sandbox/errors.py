@@ -17,7 +17,39 @@ from typing import Any, Final
 # code -> (HTTP status, title), from REFERENCE.md 7.
 CODES: Final[dict[int, tuple[int, str]]] = {
     0: (401, "AuthException"),
+    1: (400, "API Unknown"),
+    2: (503, "API Service"),
+    3: (500, "API Method"),
     4: (400, "Application request limit reached"),
+    10: (403, "Permission Denied"),
+    33: (400, "Parameter value is not valid"),
+    200: (403, "API Permission"),
+    368: (403, "Temporarily blocked for policies violations"),
+    130472: (400, "User's number is part of an experiment"),
+    130497: (403, "Business account is restricted from messaging users in this country"),
+    131021: (400, "Recipient cannot be sender"),
+    131030: (400, "Recipient phone number not in allowed list"),
+    131031: (403, "Business Account locked"),
+    131037: (400, "WhatsApp provided number needs display name approval"),
+    131042: (400, "Business eligibility payment issue"),
+    131045: (400, "Incorrect certificate"),
+    131048: (400, "Spam rate limit hit"),
+    131049: (400, "Message not delivered to maintain healthy ecosystem engagement"),
+    131052: (400, "Media download error"),
+    131053: (400, "Media upload error"),
+    131062: (400, "Business-scoped user ID recipient not supported"),
+    131063: (400, "Marketing templates disabled on the Cloud API"),
+    131064: (400, "Messaging limit reached"),
+    132005: (400, "Translated text too long"),
+    132007: (400, "Template format character policy violated"),
+    132008: (400, "Template parameter format mismatch"),
+    132012: (400, "Template parameter format mismatch"),
+    132015: (400, "Template is paused"),
+    132016: (400, "Template is disabled"),
+    132068: (400, "Flow is in blocked state"),
+    132069: (400, "Flow is in throttled state"),
+    133004: (503, "Server temporarily unavailable"),
+    135000: (400, "Generic user error"),
     100: (400, "Invalid parameter"),
     190: (401, "Access token has expired"),
     80007: (400, "Rate limit issues"),
@@ -88,6 +120,17 @@ def token_invalid() -> GraphError:
         None,
         subcode=463,
         message="Error validating access token: Session has expired or the token is invalid.",
+    )
+
+
+def unknown_object(node_id: str) -> GraphError:
+    """What Graph answers for an id it does not know, or may not show (code 100, subcode 33)."""
+    return GraphError(
+        100,
+        f"Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
+        "permissions, or does not support this operation",
+        subcode=33,
+        error_type="GraphMethodException",
     )
 
 

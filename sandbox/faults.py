@@ -44,7 +44,7 @@ class Fault:
         if (
             not 0 <= fault.rate <= 1
             or fault.latency_s < 0
-            or (fault.count is not None and fault.count < 1)
+            or (fault.count is not None and (not isinstance(fault.count, int) or fault.count < 1))
         ):
             raise ValueError("rate is 0 to 1, latency_s >= 0, count >= 1")
         if fault.status is not None and not 400 <= fault.status <= 599:
@@ -71,6 +71,11 @@ class Faults:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """No faults, and the RNG back at its seed: a reset run replays the first."""
+        self.faults.clear()
         self.rng = random.Random(self.seed)  # noqa: S311 - faults, not secrets
 
     def pick(self, path: str) -> Fault | None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from sandbox import analytics, errors, media
 from sandbox.errors import GraphError
 from sandbox.keys import CONFIG, SENDER, WORLD
+from sandbox.limits import admit_send
 from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
 from sandbox.templates import FindTemplate, TemplateSpec
 from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
@@ -29,6 +30,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/{version}/{phone_number_id}/messages", send_message),
         web.post("/{version}/{phone_number_id}/media", upload_media),
         web.get("/{version}/{waba_id}/template_analytics", template_analytics),
+        web.get("/{version}/{waba_id}/phone_numbers", list_phone_numbers),
         web.get("/{version}/{node_id}", read_node),
         web.delete("/{version}/{node_id}", delete_node),
     ]
@@ -37,14 +39,7 @@ def routes() -> list[web.RouteDef]:
 def business_of(world: World, phone_number_id: str) -> Business:
     business = world.businesses.get(phone_number_id)
     if business is None:
-        raise GraphError(
-            100,
-            f"Object with ID '{phone_number_id}' does not exist, cannot be "
-            "loaded due to missing permissions, or does not support this "
-            "operation",
-            subcode=33,
-            error_type="GraphMethodException",
-        )
+        raise errors.unknown_object(phone_number_id)
     return business
 
 
@@ -62,13 +57,16 @@ async def send_message(request: web.Request) -> web.Response:
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()
-    if not world.throughput.admit(business.phone_number_id, now):
+    refused = admit_send(
+        world.throughput, world.pair_rate, business.phone_number_id, parsed.wa_id, now
+    )
+    if refused == 130429:
         raise GraphError(
             130429,
-            f"Message failed to send because there were too many messages "
+            "Message failed to send because there were too many messages "
             f"sent from this phone number ({world.throughput.rate_per_s}/s)",
         )
-    if not world.pair_rate.admit(business.phone_number_id, parsed.wa_id, now):
+    if refused == 131056:
         raise GraphError(
             131056,
             "Message failed to send because there were too many messages "
@@ -251,22 +249,34 @@ async def read_node(request: web.Request) -> web.Response:
     waba = world.business_by_waba(node_id)
     if waba is not None:
         return web.json_response(_waba_node(world, waba, request.query.get("fields", "")))
-    business = business_of(world, node_id)
-    return web.json_response(
-        {
-            "id": business.phone_number_id,
-            "display_phone_number": business.display_phone_number,
-            "verified_name": business.verified_name,
-            "quality_rating": business.quality_rating,
-            "messaging_limit_tier": business.messaging_limit_tier,
-            "whatsapp_business_manager_messaging_limit": business.messaging_limit_tier,
-            "throughput": {"level": business.throughput_level},
-            "code_verification_status": "VERIFIED",
-            "name_status": "APPROVED",
-            "platform_type": "CLOUD_API",
-            "status": "CONNECTED",
-        }
-    )
+    return web.json_response(phone_number_node(business_of(world, node_id)))
+
+
+def phone_number_node(business: Business) -> dict[str, Any]:
+    """A phone number's fields (REFERENCE.md 11.2)."""
+    return {
+        "id": business.phone_number_id,
+        "display_phone_number": business.display_phone_number,
+        "verified_name": business.verified_name,
+        "quality_rating": business.quality_rating,
+        "messaging_limit_tier": business.messaging_limit_tier,
+        "whatsapp_business_manager_messaging_limit": business.messaging_limit_tier,
+        "throughput": {"level": business.throughput_level},
+        "code_verification_status": "VERIFIED",
+        "name_status": "APPROVED",
+        "platform_type": "CLOUD_API",
+        "status": "CONNECTED",
+    }
+
+
+async def list_phone_numbers(request: web.Request) -> web.Response:
+    """``GET /{waba-id}/phone_numbers``."""
+    world = request.app[WORLD]
+    waba_id = request.match_info["waba_id"]
+    if world.business_by_waba(waba_id) is None:
+        raise errors.unknown_object(waba_id)
+    numbers = [phone_number_node(b) for b in world.businesses.values() if b.waba_id == waba_id]
+    return web.json_response({"data": numbers, "paging": {"cursors": {"before": "", "after": ""}}})
 
 
 async def delete_node(request: web.Request) -> web.Response:
@@ -346,12 +356,12 @@ async def template_analytics(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = world.business_by_waba(request.match_info["waba_id"])
     if business is None:
-        raise GraphError(100, "Unknown WABA id", subcode=33, error_type="GraphMethodException")
+        raise errors.unknown_object(request.match_info["waba_id"])
     query = request.query
     try:
         start, end = int(query["start"]), int(query["end"])
         ids = [str(i) for i in json.loads(query.get("template_ids", "[]"))]
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):
         raise errors.missing_parameter(
             "start, end (unix seconds) and template_ids are needed"
         ) from None

@@ -32,15 +32,21 @@ class Throughput:
 
     def admit(self, phone_number_id: str, now: float) -> bool:
         """Count the message if it fits; False means 130429."""
+        if not self.has_room(phone_number_id, now):
+            self.refused[phone_number_id] += 1
+            return False
+        self.record(phone_number_id, now)
+        return True
+
+    def has_room(self, phone_number_id: str, now: float) -> bool:
         recent = self._recent.setdefault(phone_number_id, deque())
         while recent and recent[0] <= now - THROUGHPUT_WINDOW_S:
             recent.popleft()
-        if len(recent) >= self.rate_per_s:
-            self.refused[phone_number_id] += 1
-            return False
-        recent.append(now)
+        return len(recent) < self.rate_per_s
+
+    def record(self, phone_number_id: str, now: float) -> None:
+        self._recent.setdefault(phone_number_id, deque()).append(now)
         self.per_second.setdefault(phone_number_id, Counter())[int(now)] += 1
-        return True
 
     def record_inbound(self, phone_number_id: str, now: float) -> None:
         """A customer's message: it takes room in the window, refused or not."""
@@ -69,15 +75,37 @@ class PairRate:
 
     def admit(self, phone_number_id: str, recipient: str, now: float) -> bool:
         """Count the message if the pair may have it; False means 131056."""
-        pair = (phone_number_id, recipient)
-        tat = max(self._tat.get(pair, now), now)
-        if tat - now > (self.burst - 1) * self.interval_s:
-            self.refused[pair] += 1
+        if not self.allows(phone_number_id, recipient, now):
+            self.refused[(phone_number_id, recipient)] += 1
             return False
-        self._tat[pair] = tat + self.interval_s
+        self.record(phone_number_id, recipient, now)
         return True
+
+    def allows(self, phone_number_id: str, recipient: str, now: float) -> bool:
+        tat = max(self._tat.get((phone_number_id, recipient), now), now)
+        return tat - now <= (self.burst - 1) * self.interval_s
+
+    def record(self, phone_number_id: str, recipient: str, now: float) -> None:
+        pair = (phone_number_id, recipient)
+        self._tat[pair] = max(self._tat.get(pair, now), now) + self.interval_s
 
     def wait_s(self, phone_number_id: str, recipient: str, now: float) -> float:
         """How long until the pair may have one more message."""
         tat = self._tat.get((phone_number_id, recipient), now)
         return max(0.0, tat - now - (self.burst - 1) * self.interval_s)
+
+
+def admit_send(
+    throughput: Throughput, pair_rate: PairRate, phone_number_id: str, recipient: str, now: float
+) -> int | None:
+    """Check both limits, then count the send in both; or the code of the one it breaks (the
+    throughput first), counting it in neither."""
+    if not throughput.has_room(phone_number_id, now):
+        throughput.refused[phone_number_id] += 1
+        return 130429
+    if not pair_rate.allows(phone_number_id, recipient, now):
+        pair_rate.refused[(phone_number_id, recipient)] += 1
+        return 131056
+    throughput.record(phone_number_id, now)
+    pair_rate.record(phone_number_id, recipient, now)
+    return None

@@ -18,7 +18,6 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 
 from sandbox import errors
-from sandbox.errors import GraphError
 
 UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # REFERENCE.md 9.1
 DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"
@@ -54,13 +53,7 @@ class MediaStore:
     def find(self, media_id: str, now: float) -> MediaItem:
         item = self.items.get(media_id)
         if item is None or not item.alive(now):
-            raise GraphError(
-                100,
-                f"Object with ID '{media_id}' does not exist, cannot be loaded "
-                "due to missing permissions, or does not support this operation",
-                subcode=33,
-                error_type="GraphMethodException",
-            )
+            raise errors.unknown_object(media_id)
         return item
 
     def delete(self, media_id: str, now: float) -> None:

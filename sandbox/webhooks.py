@@ -41,10 +41,20 @@ class Chaos:
     reorder_rate: float = 0.0  # `read` arrives before `delivered` with this probability
     batch_max: int = 1  # changes per body at the most
 
+    def __post_init__(self) -> None:
+        low, high = self.delay_s
+        if not (
+            0 <= low <= high
+            and 0 <= self.duplicate_rate <= 1
+            and 0 <= self.reorder_rate <= 1
+            and self.batch_max >= 1
+        ):
+            raise ValueError("chaos: delays 0 <= MIN <= MAX, rates from 0 to 1, batch_max >= 1")
+
 
 @dataclass(frozen=True)
 class Retry:
-    first_s: float = 1.0  # Meta retries at once, then at growing gaps (REFERENCE.md 3.2)
+    first_s: float = 1.0  # the first retry comes this long after the first try, then doubling
     factor: float = 2.0
     max_attempts: int = 10  # with the defaults, the last try comes some 17 minutes after the first
     timeout_s: float = 10.0  # a receiver silent this long has not answered
@@ -175,6 +185,14 @@ class WebhookSender:
                     task.cancel()
                 await asyncio.gather(*self._posting, return_exceptions=True)
                 self._session = None
+
+    def reset(self) -> None:
+        """Forget everything due, being posted or delivered; the RNG back at its seed."""
+        self._due.clear()
+        for task in list(self._posting):
+            task.cancel()
+        self.deliveries.clear()
+        self.rng = random.Random(self.chaos.seed)  # noqa: S311 - chaos, not cryptography
 
     def pending(self) -> int:
         return len(self._due) + len(self._posting)

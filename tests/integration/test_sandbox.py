@@ -306,3 +306,47 @@ async def test_bad_parameters_answer_their_code_in_meta_s_shape(
     status, answer = await send(sandbox, body)
     assert (status, answer["error"]["code"]) == (400, code)
     assert same_keys(answer, response_sample("err_100_invalid_parameter.json"))
+
+
+async def test_reset_forgets_webhooks_still_due(
+    receiver: tuple[Receiver, str],
+) -> None:
+    client = await start_sandbox(receiver[1], chaos=Chaos(delay_s=(0.3, 0.3)))
+    try:
+        open_window(client)
+        await send(client, text_to())  # sent, delivered, read: due in 0.3 s and later
+        assert (await client.post("/_sandbox/reset")).status == 200
+        assert client.app[SENDER].idle()
+        assert receiver[0].bodies == []
+    finally:
+        await client.close()
+
+
+async def test_unknown_control_path_answers_404_not_a_graph_node(sandbox: SandboxClient) -> None:
+    assert (await sandbox.get(f"/_sandbox/{phone_number_id(sandbox)}")).status == 404
+
+
+async def test_phone_numbers_of_a_waba(sandbox: SandboxClient) -> None:
+    business = next(iter(sandbox.app[WORLD].businesses.values()))
+    response = await sandbox.get(
+        f"/v24.0/{business.waba_id}/phone_numbers",
+        headers={"Authorization": "Bearer sandbox-test-token"},
+    )
+    body = await response.json()
+    assert [n["id"] for n in body["data"]] == [business.phone_number_id]
+    assert body["data"][0]["display_phone_number"] == business.display_phone_number
+
+
+async def test_answers_outside_graph_errors_are_logged_too(sandbox: SandboxClient) -> None:
+    await sandbox.get(
+        "/whatsapp_business/attachments/?hash=nope",
+        headers={"Authorization": "Bearer sandbox-test-token"},
+    )
+    log = await (await sandbox.get("/_sandbox/requests")).json()
+    assert [(r["path"], r["status"]) for r in log] == [("/whatsapp_business/attachments/", 404)]
+
+
+def test_chaos_out_of_range_is_refused() -> None:
+    for chaos in ({"batch_max": 0}, {"duplicate_rate": 1.5}, {"delay_s": (2.0, 1.0)}):
+        with pytest.raises(ValueError, match="chaos"):
+            Chaos(**chaos)

@@ -142,6 +142,17 @@ async def test_marketing_template_to_a_customer_who_stopped_marketing_fails_1310
     assert statuses()[0][2]["errors"][0]["code"] == 131050
 
 
+async def test_a_review_due_before_a_reset_does_not_decide_a_new_template(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    await create(sandbox, {**ORDER_UPDATE, "name": "reject_me"})
+    await sandbox.post("/_sandbox/reset")
+    created = await create(sandbox, ORDER_UPDATE)  # may get the same id as reject_me had
+    await wait_until(lambda: len(template_events(receiver[0])) == 1, timeout=5)
+    [event] = template_events(receiver[0])
+    assert (str(event.message_template_id), event.event) == (created["id"], "APPROVED")
+
+
 async def test_template_named_reject_is_rejected_and_delete_removes_it(
     sandbox: SandboxClient, receiver: tuple[Receiver, str]
 ) -> None:

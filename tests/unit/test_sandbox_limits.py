@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.limits import PairRate, Throughput
+from sandbox.limits import PairRate, Throughput, admit_send
 
 
 def test_the_81st_message_in_one_second_is_refused_at_80_per_second() -> None:
@@ -61,3 +61,14 @@ def test_inbound_messages_fill_the_window_that_sends_are_counted_in() -> None:
     assert limit.admit("n", 11.05)  # 10.0 has left it
     assert limit.busiest_second("n") == 1  # sends only: inbound is counted apart
     assert sum(limit.inbound_per_second["n"].values()) == 2
+
+
+def test_a_send_refused_by_one_limit_counts_in_neither() -> None:
+    throughput, pair = Throughput(rate_per_s=10), PairRate(interval_s=6.0, burst=2)
+    codes = [admit_send(throughput, pair, "n", "c", 0.0) for _ in range(5)]
+    assert codes == [None, None, 131056, 131056, 131056]
+    assert throughput.busiest_second("n") == 2  # the three refusals took no room
+    assert [admit_send(throughput, pair, "n", f"other{i}", 0.1) for i in range(9)] == [None] * 8 + [
+        130429
+    ]
+    assert pair.refused[("n", "c")] == 3
