@@ -222,7 +222,7 @@ def _schedule(
     if customer is not None:
         value["contacts"] = [{"profile": {"name": customer.name}, "wa_id": customer.wa_id}]
     value["statuses"] = [item]
-    sender.schedule(at, business.waba_id, "messages", value)
+    sender.schedule(at, business.waba_id, "messages", value, order_key=sent.wamid)
 
 
 def _metadata(business: Business) -> dict[str, str]:

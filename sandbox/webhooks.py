@@ -2,6 +2,8 @@
 
 - Signed with the app secret over the exact bytes sent (``X-Hub-Signature-256``), serialised as
   Meta serialises: compact, non-ASCII as ``\\uXXXX``, ``/`` as ``\\/`` (cloudapi/README.md).
+- Order: a message's statuses are posted one after the other, in the order they are due (with no
+  chaos: sent, delivered, read), whatever the receiver's timing.
 - Chaos, on request and reproducible: ``Chaos`` decides every delay, duplicate and reordering from
   one seeded RNG, in the order the sandbox accepts sends, so a seed replays a run.
 - Batching: up to ``batch_max`` due changes travel in one body.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
 import json
@@ -74,6 +77,7 @@ class Change:
     field: str
     value: dict[str, Any]
     entry_time: int | None = None  # entry[].time, which template and account fields carry
+    order_key: str | None = None  # not sent: which changes must keep their order
 
 
 def envelope(changes: Iterable[Change]) -> dict[str, Any]:
@@ -125,6 +129,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._posting: set[asyncio.Task[None]] = set()
+        self._last_post: dict[str, asyncio.Task[None]] = {}  # by order key
 
     def schedule(
         self,
@@ -133,10 +138,13 @@ class WebhookSender:
         field_name: str,
         value: dict[str, Any],
         entry_time: int | None = None,
+        order_key: str | None = None,
     ) -> None:
-        """Send this change at loop time ``at`` (a duplicate too, if chaos says so)."""
+        """Send this change at loop time ``at`` (a duplicate too, if chaos says so). Changes with
+        the same ``order_key`` (a message's statuses) are posted one after the other, each once
+        the one before is answered or given up, so they arrive in the order they were due."""
         copies = 2 if self.rng.random() < self.chaos.duplicate_rate else 1
-        change = Change(waba_id, field_name, value, entry_time)
+        change = Change(waba_id, field_name, value, entry_time, order_key)
         for copy in range(copies):
             heapq.heappush(self._due, _Due(at + copy * 0.01, next(self._order), change))
         self._wake.set()
@@ -179,7 +187,8 @@ class WebhookSender:
                         for _ in range(min(self.chaos.batch_max, len(self._due)))
                         if self._due and self._due[0].at <= loop.time()
                     ]
-                    self._spawn(self._record(encode_like_meta(envelope(batch))))
+                    keys = {change.order_key for change in batch if change.order_key}
+                    self._spawn(self._record(encode_like_meta(envelope(batch))), keys)
             finally:
                 for task in list(self._posting):
                     task.cancel()
@@ -191,6 +200,7 @@ class WebhookSender:
         self._due.clear()
         for task in list(self._posting):
             task.cancel()
+        self._last_post.clear()
         self.deliveries.clear()
         self.rng = random.Random(self.chaos.seed)  # noqa: S311 - chaos, not cryptography
 
@@ -208,12 +218,21 @@ class WebhookSender:
             del self.deliveries[next(iter(self.deliveries))]
         return delivery
 
-    def _spawn(self, delivery: Delivery) -> None:
-        task = asyncio.create_task(self._post(delivery))
+    def _spawn(self, delivery: Delivery, keys: set[str] | None = None) -> None:
+        before = [self._last_post[key] for key in keys or () if key in self._last_post]
+        task = asyncio.create_task(self._post(delivery, before))
         self._posting.add(task)
         task.add_done_callback(self._posting.discard)
+        for key in keys or ():
+            self._last_post[key] = task
+            task.add_done_callback(functools.partial(self._forget, key))
 
-    async def _post(self, delivery: Delivery) -> None:
+    def _forget(self, key: str, done: asyncio.Task[None]) -> None:
+        if self._last_post.get(key) is done:
+            del self._last_post[key]
+
+    async def _post(self, delivery: Delivery, before: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*before, return_exceptions=True)  # the same message's earlier ones
         loop = asyncio.get_running_loop()
         headers = {"Content-Type": "application/json", HEADER: sign(self._secret, delivery.body)}
         gap_s = self.retry.first_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class Receiver:
     """Stands where wapipe's ingress would: records each webhook, answers as scripted."""
 
     answers: list[int] = field(default_factory=list)  # statuses to answer first; then 200
+    latencies_s: list[float] = field(default_factory=list)  # how slow each answer is, in turn
+    answered: list[bytes] = field(default_factory=list)  # bodies in the order they were done
     bodies: list[bytes] = field(default_factory=list)
     signed: list[bool] = field(default_factory=list)
 
@@ -39,12 +42,16 @@ class Receiver:
         digest = parse(request.headers.get(HEADER))
         self.signed.append(digest is not None and is_valid(digest, body, (SECRET.encode(),)))
         self.bodies.append(body)
+        if self.latencies_s:  # a receiver that takes its time, differently each request
+            await asyncio.sleep(self.latencies_s.pop(0))
+        self.answered.append(body)
         return web.Response(status=self.answers.pop(0) if self.answers else 200)
 
-    def statuses(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """(wamid, status, raw status object) of every status received, in arrival order."""
+    def statuses(self, bodies: list[bytes] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(wamid, status, raw status object) of every status received, in arrival order (or
+        in the order of ``bodies``)."""
         found = []
-        for body in self.bodies:
+        for body in self.bodies if bodies is None else bodies:
             for entry in decode_envelope(body).entry:
                 for change in entry.changes:
                     value = decode_value(change.field, change.value)

@@ -350,3 +350,20 @@ def test_chaos_out_of_range_is_refused() -> None:
     for chaos in ({"batch_max": 0}, {"duplicate_rate": 1.5}, {"delay_s": (2.0, 1.0)}):
         with pytest.raises(ValueError, match="chaos"):
             Chaos(**chaos)
+
+
+async def test_statuses_arrive_in_order_however_slow_the_receiver(
+    sandbox: SandboxClient, receiver: tuple[Receiver, str]
+) -> None:
+    receiver[0].latencies_s = [0.03, 0.0, 0.01] * 10  # sent slowest: a race would reorder
+    customers = [f"1555222{i:04d}" for i in range(10)]
+    for wa_id in customers:
+        sandbox.app[WORLD].add_customer(wa_id, "C")
+        open_window(sandbox, wa_id)
+        await send(sandbox, text_to(wa_id))
+    got = receiver[0]
+    await wait_until(lambda: len(got.statuses(got.answered)) == 30, timeout=10)
+    per_message: dict[str, list[str]] = {}
+    for wamid, status, _ in got.statuses(got.answered):  # as the receiver finished them
+        per_message.setdefault(wamid, []).append(status)
+    assert all(order == ["sent", "delivered", "read"] for order in per_message.values())
