@@ -134,8 +134,9 @@ def pricing(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
 
 
 def conversations(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
-    """Conversations opened per category, per period (one per first status of a window)."""
-    messages = list(sent)
+    """Conversations opened per category, per period (a conversation opens with the first message
+    to a customer in a category for 24 hours)."""
+    messages = [m for m in sent if m.opened_conversation]
     points = []
     for a, b in buckets(query.start, query.end, query.granularity):
         opened = Counter(m.category for m in messages if _in(m, "sent", (a, b)))

@@ -173,11 +173,24 @@ def _schedule_statuses(
     if sent.type == "audio":
         statuses.append("played")
         delays.append(max(delays) + 0.01)
-    conversation_id = secrets.token_hex(16)
+    conversation_id = _conversation(world, sent)
     for status, delay in zip(statuses, delays, strict=False):
         _schedule(
             sender, world, business, sent, status, loop_now + delay, conversation_id=conversation_id
         )
+
+
+def _conversation(world: World, sent: SentMessage) -> str:
+    """The conversation this message belongs to: one per customer, category and 24 hours,
+    opened by the first message of its kind (REFERENCE.md 5.1, 8.7)."""
+    key = (sent.phone_number_id, sent.to, sent.category)
+    conversation_id, expires_at = world.conversations.get(key, ("", 0.0))
+    if sent.sent_at >= expires_at:
+        conversation_id = secrets.token_hex(16)
+        world.conversations[key] = (conversation_id, sent.sent_at + SERVICE_WINDOW_S)
+        sent.opened_conversation = True
+    sent.conversation_id = conversation_id
+    return conversation_id
 
 
 def _schedule(
@@ -204,7 +217,9 @@ def _schedule(
         if status == "sent" and conversation_id:
             item["conversation"] = {
                 "id": conversation_id,
-                "expiration_timestamp": str(int(sent.sent_at + SERVICE_WINDOW_S)),
+                "expiration_timestamp": str(
+                    int(world.conversations[(sent.phone_number_id, sent.to, sent.category)][1])
+                ),
                 "origin": {"type": sent.category},
             }
         free = sent.category == "service"

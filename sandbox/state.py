@@ -94,6 +94,8 @@ class SentMessage:
     sent_at: float
     biz_opaque_callback_data: str | None = None
     template_id: str | None = None
+    conversation_id: str | None = None
+    opened_conversation: bool = False  # the first message of its conversation
     statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
 
@@ -143,6 +145,8 @@ class World:
     media: MediaStore = field(default_factory=MediaStore)
     template_records: dict[str, Template] = field(default_factory=dict)  # by template id
     management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour
+    # (phone number id, customer, category) -> (conversation id, expires at)
+    conversations: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -52,6 +52,17 @@ async def test_analytics_count_what_was_sent_and_delivered_and_what_it_cost(
     now = int(time.time())
     start = now - now % 86400
     end = start + 2 * 86400  # today and tomorrow: a status just past midnight still counts
+    conversations = await waba_fields(
+        sandbox,
+        f"conversation_analytics.start({start}).end({end}).granularity(DAILY)",
+    )
+    opened: dict[str, int] = {}
+    for point in conversations["conversation_analytics"]["data"][0]["data_points"]:
+        opened[point["conversation_category"]] = (
+            opened.get(point["conversation_category"], 0) + point["conversation"]
+        )
+    assert opened == {"SERVICE": 1, "UTILITY": 1}  # 3 replies in one window; 1 template
+
     node = await waba_fields(
         sandbox,
         f"analytics.start({start}).end({end}).granularity(DAY),"
