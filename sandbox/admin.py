@@ -31,7 +31,7 @@ from sandbox.customers import (
 )
 from sandbox.faults import Fault
 from sandbox.keys import CONFIG, FAULTS, SENDER, WORLD
-from sandbox.media import MediaItem
+from sandbox.media import LARGEST_MEDIA_BYTES, MediaItem
 from sandbox.media_files import MEDIA_KINDS, sample_media
 from sandbox.state import World, new_wamid
 
@@ -245,8 +245,8 @@ def _customer_media(
     lifetime_s: float,
 ) -> MediaRef:
     size = spec.pop("size", 0)
-    if not isinstance(size, int) or size < 0:
-        raise web.HTTPBadRequest(text="size is a number of bytes")
+    if not isinstance(size, int) or not 0 <= size <= LARGEST_MEDIA_BYTES:
+        raise web.HTTPBadRequest(text=f"size is a number of bytes, {LARGEST_MEDIA_BYTES} at most")
     file = sample_media(
         kind, size, voice=bool(spec.get("voice")), animated=bool(spec.get("animated"))
     )

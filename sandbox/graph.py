@@ -327,10 +327,12 @@ async def download_media(request: web.Request) -> web.Response:
     if item is None:
         raise web.HTTPNotFound(text="URL expired or unknown: look the media id up again")
     body = item.content
+    if request.headers.get("Range", "").replace(" ", "") == "bytes=-0":
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{len(body)}"})
     try:
         wanted = request.http_range
-    except ValueError:
-        raise web.HTTPRequestRangeNotSatisfiable() from None
+    except ValueError:  # malformed, or several ranges: ignored, the whole file (RFC 9110 14.2)
+        wanted = slice(None, None)
     headers = {"Accept-Ranges": "bytes"}
     if wanted.start is None and wanted.stop is None:
         return web.Response(body=body, content_type=item.mime_type, headers=headers)

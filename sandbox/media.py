@@ -21,6 +21,8 @@ from sandbox import errors
 
 UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # REFERENCE.md 9.1
 DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"
+URLS_BEFORE_PRUNING: Final = 10_000  # expired download URLs are dropped past this many
+LARGEST_MEDIA_BYTES: Final = 100 * 1024 * 1024  # documents, the largest kind (REFERENCE.md 9.2)
 
 
 @dataclass
@@ -52,7 +54,10 @@ class MediaStore:
 
     def find(self, media_id: str, now: float) -> MediaItem:
         item = self.items.get(media_id)
-        if item is None or not item.alive(now):
+        if item is not None and not item.alive(now):
+            del self.items[media_id]  # its bytes go too
+            item = None
+        if item is None:
             raise errors.unknown_object(media_id)
         return item
 
@@ -61,6 +66,8 @@ class MediaStore:
         del self.items[media_id]
 
     def new_url(self, base: str, item: MediaItem, now: float, ttl_s: float) -> str:
+        if len(self._urls) > URLS_BEFORE_PRUNING:
+            self._urls = {t: kept for t, kept in self._urls.items() if kept[1] > now}
         token = secrets.token_urlsafe(12)
         self._urls[token] = (item.id, now + ttl_s)
         return f"{base}{DOWNLOAD_PATH}?mid={item.id}&ext={int(now + ttl_s)}&hash={token}"

@@ -112,5 +112,9 @@ def same_keys(got: Any, expected: Any) -> bool:
             and all(same_keys(got[key], expected[key]) for key in expected)
         )
     if isinstance(expected, list):
-        return isinstance(got, list) and all(same_keys(g, expected[0]) for g in got)
+        return (
+            isinstance(got, list)
+            and bool(got) == bool(expected)
+            and all(same_keys(g, expected[0]) for g in got)
+        )
     return True

@@ -109,3 +109,11 @@ async def test_fields_that_do_not_fit_the_kind_are_refused(sandbox: SandboxClien
         f"/_sandbox/customers/{CUSTOMER}/messages", json={"type": "contacts", "contacts": 5}
     )
     assert response.status == 400
+
+
+async def test_media_larger_than_the_largest_kind_is_refused(sandbox: SandboxClient) -> None:
+    response = await sandbox.post(
+        f"/_sandbox/customers/{CUSTOMER}/messages",
+        json={"type": "document", "size": 101 * 1024 * 1024},
+    )
+    assert response.status == 400

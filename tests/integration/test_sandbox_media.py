@@ -93,6 +93,11 @@ async def test_download_honours_range(sandbox: SandboxClient) -> None:
         local(body["url"]), headers={**AUTH, "Range": f"bytes={len(CONTENT)}-"}
     )
     assert beyond.status == 416
+    nothing = await sandbox.get(local(body["url"]), headers={**AUTH, "Range": "bytes=-0"})
+    assert nothing.status == 416
+    for ignored in ("bytes=0-1,5-9", "pages=1-2"):  # several ranges, or nonsense: the whole file
+        whole = await sandbox.get(local(body["url"]), headers={**AUTH, "Range": ignored})
+        assert (whole.status, len(await whole.read())) == (200, len(CONTENT))
 
 
 async def test_download_url_expires_and_a_new_look_up_gives_a_fresh_one(
