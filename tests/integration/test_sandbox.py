@@ -80,9 +80,9 @@ async def test_refusals_after_acceptance_come_as_failed_statuses(
     assert (got_wamid, got_status) == (wamid, "failed")
     assert raw["errors"][0]["code"] == code
     assert set(raw["errors"][0]) == {"code", "title", "message", "error_data", "href"}
-    body = receiver[0].bodies[0]
-    assert b"https:\\/\\/developers" in body  # slashes escaped as Meta does
-    assert b"https://" not in body
+    delivered = receiver[0].bodies[0]
+    assert b"https:\\/\\/developers" in delivered  # slashes escaped as Meta does
+    assert b"https://" not in delivered
 
 
 async def test_window_closes_after_24_hours_of_the_sandbox_clock(
