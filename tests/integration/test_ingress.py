@@ -6,6 +6,8 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from yarl import URL
@@ -289,91 +291,79 @@ async def test_health_ready_and_metrics(ingress: IngressClient) -> None:
 # Outages ------------------------------------------------------------------------------------
 
 
-async def test_broker_cut_off_answers_503_then_recovers_without_restart(settings: Settings) -> None:
+@asynccontextmanager
+async def behind_proxy(
+    settings: Settings, *, connected: bool = True, **changes: Any
+) -> AsyncIterator[tuple[IngressClient, TcpProxy]]:
+    """An ingress whose broker is reached through a TCP proxy the test can cut or stall."""
     target = URL(settings.amqp_url)
     async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
-        try:
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
-            body = sample("status_delivered.json")
-            assert await post(client, body) == 200
-
+        if not connected:
             proxy.cut()
-            await wait_until(lambda: not client.app[PUBLISHER].ready, timeout=5)
-            started = time.monotonic()
-            assert await post(client, body) == 503
-            assert time.monotonic() - started < settings.confirm_timeout_s + 0.25
-            assert (await client.get("/readyz")).status == 503
-
-            proxy.restore()
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=15)
-            assert (await client.get("/readyz")).status == 200
-            assert await post(client, body) == 200
+        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
+        client = await start_ingress(with_settings(settings, amqp_url=via_proxy, **changes))
+        try:
+            if connected:
+                await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
+            yield client, proxy
         finally:
+            proxy.restore()
             await client.close()
+
+
+async def test_broker_cut_off_answers_503_then_recovers_without_restart(settings: Settings) -> None:
+    async with behind_proxy(settings) as (client, proxy):
+        body = sample("status_delivered.json")
+        assert await post(client, body) == 200
+
+        proxy.cut()
+        await wait_until(lambda: not client.app[PUBLISHER].ready, timeout=5)
+        started = time.monotonic()
+        assert await post(client, body) == 503
+        assert time.monotonic() - started < settings.confirm_timeout_s + 0.25
+        assert (await client.get("/readyz")).status == 503
+
+        proxy.restore()
+        await wait_until(lambda: client.app[PUBLISHER].ready, timeout=15)
+        assert (await client.get("/readyz")).status == 200
+        assert await post(client, body) == 200
     assert len(await drain(settings.amqp_url, "wa.status")) == 2
 
 
 async def test_stalled_broker_answers_503_within_the_confirm_timeout(settings: Settings) -> None:
-    target = URL(settings.amqp_url)
-    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
-        try:
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
-            proxy.stall()
-            started = time.monotonic()
-            assert await post(client, sample("status_read.json")) == 503
-            elapsed = time.monotonic() - started
-            assert settings.confirm_timeout_s <= elapsed < settings.confirm_timeout_s + 0.5
-        finally:
-            proxy.restore()
-            await client.close()
+    async with behind_proxy(settings) as (client, proxy):
+        proxy.stall()
+        started = time.monotonic()
+        assert await post(client, sample("status_read.json")) == 503
+        elapsed = time.monotonic() - started
+        assert settings.confirm_timeout_s <= elapsed < settings.confirm_timeout_s + 0.5
 
 
 async def test_broker_lost_while_a_confirm_is_pending_answers_503(settings: Settings) -> None:
-    target = URL(settings.amqp_url)
-    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(
-            with_settings(settings, amqp_url=via_proxy, confirm_timeout_s=5.0)
-        )
-        try:
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
-            proxy.stall()
-            pending = asyncio.create_task(post(client, sample("status_read.json")))
+    async with behind_proxy(settings, confirm_timeout_s=5.0) as (client, proxy):
+        proxy.stall()
+        pending = asyncio.create_task(post(client, sample("status_read.json")))
 
-            async def publishing() -> bool:
-                metrics = await (await client.get("/metrics")).text()
-                return "wapipe_ingress_in_flight 1.0" in metrics
+        async def publishing() -> bool:
+            metrics = await (await client.get("/metrics")).text()
+            return "wapipe_ingress_in_flight 1.0" in metrics
 
-            await wait_until(publishing, timeout=5)
-            proxy.cut()
-            assert await asyncio.wait_for(pending, timeout=4) == 503
-        finally:
-            proxy.restore()
-            await client.close()
+        await wait_until(publishing, timeout=5)
+        proxy.cut()
+        assert await asyncio.wait_for(pending, timeout=4) == 503
 
 
 async def test_broker_cut_under_load_answers_only_200_or_503(settings: Settings) -> None:
-    target = URL(settings.amqp_url)
-    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
-        try:
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
-            bodies = [sample("status_sent.json"), sample("batch_two_entries_mixed.json")]
-            posts = [asyncio.create_task(post(client, bodies[i % 2])) for i in range(600)]
+    async with behind_proxy(settings) as (client, proxy):
+        bodies = [sample("status_sent.json"), sample("batch_two_entries_mixed.json")]
+        posts = [asyncio.create_task(post(client, bodies[i % 2])) for i in range(600)]
 
-            async def some_answered() -> bool:
-                return sum(task.done() for task in posts) >= 50
+        async def some_answered() -> bool:
+            return sum(task.done() for task in posts) >= 50
 
-            await wait_until(some_answered, timeout=20)
-            proxy.cut()
-            answers = await asyncio.gather(*posts)
-        finally:
-            await client.close()
+        await wait_until(some_answered, timeout=20)
+        proxy.cut()
+        answers = await asyncio.gather(*posts)
     assert set(answers) <= {200, 503}
     assert 200 in answers
 
@@ -400,35 +390,21 @@ async def test_negative_confirm_answers_503(settings: Settings, broker: Broker) 
 
 
 async def test_stalled_broker_fails_readiness_until_a_confirm_comes(settings: Settings) -> None:
-    target = URL(settings.amqp_url)
-    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
-        try:
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=10)
-            proxy.stall()
-            assert await post(client, sample("status_read.json")) == 503
-            assert (await client.get("/readyz")).status == 503
-            proxy.restore()
-            assert await post(client, sample("status_read.json")) == 200
-            assert (await client.get("/readyz")).status == 200
-        finally:
-            await client.close()
+    async with behind_proxy(settings) as (client, proxy):
+        proxy.stall()
+        assert await post(client, sample("status_read.json")) == 503
+        assert (await client.get("/readyz")).status == 503
+        proxy.restore()
+        assert await post(client, sample("status_read.json")) == 200
+        assert (await client.get("/readyz")).status == 200
 
 
 async def test_ingress_started_without_broker_answers_503_until_it_comes(
     settings: Settings,
 ) -> None:
-    target = URL(settings.amqp_url)
-    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
-        proxy.cut()
-        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
-        client = await start_ingress(with_settings(settings, amqp_url=via_proxy))
-        try:
-            assert (await client.get("/readyz")).status == 503
-            assert await post(client, sample("status_sent.json")) == 503
-            proxy.restore()
-            await wait_until(lambda: client.app[PUBLISHER].ready, timeout=15)
-            assert await post(client, sample("status_sent.json")) == 200
-        finally:
-            await client.close()
+    async with behind_proxy(settings, connected=False) as (client, proxy):
+        assert (await client.get("/readyz")).status == 503
+        assert await post(client, sample("status_sent.json")) == 503
+        proxy.restore()
+        await wait_until(lambda: client.app[PUBLISHER].ready, timeout=15)
+        assert await post(client, sample("status_sent.json")) == 200
