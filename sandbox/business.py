@@ -163,7 +163,6 @@ def review(app: web.Application, template_id: str, status: str, reason: str) -> 
         return False
     template.status = status
     key = (template.created["name"], template.created["language"])
-    world.templates[key] = template_spec(template.created, status)
     value = {
         "event": status,
         "message_template_id": int(template.id),
@@ -196,7 +195,6 @@ async def delete_templates(request: web.Request) -> web.Response:
         raise errors.template_missing(name, "any language")
     for template in doomed:
         del world.template_records[template.id]
-        world.templates.pop((name, template.created["language"]), None)
     return web.json_response({"success": True})
 
 

@@ -53,7 +53,7 @@ async def _json(request: web.Request) -> Any:
 async def send_message(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = business_of(world, request.match_info["phone_number_id"])
-    parsed = parse_messages_request(await _json(request), _templates(world))
+    parsed = parse_messages_request(await _json(request), _templates(world, business.waba_id))
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()
@@ -87,9 +87,19 @@ async def send_message(request: web.Request) -> web.Response:
     )
 
 
-def _templates(world: World) -> FindTemplate:
+def _templates(world: World, waba_id: str) -> FindTemplate:
+    """The templates of this WABA, as a send finds them: by name and language."""
+
     def find(name: str, language: str) -> TemplateSpec | None:
-        return world.templates.get((name, language))
+        return next(
+            (
+                t.spec()
+                for t in world.template_records.values()
+                if t.waba_id == waba_id
+                and (t.created["name"], t.created["language"]) == (name, language)
+            ),
+            None,
+        )
 
     return find
 
@@ -97,17 +107,7 @@ def _templates(world: World) -> FindTemplate:
 def _accept(world: World, business: Business, parsed: SendRequest, now: float) -> SentMessage:
     # Pricing category: the template's, or "service" for free-form replies (REFERENCE.md 5.1).
     category = parsed.template.category.lower() if parsed.template is not None else "service"
-    template_id = None
-    if parsed.template is not None:
-        key = (parsed.template.name, parsed.template.language)
-        template_id = next(
-            (
-                t.id
-                for t in world.template_records.values()
-                if (t.created["name"], t.created["language"]) == key
-            ),
-            None,
-        )
+    template_id = parsed.template.id if parsed.template is not None else None
     sent = SentMessage(
         new_wamid(),
         business.phone_number_id,

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from sandbox.limits import PairRate, Throughput
 from sandbox.media import MediaStore
-from sandbox.templates import TemplateSpec
+from sandbox.templates import TemplateSpec, template_spec
 
 SERVICE_WINDOW_S: Final = 24 * 3600
 REQUEST_LOG_SIZE: Final = 10_000
@@ -115,6 +115,10 @@ class Template:
     created: dict[str, Any]  # the creation payload
     status: str = "PENDING"
 
+    def spec(self) -> TemplateSpec:
+        """What a send naming this template is checked against."""
+        return template_spec(self.created, self.status, self.id)
+
     def node(self) -> dict[str, Any]:
         return {
             "name": self.created["name"],
@@ -141,7 +145,6 @@ class World:
     businesses: dict[str, Business] = field(default_factory=dict)  # by phone number id
     customers: dict[str, Customer] = field(default_factory=dict)  # by wa_id
     sent: dict[str, SentMessage] = field(default_factory=dict)  # by wamid
-    templates: dict[tuple[str, str], TemplateSpec] = field(default_factory=dict)  # name, language
     media: MediaStore = field(default_factory=MediaStore)
     template_records: dict[str, Template] = field(default_factory=dict)  # by template id
     management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour

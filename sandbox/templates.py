@@ -39,6 +39,7 @@ class TemplateSpec:
     header_params: int
     body_params: int
     button_params: tuple[int, ...]  # by button index
+    id: str = ""  # the template's Graph id, when it has one
 
 
 FindTemplate: TypeAlias = Callable[[str, str], TemplateSpec | None]  # (name, language code)
@@ -54,7 +55,7 @@ _FILLED_HEADER_FORMATS: Final = frozenset(
 _ONE_PARAM_BUTTONS: Final = frozenset({"COPY_CODE", "OTP"})
 
 
-def template_spec(created: dict[str, Any], status: str) -> TemplateSpec:
+def template_spec(created: dict[str, Any], status: str, template_id: str = "") -> TemplateSpec:
     """The parameter counts a send must match, from a template-creation payload."""
     category = str(created.get("category", ""))
     header = body = 0
@@ -76,6 +77,7 @@ def template_spec(created: dict[str, Any], status: str) -> TemplateSpec:
         header_params=header,
         body_params=body,
         button_params=buttons,
+        id=template_id,
     )
 
 
