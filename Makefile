@@ -15,7 +15,10 @@ $(BIN)/wapipe: pyproject.toml
 up: $(BIN)/wapipe
 	$(BIN)/wapipe up
 
+# The tests give each test a vhost through RabbitMQ's management API: turn it on where the
+# broker is local (a no-op when it is on already, or when rabbitmq-plugins is not here).
 test: $(BIN)/wapipe
+	-@command -v rabbitmq-plugins >/dev/null && rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1
 	$(BIN)/pytest
 
 lint: $(BIN)/wapipe

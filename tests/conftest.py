@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -35,10 +36,28 @@ def _answers(url: URL) -> bool:
         return False
 
 
+def _wait_for_management(broker: Broker, timeout_s: float = 60.0) -> None:
+    """The management API comes up some seconds after the plugin is enabled."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            broker.api("GET", "/overview")
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"RabbitMQ's management API does not answer at {broker.management_url} "
+                    "(rabbitmq-plugins enable rabbitmq_management): the tests need it to make "
+                    f"a vhost for each test: {exc}"
+                ) from exc
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
     local = Broker.local()
     if _answers(local.amqp_url):
+        _wait_for_management(local)
         yield local
         return
     from testcontainers.rabbitmq import RabbitMqContainer
