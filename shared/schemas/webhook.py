@@ -2,7 +2,9 @@
 
 The envelope (``Envelope`` -> ``Entry`` -> ``Change``) keeps each ``value`` as ``msgspec.Raw``
 because its shape depends on ``field``; ``decode_value(field, raw)`` turns it into the Struct
-named in ``FIELD_VALUE_TYPES``, or a plain dict for a field we do not know yet.
+named in ``FIELD_VALUE_TYPES``, or a plain dict for a field we do not know yet. Here: the
+envelope, statuses and inbound messages; the other fields' values are in webhook_fields.py,
+what they share in webhook_base.py.
 
 Permissive on purpose: unknown keys are ignored, nearly every key is optional, and message and
 status kinds are plain strings, because Meta adds fields, message types and statuses without
@@ -15,92 +17,67 @@ from typing import Any, Final
 
 import msgspec
 
-
-class _Base(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Shared config: immutable, defaults omitted on encode, unknown keys ignored (the default).
-
-    Subclasses repeat ``frozen=True`` for mypy (msgspec issue #657) and ``kw_only=True`` because
-    msgspec applies it only to the fields of the class that declares it.
-    """
-
+from shared.schemas.webhook_base import (
+    Contact,
+    Error,
+    Metadata,
+    WebhookStruct,
+)
+from shared.schemas.webhook_fields import (
+    AccountAlerts,
+    AccountReviewUpdate,
+    AccountUpdate,
+    BusinessCapabilityUpdate,
+    PhoneNumberNameUpdate,
+    PhoneNumberQualityUpdate,
+    Security,
+    TemplateCategoryUpdate,
+    TemplateComponentsUpdate,
+    TemplateQualityUpdate,
+    TemplateStatusUpdate,
+    UserPreferencesValue,
+)
 
 # --- Envelope (REFERENCE.md 3.5) -------------------------------------------------------------
 
 
-class Change(_Base, frozen=True, kw_only=True):
+class Change(WebhookStruct, frozen=True, kw_only=True):
     field: str
     value: msgspec.Raw  # decoded later by decode_value(field, value)
 
 
-class Entry(_Base, frozen=True, kw_only=True):
+class Entry(WebhookStruct, frozen=True, kw_only=True):
     id: str  # WABA id
     time: int | None = None  # unix seconds; template and account fields only
     changes: tuple[Change, ...] = ()
 
 
-class Envelope(_Base, frozen=True, kw_only=True):
+class Envelope(WebhookStruct, frozen=True, kw_only=True):
     object: str  # "whatsapp_business_account"
     entry: tuple[Entry, ...]
-
-
-# --- Pieces shared by several values -----------------------------------------------------------
-
-
-class Metadata(_Base, frozen=True, kw_only=True):
-    display_phone_number: str
-    phone_number_id: str  # route by this
-
-
-class Profile(_Base, frozen=True, kw_only=True):
-    name: str | None = None
-    username: str | None = None
-
-
-class Contact(_Base, frozen=True, kw_only=True):
-    """The sender's profile (REFERENCE.md 4.1): wa_id may be absent for username users."""
-
-    profile: Profile | None = None
-    wa_id: str | None = None
-    user_id: str | None = None
-    parent_user_id: str | None = None
-    identity_key_hash: str | None = None
-
-
-class ErrorData(_Base, frozen=True, kw_only=True):
-    details: str | None = None
-
-
-class Error(_Base, frozen=True, kw_only=True):
-    """One error (REFERENCE.md 5.4): build logic on ``code``, never on the title."""
-
-    code: int
-    title: str | None = None
-    message: str | None = None
-    error_data: ErrorData | None = None
-    href: str | None = None
 
 
 # --- Status (REFERENCE.md 5) -------------------------------------------------------------------
 
 
-class ConversationOrigin(_Base, frozen=True, kw_only=True):
+class ConversationOrigin(WebhookStruct, frozen=True, kw_only=True):
     type: str | None = None
 
 
-class Conversation(_Base, frozen=True, kw_only=True):
+class Conversation(WebhookStruct, frozen=True, kw_only=True):
     id: str | None = None
     expiration_timestamp: str | None = None
     origin: ConversationOrigin | None = None
 
 
-class Pricing(_Base, frozen=True, kw_only=True):
+class Pricing(WebhookStruct, frozen=True, kw_only=True):
     billable: bool | None = None
     pricing_model: str | None = None  # "CBP" before 2025-07-01, "PMP" after
     category: str | None = None
     type: str | None = None
 
 
-class Status(_Base, frozen=True, kw_only=True):
+class Status(WebhookStruct, frozen=True, kw_only=True):
     id: str  # wamid of our message
     status: str  # a plain str: unknown statuses must still route (REFERENCE.md 5.2)
     timestamp: str
@@ -119,12 +96,12 @@ class Status(_Base, frozen=True, kw_only=True):
 # --- Inbound message (REFERENCE.md 4) ----------------------------------------------------------
 
 
-class ReferredProduct(_Base, frozen=True, kw_only=True):
+class ReferredProduct(WebhookStruct, frozen=True, kw_only=True):
     catalog_id: str | None = None
     product_retailer_id: str | None = None
 
 
-class Context(_Base, frozen=True, kw_only=True):
+class Context(WebhookStruct, frozen=True, kw_only=True):
     from_: str | None = msgspec.field(default=None, name="from")
     id: str | None = None  # the quoted (or tapped) wamid
     forwarded: bool | None = None
@@ -132,11 +109,11 @@ class Context(_Base, frozen=True, kw_only=True):
     referred_product: ReferredProduct | None = None
 
 
-class WelcomeMessage(_Base, frozen=True, kw_only=True):
+class WelcomeMessage(WebhookStruct, frozen=True, kw_only=True):
     text: str | None = None
 
 
-class Referral(_Base, frozen=True, kw_only=True):
+class Referral(WebhookStruct, frozen=True, kw_only=True):
     source_url: str | None = None
     source_id: str | None = None
     source_type: str | None = None  # "ad" or "post"
@@ -150,17 +127,17 @@ class Referral(_Base, frozen=True, kw_only=True):
     welcome_message: WelcomeMessage | None = None
 
 
-class Identity(_Base, frozen=True, kw_only=True):
+class Identity(WebhookStruct, frozen=True, kw_only=True):
     acknowledged: bool | None = None
     created_timestamp: int | str | None = None
     hash: str | None = None
 
 
-class Text(_Base, frozen=True, kw_only=True):
+class Text(WebhookStruct, frozen=True, kw_only=True):
     body: str
 
 
-class Media(_Base, frozen=True, kw_only=True):
+class Media(WebhookStruct, frozen=True, kw_only=True):
     """image, video, audio, document and sticker share one shape (REFERENCE.md 4.3)."""
 
     id: str
@@ -173,7 +150,7 @@ class Media(_Base, frozen=True, kw_only=True):
     url: str | None = None  # ready download URL, rolled out from 2025-11
 
 
-class Location(_Base, frozen=True, kw_only=True):
+class Location(WebhookStruct, frozen=True, kw_only=True):
     latitude: float
     longitude: float
     name: str | None = None
@@ -181,7 +158,7 @@ class Location(_Base, frozen=True, kw_only=True):
     url: str | None = None
 
 
-class ContactName(_Base, frozen=True, kw_only=True):
+class ContactName(WebhookStruct, frozen=True, kw_only=True):
     formatted_name: str | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -190,18 +167,18 @@ class ContactName(_Base, frozen=True, kw_only=True):
     prefix: str | None = None
 
 
-class ContactPhone(_Base, frozen=True, kw_only=True):
+class ContactPhone(WebhookStruct, frozen=True, kw_only=True):
     phone: str | None = None
     type: str | None = None
     wa_id: str | None = None
 
 
-class ContactEmail(_Base, frozen=True, kw_only=True):
+class ContactEmail(WebhookStruct, frozen=True, kw_only=True):
     email: str | None = None
     type: str | None = None
 
 
-class ContactAddress(_Base, frozen=True, kw_only=True):
+class ContactAddress(WebhookStruct, frozen=True, kw_only=True):
     street: str | None = None
     city: str | None = None
     state: str | None = None
@@ -211,18 +188,18 @@ class ContactAddress(_Base, frozen=True, kw_only=True):
     type: str | None = None
 
 
-class ContactOrg(_Base, frozen=True, kw_only=True):
+class ContactOrg(WebhookStruct, frozen=True, kw_only=True):
     company: str | None = None
     department: str | None = None
     title: str | None = None
 
 
-class ContactUrl(_Base, frozen=True, kw_only=True):
+class ContactUrl(WebhookStruct, frozen=True, kw_only=True):
     url: str | None = None
     type: str | None = None
 
 
-class SharedContact(_Base, frozen=True, kw_only=True):
+class SharedContact(WebhookStruct, frozen=True, kw_only=True):
     """A contact card the user shared (message type ``contacts``), not the sender's profile."""
 
     name: ContactName | None = None
@@ -234,30 +211,30 @@ class SharedContact(_Base, frozen=True, kw_only=True):
     birthday: str | None = None
 
 
-class ButtonReply(_Base, frozen=True, kw_only=True):
+class ButtonReply(WebhookStruct, frozen=True, kw_only=True):
     id: str
     title: str | None = None
 
 
-class ListReply(_Base, frozen=True, kw_only=True):
+class ListReply(WebhookStruct, frozen=True, kw_only=True):
     id: str
     title: str | None = None
     description: str | None = None
 
 
-class NfmReply(_Base, frozen=True, kw_only=True):
+class NfmReply(WebhookStruct, frozen=True, kw_only=True):
     name: str | None = None  # "flow" or "address_message"
     body: str | None = None
     response_json: str | None = None  # a JSON document inside a string
 
 
-class CallPermissionReply(_Base, frozen=True, kw_only=True):
+class CallPermissionReply(WebhookStruct, frozen=True, kw_only=True):
     response: str | None = None  # "accept" or "reject"
     expiration_timestamp: int | str | None = None
     response_source: str | None = None
 
 
-class Interactive(_Base, frozen=True, kw_only=True):
+class Interactive(WebhookStruct, frozen=True, kw_only=True):
     type: str  # names the one reply object present
     button_reply: ButtonReply | None = None
     list_reply: ListReply | None = None
@@ -265,32 +242,32 @@ class Interactive(_Base, frozen=True, kw_only=True):
     call_permission_reply: CallPermissionReply | None = None
 
 
-class Button(_Base, frozen=True, kw_only=True):
+class Button(WebhookStruct, frozen=True, kw_only=True):
     """A quick-reply button tapped on a template."""
 
     payload: str | None = None
     text: str | None = None
 
 
-class Reaction(_Base, frozen=True, kw_only=True):
+class Reaction(WebhookStruct, frozen=True, kw_only=True):
     message_id: str
     emoji: str | None = None  # absent or "" when the reaction is removed
 
 
-class ProductItem(_Base, frozen=True, kw_only=True):
+class ProductItem(WebhookStruct, frozen=True, kw_only=True):
     product_retailer_id: str
     quantity: int
     item_price: float
     currency: str
 
 
-class Order(_Base, frozen=True, kw_only=True):
+class Order(WebhookStruct, frozen=True, kw_only=True):
     catalog_id: str | None = None
     text: str | None = None
     product_items: tuple[ProductItem, ...] = ()
 
 
-class System(_Base, frozen=True, kw_only=True):
+class System(WebhookStruct, frozen=True, kw_only=True):
     body: str | None = None
     type: str | None = None  # user_changed_number, customer_identity_changed, ...
     new_wa_id: str | None = None
@@ -302,20 +279,20 @@ class System(_Base, frozen=True, kw_only=True):
     customer: str | None = None
 
 
-class Edit(_Base, frozen=True, kw_only=True):
+class Edit(WebhookStruct, frozen=True, kw_only=True):
     original_message_id: str
     message: MessageContent | None = None
 
 
-class Revoke(_Base, frozen=True, kw_only=True):
+class Revoke(WebhookStruct, frozen=True, kw_only=True):
     original_message_id: str
 
 
-class Unsupported(_Base, frozen=True, kw_only=True):
+class Unsupported(WebhookStruct, frozen=True, kw_only=True):
     type: str | None = None  # e.g. "poll"
 
 
-class MessageContent(_Base, frozen=True, kw_only=True):
+class MessageContent(WebhookStruct, frozen=True, kw_only=True):
     """What a message says: its ``type`` and the payload keyed by that type.
 
     ``type`` is a plain str with one optional attribute per known type, not a tagged union: a
@@ -356,7 +333,7 @@ class Message(MessageContent, frozen=True, kw_only=True):
     identity: Identity | None = None
 
 
-class MessagesValue(_Base, frozen=True, kw_only=True):
+class MessagesValue(WebhookStruct, frozen=True, kw_only=True):
     """``value`` of field ``messages``; value-level errors are system-wide failures."""
 
     messaging_product: str
@@ -365,173 +342,6 @@ class MessagesValue(_Base, frozen=True, kw_only=True):
     messages: tuple[Message, ...] = ()
     statuses: tuple[Status, ...] = ()
     errors: tuple[Error, ...] = ()
-
-
-# --- Template fields (REFERENCE.md 3.7, 10.4) --------------------------------------------------
-# message_template_id is an int in Meta's samples; accept a string too.
-
-
-class TemplateOtherInfo(_Base, frozen=True, kw_only=True):
-    title: str | None = None  # FIRST_PAUSE, SECOND_PAUSE, UNPAUSE, ...
-    description: str | None = None
-
-
-class TemplateDisableInfo(_Base, frozen=True, kw_only=True):
-    disable_date: int | str | None = None
-
-
-class TemplateRejectionInfo(_Base, frozen=True, kw_only=True):
-    reason: str | None = None
-    recommendation: str | None = None
-
-
-class TemplateStatusUpdate(_Base, frozen=True, kw_only=True):
-    event: str
-    message_template_id: int | str
-    message_template_name: str | None = None
-    message_template_language: str | None = None
-    message_template_category: str | None = None
-    reason: str | None = None  # null when scheduled for deletion
-    other_info: TemplateOtherInfo | None = None
-    disable_info: TemplateDisableInfo | None = None
-    rejection_info: TemplateRejectionInfo | None = None
-
-
-class TemplateQualityUpdate(_Base, frozen=True, kw_only=True):
-    message_template_id: int | str
-    message_template_name: str | None = None
-    message_template_language: str | None = None
-    previous_quality_score: str | None = None
-    new_quality_score: str | None = None  # GREEN, YELLOW, RED, UNKNOWN
-
-
-class TemplateButton(_Base, frozen=True, kw_only=True):
-    message_template_button_type: str | None = None
-    message_template_button_text: str | None = None
-    message_template_button_url: str | None = None
-    message_template_button_phone_number: str | None = None
-
-
-class TemplateComponentsUpdate(_Base, frozen=True, kw_only=True):
-    message_template_id: int | str
-    message_template_name: str | None = None
-    message_template_language: str | None = None
-    message_template_element: str | None = None  # the body text
-    message_template_title: str | None = None
-    message_template_footer: str | None = None
-    message_template_buttons: tuple[TemplateButton, ...] = ()
-
-
-class TemplateCategoryUpdate(_Base, frozen=True, kw_only=True):
-    """Both the impending notice (correct_category) and the completed change (previous_category)."""
-
-    message_template_id: int | str
-    message_template_name: str | None = None
-    message_template_language: str | None = None
-    previous_category: str | None = None
-    new_category: str | None = None
-    correct_category: str | None = None
-    category_update_timestamp: int | str | None = None
-
-
-# --- Phone number and account fields (REFERENCE.md 3.7) ---------------------------------------
-
-
-class PhoneNumberQualityUpdate(_Base, frozen=True, kw_only=True):
-    event: str  # old and new event names alike (FACTS.md 2, "Other fields' values")
-    display_phone_number: str | None = None
-    current_limit: str | None = None  # announced for removal
-    old_limit: str | None = None
-    max_daily_conversations_per_business: int | str | None = None
-
-
-class PhoneNumberNameUpdate(_Base, frozen=True, kw_only=True):
-    decision: str
-    display_phone_number: str | None = None
-    requested_verified_name: str | None = None
-    rejection_reason: str | None = None
-
-
-class ViolationInfo(_Base, frozen=True, kw_only=True):
-    violation_type: str | None = None
-
-
-class BanInfo(_Base, frozen=True, kw_only=True):
-    waba_ban_state: str | None = None
-    waba_ban_date: int | str | None = None
-
-
-class RestrictionInfo(_Base, frozen=True, kw_only=True):
-    restriction_type: str | None = None
-    expiration: int | str | None = None
-
-
-class DisconnectionInfo(_Base, frozen=True, kw_only=True):
-    reason: str | None = None
-    initiated_by: str | None = None
-
-
-class AccountUpdate(_Base, frozen=True, kw_only=True):
-    """``event`` plus the object that event carries; the ones that vary stay plain dicts."""
-
-    event: str
-    phone_number: str | None = None
-    country: str | None = None
-    violation_info: ViolationInfo | None = None
-    ban_info: BanInfo | None = None
-    restriction_info: tuple[RestrictionInfo, ...] = ()
-    disconnection_info: DisconnectionInfo | None = None
-    waba_info: dict[str, Any] | None = None
-    volume_tier_info: dict[str, Any] | None = None
-    auth_international_rate_eligibility: dict[str, Any] | None = None
-    partner_client_certification_info: dict[str, Any] | None = None
-
-
-class AlertInfo(_Base, frozen=True, kw_only=True):
-    alert_severity: str | None = None  # CRITICAL, WARNING, INFORMATIONAL
-    alert_status: str | None = None
-    alert_type: str | None = None
-    alert_description: str | None = None
-
-
-class AccountAlerts(_Base, frozen=True, kw_only=True):
-    entity_type: str | None = None
-    entity_id: int | str | None = None
-    alert_info: AlertInfo | None = None
-
-
-class AccountReviewUpdate(_Base, frozen=True, kw_only=True):
-    decision: str
-
-
-class BusinessCapabilityUpdate(_Base, frozen=True, kw_only=True):
-    max_daily_conversation_per_phone: int | None = None  # -1 = unlimited
-    max_daily_conversations_per_business: int | str | None = None  # doc: TIER_*; sample: int
-    max_phone_numbers_per_business: int | None = None
-    max_phone_numbers_per_waba: int | None = None
-
-
-class Security(_Base, frozen=True, kw_only=True):
-    event: str  # PIN_CHANGED, PIN_RESET_REQUEST, PIN_REQUEST_SUCCESS
-    display_phone_number: str | None = None
-    requester: str | None = None
-
-
-class UserPreference(_Base, frozen=True, kw_only=True):
-    value: str  # "stop" or "resume" (pywa also knows "signup")
-    category: str | None = None  # "marketing_messages"
-    wa_id: str | None = None
-    user_id: str | None = None
-    detail: str | None = None
-    timestamp: int | str | None = None  # an int here, unlike messages and statuses
-    signup_id: str | None = None
-
-
-class UserPreferencesValue(_Base, frozen=True, kw_only=True):
-    messaging_product: str | None = None
-    metadata: Metadata | None = None
-    contacts: tuple[Contact, ...] = ()
-    user_preferences: tuple[UserPreference, ...] = ()
 
 
 # --- Decoding ----------------------------------------------------------------------------------

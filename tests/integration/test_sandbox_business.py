@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from sandbox.keys import WORLD
-from shared.schemas.webhook import TemplateStatusUpdate, decode_envelope, decode_value
+from shared.schemas.webhook import decode_envelope, decode_value
+from shared.schemas.webhook_fields import TemplateStatusUpdate
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,

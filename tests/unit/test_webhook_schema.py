@@ -11,19 +11,21 @@ import pytest
 
 from shared.schemas.webhook import (
     FIELD_VALUE_TYPES,
-    AccountReviewUpdate,
-    AccountUpdate,
     Envelope,
     Message,
     MessagesValue,
-    PhoneNumberQualityUpdate,
     Status,
+    decode_envelope,
+    decode_value,
+)
+from shared.schemas.webhook_fields import (
+    AccountReviewUpdate,
+    AccountUpdate,
+    PhoneNumberQualityUpdate,
     TemplateCategoryUpdate,
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreferencesValue,
-    decode_envelope,
-    decode_value,
 )
 from tests.helpers import cloudapi_dir
 
