@@ -21,6 +21,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from sandbox import errors
+from sandbox.json_checks import json_body, object_at
 from sandbox.keys import SENDER, WORLD
 from sandbox.state import Business, Template, World
 from sandbox.templates import template_spec
@@ -75,13 +76,7 @@ def _waba(world: World, waba_id: str) -> Business:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise errors.invalid_parameter("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise errors.invalid_parameter("the request body must be a JSON object")
-    return body
+    return object_at(await json_body(request), "the request body")
 
 
 async def list_templates(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from sandbox import analytics, errors, media
 from sandbox.errors import GraphError
+from sandbox.json_checks import json_body
 from sandbox.keys import CONFIG, SENDER, WORLD
 from sandbox.limits import admit_send
 from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
@@ -43,17 +44,10 @@ def business_of(world: World, phone_number_id: str) -> Business:
     return business
 
 
-async def _json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise errors.invalid_parameter("the request body is not valid JSON") from None
-
-
 async def send_message(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = business_of(world, request.match_info["phone_number_id"])
-    parsed = parse_messages_request(await _json(request), _templates(world, business.waba_id))
+    parsed = parse_messages_request(await json_body(request), _templates(world, business.waba_id))
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
+
 from sandbox.errors import invalid_parameter, invalid_value, missing_parameter
 
 
@@ -94,3 +96,11 @@ def media_source(media: dict[str, Any], path: str) -> None:
         raise invalid_parameter(f"{path} takes id or link, not both")
     if link:
         http_url(link, f"{path}.link")
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON; 100 when it is not JSON (the shape is the caller's to check)."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise invalid_parameter("the request body is not valid JSON") from None
