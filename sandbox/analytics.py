@@ -113,43 +113,49 @@ def messaging(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
     }
 
 
+def _per_category(
+    query: Query, messages: list[SentMessage], status: str
+) -> list[tuple[int, int, str, int]]:
+    """(period start, end, category, how many messages got ``status`` in it), in order."""
+    return [
+        (a, b, category, count)
+        for a, b in buckets(query.start, query.end, query.granularity)
+        for category, count in sorted(
+            Counter(m.category for m in messages if _in(m, status, (a, b))).items()
+        )
+    ]
+
+
 def pricing(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
     """Volume and cost per pricing category, per period (delivered messages are charged)."""
-    messages = list(sent)
-    points = []
-    for a, b in buckets(query.start, query.end, query.granularity):
-        volume = Counter(m.category for m in messages if _in(m, "delivered", (a, b)))
-        points += [
-            {
-                "start": a,
-                "end": b,
-                "pricing_category": category.upper(),
-                "pricing_type": "FREE_CUSTOMER_SERVICE" if category == "service" else "REGULAR",
-                "volume": count,
-                "cost": round(count * PRICE_USD.get(category, 0.0), 4),
-            }
-            for category, count in sorted(volume.items())
-        ]
+    points = [
+        {
+            "start": a,
+            "end": b,
+            "pricing_category": category.upper(),
+            "pricing_type": "FREE_CUSTOMER_SERVICE" if category == "service" else "REGULAR",
+            "volume": count,
+            "cost": round(count * PRICE_USD.get(category, 0.0), 4),
+        }
+        for a, b, category, count in _per_category(query, list(sent), "delivered")
+    ]
     return {"data": [{"data_points": points}]}
 
 
 def conversations(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
     """Conversations opened per category, per period (a conversation opens with the first message
     to a customer in a category for 24 hours)."""
-    messages = [m for m in sent if m.opened_conversation]
-    points = []
-    for a, b in buckets(query.start, query.end, query.granularity):
-        opened = Counter(m.category for m in messages if _in(m, "sent", (a, b)))
-        points += [
-            {
-                "start": a,
-                "end": b,
-                "conversation_category": category.upper(),
-                "conversation": count,
-                "cost": round(count * PRICE_USD.get(category, 0), 4),
-            }
-            for category, count in sorted(opened.items())
-        ]
+    opening = [m for m in sent if m.opened_conversation]
+    points = [
+        {
+            "start": a,
+            "end": b,
+            "conversation_category": category.upper(),
+            "conversation": count,
+            "cost": round(count * PRICE_USD.get(category, 0.0), 4),
+        }
+        for a, b, category, count in _per_category(query, opening, "sent")
+    ]
     return {"data": [{"data_points": points}]}
 
 

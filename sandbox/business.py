@@ -23,7 +23,7 @@ from aiohttp import web
 from sandbox import errors
 from sandbox.json_checks import json_body, object_at
 from sandbox.keys import SENDER, WORLD
-from sandbox.state import Business, Template, World
+from sandbox.state import Template
 from sandbox.templates import template_spec
 
 NAME: Final = re.compile(r"^[a-z0-9_]{1,512}$")
@@ -68,20 +68,13 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def _waba(world: World, waba_id: str) -> Business:
-    business = world.business_by_waba(waba_id)
-    if business is None:
-        raise errors.unknown_object(waba_id)
-    return business
-
-
 async def _json_object(request: web.Request) -> dict[str, Any]:
     return object_at(await json_body(request), "the request body")
 
 
 async def list_templates(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = _waba(world, request.match_info["waba_id"])
+    business = world.waba(request.match_info["waba_id"])
     query = request.query
     found = [
         t.node()
@@ -116,7 +109,7 @@ def _check_template(body: dict[str, Any]) -> None:
 
 async def create_template(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = _waba(world, request.match_info["waba_id"])
+    business = world.waba(request.match_info["waba_id"])
     body = await _json_object(request)
     _check_template(body)
     if any(
@@ -177,7 +170,7 @@ def review(app: web.Application, template_id: str, status: str, reason: str) -> 
 
 async def delete_templates(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = _waba(world, request.match_info["waba_id"])
+    business = world.waba(request.match_info["waba_id"])
     name, hsm_id = request.query.get("name"), request.query.get("hsm_id")
     if not name:
         raise errors.missing_parameter("name is required")
@@ -195,9 +188,7 @@ async def delete_templates(request: web.Request) -> web.Response:
 
 async def read_profile(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = world.businesses.get(request.match_info["phone_number_id"])
-    if business is None:
-        raise errors.unknown_object(request.match_info["phone_number_id"])
+    business = world.business(request.match_info["phone_number_id"])
     fields = request.query.get("fields")
     wanted = fields.split(",") if fields else list(business.profile)
     profile = {k: v for k, v in business.profile.items() if k in wanted}
@@ -230,9 +221,7 @@ def _check_profile(body: dict[str, Any]) -> None:
 
 async def update_profile(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = world.businesses.get(request.match_info["phone_number_id"])
-    if business is None:
-        raise errors.unknown_object(request.match_info["phone_number_id"])
+    business = world.business(request.match_info["phone_number_id"])
     body = await _json_object(request)
     _check_profile(body)
     business.profile.update({k: v for k, v in body.items() if k in business.profile})

@@ -37,16 +37,9 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def business_of(world: World, phone_number_id: str) -> Business:
-    business = world.businesses.get(phone_number_id)
-    if business is None:
-        raise errors.unknown_object(phone_number_id)
-    return business
-
-
 async def send_message(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = business_of(world, request.match_info["phone_number_id"])
+    business = world.business(request.match_info["phone_number_id"])
     parsed = parse_messages_request(await json_body(request), _templates(world, business.waba_id))
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
@@ -258,7 +251,7 @@ async def read_node(request: web.Request) -> web.Response:
     waba = world.business_by_waba(node_id)
     if waba is not None:
         return web.json_response(_waba_node(world, waba, request.query.get("fields", "")))
-    return web.json_response(phone_number_node(business_of(world, node_id)))
+    return web.json_response(phone_number_node(world.business(node_id)))
 
 
 def phone_number_node(business: Business) -> dict[str, Any]:
@@ -282,8 +275,7 @@ async def list_phone_numbers(request: web.Request) -> web.Response:
     """``GET /{waba-id}/phone_numbers``."""
     world = request.app[WORLD]
     waba_id = request.match_info["waba_id"]
-    if world.business_by_waba(waba_id) is None:
-        raise errors.unknown_object(waba_id)
+    world.waba(waba_id)
     numbers = [phone_number_node(b) for b in world.businesses.values() if b.waba_id == waba_id]
     return web.json_response({"data": numbers, "paging": {"cursors": {"before": "", "after": ""}}})
 
@@ -298,7 +290,7 @@ async def delete_node(request: web.Request) -> web.Response:
 async def upload_media(request: web.Request) -> web.Response:
     """``POST /{phone-number-id}/media``: multipart, answers ``{"id"}``."""
     world = request.app[WORLD]
-    business = business_of(world, request.match_info["phone_number_id"])
+    business = world.business(request.match_info["phone_number_id"])
     content, mime_type, filename = await media.read_upload(request)
     item = world.media.add(
         media.MediaItem(
@@ -365,9 +357,7 @@ def _waba_node(world: World, business: Business, fields: str) -> dict[str, Any]:
 
 async def template_analytics(request: web.Request) -> web.Response:
     world = request.app[WORLD]
-    business = world.business_by_waba(request.match_info["waba_id"])
-    if business is None:
-        raise errors.unknown_object(request.match_info["waba_id"])
+    world.waba(request.match_info["waba_id"])
     query = request.query
     try:
         start, end = int(query["start"]), int(query["end"])

@@ -15,6 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sandbox.errors import unknown_object
 from sandbox.limits import PairRate, Throughput
 from sandbox.media import MediaStore
 from sandbox.templates import TemplateSpec, template_spec
@@ -172,6 +173,20 @@ class World:
         """Become ``fresh`` (a reset), keeping this object, which the app holds."""
         for item in dataclasses.fields(self):
             setattr(self, item.name, getattr(fresh, item.name))
+
+    def business(self, phone_number_id: str) -> Business:
+        """The business of this phone number; raises Graph's unknown-object error."""
+        business = self.businesses.get(phone_number_id)
+        if business is None:
+            raise unknown_object(phone_number_id)
+        return business
+
+    def waba(self, waba_id: str) -> Business:
+        """The business of this WABA; raises Graph's unknown-object error."""
+        business = self.business_by_waba(waba_id)
+        if business is None:
+            raise unknown_object(waba_id)
+        return business
 
     def business_by_waba(self, waba_id: str) -> Business | None:
         return next((b for b in self.businesses.values() if b.waba_id == waba_id), None)

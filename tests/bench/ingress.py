@@ -134,13 +134,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(
-    port: int, script: Path, connections: int, duration_s: int
+    port: int, script: Path, connections: int, duration_s: int, core: str = LOAD_CORE
 ) -> tuple[float, float, float, int, int]:
+    """Requests/s, p50 ms, p99 ms, requests and errors of one wrk run pinned to ``core``."""
     output = subprocess.run(
         [
             "taskset",
             "-c",
-            LOAD_CORE,
+            core,
             "wrk",
             "-t1",
             f"-c{connections}",

@@ -20,7 +20,7 @@ from typing import Any
 
 from sandbox.load import Target, parse_mix, run_load
 from shared.eventloop import new_event_loop
-from tests.bench.ingress import free_port, machine, wait_ready
+from tests.bench.ingress import free_port, machine, wait_ready, wrk
 
 RESULTS = Path(__file__).parent / "results" / "sandbox_load.md"
 SECRET = "bench-app-secret"
@@ -38,27 +38,11 @@ def load_run(url: str, rate: float, duration: float) -> dict[str, Any]:
     return report.summary()
 
 
-def wrk_ceiling(port: int, duration: int) -> str:
+def wrk_ceiling(port: int, duration_s: int) -> float:
+    """What the receiver takes at most: wrk, closed loop, on load mode's core."""
     script = Path("/tmp/wapipe-sandbox-load.lua")
     script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n')
-    output = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "0",
-            "wrk",
-            "-t1",
-            "-c64",
-            f"-d{duration}s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}/webhook",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return next(line for line in output.splitlines() if "Requests/sec" in line).split()[-1]
+    return wrk(port, script, connections=64, duration_s=duration_s, core="0")[0]
 
 
 def main() -> None:
@@ -112,7 +96,8 @@ def main() -> None:
         )
     lines += [
         "",
-        f"wrk against the same receiver (closed loop, 64 connections, 10 s): {ceiling} requests/s.",
+        "wrk against the same receiver (closed loop, 64 connections, 10 s): "
+        f"{ceiling:.0f} requests/s.",
         "",
     ]
     text = "\n".join(lines)
