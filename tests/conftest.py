@@ -7,21 +7,30 @@ management API), so tests see only their own queues and leave nothing behind.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import asyncpg
 import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from ingress.app import create_app
 from ingress.keys import PUBLISHER
 from shared.settings import Settings
+from shared.storage.database import open_database
 from tests.helpers import Broker, wait_until
 
 SECRETS = ("first-app-secret", "second-app-secret")
@@ -109,3 +118,73 @@ async def ingress(settings: Settings) -> AsyncIterator[IngressClient]:
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
     return msgspec.structs.replace(settings, **changes)
+
+
+# --- Databases: every storage test runs on SQLite and on PostgreSQL -------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "WAPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+async def _postgres(*statements: str) -> None:
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise RuntimeError(
+            f"PostgreSQL does not answer at {POSTGRES_ADMIN_URL} (set WAPIPE_TEST_POSTGRES_URL): "
+            f"the storage tests run on it as well as on SQLite: {exc}"
+        ) from exc
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _run_apart(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run to completion on a loop of its own: session fixtures may be set up inside a test's."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+def _postgres_url(database: str) -> str:
+    return make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A database migrated once per run; each test gets a copy of it."""
+    name = f"wapipe_template_{uuid.uuid4().hex[:12]}"
+    _run_apart(_postgres(f'CREATE DATABASE "{name}"'))
+
+    async def migrated() -> None:
+        async with open_database(_postgres_url(name)):
+            pass
+
+    try:
+        _run_apart(migrated())
+        yield name
+    finally:
+        _run_apart(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind for this test alone, dropped after it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'wapipe.db'}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"wapipe_test_{uuid.uuid4().hex[:12]}"
+    await _postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _postgres_url(name)
+    finally:
+        await _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    async with open_database(database_url) as opened:
+        yield opened

@@ -174,3 +174,57 @@ class TcpProxy:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+PHONE_NUMBER_ID = "118765432109876"
+WABA_ID = "109876543210987"
+CUSTOMER = "16315551181"
+
+
+def status_webhook(
+    wamid: str,
+    status: str,
+    *,
+    code: int | None = None,
+    timestamp: int = 1763990000,
+    recipient: str = CUSTOMER,
+    conversation_id: str | None = None,
+) -> bytes:
+    """A webhook body carrying one status of one message, shaped as Meta sends it."""
+    update: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(timestamp),
+        "recipient_id": recipient,
+    }
+    if code is not None:
+        update["errors"] = [
+            {
+                "code": code,
+                "title": f"title of {code}",
+                "message": f"message of {code}",
+                "error_data": {"details": f"details of {code}"},
+            }
+        ]
+    if conversation_id is not None:
+        update["conversation"] = {
+            "id": conversation_id,
+            "expiration_timestamp": str(timestamp + 86400),
+            "origin": {"type": "utility"},
+        }
+        update["pricing"] = {
+            "billable": True,
+            "pricing_model": "PMP",
+            "category": "utility",
+            "type": "regular",
+        }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550101234", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": [update],
+    }
+    envelope = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()

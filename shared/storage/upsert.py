@@ -1,0 +1,16 @@
+"""INSERT ... ON CONFLICT for the backend at hand: SQLite and PostgreSQL spell it alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def insert(connection: AsyncConnection, table: Table) -> Any:
+    """``table``'s insert with ``on_conflict_do_nothing``/``_do_update`` and ``.excluded``."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

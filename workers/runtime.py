@@ -1,0 +1,247 @@
+"""The one consume loop every worker runs: batch, handle, ack after commit, retry, dead-letter.
+
+    broker --(prefetch)--> inbox --(up to batch_size, or batch_wait_s after the first)--> handler
+                                                                                           |
+        ack (one multiple-ack for the batch) <-- returned: its effects are committed <-----'
+        raised: the batch again, message by message; a message that keeps failing is retried
+        after a back-off (workers/retry.py) and at last published to its dead-letter queue with
+        the error in headers, then acked
+
+Handlers never ack. A handler gets a batch and commits its effects in one transaction, or raises.
+Every effect is keyed by the event's stable key, so a batch redelivered after a crash (committed,
+not yet acked) changes nothing.
+
+On SIGTERM the worker stops taking messages, finishes the batch in hand, acks it and closes; what
+it had prefetched but not started goes back to the queue when the channel closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from shared import topology
+from workers.metrics import WorkerMetrics
+from workers.retry import DeadLetter, RetryPolicy, after_failure
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetterHeader:
+    """Headers the runtime sets on a message it dead-letters."""
+
+    ERROR: Final = "x-wapipe-error"  # the last error, one line
+    ATTEMPTS: Final = "x-wapipe-attempts"
+    FAILED_AT: Final = "x-wapipe-failed-at"  # unix seconds
+    QUEUE: Final = "x-wapipe-queue"  # where it came from
+    ROUTING_KEY: Final = "x-wapipe-routing-key"  # the routing key it was published with
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler reports about a committed batch, for the metrics."""
+
+    stored: int = 0  # events stored for the first time
+    duplicates: int = 0  # events that were stored already
+
+
+class Handler(Protocol):
+    async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Batching:
+    size: int = 200
+    wait_s: float = 0.02  # how long a partial batch waits for more after its first message
+    prefetch: int = 400
+
+
+@dataclass
+class Consumer:
+    """Consumes one queue with one handler until ``stop`` is set."""
+
+    queue_name: str
+    handler: Handler
+    metrics: WorkerMetrics
+    batching: Batching = field(default_factory=Batching)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    _attempts: dict[int, int] = field(default_factory=dict)  # delivery tag -> tries so far
+    _held: set[int] = field(default_factory=set)  # tags waiting for a retry
+    _retries: set[asyncio.Task[None]] = field(default_factory=set)
+    _dead_letters: AbstractChannel | None = None
+
+    async def run(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.batching.prefetch)
+        self._dead_letters = await connection.channel(publisher_confirms=True)
+        queue = await channel.get_queue(self.queue_name, ensure=False)
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+
+        async def receive(message: AbstractIncomingMessage) -> None:
+            inbox.put_nowait(message)
+
+        consumer_tag = await queue.consume(receive)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while batch := await self._collect(inbox, stopping):
+                await self._process(batch)
+        finally:
+            stopping.cancel()
+            await self._shut(queue, consumer_tag, channel)
+
+    async def _shut(
+        self, queue: AbstractQueue, consumer_tag: str, channel: AbstractChannel
+    ) -> None:
+        for task in self._retries:
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
+        with contextlib.suppress(Exception):  # the connection may be gone already
+            await queue.cancel(consumer_tag)
+        for each in (channel, self._dead_letters):
+            if each is not None:
+                with contextlib.suppress(Exception):
+                    await each.close()
+
+    async def _collect(
+        self, inbox: asyncio.Queue[AbstractIncomingMessage], stopping: asyncio.Future[Any]
+    ) -> list[AbstractIncomingMessage]:
+        """The next batch; empty once ``stopping`` is done (and not before)."""
+        if inbox.empty():
+            first = asyncio.ensure_future(inbox.get())
+            await asyncio.wait({first, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not first.done():
+                first.cancel()
+                return []
+            batch = [first.result()]
+        elif stopping.done():
+            return []
+        else:
+            batch = [inbox.get_nowait()]
+        deadline = time.monotonic() + self.batching.wait_s
+        while len(batch) < self.batching.size:
+            if not inbox.empty():
+                batch.append(inbox.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stopping.done():
+                break
+            try:
+                batch.append(await asyncio.wait_for(inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
+        started = time.monotonic()
+        self.metrics.consumed.inc(len(batch))
+        try:
+            outcome = await self.handler(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                await self._failed(batch[0], exc)
+                return
+            log.warning(
+                "batch failed, handling its messages one by one",
+                extra={"size": len(batch), "error": str(exc)},
+            )
+            for message in batch:
+                await self._process_one(message)
+            return
+        await self._ack(batch)
+        self.metrics.observe(batch, outcome, time.monotonic() - started)
+
+    async def _process_one(self, message: AbstractIncomingMessage) -> None:
+        started = time.monotonic()
+        try:
+            outcome = await self.handler([message])
+        except Exception as exc:
+            await self._failed(message, exc)
+            return
+        await self._ack([message])
+        self.metrics.observe([message], outcome, time.monotonic() - started)
+
+    async def _ack(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        for message in batch:
+            self._forget(message)
+        if not self._held:
+            # Every earlier delivery on this channel is settled: one frame acks them all.
+            await batch[-1].ack(multiple=True)
+            return
+        for message in batch:  # a held message is older: a multiple-ack would take it too
+            await message.ack()
+
+    def _forget(self, message: AbstractIncomingMessage) -> None:
+        tag = message.delivery_tag or 0
+        self._attempts.pop(tag, None)
+        self._held.discard(tag)
+
+    async def _failed(self, message: AbstractIncomingMessage, error: Exception) -> None:
+        tag = message.delivery_tag or 0
+        attempt = self._attempts.get(tag, 0) + 1
+        self._attempts[tag] = attempt
+        self.metrics.failures.inc()
+        step = after_failure(error, attempt, self.policy)
+        if isinstance(step, DeadLetter):
+            await self._dead_letter(message, step.reason, attempt)
+            return
+        log.warning(
+            "message failed, retrying",
+            extra={
+                "message_id": message.message_id,
+                "attempt": attempt,
+                "delay_s": round(step.delay_s, 3),
+                "error": str(error),
+            },
+        )
+        self._held.add(tag)
+        task = asyncio.create_task(self._retry_later(message, step.delay_s))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry_later(self, message: AbstractIncomingMessage, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)  # a back-off: the time passing is the point
+        await self._process_one(message)
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, reason: str, attempts: int
+    ) -> None:
+        assert self._dead_letters is not None
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                DeadLetterHeader.ERROR: reason[:1000],
+                DeadLetterHeader.ATTEMPTS: attempts,
+                DeadLetterHeader.FAILED_AT: f"{time.time():.6f}",
+                DeadLetterHeader.QUEUE: self.queue_name,
+                DeadLetterHeader.ROUTING_KEY: message.routing_key or "",
+            }
+        )
+        exchange = await self._dead_letters.get_exchange(
+            topology.DEAD_LETTER_EXCHANGE, ensure=False
+        )
+        await exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                message_id=message.message_id,
+                timestamp=message.timestamp,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.queue_name,
+        )
+        self._forget(message)
+        await message.ack()
+        self.metrics.dead_lettered.inc()
+        log.error(
+            "message dead-lettered",
+            extra={"message_id": message.message_id, "attempts": attempts, "error": reason},
+        )
