@@ -5,6 +5,8 @@
     wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
     wapipe sandbox customer send WA_ID ... a customer writes to the business
     wapipe sandbox load --rate N ...       signed webhooks at a steady rate
+    wapipe worker status|message|account  a worker: its queue into storage
+    wapipe migrate                         bring the database schema up to date (deploy jobs)
     wapipe topology                        declare exchanges and queues (deploy jobs)
     wapipe up                              the whole local system, one process per service
 """
@@ -190,6 +192,39 @@ def _load(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+WORKERS: Final = {
+    "status": "workers.status",
+    "message": "workers.message",
+    "account": "workers.account",
+}
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import importlib
+
+    from workers.main import run
+
+    if args.metrics_port is not None:
+        settings = msgspec.structs.replace(settings, metrics_port=args.metrics_port)
+    run(importlib.import_module(WORKERS[args.kind]).KIND, settings)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.database import create_engine, head_revision, migrate
+
+    async def upgrade() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(upgrade())
+    log.info("database schema up to date", extra={"revision": head_revision()})
+    return 0
+
+
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(declare_at(settings.amqp_url))
     log.info("topology declared")
@@ -256,6 +291,13 @@ def _parser() -> argparse.ArgumentParser:
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
     ingress.set_defaults(run=_ingress, service="ingress")
     _sandbox_parser(commands)
+    worker = commands.add_parser("worker", help="run a worker")
+    worker.add_argument("kind", choices=sorted(WORKERS))
+    worker.add_argument("--metrics-port", type=int, help="metrics port (WAPIPE_METRICS_PORT)")
+    worker.set_defaults(run=_worker, service="worker")
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=_migrate, service="migrate"
+    )
     commands.add_parser("topology", help="declare the broker topology").set_defaults(
         run=_topology, service="topology"
     )

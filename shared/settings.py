@@ -43,6 +43,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: int = 3 * 1024 * 1024
     confirm_timeout_s: float = 2.0
 
+    # Workers (`wapipe worker ...`): a batch is up to `worker_batch_size` messages, or what came
+    # within `worker_batch_wait_ms` of its first; one transaction each.
+    worker_batch_size: int = 200
+    worker_batch_wait_ms: float = 20.0
+    worker_prefetch: int = 0  # 0: twice the batch size
+    worker_max_attempts: int = 5  # tries of a failing message before its dead-letter queue
+    worker_retry_base_s: float = 0.2  # back-off before the 2nd try; doubles, with jitter
+    worker_retry_max_s: float = 30.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: the worker's own default (status 9101, message 9102, account 9103)
+
+    # The message worker's business logic: async functions named "module:function".
+    message_handlers: tuple[str, ...] = ()
+    mark_read: bool = False  # mark every inbound message read once handled
+
     # Logs: "auto" is JSON lines unless stderr is a terminal.
     log_level: str = "INFO"
     log_format: str = "auto"
@@ -57,7 +72,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     __str__ = __repr__
 
 
-_POSITIVE: Final = ("ingress_port", "max_body_bytes", "confirm_timeout_s")
+_POSITIVE: Final = (
+    "ingress_port",
+    "max_body_bytes",
+    "confirm_timeout_s",
+    "worker_batch_size",
+    "worker_max_attempts",
+    "worker_retry_base_s",
+    "worker_retry_max_s",
+)
+_NOT_NEGATIVE: Final = ("worker_batch_wait_ms", "worker_prefetch", "metrics_port")
 _CHOICES: Final = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("auto", "json", "text"),
@@ -122,6 +146,9 @@ def _check(settings: Settings) -> None:
     for field in _POSITIVE:
         if getattr(settings, field) <= 0:
             raise SettingsError(f"{env_name(field)}: must be greater than 0")
+    for field in _NOT_NEGATIVE:
+        if getattr(settings, field) < 0:
+            raise SettingsError(f"{env_name(field)}: must not be negative")
     for field, allowed in _CHOICES.items():
         if getattr(settings, field) not in allowed:
             raise SettingsError(f"{env_name(field)}: must be one of {', '.join(allowed)}")

@@ -7,9 +7,10 @@ import base64
 import contextlib
 import json
 import os
+import socket
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,26 @@ class Broker:
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = response.read()
         return json.loads(answer) if answer else None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def publish_raw(
+    amqp_url: str, exchange: str, messages: Sequence[tuple[str, aio_pika.Message]]
+) -> None:
+    """Publish (routing key, message) pairs with confirms, as a test's own producer."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        target = await channel.get_exchange(exchange, ensure=False)
+        for start in range(0, len(messages), 500):
+            chunk = messages[start : start + 500]
+            await asyncio.gather(*(target.publish(m, routing_key=key) for key, m in chunk))
 
 
 def cloudapi_dir() -> Path:

@@ -10,7 +10,8 @@ message's record.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Status
 from shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
+from workers.main import Resources, WorkerKind
 from workers.progress import RANK, Failure, Progress, advance
 from workers.retry import Reject
-from workers.runtime import Outcome
+from workers.runtime import Handler, Outcome
 
 QUEUE: Final = "wa.status"
 
@@ -57,11 +59,16 @@ def failure_of(status: Status) -> Failure | None:
     return Failure(code=error.code, title=error.title, details=details)
 
 
+INT64_MAX: Final = 2**63 - 1
+
+
 def _int(text: str | None) -> int | None:
+    """Meta's numbers-in-strings; None for what is no number or out of a column's range."""
     try:
-        return int(text) if text is not None else None
+        number = int(text) if text is not None else None
     except ValueError:
         return None
+    return number if number is None or abs(number) <= INT64_MAX else None
 
 
 def history_row(item: StatusEvent, stored_at: float) -> StatusRow:
@@ -163,3 +170,11 @@ class StatusHandler:
                 connection, rows, fold(items), conversation_rows(items, now)
             )
         return Outcome(stored=len(new_keys), duplicates=len(rows) - len(new_keys))
+
+
+@asynccontextmanager
+async def _status_handler(resources: Resources) -> AsyncIterator[Handler]:
+    yield StatusHandler(resources.engine)
+
+
+KIND: Final = WorkerKind("status", QUEUE, metrics_port=9101, handler=_status_handler)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,16 +16,9 @@ from yarl import URL
 
 from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN
-from tests.helpers import TcpProxy, drain, sample_bodies, wait_until
+from tests.helpers import TcpProxy, drain, free_port, sample_bodies, wait_until
 
 STATUS_BODY = next(path for path in sample_bodies() if path.name == "status_sent.json").read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

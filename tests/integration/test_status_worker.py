@@ -1,0 +1,173 @@
+"""The status worker against the real RabbitMQ, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy import select
+
+from ingress.split import split_body
+from shared import topology
+from shared.settings import Settings
+from shared.storage import schema
+from shared.storage.database import open_database
+from tests.conftest import IngressClient, with_settings
+from tests.helpers import drain, publish_raw, sample_bodies, status_webhook, wait_until
+from tests.integration.worker_support import (
+    count,
+    metric,
+    post_webhook,
+    publish_bodies,
+    running_worker,
+)
+from workers import status
+from workers.main import Resources, WorkerKind
+from workers.runtime import DeadLetterHeader, Handler, Outcome
+
+
+async def test_every_status_sample_is_stored_through_the_ingress(
+    ingress: IngressClient, settings: Settings, database_url: str
+) -> None:
+    bodies = [path.read_bytes() for path in sample_bodies() if path.name.startswith("status_")]
+    expected = {event.message_id for body in bodies for event in split_body(body, time.time())}
+    settings = with_settings(settings, database_url=database_url)
+    async with open_database(database_url) as engine, running_worker(status.KIND, settings):
+        for body in bodies:
+            assert await post_webhook(ingress, body) == 200
+        await wait_until(lambda: _keys_are(engine, expected), timeout=10)
+        async with engine.connect() as connection:
+            failed = (
+                await connection.execute(
+                    select(schema.messages).where(schema.messages.c.failure_code == 131026)
+                )
+            ).one()
+    assert failed.status == "failed"
+    assert failed.failure_title == "Message undeliverable"
+    assert failed.failure_details == "Message Undeliverable."
+
+
+async def _keys_are(engine: object, expected: set[str]) -> bool:
+    async with engine.connect() as connection:  # type: ignore[attr-defined]
+        keys = set((await connection.execute(select(schema.statuses.c.key))).scalars())
+    return keys == expected
+
+
+async def test_the_same_webhook_three_times_is_stored_once(
+    ingress: IngressClient, settings: Settings, database_url: str
+) -> None:
+    body = status_webhook("wamid.THRICE", "delivered")
+    settings = with_settings(settings, database_url=database_url)
+    async with (
+        open_database(database_url) as engine,
+        running_worker(status.KIND, settings) as metrics,
+    ):
+        for _ in range(3):
+            assert await post_webhook(ingress, body) == 200
+
+        async def all_seen() -> bool:
+            return await metric(metrics, "wapipe_worker_consumed_total") == 3
+
+        await wait_until(all_seen, timeout=10)
+        await wait_until(
+            lambda: _metric_is(metrics, "wapipe_worker_duplicates_total", 2), timeout=10
+        )
+        assert await count(engine, schema.statuses) == 1
+        assert await count(engine, schema.messages) == 1
+        assert await metric(metrics, "wapipe_worker_stored_total") == 1
+
+
+async def _metric_is(url: str, name: str, value: float) -> bool:
+    return await metric(url, name) == value
+
+
+class FailsOn:
+    """The status handler, except that it fails on one message: a stand-in for any bug or
+    constraint that a single event trips over, every time."""
+
+    def __init__(self, inner: Handler, message_id: str) -> None:
+        self._inner = inner
+        self._message_id = message_id
+
+    async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
+        if any(message.message_id == self._message_id for message in batch):
+            raise RuntimeError(f"cannot store {self._message_id}")
+        return await self._inner(batch)
+
+
+def failing_on(message_id: str) -> WorkerKind:
+    @asynccontextmanager
+    async def handler(resources: Resources) -> AsyncIterator[Handler]:
+        yield FailsOn(status.StatusHandler(resources.engine), message_id)
+
+    return WorkerKind("status", status.QUEUE, 0, handler)
+
+
+async def dead_letters(amqp_url: str, expected: int) -> list[AbstractIncomingMessage]:
+    found: list[AbstractIncomingMessage] = []
+
+    async def arrived() -> bool:
+        found.extend(await drain(amqp_url, "wa.status.dlq"))
+        return len(found) >= expected
+
+    await wait_until(arrived, timeout=10)
+    return found
+
+
+async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_the_rest_stored(
+    settings: Settings, database_url: str
+) -> None:
+    bodies = [status_webhook(f"wamid.N{number}", "sent") for number in range(41)]
+    poison_key = split_body(bodies[20], time.time())[0].message_id
+    settings = with_settings(
+        settings,
+        database_url=database_url,
+        worker_max_attempts=3,
+        worker_retry_base_s=0.01,
+        worker_batch_size=50,
+    )
+    async with (
+        open_database(database_url) as engine,
+        running_worker(failing_on(poison_key), settings) as metrics,
+    ):
+        await publish_bodies(settings.amqp_url, bodies)
+        (dead,) = await dead_letters(settings.amqp_url, 1)
+
+        async def stored_the_rest() -> bool:
+            return await count(engine, schema.statuses) == 40
+
+        await wait_until(stored_the_rest, timeout=10)
+        assert await metric(metrics, "wapipe_worker_failures_total") == 3
+        assert await metric(metrics, "wapipe_worker_dead_lettered_total") == 1
+    assert dead.message_id == poison_key
+    headers = dead.headers or {}
+    assert headers[DeadLetterHeader.ERROR] == f"RuntimeError: cannot store {poison_key}"
+    assert headers[DeadLetterHeader.ATTEMPTS] == 3
+    assert headers[DeadLetterHeader.QUEUE] == "wa.status"
+    assert headers[DeadLetterHeader.ROUTING_KEY] == "status.sent"
+    assert json.loads(dead.body)["key"] == poison_key  # the event itself, unchanged
+
+
+async def test_an_undecodable_event_is_dead_lettered_at_once_with_the_reason(
+    settings: Settings, database_url: str
+) -> None:
+    settings = with_settings(settings, database_url=database_url, worker_max_attempts=5)
+    undecodable = aio_pika.Message(
+        b'{"v":1,"kind":"status","key":"bad","routing_key":"status.sent","field":"messages",'
+        b'"waba_id":"1","received_at":1.0,"payload":{"status":"sent"}}',
+        message_id="bad",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+    async with running_worker(status.KIND, settings) as metrics:
+        await publish_raw(
+            settings.amqp_url, topology.EVENTS_EXCHANGE, [("status.sent", undecodable)]
+        )
+        (dead,) = await dead_letters(settings.amqp_url, 1)
+        assert await metric(metrics, "wapipe_worker_failures_total") == 1
+    headers = dead.headers or {}
+    assert headers[DeadLetterHeader.ATTEMPTS] == 1
+    assert "undecodable status event" in str(headers[DeadLetterHeader.ERROR])

@@ -1,0 +1,95 @@
+"""``wapipe worker status`` as a real process: killed mid-batch, it loses and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from shared.settings import Settings
+from shared.storage import schema
+from shared.storage.database import open_database
+from tests.helpers import drain, free_port, status_webhook, wait_until
+from tests.integration.worker_support import count, metric, publish_bodies, queue_depth
+
+STATUSES = ("sent", "delivered", "read")
+
+
+@asynccontextmanager
+async def worker_process(
+    settings: Settings, database_url: str, log: Path
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WAPIPE_AMQP_URL": settings.amqp_url,
+        "WAPIPE_DATABASE_URL": database_url,
+        "WAPIPE_METRICS_PORT": str(port),
+        "WAPIPE_WORKER_BATCH_SIZE": "100",
+        "WAPIPE_LOG_FORMAT": "json",
+    }
+    with log.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
+        )
+    try:
+        yield process, f"http://127.0.0.1:{port}/metrics"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_worker_killed_mid_batch_then_restarted_stores_every_event_once(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    messages = 1000
+    # Every message's three statuses, read first, then the lot again: 6,000 events, 3,000 keys.
+    bodies = [
+        status_webhook(f"wamid.K{number}", status)
+        for status in reversed(STATUSES)
+        for number in range(messages)
+    ]
+    events = await publish_bodies(settings.amqp_url, bodies + bodies)
+    keys = {event.message_id for event in events}
+    log = tmp_path / "worker.log"
+
+    async with open_database(database_url) as engine:
+        async with worker_process(settings, database_url, log) as (process, metrics):
+
+            async def midway() -> bool:
+                consumed = await metric(metrics, "wapipe_worker_consumed_total") or 0
+                return 0 < consumed and await count(engine, schema.statuses) > 0
+
+            await wait_until(midway, timeout=30, step=0.005)
+            process.send_signal(signal.SIGKILL)
+            assert await process.wait() == -signal.SIGKILL
+        stored_before_restart = await count(engine, schema.statuses)
+        assert stored_before_restart < len(keys), "the kill came too late to prove anything"
+
+        async with worker_process(settings, database_url, log) as (process, metrics):
+
+            async def drained() -> bool:
+                ready, _ = await queue_depth(settings.amqp_url, "wa.status")
+                return ready == 0 and await count(engine, schema.statuses) == len(keys)
+
+            await wait_until(drained, timeout=60)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+
+        async with engine.connect() as connection:
+            stored = set((await connection.execute(select(schema.statuses.c.key))).scalars())
+            states = (await connection.execute(select(schema.messages.c.status))).scalars().all()
+    assert stored == keys
+    assert len(states) == messages
+    assert set(states) == {"read"}
+    # What the stopped worker had prefetched and not started went back to the queue, whole:
+    # repeats of stored events only.
+    left = await drain(settings.amqp_url, "wa.status")
+    assert {message.message_id for message in left} <= keys
