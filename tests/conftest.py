@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-async def _postgres(*statements: str) -> None:
+async def postgres(*statements: str) -> None:
     try:
         connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -156,7 +157,7 @@ def _postgres_url(database: str) -> str:
 def postgres_template() -> Iterator[str]:
     """A database migrated once per run; each test gets a copy of it."""
     name = f"wapipe_template_{uuid.uuid4().hex[:12]}"
-    _run_apart(_postgres(f'CREATE DATABASE "{name}"'))
+    _run_apart(postgres(f'CREATE DATABASE "{name}"'))
 
     async def migrated() -> None:
         async with open_database(_postgres_url(name)):
@@ -166,7 +167,18 @@ def postgres_template() -> Iterator[str]:
         _run_apart(migrated())
         yield name
     finally:
-        _run_apart(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_apart(postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@asynccontextmanager
+async def fresh_postgres(template: str) -> AsyncIterator[str]:
+    """A new database copied from the migrated template; dropped on exit."""
+    name = f"wapipe_test_{uuid.uuid4().hex[:12]}"
+    await postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _postgres_url(name)
+    finally:
+        await postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -175,13 +187,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'wapipe.db'}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"wapipe_test_{uuid.uuid4().hex[:12]}"
-    await _postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield _postgres_url(name)
-    finally:
-        await _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_postgres(request.getfixturevalue("postgres_template")) as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+    """For the few tests about PostgreSQL itself (its outages, its locks)."""
+    async with fresh_postgres(postgres_template) as url:
+        yield url
 
 
 @pytest.fixture

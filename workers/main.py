@@ -36,6 +36,7 @@ from workers.runtime import Batching, Consumer, Handler
 log = logging.getLogger(__name__)
 
 CONNECT_RETRY_S: Final = 2.0
+RECONNECT_INTERVAL_S: Final = 1.0  # after a lost connection (aio-pika's default is 5 s)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ async def connect(amqp_url: str, name: str) -> AbstractRobustConnection:
     while True:
         try:
             return await aio_pika.connect_robust(
-                amqp_url, client_properties={"connection_name": name}
+                amqp_url,
+                client_properties={"connection_name": name},
+                reconnect_interval=RECONNECT_INTERVAL_S,
             )
         except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
             log.warning("broker unreachable, retrying", extra={"error": str(exc)})

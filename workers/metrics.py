@@ -46,6 +46,9 @@ class WorkerMetrics:
             "wapipe_worker_duplicates", "Events that were stored already (redelivered or repeated)."
         )
         self.failures = counter("wapipe_worker_failures", "Failed tries of a message.")
+        self.unavailable = counter(
+            "wapipe_worker_storage_unavailable", "Calls that found a dependency down (retried)."
+        )
         self.dead_lettered = counter(
             "wapipe_worker_dead_lettered", "Messages published to the dead-letter queue."
         )

@@ -5,6 +5,9 @@ Handlers never ack. They return, or raise:
 - ``Reject(reason)``: the message can never succeed (undecodable, against the contract): it goes
   to its dead-letter queue at once;
 - ``Retry(delay_s)``: try again after at least ``delay_s``;
+- ``Unavailable(reason)``: something the handler needs (the database) is down. That is no fault
+  of the messages: the runtime waits and calls again with the same batch, as long as it takes,
+  and counts no attempt, so an outage never empties a queue into its dead-letter queue;
 - anything else: an unexpected failure, tried again with exponential back-off.
 
 After ``max_attempts`` tries a message is dead-lettered with the last error.
@@ -32,6 +35,10 @@ class Retry(Exception):
         super().__init__(reason)
         self.reason = reason
         self.delay_s = delay_s
+
+
+class Unavailable(Exception):
+    """A dependency is down: call again later with the same messages."""
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared import topology
 from workers.metrics import WorkerMetrics
-from workers.retry import DeadLetter, RetryPolicy, after_failure
+from workers.retry import DeadLetter, RetryPolicy, Unavailable, after_failure
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +78,39 @@ class Consumer:
     _held: set[int] = field(default_factory=set)  # tags waiting for a retry
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
     _dead_letters: AbstractChannel | None = None
+    _stopping: asyncio.Future[Any] | None = None
 
     async def run(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.batching.prefetch)
         self._dead_letters = await connection.channel(publisher_confirms=True)
-        queue = await channel.get_queue(self.queue_name, ensure=False)
+        # Declared (passively), not merely looked up: a robust channel restores the consumers
+        # only of queues it declared, after a reconnect.
+        queue = await channel.declare_queue(self.queue_name, passive=True)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
 
         async def receive(message: AbstractIncomingMessage) -> None:
             inbox.put_nowait(message)
 
         consumer_tag = await queue.consume(receive)
-        stopping = asyncio.ensure_future(stop.wait())
+        if isinstance(connection, aio_pika.abc.AbstractRobustConnection):
+            connection.reconnect_callbacks.add(self._on_reconnect)
+        stopping = self._stopping = asyncio.ensure_future(stop.wait())
         try:
             while batch := await self._collect(inbox, stopping):
                 await self._process(batch)
         finally:
             stopping.cancel()
             await self._shut(queue, consumer_tag, channel)
+
+    def _on_reconnect(self, *_: object) -> None:
+        # Delivery tags belong to the old channel: what was held or prefetched is redelivered
+        # on the new one, so forget it all (a retry in flight would ack on a dead channel).
+        for task in self._retries:
+            task.cancel()
+        self._held.clear()
+        self._attempts.clear()
+        log.info("broker reconnected: unacked messages will come again")
 
     async def _shut(
         self, queue: AbstractQueue, consumer_tag: str, channel: AbstractChannel
@@ -143,7 +158,9 @@ class Consumer:
         started = time.monotonic()
         self.metrics.consumed.inc(len(batch))
         try:
-            outcome = await self.handler(batch)
+            outcome = await self._call(batch)
+        except Unavailable:
+            return  # stopping during an outage: unacked, the batch goes back to the queue
         except Exception as exc:
             if len(batch) == 1:
                 await self._failed(batch[0], exc)
@@ -161,22 +178,48 @@ class Consumer:
     async def _process_one(self, message: AbstractIncomingMessage) -> None:
         started = time.monotonic()
         try:
-            outcome = await self.handler([message])
+            outcome = await self._call([message])
+        except Unavailable:
+            return
         except Exception as exc:
             await self._failed(message, exc)
             return
         await self._ack([message])
         self.metrics.observe([message], outcome, time.monotonic() - started)
 
+    async def _call(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
+        """The handler's outcome; while it reports a dependency down, wait and call again."""
+        outage = 0
+        while True:
+            try:
+                return await self.handler(batch)
+            except Unavailable as exc:
+                outage += 1
+                self.metrics.unavailable.inc()
+                delay_s = self.policy.backoff_s(outage)
+                if outage == 1 or outage % 10 == 0:
+                    log.warning(
+                        "storage unavailable, waiting",
+                        extra={"error": str(exc), "tries": outage, "delay_s": round(delay_s, 2)},
+                    )
+                assert self._stopping is not None
+                await asyncio.wait({self._stopping}, timeout=delay_s)
+                if self._stopping.done():
+                    raise
+
     async def _ack(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         for message in batch:
             self._forget(message)
-        if not self._held:
-            # Every earlier delivery on this channel is settled: one frame acks them all.
-            await batch[-1].ack(multiple=True)
-            return
-        for message in batch:  # a held message is older: a multiple-ack would take it too
-            await message.ack()
+        try:
+            if not self._held:
+                # Every earlier delivery on this channel is settled: one frame acks them all.
+                await batch[-1].ack(multiple=True)
+                return
+            for message in batch:  # a held message is older: a multiple-ack would take it too
+                await message.ack()
+        except (aiormq.exceptions.AMQPError, RuntimeError) as exc:  # the channel is gone
+            # Committed but not acked: the broker redelivers, and keyed writes make that a no-op.
+            log.warning("ack lost with the connection", extra={"error": str(exc)})
 
     def _forget(self, message: AbstractIncomingMessage) -> None:
         tag = message.delivery_tag or 0

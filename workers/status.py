@@ -26,6 +26,7 @@ from workers.main import Resources, WorkerKind
 from workers.progress import RANK, Failure, Progress, advance
 from workers.retry import Reject
 from workers.runtime import Handler, Outcome
+from workers.storage import transaction
 
 QUEUE: Final = "wa.status"
 
@@ -165,7 +166,7 @@ class StatusHandler:
     async def store(self, items: Sequence[StatusEvent]) -> Outcome:
         now = time.time()
         rows = [history_row(item, now) for item in items]
-        async with self._engine.begin() as connection:
+        async with transaction(self._engine) as connection:
             new_keys = await store_statuses(
                 connection, rows, fold(items), conversation_rows(items, now)
             )

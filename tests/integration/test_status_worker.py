@@ -10,19 +10,23 @@ from contextlib import asynccontextmanager
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from yarl import URL
 
 from ingress.split import split_body
 from shared import topology
 from shared.settings import Settings
 from shared.storage import schema
 from shared.storage.database import open_database
-from tests.conftest import IngressClient, with_settings
-from tests.helpers import drain, publish_raw, sample_bodies, status_webhook, wait_until
+from tests.conftest import IngressClient, postgres, with_settings
+from tests.helpers import TcpProxy, drain, publish_raw, sample_bodies, status_webhook, wait_until
 from tests.integration.worker_support import (
     count,
     metric,
     post_webhook,
     publish_bodies,
+    queue_depth,
     running_worker,
 )
 from workers import status
@@ -171,3 +175,72 @@ async def test_an_undecodable_event_is_dead_lettered_at_once_with_the_reason(
     headers = dead.headers or {}
     assert headers[DeadLetterHeader.ATTEMPTS] == 1
     assert "undecodable status event" in str(headers[DeadLetterHeader.ERROR])
+
+
+async def test_a_database_outage_holds_the_events_until_it_ends(
+    settings: Settings, postgres_url: str
+) -> None:
+    name = make_url(postgres_url).database
+    settings = with_settings(
+        settings, database_url=postgres_url, worker_max_attempts=2, worker_retry_max_s=0.2
+    )
+    async with running_worker(status.KIND, settings) as metrics:
+        await postgres(
+            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+        )
+        try:
+            await publish_bodies(
+                settings.amqp_url, [status_webhook(f"wamid.O{n}", "read") for n in range(30)]
+            )
+
+            async def waiting() -> bool:
+                return (await metric(metrics, "wapipe_worker_storage_unavailable_total") or 0) > 3
+
+            await wait_until(waiting, timeout=20)
+        finally:
+            await postgres(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        async with open_database(postgres_url) as engine:
+
+            async def stored() -> bool:
+                return await count(engine, schema.statuses) == 30
+
+            await wait_until(stored, timeout=20)
+        assert await metric(metrics, "wapipe_worker_failures_total") == 0
+        assert await metric(metrics, "wapipe_worker_dead_lettered_total") == 0
+    assert await drain(settings.amqp_url, "wa.status.dlq") == []
+
+
+async def test_a_lost_broker_connection_is_resumed_and_nothing_is_lost(
+    settings: Settings, database_url: str
+) -> None:
+    target = URL(settings.amqp_url)
+    sent = [status_webhook(f"wamid.R{n}", "sent") for n in range(1000)]
+    read = [status_webhook(f"wamid.R{n}", "read") for n in range(1000)]
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
+        worker_settings = with_settings(settings, amqp_url=via_proxy, database_url=database_url)
+        async with (
+            open_database(database_url) as engine,
+            running_worker(status.KIND, worker_settings) as metrics,
+        ):
+            await publish_bodies(settings.amqp_url, sent)
+            await wait_until(lambda: _stored(engine, 1000), timeout=20)
+            proxy.cut()
+
+            async def consumer_gone() -> bool:
+                return (await queue_depth(settings.amqp_url, "wa.status"))[1] == 0
+
+            await wait_until(consumer_gone, timeout=10)
+            await publish_bodies(settings.amqp_url, read)  # while the worker is cut off
+            proxy.restore()
+            await wait_until(lambda: _stored(engine, 2000), timeout=30)
+            assert await metric(metrics, "wapipe_worker_dead_lettered_total") == 0
+            async with engine.connect() as connection:
+                states = (await connection.execute(select(schema.messages.c.status))).scalars()
+                assert set(states) == {"read"}
+    assert await drain(settings.amqp_url, "wa.status.dlq") == []
+
+
+async def _stored(engine: AsyncEngine, expected: int) -> bool:
+    return await count(engine, schema.statuses) == expected

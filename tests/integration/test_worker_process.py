@@ -65,7 +65,7 @@ async def test_a_worker_killed_mid_batch_then_restarted_stores_every_event_once(
 
             async def midway() -> bool:
                 consumed = await metric(metrics, "wapipe_worker_consumed_total") or 0
-                return 0 < consumed and await count(engine, schema.statuses) > 0
+                return consumed > 0 and await count(engine, schema.statuses) > 0
 
             await wait_until(midway, timeout=30, step=0.005)
             process.send_signal(signal.SIGKILL)
