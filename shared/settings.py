@@ -45,7 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Workers (`wapipe worker ...`): a batch is up to `worker_batch_size` messages, or what came
     # within `worker_batch_wait_ms` of its first; one transaction each.
-    worker_batch_size: int = 200
+    worker_batch_size: int = 500
     worker_batch_wait_ms: float = 20.0
     worker_prefetch: int = 0  # 0: twice the batch size
     worker_max_attempts: int = 5  # tries of a failing message before its dead-letter queue

@@ -60,9 +60,9 @@ class Handler(Protocol):
 
 @dataclass(frozen=True)
 class Batching:
-    size: int = 200
+    size: int = 500
     wait_s: float = 0.02  # how long a partial batch waits for more after its first message
-    prefetch: int = 400
+    prefetch: int = 1000
 
 
 @dataclass

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Column,
     Computed,
     Float,
-    Index,
     Integer,
     MetaData,
     Table,
@@ -197,5 +196,3 @@ phone_numbers: Final = Table(
     Column("account_event", Text),  # the latest account_update event, e.g. ACCOUNT_VIOLATION
     Column("updated_at", Float, nullable=False),  # time of the latest change applied
 )
-
-Index("ix_statuses_stored_at", statuses.c.stored_at)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def insert(connection: AsyncConnection, table: Table) -> Any:
+def insert_for(dialect: Dialect, table: Table) -> Any:
     """``table``'s insert with ``on_conflict_do_nothing``/``_do_update`` and ``.excluded``."""
-    if connection.dialect.name == "postgresql":
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -165,7 +165,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_statuses")),
     )
     with op.batch_alter_table("statuses", schema=None) as batch_op:
-        batch_op.create_index("ix_statuses_stored_at", ["stored_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_statuses_wamid"), ["wamid"], unique=False)
 
     op.create_table(
@@ -187,7 +186,6 @@ def downgrade() -> None:
     op.drop_table("templates")
     with op.batch_alter_table("statuses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_statuses_wamid"))
-        batch_op.drop_index("ix_statuses_stored_at")
 
     op.drop_table("statuses")
     with op.batch_alter_table("send_jobs", schema=None) as batch_op:
