@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench-ingress clean
+.PHONY: up test lint bench-ingress bench-status bench-e2e clean
 
 $(BIN)/wapipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(BIN)/wapipe
 
 bench-ingress: $(BIN)/wapipe
 	$(BIN)/python -m tests.bench.ingress
+
+bench-status: $(BIN)/wapipe
+	$(BIN)/python -m tests.bench.status_worker
+
+bench-e2e: $(BIN)/wapipe
+	$(BIN)/python -m tests.bench.end_to_end
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

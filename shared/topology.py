@@ -6,8 +6,18 @@
       message.{image,audio,video,document,sticker} -> wa.media
       account.#                               -> wa.account
       quarantine.#                            -> wa.quarantine
+      handled.#, media.#, outbound.#,
+      template.#, phone_number.#              -> wa.sink (exchange)
     wa.unroutable (fanout)                    -> wa.unroutable   (what no binding matched)
+    wa.sink (fanout, nothing bound)           drops what reaches it
+    wa.outbound (topic)
+      send.#                                  -> wa.send         (send jobs, for the sender)
     wa.dlx (direct)                           -> <queue>.dlq, one per queue, keyed by queue name
+
+wapipe's own outputs (``handled.*``, ``template.*``, ``phone_number.*``, ``media.*``,
+``outbound.*``) are for whoever binds a queue to them; bound to ``wa.sink`` as well, they are
+dropped when nobody does, instead of filling ``wa.unroutable``, which stays an alarm for input
+nothing took.
 
 Every queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least once
 (which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses publishes,
@@ -28,6 +38,9 @@ from aio_pika.abc import AbstractChannel, ExchangeType
 
 EVENTS_EXCHANGE: Final = "wa.events"
 UNROUTABLE_EXCHANGE: Final = "wa.unroutable"
+SINK_EXCHANGE: Final = "wa.sink"
+OUTBOUND_EXCHANGE: Final = "wa.outbound"
+OUTPUT_KEYS: Final = ("handled.#", "media.#", "outbound.#", "template.#", "phone_number.#")
 DEAD_LETTER_EXCHANGE: Final = "wa.dlx"
 QUARANTINE_ROUTING_KEY: Final = "quarantine.body"
 
@@ -57,6 +70,8 @@ class Queue(msgspec.Struct, frozen=True):
 EXCHANGES: Final = (
     Exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, {"alternate-exchange": UNROUTABLE_EXCHANGE}),
     Exchange(UNROUTABLE_EXCHANGE, ExchangeType.FANOUT),
+    Exchange(SINK_EXCHANGE, ExchangeType.FANOUT),
+    Exchange(OUTBOUND_EXCHANGE, ExchangeType.TOPIC),
     Exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT),
 )
 
@@ -67,6 +82,7 @@ QUEUES: Final = (
     Queue("wa.account", EVENTS_EXCHANGE, ("account.#",)),
     Queue("wa.quarantine", EVENTS_EXCHANGE, ("quarantine.#",)),
     Queue("wa.unroutable", UNROUTABLE_EXCHANGE, ("",)),
+    Queue("wa.send", OUTBOUND_EXCHANGE, ("send.#",)),
 )
 
 
@@ -101,6 +117,8 @@ async def declare(channel: AbstractChannel) -> None:
         )
         for key in queue.binding_keys:
             await live.bind(exchanges[queue.exchange], routing_key=key)
+    for key in OUTPUT_KEYS:
+        await exchanges[SINK_EXCHANGE].bind(exchanges[EVENTS_EXCHANGE], routing_key=key)
 
 
 async def declare_at(amqp_url: str, connection_name: str = "wapipe-topology") -> None:

@@ -1,4 +1,4 @@
-"""Publishing the workers' own events on ``wa.events`` (``handled.*``, ``account.*`` views...).
+"""Publishing what workers produce: events on ``wa.events``, jobs on ``wa.outbound``.
 
 Confirmed and persistent, like the ingress: a worker acks its input only after the events it
 publishes for it are confirmed, so a crash in between publishes them again (at least once; each
@@ -15,13 +15,12 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from shared import topology
-
 CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
 class OutgoingEvent:
+    exchange: str
     routing_key: str
     key: str  # the stable key, as message_id
     body: bytes
@@ -31,18 +30,15 @@ class OutgoingEvent:
 class EventPublisher:
     def __init__(self, channel: AbstractChannel) -> None:
         self._channel = channel
-        self._exchange: AbstractExchange | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
 
     async def publish(self, events: Sequence[OutgoingEvent]) -> None:
         """Publish all, wait for every confirm; raises if any is refused or lost."""
-        if self._exchange is None:
-            self._exchange = await self._channel.get_exchange(
-                topology.EVENTS_EXCHANGE, ensure=False
-            )
-        exchange = self._exchange
+        for name in {event.exchange for event in events} - self._exchanges.keys():
+            self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
         await asyncio.gather(
             *(
-                exchange.publish(
+                self._exchanges[event.exchange].publish(
                     aio_pika.Message(
                         event.body,
                         message_id=event.key,

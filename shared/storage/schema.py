@@ -9,7 +9,7 @@ Tables::
     messages          one row per message, in or out, keyed by wamid; outbound ones carry their
                       delivery state, folded from their statuses (workers/progress.py)
     statuses          every distinct status update, keyed by the event key <wamid>:<status>[:code]
-    contacts          the customers wapipe has heard from, by wa_id
+    contacts          the customers wapipe has heard from, by wa_id (or user id)
     conversations     conversation windows seen on statuses (id, origin, expiry)
     media             inbound media records (the media worker fills them)
     send_jobs         outbound jobs by idempotency key (the sender fills them)
@@ -109,9 +109,11 @@ statuses: Final = Table(
 contacts: Final = Table(
     "contacts",
     metadata,
-    Column("wa_id", Text, primary_key=True),
-    Column("profile_name", Text),
+    # wa_id, or for a username user who hides the number, the business-scoped user id.
+    Column("contact_id", Text, primary_key=True),
+    Column("wa_id", Text),
     Column("user_id", Text),  # the business-scoped user id, where Meta sends one
+    Column("profile_name", Text),
     Column("first_seen_at", Float, nullable=False),
     Column("last_seen_at", Float, nullable=False),
 )
@@ -174,15 +176,19 @@ account_events: Final = Table(
 templates: Final = Table(
     "templates",
     metadata,
+    # Each attribute moves forward in its own time (status, category and quality updates come
+    # apart, in any order): the value of the latest update of that attribute wins.
     Column("template_id", Text, primary_key=True),  # message_template_id
     Column("waba_id", Text, nullable=False),
     Column("name", Text),
     Column("language", Text),
-    Column("status", Text),
+    Column("status", Text),  # APPROVED, REJECTED, PAUSED, DISABLED, ...
+    Column("status_reason", Text),
+    Column("status_at", Float),
     Column("category", Text),
-    Column("quality", Text),
-    Column("reason", Text),
-    Column("updated_at", Float, nullable=False),  # time of the latest change applied
+    Column("category_at", Float),
+    Column("quality", Text),  # GREEN, YELLOW, RED, UNKNOWN
+    Column("quality_at", Float),
 )
 
 phone_numbers: Final = Table(
@@ -193,6 +199,7 @@ phone_numbers: Final = Table(
     Column("waba_id", Text, nullable=False),
     Column("quality_event", Text),  # the latest: FLAGGED, UNFLAGGED, THROUGHPUT_UPGRADE, ...
     Column("messaging_tier", Text),  # current_limit, e.g. TIER_10K
+    Column("quality_at", Float),
     Column("account_event", Text),  # the latest account_update event, e.g. ACCOUNT_VIOLATION
-    Column("updated_at", Float, nullable=False),  # time of the latest change applied
+    Column("account_event_at", Float),
 )

@@ -13,17 +13,16 @@ Two statements per batch, whatever its size:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Final, NamedTuple
+from typing import Any
 
 import msgspec
 from sqlalchemy import ColumnElement, Dialect, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.storage import schema
-from shared.storage.upsert import insert_for as _insert
+from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
 
 class StatusRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,101 +73,35 @@ class ConversationRow(msgspec.Struct, frozen=True, kw_only=True):
     first_seen_at: float
 
 
-# SQLite allows 32,766 bound values a statement, PostgreSQL 32,767: 14 columns a row fit 2,000.
-HISTORY_ROWS_PER_STATEMENT: Final = 1000
-
-
 async def store_statuses(
     connection: AsyncConnection,
     updates: Sequence[StatusRow],
     states: Sequence[MessageState],
     conversations: Sequence[ConversationRow] = (),
 ) -> set[str]:
-    """Write a batch in the caller's transaction; return the keys stored for the first time.
-
-    The statements are SQLAlchemy's, compiled once per backend and batch size, then run at the
-    driver with plain tuples: row by row through SQLAlchemy's parameter handling cost more than
-    the database's own work (tests/bench/results/status_worker.md).
-    """
-    new_keys: set[str] = set()
-    for start in range(0, len(updates), HISTORY_ROWS_PER_STATEMENT):
-        chunk = updates[start : start + HISTORY_ROWS_PER_STATEMENT]
-        history = _history(connection.dialect, len(chunk))
-        params = tuple(value for row in chunk for value in history.values(row))
-        result = await connection.exec_driver_sql(history.sql, params)
-        new_keys.update(result.scalars())
-    for prepared, rows in (
-        (_merge(connection.dialect), states),
-        (_conversations(connection.dialect), conversations),
-    ):
-        if rows:
-            await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in rows])
+    """Write a batch in the caller's transaction; return the keys stored for the first time."""
+    new_keys = await insert_new(connection, schema.statuses, updates, key="key")
+    await execute_many(connection, _merge(connection.dialect), states)
+    await execute_many(connection, _conversations(connection.dialect), conversations)
     return new_keys
-
-
-class Prepared(NamedTuple):
-    sql: str
-    order: tuple[int, ...]  # the Struct's field indexes, in the order the statement binds them
-
-    def values(self, row: msgspec.Struct) -> tuple[Any, ...]:
-        fields = msgspec.structs.astuple(row)
-        return tuple(fields[index] for index in self.order)
-
-
-def _prepare(statement: Any, dialect: Dialect, struct: type[msgspec.Struct], **kw: Any) -> Prepared:
-    compiled = statement.compile(dialect=dialect, **kw)
-    fields = list(struct.__struct_fields__)
-    row = list(compiled.positiontup or ())
-    if sorted(row) != sorted(fields):
-        raise RuntimeError(f"the statement binds {row}, not the fields of {struct.__name__}")
-    return Prepared(str(compiled.string), tuple(fields.index(name) for name in row))
-
-
-@lru_cache(maxsize=1024)
-def _history(dialect: Dialect, rows: int) -> Prepared:
-    """The history insert for ``rows`` rows in one statement (multi-row VALUES, RETURNING).
-
-    Compiled by SQLAlchemy for one row, then its VALUES group repeated with the placeholders
-    numbered on: compiling each batch size anew would cost more than the insert itself.
-    """
-    names = list(StatusRow.__struct_fields__)
-    one = _prepare(
-        _insert(dialect, schema.statuses)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(schema.statuses.c.key),
-        dialect,
-        StatusRow,
-        column_keys=names,
-    )
-    head, values = one.sql.split(" VALUES (", 1)
-    group, tail = values.split(") ON CONFLICT", 1)
-    groups = ", ".join(f"({_renumbered(group, row * len(names))})" for row in range(rows))
-    return Prepared(f"{head} VALUES {groups} ON CONFLICT{tail}", one.order)
-
-
-def _renumbered(group: str, offset: int) -> str:
-    """``$1, $2`` -> ``$15, $16`` for numbered placeholders; ``?`` stays as it is."""
-    if not offset:
-        return group
-    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + offset}", group)
 
 
 @lru_cache(maxsize=8)
 def _merge(dialect: Dialect) -> Prepared:
-    names = list(MessageState.__struct_fields__)
-    return _prepare(_merge_states(dialect), dialect, MessageState, column_keys=names)
+    return prepare(_merge_states(dialect), dialect, MessageState)
 
 
 @lru_cache(maxsize=8)
 def _conversations(dialect: Dialect) -> Prepared:
-    names = list(ConversationRow.__struct_fields__)
-    statement = _insert(dialect, schema.conversations).on_conflict_do_nothing(index_elements=["id"])
-    return _prepare(statement, dialect, ConversationRow, column_keys=names)
+    statement = insert_for(dialect, schema.conversations).on_conflict_do_nothing(
+        index_elements=["id"]
+    )
+    return prepare(statement, dialect, ConversationRow)
 
 
 def _merge_states(dialect: Dialect) -> Any:
     stored = schema.messages.c
-    statement = _insert(dialect, schema.messages)
+    statement = insert_for(dialect, schema.messages)
     new = statement.excluded
     further = and_(
         new.status_rank.is_not(None),

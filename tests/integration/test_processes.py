@@ -10,11 +10,15 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
+from sqlalchemy import select
 from yarl import URL
 
 from shared.signature import HEADER, sign
+from shared.storage import schema
+from shared.storage.database import open_database
 from tests.conftest import SECRETS, VERIFY_TOKEN
 from tests.helpers import TcpProxy, drain, free_port, sample_bodies, wait_until
 
@@ -132,11 +136,13 @@ async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
         proxy.restore()
 
 
-async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> None:
-    """The README's run command: a customer of the sandbox writes, the event lands in RabbitMQ."""
+async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str, tmp_path: Path) -> None:
+    """The README's run command: a customer of the sandbox writes, the workers store it."""
     port = free_port()
+    database_url = f"sqlite:///{tmp_path / 'wapipe.db'}"
     env = {
         "WAPIPE_AMQP_URL": vhost_url,
+        "WAPIPE_DATABASE_URL": database_url,
         "WAPIPE_INGRESS_PORT": str(port),
         "WAPIPE_APP_SECRETS": "",
         "WAPIPE_VERIFY_TOKEN": "",
@@ -165,13 +171,14 @@ async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str) -> No
         )
         assert await asyncio.wait_for(customer.wait(), timeout=20) == 0
 
-        got: list[bytes] = []
+        async with open_database(database_url) as engine:
 
-        async def arrived() -> bool:
-            got.extend(message.body for message in await drain(vhost_url, "wa.message"))
-            return len(got) == 1
+            async def stored() -> bool:
+                async with engine.connect() as connection:
+                    rows = await connection.execute(select(schema.messages.c.payload))
+                    return any("hello from a customer" in payload for payload in rows.scalars())
 
-        await wait_until(arrived, timeout=10, step=0.1)
+            await wait_until(stored, timeout=15, step=0.1)
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
 

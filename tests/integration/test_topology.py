@@ -68,3 +68,18 @@ async def test_rejected_message_is_dead_lettered_to_its_queue(vhost_url: str) ->
         await message.reject(requeue=False)
     [dead] = await drain(vhost_url, "wa.status.dlq")
     assert dead.message_id == "k"
+
+
+async def test_an_output_nobody_follows_is_dropped_and_a_follower_gets_it(vhost_url: str) -> None:
+    await declare_once(vhost_url)
+    connection = await aio_pika.connect(vhost_url)
+    async with connection:
+        channel = await connection.channel()
+        follower = await channel.declare_queue("crm-bridge", exclusive=True)
+        await follower.bind(topology.EVENTS_EXCHANGE, "handled.#")
+        await publish_event(vhost_url, "handled.text", "followed")
+        await publish_event(vhost_url, "media.stored", "nobody-follows")
+        message = await follower.get(timeout=5)
+        assert message.message_id == "followed"
+        await message.ack()
+    assert await drain(vhost_url, "wa.unroutable") == []

@@ -34,12 +34,13 @@ def upgrade() -> None:
 
     op.create_table(
         "contacts",
-        sa.Column("wa_id", sa.Text(), nullable=False),
-        sa.Column("profile_name", sa.Text(), nullable=True),
+        sa.Column("contact_id", sa.Text(), nullable=False),
+        sa.Column("wa_id", sa.Text(), nullable=True),
         sa.Column("user_id", sa.Text(), nullable=True),
+        sa.Column("profile_name", sa.Text(), nullable=True),
         sa.Column("first_seen_at", sa.Float(), nullable=False),
         sa.Column("last_seen_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("wa_id", name=op.f("pk_contacts")),
+        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_contacts")),
     )
     op.create_table(
         "conversations",
@@ -124,8 +125,9 @@ def upgrade() -> None:
         sa.Column("waba_id", sa.Text(), nullable=False),
         sa.Column("quality_event", sa.Text(), nullable=True),
         sa.Column("messaging_tier", sa.Text(), nullable=True),
+        sa.Column("quality_at", sa.Float(), nullable=True),
         sa.Column("account_event", sa.Text(), nullable=True),
-        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("account_event_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("display_phone_number", name=op.f("pk_phone_numbers")),
     )
     op.create_table(
@@ -174,10 +176,12 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("language", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
+        sa.Column("status_reason", sa.Text(), nullable=True),
+        sa.Column("status_at", sa.Float(), nullable=True),
         sa.Column("category", sa.Text(), nullable=True),
+        sa.Column("category_at", sa.Float(), nullable=True),
         sa.Column("quality", sa.Text(), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("quality_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("template_id", name=op.f("pk_templates")),
     )
 

@@ -1,0 +1,110 @@
+"""Storing account and template webhooks: every change kept, templates and numbers kept current.
+
+``account_events`` keeps every change whole, keyed by its event key (a repeat inserts nothing).
+``templates`` and ``phone_numbers`` hold the latest state: each attribute group (a template's
+status, its category, its quality; a number's quality and tier, its account standing) moves only
+to a change at least as recent as the one it holds, so changes applied in any order end the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+from sqlalchemy import Dialect, Table, and_, case, func, or_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.storage import schema
+from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+
+
+class AccountEventRow(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    field: str
+    waba_id: str
+    phone_number_id: str | None
+    entry_time: int | None
+    received_at: float
+    stored_at: float
+    payload: str
+
+
+class TemplateRow(msgspec.Struct, frozen=True, kw_only=True):
+    template_id: str
+    waba_id: str
+    name: str | None
+    language: str | None
+    status: str | None
+    status_reason: str | None
+    status_at: float | None
+    category: str | None
+    category_at: float | None
+    quality: str | None
+    quality_at: float | None
+
+
+class PhoneNumberRow(msgspec.Struct, frozen=True, kw_only=True):
+    display_phone_number: str
+    waba_id: str
+    quality_event: str | None
+    messaging_tier: str | None
+    quality_at: float | None
+    account_event: str | None
+    account_event_at: float | None
+
+
+TEMPLATE_GROUPS = {
+    "status_at": ("status", "status_reason"),
+    "category_at": ("category",),
+    "quality_at": ("quality",),
+}
+PHONE_NUMBER_GROUPS = {
+    "quality_at": ("quality_event", "messaging_tier"),
+    "account_event_at": ("account_event",),
+}
+
+
+async def store_account_events(
+    connection: AsyncConnection,
+    events: Sequence[AccountEventRow],
+    templates: Sequence[TemplateRow],
+    phone_numbers: Sequence[PhoneNumberRow],
+) -> set[str]:
+    """Write a batch in the caller's transaction; return the keys stored for the first time."""
+    new = await insert_new(connection, schema.account_events, events, key="key")
+    await execute_many(connection, _templates(connection.dialect), templates)
+    await execute_many(connection, _phone_numbers(connection.dialect), phone_numbers)
+    return new
+
+
+@lru_cache(maxsize=8)
+def _templates(dialect: Dialect) -> Prepared:
+    merge = _merge(dialect, schema.templates, "template_id", TEMPLATE_GROUPS, ("name", "language"))
+    return prepare(merge, dialect, TemplateRow)
+
+
+@lru_cache(maxsize=8)
+def _phone_numbers(dialect: Dialect) -> Prepared:
+    merge = _merge(dialect, schema.phone_numbers, "display_phone_number", PHONE_NUMBER_GROUPS, ())
+    return prepare(merge, dialect, PhoneNumberRow)
+
+
+def _merge(
+    dialect: Dialect,
+    table: Table,
+    key: str,
+    groups: dict[str, tuple[str, ...]],
+    latest_known: tuple[str, ...],
+) -> Any:
+    statement = insert_for(dialect, table)
+    stored, new = table.c, statement.excluded
+    updates: dict[str, Any] = {
+        name: func.coalesce(new[name], stored[name]) for name in latest_known
+    }
+    for at, columns in groups.items():
+        newer = and_(new[at].is_not(None), or_(stored[at].is_(None), new[at] >= stored[at]))
+        for name in (at, *columns):
+            updates[name] = case((newer, new[name]), else_=stored[name])
+    return statement.on_conflict_do_update(index_elements=[key], set_=updates)

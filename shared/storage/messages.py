@@ -1,0 +1,102 @@
+"""Storing inbound messages and the contacts who sent them; tracking which were handled.
+
+A message is written once, keyed by its wamid (a repeat inserts nothing). Its contact is merged:
+the latest profile name wins, first and last seen are kept. ``handled_at`` is set once the
+business logic (the user's handlers) has had the message, so a message stored but not handled
+(a crash in between) is handled when it comes again, and one handled is not handled twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+from sqlalchemy import Dialect, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.storage import schema
+from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+
+
+class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of ``messages`` for a message a customer sent."""
+
+    wamid: str
+    direction: str = "in"
+    phone_number_id: str | None
+    waba_id: str
+    wa_id: str | None  # the sender (wa_id, or user id for a username user)
+    type: str
+    timestamp: int | None
+    received_at: float
+    payload: str  # the message object, verbatim JSON
+    context_wamid: str | None
+    context_from: str | None
+    forwarded: bool | None
+    frequently_forwarded: bool | None
+    referral: str | None  # JSON
+    errors: str | None  # JSON
+
+
+class ContactRow(msgspec.Struct, frozen=True, kw_only=True):
+    contact_id: str
+    wa_id: str | None
+    user_id: str | None
+    profile_name: str | None
+    first_seen_at: float
+    last_seen_at: float
+
+
+async def store_inbound(
+    connection: AsyncConnection, messages: Sequence[InboundRow], contacts: Sequence[ContactRow]
+) -> set[str]:
+    """Write a batch in the caller's transaction; return the wamids stored for the first time."""
+    new = await insert_new(connection, schema.messages, messages, key="wamid")
+    await execute_many(connection, _merge_contacts(connection.dialect), contacts)
+    return new
+
+
+async def unhandled(connection: AsyncConnection, wamids: Collection[str]) -> set[str]:
+    table = schema.messages
+    query = select(table.c.wamid).where(table.c.wamid.in_(wamids), table.c.handled_at.is_(None))
+    return set((await connection.execute(query)).scalars())
+
+
+async def mark_handled(connection: AsyncConnection, wamids: Collection[str], at: float) -> None:
+    if wamids:
+        table = schema.messages
+        await connection.execute(
+            update(table).where(table.c.wamid.in_(wamids)).values(handled_at=at)
+        )
+
+
+@lru_cache(maxsize=8)
+def _merge_contacts(dialect: Dialect) -> Prepared:
+    stored = schema.contacts.c
+    statement = insert_for(dialect, schema.contacts)
+    new = statement.excluded
+    later = or_(stored.last_seen_at.is_(None), new.last_seen_at >= stored.last_seen_at)
+    named_later = and_(later, new.profile_name.is_not(None))
+
+    def pick(condition: Any, column: str) -> Any:
+        return case((condition, new[column]), else_=stored[column])
+
+    return prepare(
+        statement.on_conflict_do_update(
+            index_elements=["contact_id"],
+            set_={
+                "profile_name": pick(named_later, "profile_name"),
+                "last_seen_at": pick(later, "last_seen_at"),
+                "first_seen_at": case(
+                    (new.first_seen_at < stored.first_seen_at, new.first_seen_at),
+                    else_=stored.first_seen_at,
+                ),
+                "wa_id": func.coalesce(stored.wa_id, new.wa_id),
+                "user_id": func.coalesce(stored.user_id, new.user_id),
+            },
+        ),
+        dialect,
+        ContactRow,
+    )

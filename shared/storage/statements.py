@@ -1,0 +1,105 @@
+"""How the stores run their statements: SQLAlchemy writes them, the driver runs them with tuples.
+
+Each statement is SQLAlchemy Core over ``schema`` (so one text serves both backends), compiled
+once per backend and cached. Rows travel as msgspec Structs, passed to the driver as plain tuples
+in the order the compiled statement binds them: going row by row through SQLAlchemy's parameter
+handling cost more than the database's own work (tests/bench/results/status_worker.md).
+
+- ``insert_new``: rows inserted ON CONFLICT DO NOTHING, many per statement (multi-row VALUES),
+  returning the keys that went in: the dedup of every keyed write, and its count.
+- ``execute_many``: one prepared statement, many rows (the driver's executemany).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
+
+import msgspec
+from sqlalchemy import Dialect, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# SQLite allows 32,766 bound values a statement, PostgreSQL 32,767: this many rows of up to
+# 32 columns fit.
+ROWS_PER_STATEMENT: Final = 1000
+
+
+def insert_for(dialect: Dialect, table: Table) -> Any:
+    """``table``'s insert with ``on_conflict_do_nothing``/``_do_update`` and ``.excluded``."""
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class Prepared(NamedTuple):
+    sql: str
+    order: tuple[int, ...]  # the Struct's field indexes, in the order the statement binds them
+
+    def values(self, row: msgspec.Struct) -> tuple[Any, ...]:
+        fields = msgspec.structs.astuple(row)
+        return tuple(fields[index] for index in self.order)
+
+
+def prepare(statement: Any, dialect: Dialect, struct: type[msgspec.Struct]) -> Prepared:
+    """``statement`` compiled for ``dialect``, binding every field of ``struct``."""
+    fields = list(struct.__struct_fields__)
+    compiled = statement.compile(dialect=dialect, column_keys=fields)
+    bound = list(compiled.positiontup or ())
+    if sorted(bound) != sorted(fields):
+        raise RuntimeError(f"the statement binds {bound}, not the fields of {struct.__name__}")
+    return Prepared(str(compiled.string), tuple(fields.index(name) for name in bound))
+
+
+async def execute_many(
+    connection: AsyncConnection, prepared: Prepared, rows: Sequence[msgspec.Struct]
+) -> None:
+    if rows:
+        await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in rows])
+
+
+async def insert_new(
+    connection: AsyncConnection, table: Table, rows: Sequence[msgspec.Struct], key: str
+) -> set[str]:
+    """Insert ``rows`` unless their ``key`` is there already; return the keys inserted."""
+    inserted: set[str] = set()
+    if not rows:
+        return inserted
+    struct = type(rows[0])
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        insert = _insert_new(connection.dialect, table, struct, key, len(chunk))
+        params = tuple(value for row in chunk for value in insert.values(row))
+        result = await connection.exec_driver_sql(insert.sql, params)
+        inserted.update(result.scalars())
+    return inserted
+
+
+@lru_cache(maxsize=1024)
+def _insert_new(
+    dialect: Dialect, table: Table, struct: type[msgspec.Struct], key: str, rows: int
+) -> Prepared:
+    """The insert for ``rows`` rows: compiled by SQLAlchemy for one row, then its VALUES group
+    repeated with the placeholders numbered on (compiling each batch size anew would cost more
+    than the insert itself)."""
+    one = prepare(
+        insert_for(dialect, table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key]),
+        dialect,
+        struct,
+    )
+    head, values = one.sql.split(" VALUES (", 1)
+    group, tail = values.split(") ON CONFLICT", 1)
+    width = len(one.order)
+    groups = ", ".join(f"({_renumbered(group, row * width)})" for row in range(rows))
+    return Prepared(f"{head} VALUES {groups} ON CONFLICT{tail}", one.order)
+
+
+def _renumbered(group: str, offset: int) -> str:
+    """``$1, $2`` -> ``$15, $16`` for numbered placeholders; ``?`` stays as it is."""
+    if not offset:
+        return group
+    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + offset}", group)

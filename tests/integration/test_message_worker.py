@@ -1,0 +1,205 @@
+"""The message worker against the real RabbitMQ, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingress.split import split_body
+from shared import topology
+from shared.schemas.jobs import MarkReadJob, SendJob, job_decoder
+from shared.settings import Settings, SettingsError
+from shared.storage import schema
+from shared.storage.database import open_database
+from tests.conftest import IngressClient, with_settings
+from tests.helpers import drain, sample_bodies, wait_until
+from tests.integration import handlers
+from tests.integration.worker_support import count, metric, post_webhook, running_worker
+from workers import message
+from workers.message import load_handlers
+
+HANDLER = "tests.integration.handlers:record"
+
+
+def sample(name: str) -> bytes:
+    return next(path for path in sample_bodies() if path.name == name).read_bytes()
+
+
+def text_webhook(wamid: str, body: str) -> bytes:
+    value = json.loads(sample("message_text.json"))
+    change = value["entry"][0]["changes"][0]["value"]
+    change["messages"][0].update(id=wamid, text={"body": body})
+    return json.dumps(value).encode()
+
+
+async def rows(engine: AsyncEngine) -> dict[str, dict[str, object]]:
+    async with engine.connect() as connection:
+        result = await connection.execute(select(schema.messages))
+        return {row.wamid: dict(row._mapping) for row in result}
+
+
+@pytest.fixture
+def worker_settings(settings: Settings, database_url: str) -> Settings:
+    handlers.CALLS.clear()
+    return with_settings(
+        settings,
+        database_url=database_url,
+        message_handlers=(HANDLER,),
+        worker_retry_base_s=0.01,
+        worker_max_attempts=2,
+    )
+
+
+@pytest.fixture
+async def engine(worker_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    async with open_database(worker_settings.database_url) as opened:
+        yield opened
+
+
+async def test_every_message_sample_is_stored_with_its_details(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    bodies = [path.read_bytes() for path in sample_bodies() if path.name.startswith("message_")]
+    wamids = {
+        json.loads(event.body)["key"]
+        for body in bodies
+        for event in split_body(body, time.time())
+        if event.kind == "message"
+    }
+    async with running_worker(message.KIND, worker_settings):
+        for body in bodies:
+            assert await post_webhook(ingress, body) == 200
+
+        async def all_stored() -> bool:
+            return set(await rows(engine)) == wamids
+
+        await wait_until(all_stored, timeout=15)
+        await wait_until(lambda: set(handlers.CALLS) == wamids, timeout=10)
+    stored = await rows(engine)
+    by_body = {name: json.loads(sample(name)) for name in ("message_text_reply_context.json",)}
+    reply = stored["wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTg0003QjE3RjA5QkQ1NkQzRgA="]
+    assert reply["context_wamid"] == "wamid.HBgLMTYzMTU1NTExODEVAgARGBJBQkNERUYwMTIzNDU2Nzg5AA=="
+    assert reply["context_from"] == "15550101234"
+    assert reply["direction"] == "in"
+    assert reply["type"] == "text"
+    assert reply["wa_id"] == "16315551181"
+    assert reply["handled_at"] is not None
+    assert (
+        json.loads(str(reply["payload"]))
+        == (
+            by_body["message_text_reply_context.json"]["entry"][0]["changes"][0]["value"][
+                "messages"
+            ][0]
+        )
+    )
+    forwarded = stored["wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTg0004QjE3RjA5QkQ1NkQzRgA="]
+    assert (forwarded["forwarded"], forwarded["frequently_forwarded"]) == (True, True)
+    ad = stored["wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTg0005QjE3RjA5QkQ1NkQzRgA="]
+    assert json.loads(str(ad["referral"]))["source_type"] == "ad"
+    unsupported = stored["wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTg0025QjE3RjA5QkQ1NkQzRgA="]
+    assert json.loads(str(unsupported["errors"]))[0]["code"] == 131051
+    types = {row["type"] for row in stored.values()}
+    assert {"text", "image", "audio", "location", "interactive", "reaction", "order"} <= types
+
+    async with engine.connect() as connection:
+        contacts = {
+            row.contact_id: row for row in await connection.execute(select(schema.contacts))
+        }
+    assert contacts["16315551181"].profile_name == "Kerry Fisher"
+    assert contacts["16315551181"].user_id == "US.13491208655302741918"
+    username = contacts["BR.88120034561209871123"]
+    assert (username.wa_id, username.profile_name) == (None, "Joana Reis")
+
+
+async def test_the_same_message_three_times_is_stored_and_handled_once(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    body = text_webhook("wamid.ONCE", "hello")
+    async with running_worker(message.KIND, worker_settings) as metrics:
+        for _ in range(3):
+            assert await post_webhook(ingress, body) == 200
+
+        async def seen_all() -> bool:
+            return await metric(metrics, "wapipe_worker_duplicates_total") == 2
+
+        await wait_until(seen_all, timeout=10)
+    assert handlers.CALLS == ["wamid.ONCE"]
+    assert await count(engine, schema.messages) == 1
+
+
+async def test_a_reply_goes_out_as_a_send_job_and_a_handled_event_follows(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    settings = with_settings(worker_settings, mark_read=True)
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection, running_worker(message.KIND, settings):
+        channel = await connection.channel()
+        follower = await channel.declare_queue("crm-bridge", exclusive=True)
+        await follower.bind(topology.EVENTS_EXCHANGE, "handled.#")
+        assert await post_webhook(ingress, text_webhook("wamid.ECHO", "echo hi there")) == 200
+        handled = await _next(follower)
+        assert handled.routing_key == "handled.text"
+        assert handled.message_id == "wamid.ECHO"
+        assert json.loads(handled.body)["key"] == "wamid.ECHO"
+
+    jobs = [job_decoder.decode(job.body) for job in await drain(settings.amqp_url, "wa.send")]
+    reply, read = jobs
+    assert isinstance(reply, SendJob)
+    assert reply.idempotency_key == "reply:wamid.ECHO:0"
+    assert (reply.to, reply.reply_to) == ("16315551181", "wamid.ECHO")
+    assert json.loads(bytes(reply.message)) == {"type": "text", "text": {"body": "hi there"}}
+    assert isinstance(read, MarkReadJob)
+    assert (read.idempotency_key, read.message_id) == ("read:wamid.ECHO", "wamid.ECHO")
+
+
+async def _next(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    received: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+    async def got() -> bool:
+        if (message := await queue.get(fail=False, no_ack=True)) is not None:
+            received.append(message)
+        return bool(received)
+
+    await wait_until(got, timeout=10)
+    return received[0]
+
+
+async def test_a_failing_handler_dead_letters_its_message_and_publishes_nothing_for_it(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    async with running_worker(message.KIND, worker_settings) as metrics:
+        for wamid, text in (("wamid.A", "echo one"), ("wamid.B", "boom"), ("wamid.C", "echo two")):
+            assert await post_webhook(ingress, text_webhook(wamid, text)) == 200
+
+        async def dead_lettered() -> bool:
+            return await metric(metrics, "wapipe_worker_dead_lettered_total") == 1
+
+        await wait_until(dead_lettered, timeout=10)
+    [dead] = await drain(worker_settings.amqp_url, "wa.message.dlq")
+    assert dead.message_id == "wamid.B"
+    jobs = [
+        job_decoder.decode(job.body) for job in await drain(worker_settings.amqp_url, "wa.send")
+    ]
+    assert sorted(job.idempotency_key for job in jobs) == ["reply:wamid.A:0", "reply:wamid.C:0"]
+    stored = await rows(engine)
+    assert set(stored) == {"wamid.A", "wamid.B", "wamid.C"}  # stored, whatever the logic did
+    assert stored["wamid.B"]["handled_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("tests.integration.handlers:missing", "cannot load"),
+        ("no.such.module:handle", "cannot load"),
+        ("tests.integration.handlers:not_async", "is not an async function"),
+    ],
+)
+def test_a_handler_that_cannot_be_used_is_refused_at_start(name: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        load_handlers([name])

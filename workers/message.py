@@ -1,0 +1,272 @@
+"""The message worker: ``wa.message`` -> stored messages and contacts -> the business logic.
+
+For each batch: every message is stored with its contact, context, referral and errors (one
+transaction; a repeat stores nothing). Then each message not yet handled goes to the user's
+handlers, in order: async functions named in ``WAPIPE_MESSAGE_HANDLERS`` ("module:function"),
+each called with a ``MessageContext``. What they reply, and a read receipt when
+``WAPIPE_MARK_READ`` is on, is published as send jobs on ``wa.outbound`` for the sender; then a
+``handled.<type>`` event (the original event, unchanged) on ``wa.events``; then the message is
+marked handled.
+
+A handler that raises fails its message: retried, then dead-lettered, like any failure
+(workers/runtime.py); nothing it replied is published. Handling is at least once: a crash after
+the jobs went out and before the mark runs the handlers again, and their replies carry the same
+idempotency keys (``reply:<wamid>:<n>``), so the sender sends them once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import topology
+from shared.schemas.events import NULL, WebhookEvent, event_decoder
+from shared.schemas.jobs import MarkReadJob, SendJob, routing_key
+from shared.schemas.webhook import Message
+from shared.schemas.webhook_base import Contact
+from shared.settings import SettingsError
+from shared.storage.messages import (
+    ContactRow,
+    InboundRow,
+    mark_handled,
+    store_inbound,
+    unhandled,
+)
+from workers.events import EventPublisher, OutgoingEvent
+from workers.main import Resources, WorkerKind
+from workers.retry import Reject
+from workers.runtime import Handler, Outcome
+from workers.storage import transaction
+
+QUEUE: Final = "wa.message"
+
+_message_decoder: Final = msgspec.json.Decoder(Message)
+_contact_decoder: Final = msgspec.json.Decoder(Contact)
+_encoder: Final = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    event: WebhookEvent
+    message: Message
+    contact: Contact | None
+
+
+def decode(body: bytes) -> MessageEvent:
+    """One message of ``wa.message``; ``Reject`` if it is not a message event."""
+    try:
+        event = event_decoder.decode(body)
+        if event.kind != "message":
+            raise Reject(f"not a message event: kind {event.kind!r}")
+        contact = None if event.contact == NULL else _contact_decoder.decode(event.contact)
+        return MessageEvent(event, _message_decoder.decode(event.payload), contact)
+    except msgspec.DecodeError as exc:
+        raise Reject(f"undecodable message event: {exc}") from None
+
+
+def sender_of(item: MessageEvent) -> str | None:
+    """Who sent it: the wa_id, or the user id of a username user who hides the number."""
+    message, contact = item.message, item.contact
+    return message.from_ or (contact.wa_id if contact else None) or message.from_user_id
+
+
+def _json(value: object) -> str | None:
+    if value is None or value == ():
+        return None
+    return _encoder.encode(value).decode()
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def inbound_row(item: MessageEvent) -> InboundRow:
+    message, event = item.message, item.event
+    context = message.context
+    return InboundRow(
+        wamid=message.id,
+        phone_number_id=event.phone_number_id,
+        waba_id=event.waba_id,
+        wa_id=sender_of(item),
+        type=message.type,
+        timestamp=_int(message.timestamp),
+        received_at=event.received_at,
+        payload=bytes(event.payload).decode(),
+        context_wamid=context.id if context else None,
+        context_from=context.from_ if context else None,
+        forwarded=context.forwarded if context else None,
+        frequently_forwarded=context.frequently_forwarded if context else None,
+        referral=_json(message.referral),
+        errors=_json(message.errors),
+    )
+
+
+def contact_rows(items: Sequence[MessageEvent]) -> list[ContactRow]:
+    """One row per contact in the batch; the latest message's profile name wins."""
+    rows: dict[str, ContactRow] = {}
+    for item in items:
+        contact_id = sender_of(item)
+        if contact_id is None:
+            continue
+        contact = item.contact
+        seen_at = item.event.received_at
+        known = rows.get(contact_id)
+        name = contact.profile.name if contact and contact.profile else None
+        rows[contact_id] = ContactRow(
+            contact_id=contact_id,
+            # The contacts[] object says which id is which; "from" alone may be either.
+            wa_id=contact.wa_id if contact else item.message.from_,
+            user_id=(contact.user_id if contact else None) or item.message.from_user_id,
+            profile_name=name or (known.profile_name if known else None),
+            first_seen_at=min(seen_at, known.first_seen_at) if known else seen_at,
+            last_seen_at=max(seen_at, known.last_seen_at) if known else seen_at,
+        )
+    return list(rows.values())
+
+
+@dataclass
+class MessageContext:
+    """What a handler gets: the message, who sent it, and a way to answer."""
+
+    event: WebhookEvent
+    message: Message
+    contact: Contact | None
+    jobs: list[SendJob | MarkReadJob] = field(default_factory=list)
+
+    @property
+    def wamid(self) -> str:
+        return self.message.id
+
+    @property
+    def sender(self) -> str | None:
+        return sender_of(MessageEvent(self.event, self.message, self.contact))
+
+    def reply(self, message: dict[str, Any], *, quote: bool = False, **job: Any) -> SendJob:
+        """Answer the sender with a Cloud API message object, e.g.
+        ``{"type": "text", "text": {"body": "Thanks!"}}``; ``quote`` shows it as a reply."""
+        if self.event.phone_number_id is None or self.sender is None:
+            raise ValueError("this message names no number to answer from or to")
+        sent = SendJob(
+            idempotency_key=f"reply:{self.wamid}:{len(self.jobs)}",
+            phone_number_id=self.event.phone_number_id,
+            to=self.sender,
+            message=msgspec.Raw(_encoder.encode(message)),
+            reply_to=self.wamid if quote else None,
+            **job,
+        )
+        self.jobs.append(sent)
+        return sent
+
+    def reply_text(self, text: str, *, quote: bool = False) -> SendJob:
+        return self.reply({"type": "text", "text": {"body": text}}, quote=quote)
+
+
+UserHandler = Callable[[MessageContext], Awaitable[None]]
+
+
+def load_handlers(names: Sequence[str]) -> list[UserHandler]:
+    """The functions named "module:function"; a clear error for a name that is none."""
+    handlers = []
+    for name in names:
+        module_name, _, function_name = name.partition(":")
+        try:
+            function = getattr(importlib.import_module(module_name), function_name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise SettingsError(f"WAPIPE_MESSAGE_HANDLERS: cannot load {name!r}: {exc}") from None
+        if not inspect.iscoroutinefunction(function):
+            raise SettingsError(f"WAPIPE_MESSAGE_HANDLERS: {name!r} is not an async function")
+        handlers.append(function)
+    return handlers
+
+
+class MessageHandler:
+    """Stores a batch in one transaction, then hands each new message to the business logic."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: EventPublisher,
+        handlers: Sequence[UserHandler] = (),
+        mark_read: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._handlers = handlers
+        self._mark_read = mark_read
+
+    async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
+        items = [decode(message.body) for message in batch]
+        async with transaction(self._engine) as connection:
+            new = await store_inbound(
+                connection, [inbound_row(item) for item in items], contact_rows(items)
+            )
+            waiting = await unhandled(connection, {item.message.id for item in items})
+        handled: set[str] = set()
+        try:
+            for item, message in zip(items, batch, strict=True):
+                if item.message.id in waiting - handled:
+                    await self._hand_on(item, message.body)
+                    handled.add(item.message.id)
+        finally:
+            if handled:
+                async with transaction(self._engine) as connection:
+                    await mark_handled(connection, handled, time.time())
+        return Outcome(stored=len(new), duplicates=len(items) - len(new))
+
+    async def _hand_on(self, item: MessageEvent, body: bytes) -> None:
+        context = MessageContext(item.event, item.message, item.contact)
+        for handler in self._handlers:
+            await handler(context)
+        jobs: list[SendJob | MarkReadJob] = list(context.jobs)
+        if self._mark_read and item.event.phone_number_id:
+            jobs.append(
+                MarkReadJob(
+                    idempotency_key=f"read:{item.message.id}",
+                    phone_number_id=item.event.phone_number_id,
+                    message_id=item.message.id,
+                )
+            )
+        outgoing = [
+            OutgoingEvent(
+                topology.OUTBOUND_EXCHANGE,
+                routing_key(job.phone_number_id),
+                job.idempotency_key,
+                _encoder.encode(job),
+            )
+            for job in jobs
+        ]
+        outgoing.append(
+            OutgoingEvent(
+                topology.EVENTS_EXCHANGE,
+                f"handled.{item.message.type}",
+                item.message.id,
+                body,
+            )
+        )
+        await self._publisher.publish(outgoing)
+
+
+@asynccontextmanager
+async def _message_handler(resources: Resources) -> AsyncIterator[Handler]:
+    settings = resources.settings
+    yield MessageHandler(
+        resources.engine,
+        resources.events,
+        load_handlers(settings.message_handlers),
+        settings.mark_read,
+    )
+
+
+KIND: Final = WorkerKind("message", QUEUE, metrics_port=9102, handler=_message_handler)
