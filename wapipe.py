@@ -203,25 +203,34 @@ WORKERS: Final = {
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import importlib
 
+    from shared.storage.database import DatabaseUnreachable
     from workers.main import run
 
     if args.metrics_port is not None:
         settings = msgspec.structs.replace(settings, metrics_port=args.metrics_port)
-    run(importlib.import_module(WORKERS[args.kind]).KIND, settings)
+    try:
+        run(importlib.import_module(WORKERS[args.kind]).KIND, settings)
+    except DatabaseUnreachable as exc:
+        return _database_failed(exc)
     return 0
 
 
+def _database_failed(error: Exception) -> int:
+    print(f"wapipe: cannot use the database at WAPIPE_DATABASE_URL: {error}", file=sys.stderr)
+    return 1
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.storage.database import create_engine, head_revision, migrate
+    from shared.storage.database import DatabaseUnreachable, head_revision, open_database
 
     async def upgrade() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
+        async with open_database(settings.database_url):
+            pass
 
-    asyncio.run(upgrade())
+    try:
+        asyncio.run(upgrade())
+    except DatabaseUnreachable as exc:
+        return _database_failed(exc)
     log.info("database schema up to date", extra={"revision": head_revision()})
     return 0
 

@@ -11,13 +11,14 @@ handler from what the process holds (``Resources``). SIGTERM or SIGINT stops the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import aio_pika
 import aiormq
@@ -31,9 +32,11 @@ from shared.storage.database import open_database
 from workers.events import EventPublisher
 from workers.metrics import WorkerMetrics, serve_metrics
 from workers.retry import RetryPolicy
-from workers.runtime import Batching, Consumer, Handler
+from workers.runtime import SHUTDOWN_STEP_S, Batching, Consumer, Handler
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CONNECT_RETRY_S: Final = 2.0
 RECONNECT_INTERVAL_S: Final = 1.0  # after a lost connection (aio-pika's default is 5 s)
@@ -84,14 +87,35 @@ async def connect(amqp_url: str, name: str) -> AbstractRobustConnection:
             await asyncio.sleep(CONNECT_RETRY_S)
 
 
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``work``'s result, or None if ``stop`` is set first (``work`` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def close_connection(connection: AbstractRobustConnection) -> None:
+    with contextlib.suppress(Exception):  # the broker may be away: do not wait for it
+        async with asyncio.timeout(SHUTDOWN_STEP_S):
+            await connection.close()
+
+
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:
     metrics = WorkerMetrics(kind.name)
     async with AsyncExitStack() as stack:
         engine = await stack.enter_async_context(open_database(settings.database_url))
-        connection = await connect(
-            settings.amqp_url, f"wapipe-worker-{kind.name}@{socket.gethostname()}"
-        )
-        stack.push_async_callback(connection.close)
+        name = f"wapipe-worker-{kind.name}@{socket.gethostname()}"
+        connection = await unless_stopped(connect(settings.amqp_url, name), stop)
+        if connection is None:  # stopped while waiting for the broker
+            return
+        stack.push_async_callback(close_connection, connection)
         publishing = await connection.channel(publisher_confirms=True)
         await topology.declare(publishing)
         resources = Resources(settings, engine, EventPublisher(publishing))

@@ -35,6 +35,8 @@ from workers.retry import DeadLetter, RetryPolicy, Unavailable, after_failure
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_STEP_S: Final = 5.0
+
 
 class DeadLetterHeader:
     """Headers the runtime sets on a message it dead-letters."""
@@ -118,12 +120,16 @@ class Consumer:
         for task in self._retries:
             task.cancel()
         await asyncio.gather(*self._retries, return_exceptions=True)
-        with contextlib.suppress(Exception):  # the connection may be gone already
-            await queue.cancel(consumer_tag)
+        # With the broker away, a robust channel would wait for it to come back: bound each step.
+        # The connection may be gone already; what is unacked goes back to the queue anyway.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(SHUTDOWN_STEP_S):
+                await queue.cancel(consumer_tag)
         for each in (channel, self._dead_letters):
             if each is not None:
                 with contextlib.suppress(Exception):
-                    await each.close()
+                    async with asyncio.timeout(SHUTDOWN_STEP_S):
+                        await each.close()
 
     async def _collect(
         self, inbox: asyncio.Queue[AbstractIncomingMessage], stopping: asyncio.Future[Any]

@@ -32,8 +32,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.settings import SettingsError
 
 DEFAULT_SQLITE_PATH: Final = Path("var") / "wapipe.db"
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
@@ -45,8 +47,12 @@ _DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+async
 _ALIASES: Final = {"postgres": "postgresql"}
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(SettingsError):
     """WAPIPE_DATABASE_URL names no database wapipe can use."""
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer, or refused us, at start-up."""
 
 
 def resolve_url(database_url: str) -> URL:
@@ -107,7 +113,11 @@ async def open_database(database_url: str, *, pool_size: int = 4) -> AsyncIterat
     """An engine whose schema is up to date, disposed of on exit."""
     engine = create_engine(database_url, pool_size=pool_size)
     try:
-        await migrate(engine)
+        try:
+            await migrate(engine)
+        except (OSError, DBAPIError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise DatabaseUnreachable(f"{type(reason).__name__}: {reason}") from exc
         yield engine
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shared.settings import Settings
 from shared.storage import schema
-from shared.storage.database import open_database
+from shared.storage.database import create_engine, current_revision, head_revision, open_database
 from tests.helpers import drain, free_port, status_webhook, wait_until
 from tests.integration.worker_support import count, metric, publish_bodies, queue_depth
 
@@ -93,3 +93,59 @@ async def test_a_worker_killed_mid_batch_then_restarted_stores_every_event_once(
     # repeats of stored events only.
     left = await drain(settings.amqp_url, "wa.status")
     assert {message.message_id for message in left} <= keys
+
+
+async def test_a_worker_waiting_for_the_broker_stops_at_once_on_sigterm(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "WAPIPE_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",  # nobody listens
+        "WAPIPE_DATABASE_URL": f"sqlite:///{tmp_path / 'wapipe.db'}",
+        "WAPIPE_METRICS_PORT": str(free_port()),
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
+        )
+    try:
+        await wait_until(lambda: "broker unreachable" in log.read_text(), timeout=20)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_worker_says_clearly_when_the_database_is_unusable(tmp_path: Path) -> None:
+    for database_url, code, says in (
+        (f"postgresql://postgres@127.0.0.1:{free_port()}/wapipe", 1, "cannot use the database"),
+        ("mysql://localhost/wapipe", 2, "WAPIPE_DATABASE_URL: 'mysql' is not supported"),
+    ):
+        env = {**os.environ, "WAPIPE_DATABASE_URL": database_url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wapipe",
+            "worker",
+            "status",
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == code
+        assert says in stderr.decode()
+
+
+async def test_wapipe_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {**os.environ, "WAPIPE_DATABASE_URL": database_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wapipe", "migrate", env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    engine = create_engine(database_url)
+    try:
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
