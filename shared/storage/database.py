@@ -21,6 +21,7 @@ lock, so workers starting together may all call it: the first upgrades, the othe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -94,14 +95,26 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Take transactions out of the driver's hands: SQLAlchemy's "begin" event starts them.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=FULL",
-        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-        "foreign_keys=ON",
-    ):
+    for pragma in (f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", "synchronous=FULL", "foreign_keys=ON"):
         cursor.execute(f"PRAGMA {pragma}")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL, once per file (it stays set). Switching needs the file to itself and does not wait
+    on the busy timeout: while other processes start on a new file, try again briefly."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except Exception as exc:  # the driver's OperationalError, as SQLAlchemy adapts it
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # blocks the loop, only while processes race on a new file
 
 
 def _begin_immediate(connection: Connection) -> None:
