@@ -41,6 +41,7 @@ from shared.storage.messages import (
     store_inbound,
     unhandled,
 )
+from shared.storage.schema import bigint
 from workers.events import EventPublisher, OutgoingEvent
 from workers.main import Resources, WorkerKind
 from workers.retry import Reject
@@ -85,13 +86,6 @@ def _json(value: object) -> str | None:
     return _encoder.encode(value).decode()
 
 
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
 def inbound_row(item: MessageEvent) -> InboundRow:
     message, event = item.message, item.event
     context = message.context
@@ -101,7 +95,7 @@ def inbound_row(item: MessageEvent) -> InboundRow:
         waba_id=event.waba_id,
         wa_id=sender_of(item),
         type=message.type,
-        timestamp=_int(message.timestamp),
+        timestamp=bigint(message.timestamp),
         received_at=event.received_at,
         payload=bytes(event.payload).decode(),
         context_wamid=context.id if context else None,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Status
+from shared.storage.schema import bigint
 from shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
 from workers.main import Resources, WorkerKind
 from workers.progress import RANK, Failure, Progress, advance
@@ -60,18 +61,6 @@ def failure_of(status: Status) -> Failure | None:
     return Failure(code=error.code, title=error.title, details=details)
 
 
-INT64_MAX: Final = 2**63 - 1
-
-
-def _int(text: str | None) -> int | None:
-    """Meta's numbers-in-strings; None for what is no number or out of a column's range."""
-    try:
-        number = int(text) if text is not None else None
-    except ValueError:
-        return None
-    return number if number is None or abs(number) <= INT64_MAX else None
-
-
 def history_row(item: StatusEvent, stored_at: float) -> StatusRow:
     status, event = item.status, item.event
     failure = failure_of(status)
@@ -80,7 +69,7 @@ def history_row(item: StatusEvent, stored_at: float) -> StatusRow:
         key=event.key,
         wamid=status.id,
         status=status.status,
-        timestamp=_int(status.timestamp),
+        timestamp=bigint(status.timestamp),
         recipient_id=status.recipient_id,
         phone_number_id=event.phone_number_id,
         error_code=failure.code if failure else None,
@@ -123,7 +112,7 @@ def _state(wamid: str, updates: list[StatusEvent]) -> MessageState:
         failure_title=failure.title if failure else None,
         failure_details=failure.details if failure else None,
         last_status_at=max(
-            filter(None, (_int(status.timestamp) for status in statuses)), default=None
+            filter(None, (bigint(status.timestamp) for status in statuses)), default=None
         ),
         conversation_id=_first(conversation.id for conversation in conversations),
         pricing_billable=pricing.billable if pricing else None,
@@ -143,7 +132,7 @@ def conversation_rows(items: Sequence[StatusEvent], seen_at: float) -> list[Conv
         rows[conversation.id] = ConversationRow(
             id=conversation.id,
             origin_type=conversation.origin.type if conversation.origin else None,
-            expiration_timestamp=_int(conversation.expiration_timestamp),
+            expiration_timestamp=bigint(conversation.expiration_timestamp),
             wa_id=item.status.recipient_id,
             first_seen_at=seen_at,
         )

@@ -3,7 +3,9 @@
 ``account_events`` keeps every change whole, keyed by its event key (a repeat inserts nothing).
 ``templates`` and ``phone_numbers`` hold the latest state: each attribute group (a template's
 status, its category, its quality; a number's quality and tier, its account standing) moves only
-to a change at least as recent as the one it holds, so changes applied in any order end the same.
+to a change at least as recent as the one it holds, so changes applied in any order end the same
+(but for two in the same second, Meta's resolution: the one applied last wins). What a change
+leaves out is kept.
 """
 
 from __future__ import annotations
@@ -74,8 +76,10 @@ async def store_account_events(
 ) -> set[str]:
     """Write a batch in the caller's transaction; return the keys stored for the first time."""
     new = await insert_new(connection, schema.account_events, events, key="key")
-    await execute_many(connection, _templates(connection.dialect), templates)
-    await execute_many(connection, _phone_numbers(connection.dialect), phone_numbers)
+    await execute_many(connection, _templates(connection.dialect), templates, key="template_id")
+    await execute_many(
+        connection, _phone_numbers(connection.dialect), phone_numbers, key="display_phone_number"
+    )
     return new
 
 
@@ -105,6 +109,9 @@ def _merge(
     }
     for at, columns in groups.items():
         newer = and_(new[at].is_not(None), or_(stored[at].is_(None), new[at] >= stored[at]))
-        for name in (at, *columns):
-            updates[name] = case((newer, new[name]), else_=stored[name])
+        updates[at] = case((newer, new[at]), else_=stored[at])
+        for name in columns:  # what a newer change leaves out (null) is kept as it was
+            updates[name] = case(
+                (newer, func.coalesce(new[name], stored[name])), else_=stored[name]
+            )
     return statement.on_conflict_do_update(index_elements=[key], set_=updates)

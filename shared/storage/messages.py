@@ -54,7 +54,7 @@ async def store_inbound(
 ) -> set[str]:
     """Write a batch in the caller's transaction; return the wamids stored for the first time."""
     new = await insert_new(connection, schema.messages, messages, key="wamid")
-    await execute_many(connection, _merge_contacts(connection.dialect), contacts)
+    await execute_many(connection, _merge_contacts(connection.dialect), contacts, key="contact_id")
     return new
 
 

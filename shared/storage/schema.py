@@ -74,7 +74,7 @@ messages: Final = Table(
     Column("handled_at", Float),  # inbound: when business logic had it
     # Outbound delivery state (see STATUS_EXPRESSION).
     Column("status_rank", Integer),
-    Column("failure_code", Integer),
+    Column("failure_code", BigInteger),
     Column("failure_title", Text),
     Column("failure_details", Text),
     Column("status", Text, Computed(STATUS_EXPRESSION, persisted=True)),
@@ -96,7 +96,7 @@ statuses: Final = Table(
     Column("timestamp", BigInteger),
     Column("recipient_id", Text),
     Column("phone_number_id", Text),
-    Column("error_code", Integer),
+    Column("error_code", BigInteger),
     Column("error_title", Text),
     Column("error_details", Text),
     Column("conversation_id", Text),
@@ -152,7 +152,7 @@ send_jobs: Final = Table(
     Column("recipient", Text, nullable=False),
     Column("state", Text, nullable=False),  # pending, sending, accepted, failed
     Column("wamid", Text, index=True),
-    Column("error_code", Integer),
+    Column("error_code", BigInteger),
     Column("error_title", Text),
     Column("error_details", Text),
     Column("job", Text, nullable=False),  # the job as published, verbatim JSON
@@ -203,3 +203,16 @@ phone_numbers: Final = Table(
     Column("account_event", Text),  # the latest account_update event, e.g. ACCOUNT_VIOLATION
     Column("account_event_at", Float),
 )
+
+
+INT64_MAX: Final = 2**63 - 1
+
+
+def bigint(value: str | int | None) -> int | None:
+    """Meta's numbers (often strings) for a BigInteger column: None for what is no number or
+    out of its range, rather than a value the database refuses."""
+    try:
+        number = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is None or abs(number) <= INT64_MAX else None

@@ -8,6 +8,9 @@ handling cost more than the database's own work (tests/bench/results/status_work
 - ``insert_new``: rows inserted ON CONFLICT DO NOTHING, many per statement (multi-row VALUES),
   returning the keys that went in: the dedup of every keyed write, and its count.
 - ``execute_many``: one prepared statement, many rows (the driver's executemany).
+
+Both write rows in the order of their key: two workers whose batches share rows then take the
+rows' locks in the same order, and never deadlock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -54,10 +58,11 @@ def prepare(statement: Any, dialect: Dialect, struct: type[msgspec.Struct]) -> P
 
 
 async def execute_many(
-    connection: AsyncConnection, prepared: Prepared, rows: Sequence[msgspec.Struct]
+    connection: AsyncConnection, prepared: Prepared, rows: Sequence[msgspec.Struct], key: str
 ) -> None:
     if rows:
-        await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in rows])
+        ordered = sorted(rows, key=attrgetter(key))
+        await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in ordered])
 
 
 async def insert_new(
@@ -68,8 +73,9 @@ async def insert_new(
     if not rows:
         return inserted
     struct = type(rows[0])
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+    ordered = sorted(rows, key=attrgetter(key))
+    for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+        chunk = ordered[start : start + ROWS_PER_STATEMENT]
         insert = _insert_new(connection.dialect, table, struct, key, len(chunk))
         params = tuple(value for row in chunk for value in insert.values(row))
         result = await connection.exec_driver_sql(insert.sql, params)

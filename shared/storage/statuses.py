@@ -81,8 +81,8 @@ async def store_statuses(
 ) -> set[str]:
     """Write a batch in the caller's transaction; return the keys stored for the first time."""
     new_keys = await insert_new(connection, schema.statuses, updates, key="key")
-    await execute_many(connection, _merge(connection.dialect), states)
-    await execute_many(connection, _conversations(connection.dialect), conversations)
+    await execute_many(connection, _merge(connection.dialect), states, key="wamid")
+    await execute_many(connection, _conversations(connection.dialect), conversations, key="id")
     return new_keys
 
 

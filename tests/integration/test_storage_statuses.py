@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingress.split import split_body
 from shared.storage import schema
+from shared.storage.database import open_database
 from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, WABA_ID, status_webhook
 from workers.status import StatusEvent, StatusHandler, decode
 
@@ -138,3 +140,22 @@ async def test_an_unknown_status_is_kept_in_history_and_moves_nothing(engine: As
     await handler.store([update("wamid.U", "delivered"), update("wamid.U", "deleted_by_meta")])
     assert (await message_row(engine, "wamid.U"))["status"] == "delivered"
     assert await history(engine, "wamid.U") == ["deleted_by_meta", "delivered"]
+
+
+async def test_two_workers_writing_the_same_messages_in_opposite_orders_do_not_deadlock(
+    postgres_url: str,
+) -> None:
+    async with open_database(postgres_url) as engine:
+        handler = StatusHandler(engine)
+        for round_number in range(3):
+            statuses = ("sent", "delivered")
+            batches = [
+                [update(f"wamid.L{round_number}.{n}", status) for n in range(300)]
+                for status in statuses
+            ]
+            batches[1].reverse()
+            outcomes = await asyncio.gather(*(handler.store(batch) for batch in batches))
+            assert [outcome.stored for outcome in outcomes] == [300, 300]
+        async with engine.connect() as connection:
+            states = (await connection.execute(select(schema.messages.c.status))).scalars().all()
+    assert states == ["delivered"] * 900
