@@ -186,6 +186,7 @@ class AccountHandler:
                     else PHONE_NUMBER_UPDATED,
                     key,
                     _encoder.encode(change),
+                    mandatory=False,
                 )
                 for key, change in changes
                 if change is not None

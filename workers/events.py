@@ -25,6 +25,9 @@ class OutgoingEvent:
     key: str  # the stable key, as message_id
     body: bytes
     headers: Mapping[str, Any] = field(default_factory=dict)
+    # A job must reach its queue (returned otherwise: an error); an event on wa.events may
+    # have no follower at all (it then ends in wa.sink, which no queue takes).
+    mandatory: bool = True
 
 
 class EventPublisher:
@@ -47,6 +50,7 @@ class EventPublisher:
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
                     routing_key=event.routing_key,
+                    mandatory=event.mandatory,
                 )
                 for event in events
             )

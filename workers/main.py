@@ -116,7 +116,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         if connection is None:  # stopped while waiting for the broker
             return
         stack.push_async_callback(close_connection, connection)
-        publishing = await connection.channel(publisher_confirms=True)
+        publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await topology.declare(publishing)
         resources = Resources(settings, engine, EventPublisher(publishing))
         handler = await stack.enter_async_context(kind.handler(resources))

@@ -247,6 +247,7 @@ class MessageHandler:
                 f"handled.{item.message.type}",
                 item.message.id,
                 body,
+                mandatory=False,
             )
         )
         await self._publisher.publish(outgoing)

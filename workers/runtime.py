@@ -11,6 +11,11 @@ Handlers never ack. A handler gets a batch and commits its effects in one transa
 Every effect is keyed by the event's stable key, so a batch redelivered after a crash (committed,
 not yet acked) changes nothing.
 
+Delivery tags are per channel, and a robust connection opens new channels after a reconnect:
+each delivery keeps the channel it came on. One from a channel since closed is dropped unhandled
+(the broker delivers it again on the new one); retry bookkeeping is per (channel, tag); and a
+multiple-ack is sent only when nothing older on the same channel is still held for a retry.
+
 On SIGTERM the worker stops taking messages, finishes the batch in hand, acks it and closes; what
 it had prefetched but not started goes back to the queue when the channel closes.
 """
@@ -23,7 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import aio_pika
 import aiormq
@@ -67,6 +72,15 @@ class Batching:
     prefetch: int = 1000
 
 
+class Delivery(NamedTuple):
+    message: AbstractIncomingMessage
+    channel: aiormq.abc.AbstractChannel  # the one it came on: its tag means nothing elsewhere
+
+    @property
+    def key(self) -> tuple[aiormq.abc.AbstractChannel, int]:
+        return self.channel, self.message.delivery_tag or 0
+
+
 @dataclass
 class Consumer:
     """Consumes one queue with one handler until ``stop`` is set."""
@@ -76,8 +90,8 @@ class Consumer:
     metrics: WorkerMetrics
     batching: Batching = field(default_factory=Batching)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    _attempts: dict[int, int] = field(default_factory=dict)  # delivery tag -> tries so far
-    _held: set[int] = field(default_factory=set)  # tags waiting for a retry
+    _attempts: dict[tuple[object, int], int] = field(default_factory=dict)  # tries so far
+    _held: set[tuple[object, int]] = field(default_factory=set)  # waiting for a retry
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
     _dead_letters: AbstractChannel | None = None
     _stopping: asyncio.Future[Any] | None = None
@@ -85,18 +99,18 @@ class Consumer:
     async def run(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.batching.prefetch)
-        self._dead_letters = await connection.channel(publisher_confirms=True)
+        self._dead_letters = await connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         # Declared (passively), not merely looked up: a robust channel restores the consumers
         # only of queues it declared, after a reconnect.
         queue = await channel.declare_queue(self.queue_name, passive=True)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        inbox: asyncio.Queue[Delivery] = asyncio.Queue()
 
         async def receive(message: AbstractIncomingMessage) -> None:
-            inbox.put_nowait(message)
+            inbox.put_nowait(Delivery(message, message.channel))
 
         consumer_tag = await queue.consume(receive)
-        if isinstance(connection, aio_pika.abc.AbstractRobustConnection):
-            connection.reconnect_callbacks.add(self._on_reconnect)
         stopping = self._stopping = asyncio.ensure_future(stop.wait())
         try:
             while batch := await self._collect(inbox, stopping):
@@ -104,15 +118,6 @@ class Consumer:
         finally:
             stopping.cancel()
             await self._shut(queue, consumer_tag, channel)
-
-    def _on_reconnect(self, *_: object) -> None:
-        # Delivery tags belong to the old channel: what was held or prefetched is redelivered
-        # on the new one, so forget it all (a retry in flight would ack on a dead channel).
-        for task in self._retries:
-            task.cancel()
-        self._held.clear()
-        self._attempts.clear()
-        log.info("broker reconnected: unacked messages will come again")
 
     async def _shut(
         self, queue: AbstractQueue, consumer_tag: str, channel: AbstractChannel
@@ -132,39 +137,46 @@ class Consumer:
                         await each.close()
 
     async def _collect(
-        self, inbox: asyncio.Queue[AbstractIncomingMessage], stopping: asyncio.Future[Any]
-    ) -> list[AbstractIncomingMessage]:
+        self, inbox: asyncio.Queue[Delivery], stopping: asyncio.Future[Any]
+    ) -> list[Delivery]:
         """The next batch; empty once ``stopping`` is done (and not before)."""
-        if inbox.empty():
-            first = asyncio.ensure_future(inbox.get())
-            await asyncio.wait({first, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not first.done():
-                first.cancel()
-                return []
-            batch = [first.result()]
-        elif stopping.done():
-            return []
-        else:
-            batch = [inbox.get_nowait()]
-        deadline = time.monotonic() + self.batching.wait_s
+        batch: list[Delivery] = []
+        deadline: float | None = None
         while len(batch) < self.batching.size:
-            if not inbox.empty():
-                batch.append(inbox.get_nowait())
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or stopping.done():
-                break
-            try:
-                batch.append(await asyncio.wait_for(inbox.get(), remaining))
-            except TimeoutError:
-                break
+            if inbox.empty():
+                if stopping.done():
+                    break
+                if deadline is None:  # nothing yet: wait as long as it takes, or for stop
+                    waiting = asyncio.ensure_future(inbox.get())
+                    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if not waiting.done():
+                        waiting.cancel()
+                        break
+                    delivery = waiting.result()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        delivery = await asyncio.wait_for(inbox.get(), remaining)
+                    except TimeoutError:
+                        break
+            else:
+                delivery = inbox.get_nowait()
+            if delivery.channel.is_closed:
+                continue  # its channel is gone: the broker delivers it again on the new one
+            batch.append(delivery)
+            if deadline is None:
+                deadline = time.monotonic() + self.batching.wait_s
         return batch
 
-    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
+    async def _process(self, batch: list[Delivery], *, again: bool = False) -> None:
+        """Handle and ack ``batch``; on failure, each message on its own (``again``: a retry)."""
         started = time.monotonic()
-        self.metrics.consumed.inc(len(batch))
+        if not again:
+            self.metrics.consumed.inc(len(batch))
         try:
-            outcome = await self._call(batch)
+            outcome = await self._call([delivery.message for delivery in batch])
         except Unavailable:
             return  # stopping during an outage: unacked, the batch goes back to the queue
         except Exception as exc:
@@ -175,23 +187,13 @@ class Consumer:
                 "batch failed, handling its messages one by one",
                 extra={"size": len(batch), "error": str(exc)},
             )
-            for message in batch:
-                await self._process_one(message)
+            for delivery in batch:
+                await self._process([delivery], again=True)
             return
-        await self._ack(batch)
-        self.metrics.observe(batch, outcome, time.monotonic() - started)
-
-    async def _process_one(self, message: AbstractIncomingMessage) -> None:
-        started = time.monotonic()
-        try:
-            outcome = await self._call([message])
-        except Unavailable:
-            return
-        except Exception as exc:
-            await self._failed(message, exc)
-            return
-        await self._ack([message])
-        self.metrics.observe([message], outcome, time.monotonic() - started)
+        await self._ack(batch, multiple=not again)
+        self.metrics.observe(
+            [delivery.message for delivery in batch], outcome, time.monotonic() - started
+        )
 
     async def _call(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         """The handler's outcome; while it reports a dependency down, wait and call again."""
@@ -213,56 +215,62 @@ class Consumer:
                 if self._stopping.done():
                     raise
 
-    async def _ack(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        for message in batch:
-            self._forget(message)
+    async def _ack(self, batch: Sequence[Delivery], *, multiple: bool = False) -> None:
+        """Ack ``batch``; ``multiple`` only from the main loop, whose batches come in tag order
+        (a retry's lone message may be older than what the main loop is handling now)."""
+        channel = batch[-1].channel
+        mine = {delivery.key for delivery in batch}
+        held_here = any(key[0] is channel for key in self._held - mine)
         try:
-            if not self._held:
+            if multiple and not held_here and all(d.channel is channel for d in batch):
                 # Every earlier delivery on this channel is settled: one frame acks them all.
-                await batch[-1].ack(multiple=True)
-                return
-            for message in batch:  # a held message is older: a multiple-ack would take it too
-                await message.ack()
+                await batch[-1].message.ack(multiple=True)
+            else:  # an older one is held: a multiple-ack would take it too
+                for delivery in batch:
+                    await delivery.message.ack()
         except (aiormq.exceptions.AMQPError, RuntimeError) as exc:  # the channel is gone
             # Committed but not acked: the broker redelivers, and keyed writes make that a no-op.
             log.warning("ack lost with the connection", extra={"error": str(exc)})
+        # Only now: until its own ack is out, a held message must keep multiple-acks away.
+        for delivery in batch:
+            self._forget(delivery)
 
-    def _forget(self, message: AbstractIncomingMessage) -> None:
-        tag = message.delivery_tag or 0
-        self._attempts.pop(tag, None)
-        self._held.discard(tag)
+    def _forget(self, delivery: Delivery) -> None:
+        self._attempts.pop(delivery.key, None)
+        self._held.discard(delivery.key)
 
-    async def _failed(self, message: AbstractIncomingMessage, error: Exception) -> None:
-        tag = message.delivery_tag or 0
-        attempt = self._attempts.get(tag, 0) + 1
-        self._attempts[tag] = attempt
+    async def _failed(self, delivery: Delivery, error: Exception) -> None:
+        attempt = self._attempts.get(delivery.key, 0) + 1
+        self._attempts[delivery.key] = attempt
         self.metrics.failures.inc()
         step = after_failure(error, attempt, self.policy)
         if isinstance(step, DeadLetter):
-            await self._dead_letter(message, step.reason, attempt)
+            await self._dead_letter(delivery, step.reason, attempt)
             return
         log.warning(
             "message failed, retrying",
             extra={
-                "message_id": message.message_id,
+                "message_id": delivery.message.message_id,
                 "attempt": attempt,
                 "delay_s": round(step.delay_s, 3),
                 "error": str(error),
             },
         )
-        self._held.add(tag)
-        task = asyncio.create_task(self._retry_later(message, step.delay_s))
+        self._held.add(delivery.key)
+        task = asyncio.create_task(self._retry_later(delivery, step.delay_s))
         self._retries.add(task)
         task.add_done_callback(self._retries.discard)
 
-    async def _retry_later(self, message: AbstractIncomingMessage, delay_s: float) -> None:
+    async def _retry_later(self, delivery: Delivery, delay_s: float) -> None:
         await asyncio.sleep(delay_s)  # a back-off: the time passing is the point
-        await self._process_one(message)
+        if delivery.channel.is_closed:
+            self._forget(delivery)  # redelivered on the new channel, counted afresh
+            return
+        await self._process([delivery], again=True)
 
-    async def _dead_letter(
-        self, message: AbstractIncomingMessage, reason: str, attempts: int
-    ) -> None:
+    async def _dead_letter(self, delivery: Delivery, reason: str, attempts: int) -> None:
         assert self._dead_letters is not None
+        message = delivery.message
         headers = dict(message.headers or {})
         headers.update(
             {
@@ -287,8 +295,7 @@ class Consumer:
             ),
             routing_key=self.queue_name,
         )
-        self._forget(message)
-        await message.ack()
+        await self._ack([delivery])  # confirmed in the dead-letter queue: settle the original
         self.metrics.dead_lettered.inc()
         log.error(
             "message dead-lettered",

@@ -244,3 +244,42 @@ async def test_a_lost_broker_connection_is_resumed_and_nothing_is_lost(
 
 async def _stored(engine: AsyncEngine, expected: int) -> bool:
     return await count(engine, schema.statuses) == expected
+
+
+class FailsFirst:
+    """The status handler, failing the batch holding one message its first ``times`` calls."""
+
+    def __init__(self, inner: Handler, message_id: str, times: int) -> None:
+        self._inner = inner
+        self._message_id = message_id
+        self._left = times
+
+    async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
+        if self._left and any(message.message_id == self._message_id for message in batch):
+            if len(batch) == 1:
+                self._left -= 1
+            raise RuntimeError("not yet")
+        return await self._inner(batch)
+
+
+async def test_a_retry_in_flight_is_never_taken_by_a_multiple_ack(
+    settings: Settings, database_url: str
+) -> None:
+    bodies = [status_webhook(f"wamid.M{number}", "sent") for number in range(3000)]
+    slow_key = split_body(bodies[10], time.time())[0].message_id
+
+    @asynccontextmanager
+    async def handler(resources: Resources) -> AsyncIterator[Handler]:
+        yield FailsFirst(status.StatusHandler(resources.engine), slow_key, times=2)
+
+    kind = WorkerKind("status", status.QUEUE, 0, handler)
+    settings = with_settings(
+        settings, database_url=database_url, worker_retry_base_s=0.3, worker_batch_size=100
+    )
+    async with open_database(database_url) as engine, running_worker(kind, settings) as metrics:
+        await publish_bodies(settings.amqp_url, bodies)
+        await wait_until(lambda: _stored(engine, 3000), timeout=30)
+        assert await metric(metrics, "wapipe_worker_failures_total") == 2
+        assert await metric(metrics, "wapipe_worker_dead_lettered_total") == 0
+        # Every ack was valid: a double ack would have closed the channel (and its consumer).
+        assert await queue_depth(settings.amqp_url, "wa.status") == (0, 1)
