@@ -11,7 +11,9 @@ marked handled.
 A handler that raises fails its message: retried, then dead-lettered, like any failure
 (workers/runtime.py); nothing it replied is published. Handling is at least once: a crash after
 the jobs went out and before the mark runs the handlers again, and their replies carry the same
-idempotency keys (``reply:<wamid>:<n>``), so the sender sends them once.
+idempotency keys (``reply:<wamid>:<n>``), so the sender sends them once. So can two replicas
+that take two copies of one message (Meta repeats itself) at the same instant: handlers must
+tolerate a repeat (``handled.*`` followers drop it by its ``message_id``).
 """
 
 from __future__ import annotations
@@ -207,16 +209,14 @@ class MessageHandler:
                 connection, [inbound_row(item) for item in items], contact_rows(items)
             )
             waiting = await unhandled(connection, {item.message.id for item in items})
-        handled: set[str] = set()
-        try:
-            for item, message in zip(items, batch, strict=True):
-                if item.message.id in waiting - handled:
-                    await self._hand_on(item, message.body)
-                    handled.add(item.message.id)
-        finally:
-            if handled:
+        for item, message in zip(items, batch, strict=True):
+            if item.message.id in waiting:
+                await self._hand_on(item, message.body)
+                # Marked at once, each: should a later message fail, this one is not handled
+                # again when the batch is retried message by message.
                 async with transaction(self._engine) as connection:
-                    await mark_handled(connection, handled, time.time())
+                    await mark_handled(connection, [item.message.id], time.time())
+                waiting.discard(item.message.id)
         return Outcome(stored=len(new), duplicates=len(items) - len(new))
 
     async def _hand_on(self, item: MessageEvent, body: bytes) -> None:
