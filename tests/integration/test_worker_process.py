@@ -92,6 +92,7 @@ async def test_a_worker_killed_mid_batch_then_restarted_stores_every_event_once(
     # Nothing was at fault: nothing was dead-lettered, by the worker or by the broker.
     assert await drain(settings.amqp_url, "wa.status.dlq") == []
 
+
 async def test_a_worker_waiting_for_the_broker_stops_at_once_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,
