@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import aio_pika
+import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -30,6 +32,7 @@ from tests.integration.worker_support import (
     running_worker,
 )
 from workers import status
+from workers.deadletters import replay
 from workers.main import Resources, WorkerKind
 from workers.runtime import DeadLetterHeader, Handler, Outcome
 
@@ -283,3 +286,61 @@ async def test_a_retry_in_flight_is_never_taken_by_a_multiple_ack(
         assert await metric(metrics, "wapipe_worker_dead_lettered_total") == 0
         # Every ack was valid: a double ack would have closed the channel (and its consumer).
         assert await queue_depth(settings.amqp_url, "wa.status") == (0, 1)
+
+
+STATUS_ORDERS = sorted(set(itertools.permutations(["sent", "delivered", "read", "read", "sent"])))
+
+
+@pytest.mark.parametrize("batch_size", [1, 50])
+async def test_statuses_through_the_broker_in_every_order_end_in_read_with_all_history(
+    settings: Settings, database_url: str, batch_size: int
+) -> None:
+    bodies = [
+        status_webhook(f"wamid.P{number}", status)
+        for position in range(5)
+        for number, order in enumerate(STATUS_ORDERS)
+        for status in (order[position],)
+    ]
+    settings = with_settings(settings, database_url=database_url, worker_batch_size=batch_size)
+    async with open_database(database_url) as engine, running_worker(status.KIND, settings):
+        await publish_bodies(settings.amqp_url, bodies)
+        await wait_until(lambda: _stored(engine, 3 * len(STATUS_ORDERS)), timeout=20)
+
+        async def all_read() -> bool:
+            async with engine.connect() as connection:
+                states = (await connection.execute(select(schema.messages.c.status))).scalars()
+                return list(states) == ["read"] * len(STATUS_ORDERS)
+
+        await wait_until(all_read, timeout=10)
+        async with engine.connect() as connection:
+            history = (
+                await connection.execute(select(schema.statuses.c.wamid, schema.statuses.c.status))
+            ).all()
+    assert sorted(history) == sorted(
+        (f"wamid.P{number}", status)
+        for number in range(len(STATUS_ORDERS))
+        for status in ("sent", "delivered", "read")
+    )
+
+
+async def test_a_dead_letter_replayed_once_the_fault_is_fixed_is_stored(
+    settings: Settings, database_url: str
+) -> None:
+    bodies = [status_webhook(f"wamid.F{number}", "delivered") for number in range(5)]
+    poison_key = split_body(bodies[2], time.time())[0].message_id
+    settings = with_settings(
+        settings, database_url=database_url, worker_max_attempts=2, worker_retry_base_s=0.01
+    )
+    async with open_database(database_url) as engine:
+        async with running_worker(failing_on(poison_key), settings):
+            await publish_bodies(settings.amqp_url, bodies)
+
+            async def dead_lettered() -> bool:
+                return await queue_depth(settings.amqp_url, "wa.status.dlq") == (1, 0)
+
+            await wait_until(dead_lettered, timeout=10)
+            assert await count(engine, schema.statuses) == 4
+        async with running_worker(status.KIND, settings):  # the fault fixed: a new release
+            assert await replay(settings.amqp_url, "wa.status") == 1
+            await wait_until(lambda: _stored(engine, 5), timeout=10)
+    assert await queue_depth(settings.amqp_url, "wa.status.dlq") == (0, 0)
