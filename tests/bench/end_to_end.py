@@ -27,7 +27,8 @@ from typing import Any
 from sandbox.load import Target, parse_mix, run_load
 from shared.storage.database import create_engine
 from tests.bench.ingress import free_port, machine, wait_ready
-from tests.bench.status_worker import database, rabbitmq_version
+from tests.bench.report import publish
+from tests.bench.status_worker import database, rabbitmq_version, stored_distinct
 from tests.conftest import postgres
 from tests.helpers import Broker, wait_until
 from tests.integration.worker_support import metric
@@ -48,16 +49,6 @@ async def stored_rows(url: str) -> list[tuple[float, float]]:
             result = await connection.exec_driver_sql("SELECT received_at, stored_at FROM statuses")
             rows: list[Any] = list(result)
             return [(float(received), float(stored)) for received, stored in rows]
-    finally:
-        await engine.dispose()
-
-
-async def count_rows(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            result = await connection.exec_driver_sql("SELECT count(*) FROM statuses")
-            return int(result.scalar_one())
     finally:
         await engine.dispose()
 
@@ -96,7 +87,7 @@ async def one_run(backend: str, rate: float, duration: float, folder: Path) -> d
             accepted = report.answered.get("200", 0)
 
             async def all_stored() -> bool:
-                return await count_rows(url) >= accepted
+                return await stored_distinct(url) >= accepted
 
             await wait_until(all_stored, timeout=60, step=0.2)
             processing = await histogram_p99(metrics, "wapipe_worker_processing_seconds")
@@ -171,15 +162,7 @@ def main() -> None:
             f"{run['processing_p99_le_s']} |"
         )
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        if not RESULTS.exists():
-            RESULTS.write_text(
-                "# End-to-end results\n\n`python -m tests.bench.end_to_end` appends a section "
-                "per run.\n"
-            )
-        with RESULTS.open("a") as results:
-            results.write("\n" + text)
+    publish(RESULTS, "End-to-end results", "tests.bench.end_to_end", text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from shared.schemas.events import event_decoder
 from shared.schemas.webhook import Status
 from shared.storage.database import create_engine, migrate
 from tests.bench.ingress import free_port, machine
+from tests.bench.report import publish
 from tests.conftest import POSTGRES_ADMIN_URL, postgres
 from tests.helpers import Broker, publish_raw, status_webhook
 from tests.integration.worker_support import as_messages, metric
@@ -254,15 +255,9 @@ def main() -> None:
     os.sched_setaffinity(0, {1})  # the bench's own polling stays off the worker's core
     runs = asyncio.run(bench(args.events, args.rounds, args.backends.split(",")))
     text = report(runs, args.events, args.rounds)
-    print(text)
-    if not args.no_write:
-        if not RESULTS.exists():
-            RESULTS.write_text(
-                "# Status worker results\n\n`python -m tests.bench.status_worker` appends a "
-                "section per run.\n\n"
-            )
-        with RESULTS.open("a") as results:
-            results.write("\n" + text)
+    publish(
+        RESULTS, "Status worker results", "tests.bench.status_worker", text, write=not args.no_write
+    )
 
 
 if __name__ == "__main__":
