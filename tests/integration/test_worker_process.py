@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from shared.settings import Settings
 from shared.storage import schema
@@ -147,3 +149,57 @@ async def test_wapipe_migrate_brings_a_new_database_to_the_latest_schema(tmp_pat
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_a_worker_killed_inside_its_transaction_leaves_no_trace_and_loses_nothing(
+    settings: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    """Deterministic: the first batch's transaction is held on a row lock when the kill comes."""
+    bodies = [status_webhook(f"wamid.T{n}", status) for status in STATUSES for n in range(300)]
+    events = await publish_bodies(settings.amqp_url, bodies)
+    keys = {event.message_id for event in events}
+    database = make_url(postgres_url).database
+    dsn = postgres_url.replace("postgresql://", "postgres://", 1)
+    holder = await asyncpg.connect(dsn)
+    try:
+        # The message row the first batch must update, locked by someone else.
+        await holder.execute("INSERT INTO messages (wamid, direction) VALUES ('wamid.T0', 'out')")
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM messages WHERE wamid = 'wamid.T0' FOR UPDATE")
+        log = tmp_path / "worker.log"
+        async with open_database(postgres_url) as engine:
+            async with worker_process(settings, postgres_url, log) as (process, _):
+
+                async def blocked_mid_batch() -> bool:
+                    # Asked on a connection of its own: inside the holder's transaction,
+                    # pg_stat_activity would answer from a snapshot taken at its first use.
+                    watcher = await asyncpg.connect(dsn)
+                    try:
+                        waiting = await watcher.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO messages%'",
+                            database,
+                        )
+                    finally:
+                        await watcher.close()
+                    return bool(waiting)
+
+                await wait_until(blocked_mid_batch, timeout=30)
+                process.send_signal(signal.SIGKILL)
+                assert await process.wait() == -signal.SIGKILL
+            await lock.rollback()
+            assert await count(engine, schema.statuses) == 0  # the batch's writes died with it
+            async with worker_process(settings, postgres_url, log) as (process, _):
+
+                async def all_stored() -> bool:
+                    return await count(engine, schema.statuses) == len(keys)
+
+                await wait_until(all_stored, timeout=60)
+                process.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+            async with engine.connect() as connection:
+                states = (await connection.execute(select(schema.messages.c.status))).scalars()
+                assert set(states) == {"read"}
+    finally:
+        await holder.close()
