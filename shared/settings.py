@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v24.0"
     access_token: str = ""
+    graph_timeout_s: float = 30.0  # a whole call, retries apart
+    graph_max_connections: int = 64  # the client's connection pool, per process
+    graph_retries: int = 3  # more tries of a call that failed transiently (or 429)
 
     # Ingress.
     ingress_host: str = "127.0.0.1"
@@ -77,11 +80,13 @@ _POSITIVE: Final = (
     "max_body_bytes",
     "confirm_timeout_s",
     "worker_batch_size",
+    "graph_timeout_s",
+    "graph_max_connections",
     "worker_max_attempts",
     "worker_retry_base_s",
     "worker_retry_max_s",
 )
-_NOT_NEGATIVE: Final = ("worker_batch_wait_ms", "worker_prefetch", "metrics_port")
+_NOT_NEGATIVE: Final = ("worker_batch_wait_ms", "worker_prefetch", "metrics_port", "graph_retries")
 _CHOICES: Final = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("auto", "json", "text"),

@@ -1,1 +1,1 @@
-"""Talking to the Cloud API: the error table (errors.py), and the client to come (issue 5)."""
+"""Talking to the Cloud API: the error table (errors.py) and the client (client.py)."""

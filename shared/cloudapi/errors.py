@@ -5,6 +5,7 @@ caller does about it) and ``scope`` (what it concerns). Pure: no I/O.
 
     CloudApiError                 code, subcode, title, message, details, fbtrace_id, HTTP status
     ├── TransientError            try again with back-off (131000, 131016, 131057, 5xx, transport)
+    │   └── OutcomeUnknown        sent, unanswered: it may have happened (settle, do not resend)
     ├── RateLimited               slow down: the app (4), the WABA (80007), the number (130429,
     │                             131048), one recipient (131056), the day's limit (131064)
     ├── AuthError                 the token or a permission: pause, keep the work, alert
@@ -159,6 +160,11 @@ class CloudApiError(Exception):
 
 class TransientError(CloudApiError):
     pass
+
+
+class OutcomeUnknown(TransientError):
+    """The request went out and no answer came (a timeout, a reset): it may have taken effect.
+    A send is then settled by its idempotency key, never blindly sent again (FACTS.md 4)."""
 
 
 class RateLimited(CloudApiError):

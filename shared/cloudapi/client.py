@@ -1,0 +1,284 @@
+"""The Cloud API client: one aiohttp session per process, our retry policy, typed errors.
+
+    async with CloudApi(settings) as api:
+        accepted = await api.send_message(phone_number_id, {"to": ..., "type": "text", ...})
+
+- Bearer auth with ``WAPIPE_ACCESS_TOKEN``; ``WAPIPE_GRAPH_URL``/``WAPIPE_GRAPH_VERSION`` as base.
+- A bounded pool (``WAPIPE_GRAPH_MAX_CONNECTIONS``) and a timeout per call.
+- Retries are aiohttp-retry's, with exponential back-off and jitter, but the decision is ours
+  (STYLE.md: the library's defaults retry every POST and every 5xx): a call is tried again, up to
+  ``WAPIPE_GRAPH_RETRIES`` more times, when the answer is transient by the error table
+  (shared/cloudapi/errors.py: 5xx, 131000, 131016, 131057) or a bare 429; when the connection
+  could not be made; and, for calls that can be repeated safely (reads, deletes, uploads), when
+  it broke or timed out. A send that timed out is not resent: it raises ``OutcomeUnknown``.
+  Rate limits with a code (130429, 131056, 80007...) are raised at once: pacing is the caller's.
+- Every error answer raises its typed ``CloudApiError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aiohttp
+import msgspec
+from aiohttp_retry import JitterRetry, RetryClient
+
+from shared.cloudapi.errors import (
+    CloudApiError,
+    Kind,
+    OutcomeUnknown,
+    error_from_response,
+    error_without_code,
+)
+from shared.settings import Settings
+
+RETRY_START_S: Final = 0.2  # aiohttp-retry waits start * 2**attempt: 0.4 s, 0.8 s, ... capped
+RETRY_MAX_S: Final = 10.0
+JITTER_S: Final = 0.5  # plus uniform(0, JITTER_S) ** 2: up to a quarter second
+DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
+
+
+class SentMessage(msgspec.Struct, frozen=True):
+    wamid: str
+    message_status: str | None = None  # "accepted", "held_for_quality_assessment" (templates)
+    wa_id: str | None = None  # the recipient as Meta resolved it
+
+
+class MediaInfo(msgspec.Struct, frozen=True):
+    id: str
+    url: str
+    mime_type: str | None = None
+    sha256: str | None = None  # hex here (base64 in webhooks)
+    file_size: int | None = None
+
+
+class _SentMessage(msgspec.Struct):
+    id: str
+    message_status: str | None = None
+
+
+class _Contact(msgspec.Struct):
+    wa_id: str | None = None
+
+
+class _SendAnswer(msgspec.Struct):
+    messages: list[_SentMessage]
+    contacts: list[_Contact] = []
+
+
+class _IdAnswer(msgspec.Struct):
+    id: str
+
+
+_send_decoder: Final = msgspec.json.Decoder(_SendAnswer)
+_media_decoder: Final = msgspec.json.Decoder(MediaInfo)
+_id_decoder: Final = msgspec.json.Decoder(_IdAnswer)
+_json_decoder: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+async def _final(response: aiohttp.ClientResponse) -> bool:
+    """aiohttp-retry's question: is this answer final (True), or worth another try (False)?"""
+    if response.status < 400:
+        return True
+    body = await response.read()
+    if response.status == 429:
+        return False
+    return error_from_response(response.status, body).kind is not Kind.TRANSIENT
+
+
+class CloudApi:
+    def __init__(self, settings: Settings) -> None:
+        self._base = f"{settings.graph_url.rstrip('/')}/{settings.graph_version}"
+        self._token = settings.access_token
+        self._timeout = aiohttp.ClientTimeout(total=settings.graph_timeout_s)
+        self._max_connections = settings.graph_max_connections
+        attempts = settings.graph_retries + 1
+        common: dict[str, Any] = {
+            "attempts": attempts,
+            "start_timeout": RETRY_START_S,
+            "max_timeout": RETRY_MAX_S,
+            "random_interval_size": JITTER_S,
+            "statuses": set(),
+            "retry_all_server_errors": False,  # the callback decides, by the error table
+            "evaluate_response_callback": _final,
+        }
+        # The request never left: always safe to try again.
+        self._once = JitterRetry(exceptions={aiohttp.ClientConnectorError}, **common)
+        # Safe to repeat even if it reached Meta: broken or timed out, try again too.
+        self._repeatable = JitterRetry(
+            exceptions={aiohttp.ClientConnectionError, TimeoutError}, **common
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._client: RetryClient | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            timeout=self._timeout,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        self._client = RetryClient(client_session=self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # --- Messages ------------------------------------------------------------------------------
+
+    async def send_message(self, phone_number_id: str, message: Mapping[str, Any]) -> SentMessage:
+        """POST /{phone_number_id}/messages; ``message`` without ``messaging_product``."""
+        body = await self._call(
+            "POST",
+            f"/{phone_number_id}/messages",
+            json={"messaging_product": "whatsapp", **message},
+            repeatable=False,
+        )
+        answer = _send_decoder.decode(body)
+        wa_id = answer.contacts[0].wa_id if answer.contacts else None
+        sent = answer.messages[0]
+        return SentMessage(sent.id, sent.message_status, wa_id)
+
+    async def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
+        body: dict[str, Any] = {"status": "read", "message_id": wamid}
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        # Marking read twice is harmless: repeatable.
+        await self._call(
+            "POST",
+            f"/{phone_number_id}/messages",
+            json={"messaging_product": "whatsapp", **body},
+            repeatable=True,
+        )
+
+    # --- Media ---------------------------------------------------------------------------------
+
+    async def media_info(self, media_id: str) -> MediaInfo:
+        """GET /{media_id}: where to download it (the URL expires within minutes)."""
+        return _media_decoder.decode(await self._call("GET", f"/{media_id}", repeatable=True))
+
+    async def download(self, url: str) -> AsyncIterator[bytes]:
+        """The media's bytes, in chunks, never whole in memory. Raises as the other calls."""
+        assert self._client is not None, "use CloudApi as `async with`"
+        try:
+            async with self._client.get(url, retry_options=self._repeatable) as response:
+                if response.status >= 400:
+                    raise error_from_response(response.status, await response.read())
+                async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+                    yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise error_without_code(f"download: {type(exc).__name__}: {exc}") from exc
+
+    async def upload_media(
+        self, phone_number_id: str, content: bytes | Path, mime_type: str, file_name: str
+    ) -> str:
+        """POST /{phone_number_id}/media; the new media id. A file is streamed from disk.
+
+        A form is sent once, so this retries itself (same policy, a fresh form each try): an
+        upload that reached Meta twice only leaves an unused id behind."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._upload_once(phone_number_id, content, mime_type, file_name)
+            except CloudApiError as exc:
+                retryable = exc.kind is Kind.TRANSIENT or exc.http_status == 429
+                if not retryable or attempt >= self._once.attempts:
+                    raise
+            await asyncio.sleep(self._once.get_timeout(attempt))  # the back-off: the point
+
+    async def _upload_once(
+        self, phone_number_id: str, content: bytes | Path, mime_type: str, file_name: str
+    ) -> str:
+        data = aiohttp.FormData()
+        data.add_field("messaging_product", "whatsapp")
+        data.add_field("type", mime_type)
+        if isinstance(content, bytes):
+            data.add_field("file", content, filename=file_name, content_type=mime_type)
+            body = await self._call("POST", f"/{phone_number_id}/media", data=data, tries=1)
+            return _id_decoder.decode(body).id
+        file = await asyncio.to_thread(content.open, "rb")
+        try:
+            data.add_field("file", file, filename=file_name, content_type=mime_type)
+            body = await self._call("POST", f"/{phone_number_id}/media", data=data, tries=1)
+        finally:
+            file.close()
+        return _id_decoder.decode(body).id
+
+    async def delete_media(self, media_id: str) -> None:
+        await self._call("DELETE", f"/{media_id}", repeatable=True)
+
+    # --- Templates, profile, numbers, analytics ------------------------------------------------
+
+    async def templates(self, waba_id: str, **params: str) -> dict[str, Any]:
+        return await self._json("GET", f"/{waba_id}/message_templates", params=params)
+
+    async def create_template(self, waba_id: str, template: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._json(
+            "POST", f"/{waba_id}/message_templates", json=dict(template), repeatable=False
+        )
+
+    async def delete_template(self, waba_id: str, name: str) -> dict[str, Any]:
+        return await self._json("DELETE", f"/{waba_id}/message_templates", params={"name": name})
+
+    async def business_profile(self, phone_number_id: str, fields: str) -> dict[str, Any]:
+        path = f"/{phone_number_id}/whatsapp_business_profile"
+        return await self._json("GET", path, params={"fields": fields})
+
+    async def update_business_profile(
+        self, phone_number_id: str, profile: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        path = f"/{phone_number_id}/whatsapp_business_profile"
+        body = {"messaging_product": "whatsapp", **profile}
+        return await self._json("POST", path, json=body, repeatable=True)
+
+    async def phone_numbers(self, waba_id: str) -> dict[str, Any]:
+        return await self._json("GET", f"/{waba_id}/phone_numbers")
+
+    async def phone_number(self, phone_number_id: str, fields: str | None = None) -> dict[str, Any]:
+        params = {"fields": fields} if fields else {}
+        return await self._json("GET", f"/{phone_number_id}", params=params)
+
+    async def analytics(self, waba_id: str, fields: str) -> dict[str, Any]:
+        """GET /{waba_id}?fields=analytics.start(...)...: the field expression as Meta writes it."""
+        return await self._json("GET", f"/{waba_id}", params={"fields": fields})
+
+    # --- The one way a call is made ------------------------------------------------------------
+
+    async def _json(
+        self, method: str, path: str, *, repeatable: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        return _json_decoder.decode(await self._call(method, path, repeatable=repeatable, **kwargs))
+
+    async def _call(
+        self, method: str, path: str, *, repeatable: bool = True, tries: int = 0, **kwargs: Any
+    ) -> bytes:
+        """One call under the retry policy (``tries=1``: no retry here, the caller's own)."""
+        assert self._client is not None, "use CloudApi as `async with`"
+        options = self._repeatable if repeatable else self._once
+        if tries:
+            options = JitterRetry(attempts=tries)
+        try:
+            async with self._client.request(
+                method, self._base + path, retry_options=options, **kwargs
+            ) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise error_from_response(response.status, body)
+                return body
+        except aiohttp.ClientConnectorError as exc:  # never reached Meta
+            raise error_without_code(f"{method} {path}: cannot connect: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            text = f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")
+            if repeatable:
+                raise error_without_code(text) from exc
+            raise OutcomeUnknown(code=None, message=text) from exc
