@@ -1,0 +1,129 @@
+"""Where media bytes go: a content-addressed blob store, behind one small interface.
+
+    store = open_store(settings.media_dir)        # a folder; S3-compatible stores come next
+    blob = await store.put(chunks, expected_sha256=digest, max_bytes=limit)
+    blob.location                                  # file:///.../ab/cd/abcd...
+
+``put`` streams: each chunk is hashed and written as it comes, never the whole in memory. The
+bytes land under a temporary name and move to their content address (``<sha256>``, fanned out by
+its first two pairs of hex digits) only once the digest matches, so a store never holds a blob
+under a wrong name, and the same bytes stored twice are kept once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final, Protocol
+
+DEFAULT_MEDIA_DIR: Final = Path("var") / "media"
+
+
+class BlobError(Exception):
+    """The bytes could not be stored as asked."""
+
+
+class DigestMismatch(BlobError):
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(f"sha256 mismatch: expected {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+class TooLarge(BlobError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str  # hex
+    size_bytes: int
+    location: str  # a URL: file:///... (s3://bucket/key for an S3 store)
+
+
+class BlobStore(Protocol):
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        expected_sha256: str | None = None,
+        max_bytes: int | None = None,
+    ) -> StoredBlob: ...
+
+    async def find(self, sha256: str) -> StoredBlob | None: ...
+
+
+class FolderStore:
+    """Blobs as files under ``root``: ``root/ab/cd/abcd...``; partial writes under ``root/tmp``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def find(self, sha256: str) -> StoredBlob | None:
+        path = self.path_of(sha256)
+        try:
+            size = (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            return None
+        return StoredBlob(sha256, size, path.as_uri())
+
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        expected_sha256: str | None = None,
+        max_bytes: int | None = None,
+    ) -> StoredBlob:
+        partial = self.root / "tmp" / f"{uuid.uuid4().hex}.part"
+        await asyncio.to_thread(partial.parent.mkdir, parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        file = await asyncio.to_thread(partial.open, "wb")
+        try:
+            try:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise TooLarge(max_bytes)
+                    digest.update(chunk)
+                    await asyncio.to_thread(file.write, chunk)
+                await asyncio.to_thread(_flush_to_disk, file)
+            finally:
+                await asyncio.to_thread(file.close)
+            sha256 = digest.hexdigest()
+            if expected_sha256 is not None and sha256 != expected_sha256.lower():
+                raise DigestMismatch(expected_sha256.lower(), sha256)
+            final = self.path_of(sha256)
+            await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(os.replace, partial, final)  # atomic; same bytes, same name
+        except BaseException:
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            raise
+        return StoredBlob(sha256, size, final.as_uri())
+
+
+def _flush_to_disk(file: BinaryIO) -> None:
+    file.flush()
+    os.fsync(file.fileno())  # stored means on disk: the worker acks after
+
+
+def open_store(location: str) -> BlobStore:
+    """The store named by ``WAPIPE_MEDIA_DIR``: empty for ``./var/media``, a path or file URL."""
+    if not location:
+        return FolderStore(DEFAULT_MEDIA_DIR)
+    if location.startswith("file://"):
+        return FolderStore(Path(location.removeprefix("file://")))
+    if "://" in location:
+        scheme = location.split("://", 1)[0]
+        raise BlobError(f"WAPIPE_MEDIA_DIR: {scheme}:// stores are not supported yet")
+    return FolderStore(Path(location))
