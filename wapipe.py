@@ -5,7 +5,7 @@
     wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
     wapipe sandbox customer send WA_ID ... a customer writes to the business
     wapipe sandbox load --rate N ...       signed webhooks at a steady rate
-    wapipe worker status|message|account  a worker: its queue into storage
+    wapipe worker status|message|account|media   a worker: its queue into storage
     wapipe migrate                         bring the database schema up to date (deploy jobs)
     wapipe topology                        declare exchanges and queues (deploy jobs)
     wapipe dlq list|show|replay|purge      each queue's dead letters: count, peek, move back, delete
@@ -198,6 +198,7 @@ WORKERS: Final = {
     "status": "workers.status",
     "message": "workers.message",
     "account": "workers.account",
+    "media": "workers.media",
 }
 
 

@@ -57,6 +57,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: the worker's own default (status 9101, message 9102, account 9103)
 
+    # The media worker: where bytes go (a folder; empty: ./var/media), how many downloads at
+    # once, the largest accepted, tries per media id (a fresh URL each) before it fails.
+    media_dir: str = ""
+    media_concurrency: int = 8
+    media_max_bytes: int = 100 * 1024 * 1024
+    media_attempts: int = 4
+
     # The message worker's business logic: async functions named "module:function".
     message_handlers: tuple[str, ...] = ()
     mark_read: bool = False  # mark every inbound message read once handled
@@ -82,6 +89,9 @@ _POSITIVE: Final = (
     "worker_batch_size",
     "graph_timeout_s",
     "graph_max_connections",
+    "media_concurrency",
+    "media_max_bytes",
+    "media_attempts",
     "worker_max_attempts",
     "worker_retry_base_s",
     "worker_retry_max_s",

@@ -82,6 +82,11 @@ async def connect(amqp_url: str, name: str) -> AbstractRobustConnection:
                 client_properties={"connection_name": name},
                 reconnect_interval=RECONNECT_INTERVAL_S,
             )
+        except (
+            aiormq.exceptions.AuthenticationError,
+            aiormq.exceptions.ProbableAuthenticationError,
+        ):
+            raise  # wrong credentials: waiting will not help
         except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
             log.warning("broker unreachable, retrying", extra={"error": str(exc)})
             await asyncio.sleep(CONNECT_RETRY_S)

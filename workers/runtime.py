@@ -139,36 +139,45 @@ class Consumer:
     async def _collect(
         self, inbox: asyncio.Queue[Delivery], stopping: asyncio.Future[Any]
     ) -> list[Delivery]:
-        """The next batch; empty once ``stopping`` is done (and not before)."""
+        """The next batch; empty once ``stopping`` is done. Stopping, it takes nothing more:
+        what is prefetched goes back to the queue when the channel closes."""
         batch: list[Delivery] = []
         deadline: float | None = None
-        while len(batch) < self.batching.size:
-            if inbox.empty():
-                if stopping.done():
-                    break
-                if deadline is None:  # nothing yet: wait as long as it takes, or for stop
-                    waiting = asyncio.ensure_future(inbox.get())
-                    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if not waiting.done():
-                        waiting.cancel()
-                        break
-                    delivery = waiting.result()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        delivery = await asyncio.wait_for(inbox.get(), remaining)
-                    except TimeoutError:
-                        break
-            else:
-                delivery = inbox.get_nowait()
+        while len(batch) < self.batching.size and not stopping.done():
+            delivery = await self._next(inbox, stopping, deadline)
+            if delivery is None:
+                break
             if delivery.channel.is_closed:
                 continue  # its channel is gone: the broker delivers it again on the new one
             batch.append(delivery)
             if deadline is None:
                 deadline = time.monotonic() + self.batching.wait_s
         return batch
+
+    async def _next(
+        self,
+        inbox: asyncio.Queue[Delivery],
+        stopping: asyncio.Future[Any],
+        deadline: float | None,
+    ) -> Delivery | None:
+        """One delivery: at once if one waits; else, for a batch's first, as long as it takes
+        (or until stopping); for the others, until ``deadline``."""
+        if not inbox.empty():
+            return inbox.get_nowait()
+        if deadline is None:
+            waiting = asyncio.ensure_future(inbox.get())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting.done():
+                return waiting.result()
+            waiting.cancel()
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(inbox.get(), remaining)
+        except TimeoutError:
+            return None
 
     async def _process(self, batch: list[Delivery], *, again: bool = False) -> None:
         """Handle and ack ``batch``; on failure, each message on its own (``again``: a retry)."""
@@ -178,7 +187,10 @@ class Consumer:
         try:
             outcome = await self._call([delivery.message for delivery in batch])
         except Unavailable:
-            return  # stopping during an outage: unacked, the batch goes back to the queue
+            # Stopping during an outage: left unacked, back to the queue at close; held, so
+            # that no multiple-ack may take it meanwhile.
+            self._held.update(delivery.key for delivery in batch)
+            return
         except Exception as exc:
             if len(batch) == 1:
                 await self._failed(batch[0], exc)
@@ -259,7 +271,12 @@ class Consumer:
         self._held.add(delivery.key)
         task = asyncio.create_task(self._retry_later(delivery, step.delay_s))
         self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
+        task.add_done_callback(self._retry_done)
+
+    def _retry_done(self, task: asyncio.Task[None]) -> None:
+        self._retries.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("a retry failed unexpectedly", exc_info=error)
 
     async def _retry_later(self, delivery: Delivery, delay_s: float) -> None:
         await asyncio.sleep(delay_s)  # a back-off: the time passing is the point
@@ -269,6 +286,34 @@ class Consumer:
         await self._process([delivery], again=True)
 
     async def _dead_letter(self, delivery: Delivery, reason: str, attempts: int) -> None:
+        if delivery.channel.is_closed:  # the broker delivers it again: its fate is decided then
+            self._forget(delivery)
+            return
+        try:
+            await self._publish_dead_letter(delivery, reason, attempts)
+        except (aiormq.exceptions.AMQPError, RuntimeError, ConnectionError, TimeoutError) as exc:
+            # Not in the dead-letter queue: back to its own queue rather than stuck unacked
+            # (the broker's delivery limit is the net under a dlq that keeps refusing).
+            log.error(
+                "dead-lettering failed, returning the message to its queue",
+                extra={"message_id": delivery.message.message_id, "error": str(exc)},
+            )
+            with contextlib.suppress(aiormq.exceptions.AMQPError, RuntimeError):
+                await delivery.message.nack(requeue=True)
+            self._forget(delivery)
+            return
+        await self._ack([delivery])  # confirmed in the dead-letter queue: settle the original
+        self.metrics.dead_lettered.inc()
+        log.error(
+            "message dead-lettered",
+            extra={
+                "message_id": delivery.message.message_id,
+                "attempts": attempts,
+                "error": reason,
+            },
+        )
+
+    async def _publish_dead_letter(self, delivery: Delivery, reason: str, attempts: int) -> None:
         assert self._dead_letters is not None
         message = delivery.message
         headers = dict(message.headers or {})
@@ -294,10 +339,4 @@ class Consumer:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=self.queue_name,
-        )
-        await self._ack([delivery])  # confirmed in the dead-letter queue: settle the original
-        self.metrics.dead_lettered.inc()
-        log.error(
-            "message dead-lettered",
-            extra={"message_id": message.message_id, "attempts": attempts, "error": reason},
         )

@@ -1,16 +1,13 @@
 """A worker's storage transaction: one per batch, a database outage reported as ``Unavailable``.
 
-"Down" (wait, count no attempt) or "this batch is bad" (retry message by message, then dead-letter)?
-
-- failing to get a connection at all: down, whatever the error (it comes before any data);
-- a connection lost midway (SQLAlchemy marks it invalidated): down;
-- PostgreSQL says by SQLSTATE: classes 08 (connection), 40 (deadlock, serialization failure:
-  the batch is fine, run it again), 53 (out of disk or memory), 57 (shutting down, failing over),
-  58 (system error) and 25006 (read-only, during a failover) are down; the rest (22 data, 23
-  constraints, ...) are the batch's fault;
-- without a SQLSTATE: SQLite's OperationalError (locked past the busy timeout, disk I/O) and a
-  driver's InterfaceError are down, except asyncpg's DataError, a value the driver could not
-  encode: the batch's fault.
+"Down" (wait, count no attempt) or "this batch is bad" (retry message by message, then
+dead-letter)? Only what the data itself causes is the batch's fault: PostgreSQL's SQLSTATE
+classes 22 (data exception) and 23 (integrity constraint), SQLAlchemy's DataError and
+IntegrityError, and asyncpg's DataError (a value the driver could not encode). Everything else
+is waited out: a lost or refused connection, deadlocks and serialization failures (class 40: the
+batch is fine, run it again), disk full, failovers, but also a missing table or a privilege
+revoked. A queue that stops moving (and the ``storage_unavailable`` metric) raises the alarm;
+a queue emptied into its dead-letter queue would lose nothing, but hide the cause.
 """
 
 from __future__ import annotations
@@ -20,13 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workers.retry import Unavailable
 
-TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57", "58"})
-TRANSIENT_STATES: Final = frozenset({"25006"})
+DATA_CLASSES: Final = frozenset({"22", "23"})
 
 
 @asynccontextmanager
@@ -49,15 +45,15 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 def is_outage(error: DBAPIError) -> bool:
-    """True when the database, not the data, is at fault."""
+    """True unless the data, not the database, is at fault."""
     if error.connection_invalidated:
         return True
     state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     if state:
-        return state[:2] in TRANSIENT_CLASSES or state in TRANSIENT_STATES
+        return state[:2] not in DATA_CLASSES
     if isinstance(error.orig.__cause__ if error.orig else None, asyncpg.exceptions.DataError):
         return False
-    return isinstance(error, OperationalError | InterfaceError)
+    return not isinstance(error, DataError | IntegrityError)
 
 
 def _one_line(error: BaseException) -> str:

@@ -203,3 +203,23 @@ async def test_a_worker_killed_inside_its_transaction_leaves_no_trace_and_loses_
                 assert set(states) == {"read"}
     finally:
         await holder.close()
+
+
+async def test_sigterm_under_a_backlog_stops_after_the_batch_in_hand(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    bodies = [status_webhook(f"wamid.S{n}", status) for status in STATUSES for n in range(4000)]
+    events = await publish_bodies(settings.amqp_url, bodies)
+    log = tmp_path / "worker.log"
+    async with open_database(database_url) as engine:
+        async with worker_process(settings, database_url, log) as (process, metrics):
+
+            async def working() -> bool:
+                return (await metric(metrics, "wapipe_worker_stored_total") or 0) > 0
+
+            await wait_until(working, timeout=30, step=0.005)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+        ready, _ = await queue_depth(settings.amqp_url, "wa.status")
+        assert ready > 0, "it drained the backlog instead of stopping"
+        assert await count(engine, schema.statuses) + ready == len(events)  # acked = stored

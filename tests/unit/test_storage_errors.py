@@ -34,7 +34,9 @@ def error(
         ("25006", True),  # read-only transaction, during a failover
         ("22003", False),  # numeric value out of range: the data
         ("23505", False),  # unique violation: the data
-        ("42P01", False),  # undefined table
+        ("42P01", True),  # undefined table: no message's fault; wait, and alarm
+        ("42501", True),  # insufficient privilege
+        ("XX000", True),  # internal error
     ],
 )
 def test_postgresql_errors_are_sorted_by_sqlstate(sqlstate: str, outage: bool) -> None:

@@ -1,0 +1,193 @@
+"""The media worker against the sandbox and the real RabbitMQ, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import aio_pika
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sandbox.keys import WORLD
+from shared import topology
+from shared.settings import Settings
+from shared.storage import schema
+from shared.storage.database import open_database
+from tests.conftest import IngressClient, start_ingress, with_settings
+from tests.helpers import drain, wait_until
+from tests.integration.sandbox_support import (
+    CUSTOMER,
+    SECRET,
+    TOKEN,
+    SandboxClient,
+    start_sandbox,
+)
+from tests.integration.worker_support import metric, running_worker
+from workers import media
+
+KINDS = ("image", "audio", "video", "document", "sticker")
+
+
+@pytest.fixture
+async def system(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[SandboxClient, Settings]]:
+    """An ingress taking the sandbox's webhooks, and the settings of a media worker."""
+    settings = with_settings(settings, app_secrets=(SECRET,), database_url=database_url)
+    ingress: IngressClient = await start_ingress(settings)
+    sandbox = await start_sandbox(str(ingress.make_url("/webhook")))
+    worker = with_settings(
+        settings,
+        graph_url=str(sandbox.make_url("")).rstrip("/"),
+        access_token=TOKEN,
+        media_dir=str(tmp_path / "media"),
+        media_attempts=3,
+        worker_retry_base_s=0.01,
+        worker_max_attempts=2,
+    )
+    try:
+        yield sandbox, worker
+    finally:
+        await sandbox.close()
+        await ingress.close()
+
+
+async def customer_sends(sandbox: SandboxClient, kind: str, **spec: Any) -> str:
+    response = await sandbox.post(
+        f"/_sandbox/customers/{CUSTOMER}/messages", json={"type": kind, **spec}
+    )
+    assert response.status == 200
+    media_id: str = (await response.json())["media_id"]
+    return media_id
+
+
+def file_at(location: str) -> bytes:
+    return Path(urlparse(location).path).read_bytes()
+
+
+async def media_rows(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        return {row.media_id: row for row in await connection.execute(select(schema.media))}
+
+
+async def test_each_media_type_is_stored_byte_for_byte(
+    system: tuple[SandboxClient, Settings],
+) -> None:
+    sandbox, settings = system
+    async with (
+        open_database(settings.database_url) as engine,
+        running_worker(media.KIND, settings) as metrics,
+    ):
+        ids = {kind: await customer_sends(sandbox, kind) for kind in KINDS}
+
+        async def all_stored() -> bool:
+            rows = await media_rows(engine)
+            return len(rows) == len(KINDS) and {row.state for row in rows.values()} == {"stored"}
+
+        await wait_until(all_stored, timeout=20)
+        assert await metric(metrics, "wapipe_worker_stored_total") == len(KINDS)
+        rows = await media_rows(engine)
+    sandbox_media = sandbox.app[WORLD].media.items
+    for kind, media_id in ids.items():
+        row, original = rows[media_id], sandbox_media[media_id].content
+        stored = file_at(row.location)
+        assert stored == original, kind
+        assert row.sha256 == hashlib.sha256(original).hexdigest()
+        assert row.size_bytes == len(original)
+        assert row.mime_type == sandbox_media[media_id].mime_type
+    assert rows[ids["document"]].file_name == sandbox_media[ids["document"]].filename
+
+
+async def test_the_same_media_twice_is_downloaded_once(
+    system: tuple[SandboxClient, Settings],
+) -> None:
+    sandbox, settings = system
+    async with (
+        open_database(settings.database_url) as engine,
+        running_worker(media.KIND, settings) as metrics,
+    ):
+        media_id = await customer_sends(sandbox, "image")
+        await wait_until(lambda: _stored(engine, media_id), timeout=20)
+        # Meta delivers the same webhook again.
+        [delivery] = await (await sandbox.get("/_sandbox/webhooks")).json()
+        again = await sandbox.post(f"/_sandbox/webhooks/{delivery['id']}/redeliver")
+        assert again.status == 200
+
+        async def seen_twice() -> bool:
+            return await metric(metrics, "wapipe_worker_consumed_total") == 2
+
+        await wait_until(seen_twice, timeout=10)
+        downloads = [r for r in sandbox.app[WORLD].requests if "attachments" in r.path]
+        assert len(downloads) == 1
+        assert await metric(metrics, "wapipe_worker_stored_total") == 1
+
+
+async def _stored(engine: AsyncEngine, media_id: str) -> bool:
+    rows = await media_rows(engine)
+    return media_id in rows and rows[media_id].state == "stored"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # The URL expired (or was refused): the worker looks the id up again, a second try.
+        {"endpoint": "download", "status": 404, "count": 1},
+        # Transient: the client's own retries carry it through, within the worker's first try.
+        {"endpoint": "download", "status": 503, "count": 2},
+        {"endpoint": "download", "drop": True, "count": 1},
+        {"endpoint": "node", "code": 131000, "count": 1},
+    ],
+)
+async def test_a_failed_download_is_tried_again_with_a_fresh_look_up(
+    system: tuple[SandboxClient, Settings], fault: dict[str, Any]
+) -> None:
+    sandbox, settings = system
+    assert (await sandbox.post("/_sandbox/faults", json=fault)).status == 200
+    async with open_database(settings.database_url) as engine, running_worker(media.KIND, settings):
+        media_id = await customer_sends(sandbox, "document")
+        await wait_until(lambda: _stored(engine, media_id), timeout=20)
+        row = (await media_rows(engine))[media_id]
+    assert row.attempts == (2 if fault.get("status") == 404 else 1)
+    assert file_at(row.location) == sandbox.app[WORLD].media.items[media_id].content
+    assert await (await sandbox.get("/_sandbox/faults")).json() == []  # each fault was met
+
+
+async def test_a_digest_mismatch_is_retried_then_failed_with_its_reason(
+    system: tuple[SandboxClient, Settings],
+) -> None:
+    sandbox, settings = system
+    media_id = await customer_sends(sandbox, "image")  # before the worker runs
+    sandbox.app[WORLD].media.items[media_id].content += b"tampered"
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with (
+        connection,
+        open_database(settings.database_url) as engine,
+        running_worker(media.KIND, settings) as metrics,
+    ):
+        channel = await connection.channel()
+        follower = await channel.declare_queue("media-watch", exclusive=True)
+        await follower.bind(topology.EVENTS_EXCHANGE, "media.#")
+
+        async def dead_lettered() -> bool:
+            return await metric(metrics, "wapipe_worker_dead_lettered_total") == 1
+
+        await wait_until(dead_lettered, timeout=20)
+        row = (await media_rows(engine))[media_id]
+        event = await follower.get(timeout=5)
+    assert (row.state, row.attempts, row.location) == ("failed", 3, None)
+    assert "sha256 mismatch" in row.error
+    assert event.routing_key == "media.failed"
+    assert "sha256 mismatch" in json.loads(event.body)["error"]
+    [dead] = await drain(settings.amqp_url, "wa.media.dlq")
+    assert "sha256 mismatch" in str((dead.headers or {})["x-wapipe-error"])
+    assert leftovers(settings) == []
+
+
+def leftovers(settings: Settings) -> list[Path]:
+    return list((Path(settings.media_dir) / "tmp").glob("*"))

@@ -1,0 +1,235 @@
+"""The media worker: ``wa.media`` -> each inbound media's bytes fetched, verified, stored.
+
+For each media message (image, audio, video, document, sticker): unless its media id is stored
+already, look the id up (a download URL that expires within minutes), stream the bytes into the
+blob store (shared/blobs.py: never whole in memory; size capped; the sha256 the webhook gave
+checked), record the media (``media``: state, type, file name, size, hash, location) and publish
+``media.stored`` on ``wa.events``. Up to ``WAPIPE_MEDIA_CONCURRENCY`` downloads run at once.
+
+A failed try (an expired or refused URL, a broken download, a digest that does not match, a
+transient error) is tried again with a fresh look-up, after a back-off, up to
+``WAPIPE_MEDIA_ATTEMPTS`` tries. Then the media is recorded failed with the reason, published as
+``media.failed``, and its message dead-lettered (``wapipe dlq replay`` tries again). An id Meta
+does not know fails at once. A refused token is no fault of the media: the worker waits
+(``Unavailable``) until it is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import topology
+from shared.blobs import BlobError, BlobStore, open_store
+from shared.cloudapi.client import CloudApi
+from shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
+from shared.schemas.events import WebhookEvent, event_decoder
+from shared.schemas.webhook import Media, Message
+from shared.storage.media import FAILED, STORED, MediaRow, record_media, stored_media
+from workers.events import EventPublisher, OutgoingEvent
+from workers.main import Resources, WorkerKind
+from workers.retry import Reject, RetryPolicy, Unavailable
+from workers.runtime import Handler, Outcome
+from workers.storage import transaction
+
+QUEUE: Final = "wa.media"
+MEDIA_STORED: Final = "media.stored"
+MEDIA_FAILED: Final = "media.failed"
+
+_message_decoder: Final = msgspec.json.Decoder(Message)
+_encoder: Final = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class MediaEvent:
+    event: WebhookEvent
+    message: Message
+    media: Media
+
+
+def decode(body: bytes) -> MediaEvent:
+    try:
+        event = event_decoder.decode(body)
+        message = _message_decoder.decode(event.payload)
+    except msgspec.DecodeError as exc:
+        raise Reject(f"undecodable media event: {exc}") from None
+    media = getattr(message, message.type, None)
+    if not isinstance(media, Media):
+        raise Reject(f"not a media message: type {message.type!r}")
+    return MediaEvent(event, message, media)
+
+
+def hex_digest(webhook_sha256: str | None) -> str | None:
+    """The webhook's digest (base64 of the 32 bytes, FACTS.md 6) as hex; None if unusable."""
+    if not webhook_sha256:
+        return None
+    try:
+        raw = base64.b64decode(webhook_sha256, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+class UnknownMedia(Exception):
+    """The look-up itself was refused for good: the id is unknown, or no longer served."""
+
+
+class MediaFailed(Exception):
+    """Some media of a batch failed for good: each is dead-lettered on its own next."""
+
+
+class MediaHandler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        api: CloudApi,
+        store: BlobStore,
+        publisher: EventPublisher,
+        *,
+        concurrency: int,
+        attempts: RetryPolicy,
+        max_bytes: int,
+    ) -> None:
+        self._engine = engine
+        self._api = api
+        self._store = store
+        self._publisher = publisher
+        self._slots = asyncio.Semaphore(concurrency)
+        self._policy = attempts
+        self._max_bytes = max_bytes
+        self._failed_now: dict[str, str] = {}  # media id -> reason, for the one-by-one pass
+
+    async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
+        items = [decode(message.body) for message in batch]
+        if len(items) == 1 and (reason := self._failed_now.pop(items[0].media.id, None)):
+            raise Reject(reason)  # failed for good a moment ago, in its batch
+        async with transaction(self._engine) as connection:
+            done = await stored_media(connection, {item.media.id for item in items})
+        todo = {item.media.id: item for item in items if item.media.id not in done}
+        outcomes = await asyncio.gather(
+            *(self._fetch(item) for item in todo.values()), return_exceptions=True
+        )
+        for outcome in outcomes:  # a refused token (Unavailable) first: it is nobody's fault
+            if isinstance(outcome, Unavailable):
+                raise outcome
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        rows = [outcome for outcome in outcomes if isinstance(outcome, MediaRow)]
+        async with transaction(self._engine) as connection:
+            await record_media(connection, rows)
+        await self._publisher.publish([_event(row) for row in rows])
+        failed = {row.media_id: row.error or "failed" for row in rows if row.state == FAILED}
+        if failed:
+            if len(items) == 1:
+                raise Reject(next(iter(failed.values())))
+            self._failed_now.update(failed)
+            raise MediaFailed(f"{len(failed)} media failed: {', '.join(sorted(failed))}")
+        return Outcome(stored=len(rows), duplicates=len(items) - len(rows))
+
+    async def _fetch(self, item: MediaEvent) -> MediaRow:
+        """Try until stored or out of tries; the row to record either way."""
+        reason = ""
+        attempt = 0
+        for attempt in range(1, self._policy.max_attempts + 1):
+            try:
+                async with self._slots:
+                    return await self._fetch_once(item, attempt)
+            except AuthError as exc:
+                raise Unavailable(f"the access token was refused: {exc}") from exc
+            except UnknownMedia as exc:
+                reason = str(exc)
+                break  # Meta does not know the id: no new URL will help
+            except CloudApiError as exc:  # the download: an expired URL, a 5xx, a reset
+                reason = f"{type(exc).__name__}: {exc}"
+            except BlobError as exc:
+                reason = str(exc)
+            if attempt < self._policy.max_attempts:
+                await asyncio.sleep(self._policy.backoff_s(attempt, _RNG))  # the back-off
+        return _row(item, FAILED, attempt, error=reason)
+
+    async def _fetch_once(self, item: MediaEvent, attempt: int) -> MediaRow:
+        try:
+            info = await self._api.media_info(item.media.id)  # a fresh URL every try
+        except PermanentError as exc:
+            raise UnknownMedia(f"look-up refused: {exc}") from exc
+        expected = hex_digest(item.media.sha256) or info.sha256
+        blob = await self._store.put(
+            self._api.download(info.url), expected_sha256=expected, max_bytes=self._max_bytes
+        )
+        return _row(
+            item,
+            STORED,
+            attempt,
+            sha256=blob.sha256,
+            size_bytes=blob.size_bytes,
+            location=blob.location,
+            mime_type=info.mime_type,
+        )
+
+
+_RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
+
+
+def _row(item: MediaEvent, state: str, attempts: int, **found: object) -> MediaRow:
+    return msgspec.convert(
+        {
+            "media_id": item.media.id,
+            "wamid": item.message.id,
+            "state": state,
+            "mime_type": item.media.mime_type,
+            "file_name": item.media.filename,
+            "sha256": None,
+            "size_bytes": None,
+            "location": None,
+            "error": None,
+            "attempts": attempts,
+            "updated_at": time.time(),
+            **{key: value for key, value in found.items() if value is not None},
+        },
+        MediaRow,
+    )
+
+
+def _event(row: MediaRow) -> OutgoingEvent:
+    stored = row.state == STORED
+    return OutgoingEvent(
+        topology.EVENTS_EXCHANGE,
+        MEDIA_STORED if stored else MEDIA_FAILED,
+        f"media:{row.media_id}:{row.state}",
+        _encoder.encode(row),
+        mandatory=False,
+    )
+
+
+@asynccontextmanager
+async def _media_handler(resources: Resources) -> AsyncIterator[Handler]:
+    settings = resources.settings
+    async with CloudApi(settings) as api:
+        yield MediaHandler(
+            resources.engine,
+            api,
+            open_store(settings.media_dir),
+            resources.events,
+            concurrency=settings.media_concurrency,
+            attempts=RetryPolicy(
+                max_attempts=settings.media_attempts,
+                base_delay_s=settings.worker_retry_base_s,
+                max_delay_s=settings.worker_retry_max_s,
+            ),
+            max_bytes=settings.media_max_bytes,
+        )
+
+
+KIND: Final = WorkerKind("media", QUEUE, metrics_port=9104, handler=_media_handler)
