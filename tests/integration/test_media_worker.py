@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from shared.settings import Settings
 from shared.storage import schema
 from shared.storage.database import open_database
 from tests.conftest import IngressClient, start_ingress, with_settings
-from tests.helpers import drain, wait_until
+from tests.helpers import drain, free_port, wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
     SECRET,
@@ -191,3 +195,59 @@ async def test_a_digest_mismatch_is_retried_then_failed_with_its_reason(
 
 def leftovers(settings: Settings) -> list[Path]:
     return list((Path(settings.media_dir) / "tmp").glob("*"))
+
+
+def peak_and_current_rss_kb(pid: int) -> tuple[int, int]:
+    """(VmHWM, VmRSS) of a process, in KiB: its peak resident memory so far, and now."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmHWM"].split()[0]), int(fields["VmRSS"].split()[0])
+
+
+async def test_a_50_mb_document_is_stored_while_the_worker_grows_by_less_than_20_mb(
+    system: tuple[SandboxClient, Settings], tmp_path: Path
+) -> None:
+    """A worker process of its own, so its memory is its own: peak RSS against RSS at rest."""
+    sandbox, settings = system
+    port = free_port()
+    env = {
+        **os.environ,
+        "WAPIPE_AMQP_URL": settings.amqp_url,
+        "WAPIPE_DATABASE_URL": settings.database_url,
+        "WAPIPE_GRAPH_URL": settings.graph_url,
+        "WAPIPE_ACCESS_TOKEN": settings.access_token,
+        "WAPIPE_MEDIA_DIR": settings.media_dir,
+        "WAPIPE_METRICS_PORT": str(port),
+    }
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wapipe", "worker", "media", env=env, stderr=log
+        )
+    try:
+
+        async def up() -> bool:
+            return await metric(metrics, "wapipe_worker_consumed_total") is not None
+
+        await wait_until(up, timeout=30)
+        _, at_rest_kb = peak_and_current_rss_kb(process.pid)
+        size = 50 * 1024 * 1024
+        media_id = await customer_sends(sandbox, "document", size=size)
+
+        async def stored() -> bool:
+            return await metric(metrics, "wapipe_worker_stored_total") == 1
+
+        await wait_until(stored, timeout=60)
+        peak_kb, _ = peak_and_current_rss_kb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=15)
+    async with open_database(settings.database_url) as engine:
+        row = (await media_rows(engine))[media_id]
+    assert row.size_bytes >= size
+    assert (
+        row.sha256 == hashlib.sha256(sandbox.app[WORLD].media.items[media_id].content).hexdigest()
+    )
+    growth_mb = (peak_kb - at_rest_kb) / 1024
+    assert growth_mb < 20, f"the worker grew by {growth_mb:.1f} MB for a {size >> 20} MB file"
