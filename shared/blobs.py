@@ -1,8 +1,8 @@
 """Where media bytes go: a content-addressed blob store, behind one small interface.
 
-    store = open_store(settings.media_dir)        # a folder; S3-compatible stores come next
-    blob = await store.put(chunks, expected_sha256=digest, max_bytes=limit)
-    blob.location                                  # file:///.../ab/cd/abcd...
+    async with open_store(settings.media_dir) as store:   # a folder, or s3://bucket/prefix
+        blob = await store.put(chunks, expected_sha256=digest, max_bytes=limit)
+        blob.location                                      # file:///.../ab/cd/abcd..., s3://...
 
 ``put`` streams: each chunk is hashed and written as it comes, never the whole in memory. The
 bytes land under a temporary name and move to their content address (``<sha256>``, fanned out by
@@ -19,7 +19,8 @@ import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from types import TracebackType
+from typing import BinaryIO, Final, Protocol, Self
 
 DEFAULT_MEDIA_DIR: Final = Path("var") / "media"
 
@@ -49,6 +50,15 @@ class StoredBlob:
 
 
 class BlobStore(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
     async def put(
         self,
         chunks: AsyncIterable[bytes],
@@ -65,6 +75,17 @@ class FolderStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
 
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
@@ -118,12 +139,17 @@ def _flush_to_disk(file: BinaryIO) -> None:
 
 
 def open_store(location: str) -> BlobStore:
-    """The store named by ``WAPIPE_MEDIA_DIR``: empty for ``./var/media``, a path or file URL."""
+    """The store named by ``WAPIPE_MEDIA_DIR``: empty for ``./var/media``, a path or file URL,
+    or ``s3://bucket/prefix`` (shared/blobs_s3.py). Use it as ``async with``."""
     if not location:
         return FolderStore(DEFAULT_MEDIA_DIR)
     if location.startswith("file://"):
         return FolderStore(Path(location.removeprefix("file://")))
+    if location.startswith("s3://"):
+        from shared.blobs_s3 import S3Store  # only deployments that use it load botocore
+
+        return S3Store(location)
     if "://" in location:
         scheme = location.split("://", 1)[0]
-        raise BlobError(f"WAPIPE_MEDIA_DIR: {scheme}:// stores are not supported yet")
+        raise BlobError(f"WAPIPE_MEDIA_DIR: {scheme}:// is not a store; use a folder or s3://")
     return FolderStore(Path(location))

@@ -216,11 +216,11 @@ def _event(row: MediaRow) -> OutgoingEvent:
 @asynccontextmanager
 async def _media_handler(resources: Resources) -> AsyncIterator[Handler]:
     settings = resources.settings
-    async with CloudApi(settings) as api:
+    async with CloudApi(settings) as api, open_store(settings.media_dir) as store:
         yield MediaHandler(
             resources.engine,
             api,
-            open_store(settings.media_dir),
+            store,
             resources.events,
             concurrency=settings.media_concurrency,
             attempts=RetryPolicy(

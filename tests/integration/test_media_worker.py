@@ -251,3 +251,19 @@ async def test_a_50_mb_document_is_stored_while_the_worker_grows_by_less_than_20
     )
     growth_mb = (peak_kb - at_rest_kb) / 1024
     assert growth_mb < 20, f"the worker grew by {growth_mb:.1f} MB for a {size >> 20} MB file"
+
+
+async def test_media_go_to_an_s3_compatible_store_when_so_configured(
+    system: tuple[SandboxClient, Settings], s3_location: str
+) -> None:
+    sandbox, settings = system
+    settings = with_settings(settings, media_dir=s3_location)
+    async with open_database(settings.database_url) as engine, running_worker(media.KIND, settings):
+        media_id = await customer_sends(sandbox, "video")
+        await wait_until(lambda: _stored(engine, media_id), timeout=20)
+        row = (await media_rows(engine))[media_id]
+    content = sandbox.app[WORLD].media.items[media_id].content
+    digest = hashlib.sha256(content).hexdigest()
+    bucket = s3_location.removeprefix("s3://").split("/", 1)[0]
+    assert row.location == f"s3://{bucket}/media/{digest[:2]}/{digest[2:4]}/{digest}"
+    assert row.size_bytes == len(content)

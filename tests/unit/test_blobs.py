@@ -66,5 +66,5 @@ def test_the_store_is_chosen_by_its_location(tmp_path: Path) -> None:
     folder = open_store(tmp_path.as_uri())
     assert isinstance(folder, FolderStore)
     assert folder.root == tmp_path.resolve()
-    with pytest.raises(BlobError, match="not supported yet"):
-        open_store("s3://bucket/media")
+    with pytest.raises(BlobError, match="not a store"):
+        open_store("ftp://host/media")
