@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +164,12 @@ async def test_an_upload_retries_a_transient_failure_with_a_fresh_form(
     media_id = await api.upload_media(phone_number_id(sandbox), b"\x89PNG", "image/png", "a.png")
     assert media_id
     assert calls(sandbox, "/media") == [503, 200]
+
+
+async def test_a_local_file_is_uploaded_to_a_media_id(
+    api: CloudApi, sandbox: SandboxClient, tmp_path: Path
+) -> None:
+    file = tmp_path / "brochure.pdf"
+    file.write_bytes(b"%PDF-1.4 " + bytes(range(256)) * 4000)  # a megabyte, streamed from disk
+    media_id = await api.upload_media(phone_number_id(sandbox), file, "application/pdf", file.name)
+    assert sandbox.app[WORLD].media.items[media_id].content == file.read_bytes()
