@@ -29,6 +29,10 @@ class BlobError(Exception):
     """The bytes could not be stored as asked."""
 
 
+class StoreUnavailable(BlobError):
+    """The store itself failed (a full disk, an S3 outage): no fault of the bytes; wait."""
+
+
 class DigestMismatch(BlobError):
     def __init__(self, expected: str, got: str) -> None:
         super().__init__(f"sha256 mismatch: expected {expected}, got {got}")
@@ -106,31 +110,51 @@ class FolderStore:
         max_bytes: int | None = None,
     ) -> StoredBlob:
         partial = self.root / "tmp" / f"{uuid.uuid4().hex}.part"
+        try:
+            return await self._write(partial, chunks, expected_sha256, max_bytes)
+        except OSError as exc:
+            raise StoreUnavailable(f"the media folder failed: {exc}") from exc
+        finally:
+            await asyncio.to_thread(partial.unlink, missing_ok=True)  # gone once renamed
+
+    async def _write(
+        self,
+        partial: Path,
+        chunks: AsyncIterable[bytes],
+        expected_sha256: str | None,
+        max_bytes: int | None,
+    ) -> StoredBlob:
         await asyncio.to_thread(partial.parent.mkdir, parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
         file = await asyncio.to_thread(partial.open, "wb")
         try:
-            try:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise TooLarge(max_bytes)
-                    digest.update(chunk)
-                    await asyncio.to_thread(file.write, chunk)
-                await asyncio.to_thread(_flush_to_disk, file)
-            finally:
-                await asyncio.to_thread(file.close)
-            sha256 = digest.hexdigest()
-            if expected_sha256 is not None and sha256 != expected_sha256.lower():
-                raise DigestMismatch(expected_sha256.lower(), sha256)
-            final = self.path_of(sha256)
-            await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
-            await asyncio.to_thread(os.replace, partial, final)  # atomic; same bytes, same name
-        except BaseException:
-            await asyncio.to_thread(partial.unlink, missing_ok=True)
-            raise
+            async for chunk in chunks:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(max_bytes)
+                digest.update(chunk)
+                await asyncio.to_thread(file.write, chunk)
+            await asyncio.to_thread(_flush_to_disk, file)
+        finally:
+            await asyncio.to_thread(file.close)
+        sha256 = digest.hexdigest()
+        if expected_sha256 is not None and sha256 != expected_sha256.lower():
+            raise DigestMismatch(expected_sha256.lower(), sha256)
+        final = self.path_of(sha256)
+        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(os.replace, partial, final)  # atomic; same bytes, same name
+        await asyncio.to_thread(_sync_folder, final.parent)
         return StoredBlob(sha256, size, final.as_uri())
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename on disk too (a file's own fsync does not cover its name)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _flush_to_disk(file: BinaryIO) -> None:

@@ -17,6 +17,7 @@ part.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterable
 from contextlib import AsyncExitStack
@@ -25,9 +26,11 @@ from typing import Any, Final, Self
 from urllib.parse import parse_qs, urlparse
 
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.blobs import BlobError, DigestMismatch, StoredBlob, TooLarge
+from shared.blobs import BlobError, DigestMismatch, StoredBlob, StoreUnavailable, TooLarge
+
+log = logging.getLogger(__name__)
 
 PART_BYTES: Final = 8 * 1024 * 1024  # S3's least part is 5 MiB (but the last)
 
@@ -86,31 +89,38 @@ class S3Store:
         max_bytes: int | None = None,
     ) -> StoredBlob:
         temporary = "/".join(filter(None, (self.prefix, "tmp", uuid.uuid4().hex)))
-        digest = hashlib.sha256()
-        size = 0
         upload = _Upload(self._client, self.bucket, temporary)
         try:
-            part = bytearray()
-            async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise TooLarge(max_bytes)
-                digest.update(chunk)
-                part += chunk
-                if len(part) >= PART_BYTES:
-                    await upload.part(bytes(part))
-                    part.clear()
-            await upload.finish(bytes(part))
-            sha256 = digest.hexdigest()
+            sha256, size = await self._upload(upload, chunks, max_bytes)
             if expected_sha256 is not None and sha256 != expected_sha256.lower():
                 raise DigestMismatch(expected_sha256.lower(), sha256)
             key = self.key_of(sha256)
             await self._client.copy_object(
                 Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": temporary}
             )
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreUnavailable(f"the S3 store failed: {exc}") from exc
         finally:
             await upload.discard()
         return StoredBlob(sha256, size, self._location(key))
+
+    async def _upload(
+        self, upload: _Upload, chunks: AsyncIterable[bytes], max_bytes: int | None
+    ) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        part = bytearray()
+        async for chunk in chunks:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise TooLarge(max_bytes)
+            digest.update(chunk)
+            part += chunk
+            if len(part) >= PART_BYTES:
+                await upload.part(bytes(part))
+                part.clear()
+        await upload.finish(bytes(part))
+        return digest.hexdigest(), size
 
 
 class _Upload:
@@ -154,10 +164,16 @@ class _Upload:
         self._written = True
 
     async def discard(self) -> None:
-        """The temporary object goes, whatever happened (an unfinished upload is aborted)."""
-        if self._upload_id is not None:
-            await self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+        """The temporary object goes, whatever happened (an unfinished upload is aborted); a
+        failure here is logged, never raised over the error that brought us here."""
+        try:
+            if self._upload_id is not None:
+                await self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+            if self._written:
+                await self._client.delete_object(Bucket=self._bucket, Key=self._key)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning(
+                "a temporary S3 object is left behind", extra={"key": self._key, "error": str(exc)}
             )
-        if self._written:
-            await self._client.delete_object(Bucket=self._bucket, Key=self._key)

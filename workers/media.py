@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -31,7 +32,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
-from shared.blobs import BlobError, BlobStore, open_store
+from shared.blobs import BlobError, BlobStore, StoreUnavailable, open_store
 from shared.cloudapi.client import CloudApi
 from shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
 from shared.schemas.events import WebhookEvent, event_decoder
@@ -112,31 +113,38 @@ class MediaHandler:
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         items = [decode(message.body) for message in batch]
-        if len(items) == 1 and (reason := self._failed_now.pop(items[0].media.id, None)):
+        if len(items) == 1 and (reason := self._failed_now.get(items[0].media.id)):
             raise Reject(reason)  # failed for good a moment ago, in its batch
+        self._failed_now.clear()  # a new batch: the last one's pass message by message is over
         async with transaction(self._engine) as connection:
             done = await stored_media(connection, {item.media.id for item in items})
         todo = {item.media.id: item for item in items if item.media.id not in done}
-        outcomes = await asyncio.gather(
-            *(self._fetch(item) for item in todo.values()), return_exceptions=True
-        )
-        for outcome in outcomes:  # a refused token (Unavailable) first: it is nobody's fault
-            if isinstance(outcome, Unavailable):
-                raise outcome
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        rows = [outcome for outcome in outcomes if isinstance(outcome, MediaRow)]
+        rows = await self._fetch_all(list(todo.values()))
         async with transaction(self._engine) as connection:
             await record_media(connection, rows)
-        await self._publisher.publish([_event(row) for row in rows])
+        # The stored ones of before too, again: had a crash come between their commit and their
+        # event, this is their event (same key: followers drop repeats).
+        await self._publisher.publish([_event(row) for row in [*rows, *done.values()]])
         failed = {row.media_id: row.error or "failed" for row in rows if row.state == FAILED}
         if failed:
             if len(items) == 1:
                 raise Reject(next(iter(failed.values())))
             self._failed_now.update(failed)
             raise MediaFailed(f"{len(failed)} media failed: {', '.join(sorted(failed))}")
-        return Outcome(stored=len(rows), duplicates=len(items) - len(rows))
+        stored = sum(1 for row in rows if row.state == STORED)
+        return Outcome(stored=stored, duplicates=len(items) - len(rows))
+
+    async def _fetch_all(self, items: list[MediaEvent]) -> list[MediaRow]:
+        outcomes = await asyncio.gather(
+            *(self._fetch(item) for item in items), return_exceptions=True
+        )
+        for outcome in outcomes:  # a refused token or a failing store first: nobody's fault
+            if isinstance(outcome, Unavailable):
+                raise outcome
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [outcome for outcome in outcomes if isinstance(outcome, MediaRow)]
 
     async def _fetch(self, item: MediaEvent) -> MediaRow:
         """Try until stored or out of tries; the row to record either way."""
@@ -146,12 +154,12 @@ class MediaHandler:
             try:
                 async with self._slots:
                     return await self._fetch_once(item, attempt)
-            except AuthError as exc:
-                raise Unavailable(f"the access token was refused: {exc}") from exc
             except UnknownMedia as exc:
                 reason = str(exc)
                 break  # Meta does not know the id: no new URL will help
-            except CloudApiError as exc:  # the download: an expired URL, a 5xx, a reset
+            except StoreUnavailable as exc:
+                raise Unavailable(str(exc)) from exc
+            except CloudApiError as exc:  # the download: an expired or refused URL, a 5xx, a reset
                 reason = f"{type(exc).__name__}: {exc}"
             except BlobError as exc:
                 reason = str(exc)
@@ -162,12 +170,16 @@ class MediaHandler:
     async def _fetch_once(self, item: MediaEvent, attempt: int) -> MediaRow:
         try:
             info = await self._api.media_info(item.media.id)  # a fresh URL every try
+        except AuthError as exc:  # the token, not the media: wait until it is fixed
+            raise Unavailable(f"the access token was refused: {exc}") from exc
         except PermanentError as exc:
             raise UnknownMedia(f"look-up refused: {exc}") from exc
         expected = hex_digest(item.media.sha256) or info.sha256
-        blob = await self._store.put(
-            self._api.download(info.url), expected_sha256=expected, max_bytes=self._max_bytes
-        )
+        # Closed however put() ends, so the connection goes back to the pool at once.
+        async with contextlib.aclosing(self._api.download(info.url)) as chunks:
+            blob = await self._store.put(
+                chunks, expected_sha256=expected, max_bytes=self._max_bytes
+            )
         return _row(
             item,
             STORED,

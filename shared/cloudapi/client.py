@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import aiohttp
 import msgspec
@@ -53,7 +53,14 @@ class MediaInfo(msgspec.Struct, frozen=True):
     url: str
     mime_type: str | None = None
     sha256: str | None = None  # hex here (base64 in webhooks)
-    file_size: int | None = None
+    file_size: int | str | None = None  # documented as a string (FACTS.md 6), seen as a number
+
+    @property
+    def size_bytes(self) -> int | None:
+        try:
+            return int(self.file_size) if self.file_size is not None else None
+        except ValueError:
+            return None
 
 
 class _SentMessage(msgspec.Struct):
@@ -81,13 +88,35 @@ _json_decoder: Final = msgspec.json.Decoder(dict[str, Any])
 
 
 async def _final(response: aiohttp.ClientResponse) -> bool:
-    """aiohttp-retry's question: is this answer final (True), or worth another try (False)?"""
+    """aiohttp-retry's question for a call that may be repeated: is this answer final (True),
+    or worth another try (False)? Transient by the error table, or a 429 without a code."""
     if response.status < 400:
         return True
-    body = await response.read()
-    if response.status == 429:
-        return False
-    return error_from_response(response.status, body).kind is not Kind.TRANSIENT
+    error = error_from_response(response.status, await response.read())
+    return not (error.kind is Kind.TRANSIENT or (response.status == 429 and error.code is None))
+
+
+async def _final_once(response: aiohttp.ClientResponse) -> bool:
+    """The same for a call that must not happen twice (a send): tried again only when Meta said
+    it did not happen (a transient code, a 503 or a 429 without one); a 500, 502 or 504 may
+    hide a send that went through."""
+    if response.status < 400:
+        return True
+    error = error_from_response(response.status, await response.read())
+    if error.code is not None:
+        return error.kind is not Kind.TRANSIENT
+    return response.status not in (429, 503)
+
+
+T = TypeVar("T")
+
+
+def _decoded(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
+    """A success answer of the shape expected, or a typed error (never a bare ValidationError)."""
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise error_without_code(f"{what}: an answer of an unexpected shape: {exc}", 200) from exc
 
 
 class CloudApi:
@@ -95,6 +124,10 @@ class CloudApi:
         self._base = f"{settings.graph_url.rstrip('/')}/{settings.graph_version}"
         self._token = settings.access_token
         self._timeout = aiohttp.ClientTimeout(total=settings.graph_timeout_s)
+        # A large file takes as long as it takes: bound the silences, not the whole.
+        self._download_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.graph_timeout_s, sock_read=settings.graph_timeout_s
+        )
         self._max_connections = settings.graph_max_connections
         attempts = settings.graph_retries + 1
         common: dict[str, Any] = {
@@ -107,7 +140,10 @@ class CloudApi:
             "evaluate_response_callback": _final,
         }
         # The request never left: always safe to try again.
-        self._once = JitterRetry(exceptions={aiohttp.ClientConnectorError}, **common)
+        self._once = JitterRetry(
+            exceptions={aiohttp.ClientConnectorError},
+            **{**common, "evaluate_response_callback": _final_once},
+        )
         # Safe to repeat even if it reached Meta: broken or timed out, try again too.
         self._repeatable = JitterRetry(
             exceptions={aiohttp.ClientConnectionError, TimeoutError}, **common
@@ -143,7 +179,9 @@ class CloudApi:
             json={"messaging_product": "whatsapp", **message},
             repeatable=False,
         )
-        answer = _send_decoder.decode(body)
+        answer = _decoded(_send_decoder, body, "send")
+        if not answer.messages:
+            raise error_without_code("send: an answer without a message id", 200)
         wa_id = answer.contacts[0].wa_id if answer.contacts else None
         sent = answer.messages[0]
         return SentMessage(sent.id, sent.message_status, wa_id)
@@ -164,13 +202,15 @@ class CloudApi:
 
     async def media_info(self, media_id: str) -> MediaInfo:
         """GET /{media_id}: where to download it (the URL expires within minutes)."""
-        return _media_decoder.decode(await self._call("GET", f"/{media_id}", repeatable=True))
+        return _decoded(_media_decoder, await self._call("GET", f"/{media_id}"), "media look-up")
 
-    async def download(self, url: str) -> AsyncIterator[bytes]:
+    async def download(self, url: str) -> AsyncGenerator[bytes, None]:
         """The media's bytes, in chunks, never whole in memory. Raises as the other calls."""
         assert self._client is not None, "use CloudApi as `async with`"
         try:
-            async with self._client.get(url, retry_options=self._repeatable) as response:
+            async with self._client.get(
+                url, retry_options=self._repeatable, timeout=self._download_timeout
+            ) as response:
                 if response.status >= 400:
                     raise error_from_response(response.status, await response.read())
                 async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
@@ -205,14 +245,14 @@ class CloudApi:
         if isinstance(content, bytes):
             data.add_field("file", content, filename=file_name, content_type=mime_type)
             body = await self._call("POST", f"/{phone_number_id}/media", data=data, tries=1)
-            return _id_decoder.decode(body).id
+            return _decoded(_id_decoder, body, "upload").id
         file = await asyncio.to_thread(content.open, "rb")
         try:
             data.add_field("file", file, filename=file_name, content_type=mime_type)
             body = await self._call("POST", f"/{phone_number_id}/media", data=data, tries=1)
         finally:
             file.close()
-        return _id_decoder.decode(body).id
+        return _decoded(_id_decoder, body, "upload").id
 
     async def delete_media(self, media_id: str) -> None:
         await self._call("DELETE", f"/{media_id}", repeatable=True)
@@ -257,7 +297,8 @@ class CloudApi:
     async def _json(
         self, method: str, path: str, *, repeatable: bool = True, **kwargs: Any
     ) -> dict[str, Any]:
-        return _json_decoder.decode(await self._call(method, path, repeatable=repeatable, **kwargs))
+        body = await self._call(method, path, repeatable=repeatable, **kwargs)
+        return _decoded(_json_decoder, body, f"{method} {path}")
 
     async def _call(
         self, method: str, path: str, *, repeatable: bool = True, tries: int = 0, **kwargs: Any

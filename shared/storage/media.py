@@ -35,10 +35,15 @@ class MediaRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
 
 
-async def stored_media(connection: AsyncConnection, media_ids: Collection[str]) -> set[str]:
+async def stored_media(
+    connection: AsyncConnection, media_ids: Collection[str]
+) -> dict[str, MediaRow]:
+    """The records of those of ``media_ids`` stored already."""
     table = schema.media
-    query = select(table.c.media_id).where(table.c.media_id.in_(media_ids), table.c.state == STORED)
-    return set((await connection.execute(query)).scalars())
+    columns = [table.c[name] for name in MediaRow.__struct_fields__]
+    query = select(*columns).where(table.c.media_id.in_(media_ids), table.c.state == STORED)
+    rows = await connection.execute(query)
+    return {row.media_id: MediaRow(**row._mapping) for row in rows}
 
 
 async def record_media(connection: AsyncConnection, rows: Sequence[MediaRow]) -> None:

@@ -173,3 +173,23 @@ async def test_a_local_file_is_uploaded_to_a_media_id(
     file.write_bytes(b"%PDF-1.4 " + bytes(range(256)) * 4000)  # a megabyte, streamed from disk
     media_id = await api.upload_media(phone_number_id(sandbox), file, "application/pdf", file.name)
     assert sandbox.app[WORLD].media.items[media_id].content == file.read_bytes()
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_send_answered_a_bare_5xx_is_not_resent(
+    api: CloudApi, sandbox: SandboxClient, status: int
+) -> None:
+    """It may have gone through: the sender settles it by its idempotency key."""
+    await fault(sandbox, endpoint="messages", status=status, count=1)
+    with pytest.raises(TransientError):
+        await api.send_message(phone_number_id(sandbox), TEXT)
+    assert calls(sandbox, "/messages") == [status]
+
+
+async def test_a_look_up_answered_a_bare_500_is_retried(
+    api: CloudApi, sandbox: SandboxClient
+) -> None:
+    media_id = await api.upload_media(phone_number_id(sandbox), b"\x89PNG", "image/png", "a.png")
+    await fault(sandbox, endpoint="node", status=500, count=1)
+    assert (await api.media_info(media_id)).id == media_id
+    assert calls(sandbox, f"/{media_id}") == [500, 200]

@@ -142,3 +142,11 @@ def test_a_body_that_is_not_metas_is_judged_by_status(
 
 def test_a_timeout_is_transient() -> None:
     assert isinstance(error_without_code("timed out"), TransientError)
+
+
+def test_a_media_look_up_with_its_size_as_a_string_is_read() -> None:
+    from shared.cloudapi.client import MediaInfo, _media_decoder
+
+    body = b'{"id": "1", "url": "https://x", "file_size": "12345", "sha256": "ab"}'
+    info: MediaInfo = _media_decoder.decode(body)
+    assert info.size_bytes == 12345
