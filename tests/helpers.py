@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
@@ -63,6 +64,15 @@ class Broker:
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = response.read()
         return json.loads(answer) if answer else None
+
+
+async def answers(url: str, status: int | None = 200) -> bool:
+    """Whether ``url`` answers ``status`` (None: anything short of a server error) now."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return response.status == status if status is not None else response.status < 500
+    except aiohttp.ClientError:
+        return False
 
 
 def free_port() -> int:

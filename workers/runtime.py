@@ -184,8 +184,9 @@ class Consumer:
         started = time.monotonic()
         if not again:
             self.metrics.consumed.inc(len(batch))
+        messages = [delivery.message for delivery in batch]
         try:
-            outcome = await self._call([delivery.message for delivery in batch])
+            outcome = await self._call(messages)
         except Unavailable:
             # Stopping during an outage: left unacked, back to the queue at close; held, so
             # that no multiple-ack may take it meanwhile.
@@ -203,9 +204,7 @@ class Consumer:
                 await self._process([delivery], again=True)
             return
         await self._ack(batch, multiple=not again)
-        self.metrics.observe(
-            [delivery.message for delivery in batch], outcome, time.monotonic() - started
-        )
+        self.metrics.observe(messages, outcome, time.monotonic() - started)
 
     async def _call(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         """The handler's outcome; while it reports a dependency down, wait and call again."""

@@ -1,6 +1,6 @@
 """Storing status updates: the history, and each message's delivery state folded forward.
 
-Two statements per batch, whatever its size:
+Three statements per batch, whatever its size:
 
 1. every update into ``statuses``, keyed by its event key: a repeat inserts nothing, and the keys
    that did go in come back, so the caller can count duplicates;
@@ -8,7 +8,8 @@ Two statements per batch, whatever its size:
    join (the same result in any order, applied any number of times; workers/progress.py): the
    furthest status wins, the failure with the lowest code wins, conversation and pricing are
    kept once known. So two status workers writing the same message at once need no lock, and a
-   batch redelivered after a crash changes nothing.
+   batch redelivered after a crash changes nothing;
+3. the conversations first seen, once each.
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ from typing import Any
 
 from sandbox.load import Target, parse_mix, run_load
 from shared.storage.database import create_engine
-from tests.bench.ingress import free_port, machine, wait_ready
+from tests.bench.ingress import machine, wait_ready
 from tests.bench.report import publish
 from tests.bench.status_worker import database, rabbitmq_version, stored_distinct
 from tests.conftest import postgres
-from tests.helpers import Broker, wait_until
+from tests.helpers import Broker, free_port, wait_until
 from tests.integration.worker_support import metric
 
 RESULTS = Path(__file__).parent / "results" / "end_to_end.md"

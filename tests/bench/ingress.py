@@ -42,7 +42,7 @@ from pathlib import Path
 import aio_pika
 
 from shared.signature import sign
-from tests.helpers import Broker, cloudapi_dir
+from tests.helpers import Broker, cloudapi_dir, free_port
 
 SECRET = "bench-app-secret"
 RESULTS = Path(__file__).parent / "results" / "ingress.md"
@@ -71,13 +71,6 @@ def wrk_script(body: bytes) -> str:
         'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["X-Hub-Signature-256"] = "{sign(SECRET.encode(), body)}"\n'
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_ready(port: int, timeout: float = 20.0) -> None:

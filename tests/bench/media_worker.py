@@ -28,9 +28,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.bench.ingress import free_port, machine, wait_ready
+from tests.bench.ingress import machine, wait_ready
 from tests.bench.report import publish
-from tests.helpers import Broker, wait_until
+from tests.helpers import Broker, answers, free_port, wait_until
 from tests.integration.worker_support import metric
 
 RESULTS = Path(__file__).parent / "results" / "media_worker.md"
@@ -104,7 +104,7 @@ async def one_round(images: int, size: int, folder: Path) -> dict[str, float]:
         worker = None
         try:
             wait_ready(ingress_port)
-            await wait_until(lambda: _answers(f"{sandbox}/_sandbox/state"), timeout=20)
+            await wait_until(lambda: answers(f"{sandbox}/_sandbox/state"), timeout=20)
             ids = await send_images(sandbox, images, size)
             await wait_until(lambda: _queued(amqp_url, images), timeout=60, step=0.2)
             bare_s = await bare_downloads(sandbox, ids)
@@ -116,14 +116,6 @@ async def one_round(images: int, size: int, folder: Path) -> dict[str, float]:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
     return {"worker": images / worker_s, "bare": images / bare_s}
-
-
-async def _answers(url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 async def _queued(amqp_url: str, count: int) -> bool:

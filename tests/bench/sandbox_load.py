@@ -20,7 +20,8 @@ from typing import Any
 
 from sandbox.load import Target, parse_mix, run_load
 from shared.eventloop import new_event_loop
-from tests.bench.ingress import free_port, machine, wait_ready, wrk
+from tests.bench.ingress import machine, wait_ready, wrk
+from tests.helpers import free_port
 
 RESULTS = Path(__file__).parent / "results" / "sandbox_load.md"
 SECRET = "bench-app-secret"

@@ -37,10 +37,10 @@ from shared import topology
 from shared.schemas.events import event_decoder
 from shared.schemas.webhook import Status
 from shared.storage.database import create_engine, migrate
-from tests.bench.ingress import free_port, machine
+from tests.bench.ingress import machine
 from tests.bench.report import publish
 from tests.conftest import POSTGRES_ADMIN_URL, postgres
-from tests.helpers import Broker, publish_raw, status_webhook
+from tests.helpers import Broker, free_port, publish_raw, status_webhook
 from tests.integration.worker_support import as_messages, metric
 
 RESULTS = Path(__file__).parent / "results" / "status_worker.md"

@@ -14,7 +14,7 @@ from aiobotocore.session import get_session
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import answers, free_port, wait_until
 from tests.integration.sandbox_support import Receiver, SandboxClient, start_sandbox
 
 
@@ -71,9 +71,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 async def s3_location(s3_endpoint: str) -> str:
     """``WAPIPE_MEDIA_DIR`` for a bucket made for this test alone."""
-    from tests.integration.worker_support import answers_http
-
-    await wait_until(lambda: answers_http(s3_endpoint), timeout=20)
+    await wait_until(lambda: answers(s3_endpoint, status=None), timeout=20)
     bucket = f"wapipe-{uuid.uuid4().hex[:12]}"
     async with get_session().create_client("s3", endpoint_url=s3_endpoint) as client:
         await client.create_bucket(Bucket=bucket)

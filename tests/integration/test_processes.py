@@ -20,7 +20,7 @@ from shared.signature import HEADER, sign
 from shared.storage import schema
 from shared.storage.database import open_database
 from tests.conftest import SECRETS, VERIFY_TOKEN
-from tests.helpers import TcpProxy, drain, free_port, sample_bodies, wait_until
+from tests.helpers import TcpProxy, answers, drain, free_port, sample_bodies, wait_until
 
 STATUS_BODY = next(path for path in sample_bodies() if path.name == "status_sent.json").read_bytes()
 
@@ -41,14 +41,6 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-async def answers(url: str, status: int = 200) -> bool:
-    try:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return response.status == status
-    except aiohttp.ClientError:
-        return False
 
 
 async def post_webhook(port: int, body: bytes) -> int:

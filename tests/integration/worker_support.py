@@ -100,11 +100,3 @@ async def queue_depth(amqp_url: str, queue: str) -> tuple[int, int]:
         declared = await channel.declare_queue(queue, passive=True)
         result = declared.declaration_result
         return result.message_count or 0, result.consumer_count or 0
-
-
-async def answers_http(url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return response.status < 500
-    except aiohttp.ClientError:
-        return False
