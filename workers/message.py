@@ -32,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
 from shared.schemas.events import NULL, WebhookEvent, event_decoder
-from shared.schemas.jobs import MarkReadJob, SendJob, routing_key
+from shared.schemas.jobs import (
+    MarkReadJob,
+    SendJob,
+    encode_job,
+    job_encoder,
+    routing_key,
+    text_message,
+)
+from shared.schemas.jobs import Message as OutgoingMessage
 from shared.schemas.webhook import Message
 from shared.schemas.webhook_base import Contact
 from shared.settings import SettingsError
@@ -149,24 +157,26 @@ class MessageContext:
     def sender(self) -> str | None:
         return sender_of(MessageEvent(self.event, self.message, self.contact))
 
-    def reply(self, message: dict[str, Any], *, quote: bool = False, **job: Any) -> SendJob:
-        """Answer the sender with a Cloud API message object, e.g.
-        ``{"type": "text", "text": {"body": "Thanks!"}}``; ``quote`` shows it as a reply."""
+    def reply(self, message: OutgoingMessage, *, quote: bool = False, **job: Any) -> SendJob:
+        """Answer the sender, e.g. ``context.reply(ImageMessage(image=Image(link=url)))``
+        (the kinds are in ``shared/schemas/jobs.py``); ``quote`` shows it as a reply; ``job``
+        sets more of the SendJob (``callback_data``, ``metadata``, ``expires_at``)."""
         if self.event.phone_number_id is None or self.sender is None:
             raise ValueError("this message names no number to answer from or to")
         sent = SendJob(
             idempotency_key=f"reply:{self.wamid}:{len(self.jobs)}",
             phone_number_id=self.event.phone_number_id,
             to=self.sender,
-            message=msgspec.Raw(_encoder.encode(message)),
+            message=message,
             reply_to=self.wamid if quote else None,
             **job,
         )
+        encode_job(sent)  # the limits (text length, ...) fail here, in the handler that broke them
         self.jobs.append(sent)
         return sent
 
-    def reply_text(self, text: str, *, quote: bool = False) -> SendJob:
-        return self.reply({"type": "text", "text": {"body": text}}, quote=quote)
+    def reply_text(self, text: str, *, quote: bool = False, preview_url: bool = False) -> SendJob:
+        return self.reply(text_message(text, preview_url=preview_url), quote=quote)
 
 
 UserHandler = Callable[[MessageContext], Awaitable[None]]
@@ -237,7 +247,7 @@ class MessageHandler:
                 topology.OUTBOUND_EXCHANGE,
                 routing_key(job.phone_number_id),
                 job.idempotency_key,
-                _encoder.encode(job),
+                job_encoder.encode(job),
             )
             for job in jobs
         ]

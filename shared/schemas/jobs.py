@@ -1,42 +1,157 @@
 """Send jobs: what any system publishes on ``wa.outbound`` for wapipe to send. Versioned.
 
-The first version, enough for the message worker's replies and read receipts; the sender's issue
-widens it (every message kind typed, JSON Schema, AsyncAPI). A job carries the Cloud API's own
-message object in ``message`` (what follows ``"messaging_product"`` and ``"to"`` in a
-``POST /{phone_number_id}/messages`` body), so every kind the API knows can already be sent.
+A job names its ``kind``: ``send`` (a message) or ``mark_read`` (blue ticks for an inbound
+message; with ``typing`` the user also sees "typing…" for up to 25 s or until the reply: the
+Cloud API shows typing only this way, so there is no job of its own for it). Routing key:
+``send.<phone_number_id>`` (``routing_key``). ``idempotency_key`` makes a job at most once: the
+same key published twice is sent once.
 
-Each job names its ``kind`` (``send`` or ``mark_read``). Routing key: ``send.<phone_number_id>``.
-``idempotency_key`` is what makes a job at most once: the same key published twice is sent once.
+A send job's ``message`` is the Cloud API's own message object, as it follows ``"to"`` in a
+``POST /{phone_number_id}/messages`` body: ``{"type": "text", "text": {"body": "Hello"}}``,
+``{"type": "image", "image": {"link": "https://...", "caption": "..."}}`` and so on for every
+kind the API sends (FACTS.md section 3), typed here with the API's limits (content.py,
+interactive.py, template.py). One addition: an image, audio, video, document or sticker may name
+a local ``file`` instead of an ``id`` or ``link``; the sender uploads it, then sends its id.
+
+The published contract is the JSON Schema of ``Job`` in ``schemas/send-job.schema.json``
+(``python -m shared.schemas.export`` writes it). Pure: the sender calls ``api_message`` for the
+request body and ``local_file`` for what to upload first.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import mimetypes
+from pathlib import Path
+from typing import Annotated, Any, Final
 
 import msgspec
+from msgspec import Meta
+
+from shared.schemas.content import (
+    UPLOAD_SOURCES,
+    Audio,
+    Contact,
+    Document,
+    Image,
+    JobStruct,
+    Location,
+    NonEmpty,
+    Reaction,
+    Sticker,
+    Text,
+    Video,
+)
+from shared.schemas.interactive import Interactive
+from shared.schemas.template import Template
 
 JOB_VERSION: Final = 1
+CALLBACK_DATA_MAX: Final = 512
+
+# Digits only: the id is a word of the routing key, where a dot would split it.
+PhoneNumberId = Annotated[str, Meta(pattern=r"^[0-9]+$", description="the business number's id")]
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=256)]
+
+# --- the message: one Struct per type, holding the API's object under the type's name -----------
 
 
-class SendJob(msgspec.Struct, frozen=True, kw_only=True, tag="send", tag_field="kind"):
+class TextMessage(JobStruct, frozen=True, kw_only=True, tag="text", tag_field="type"):
+    text: Text
+
+
+class ImageMessage(JobStruct, frozen=True, kw_only=True, tag="image", tag_field="type"):
+    image: Annotated[Image, UPLOAD_SOURCES]
+
+
+class AudioMessage(JobStruct, frozen=True, kw_only=True, tag="audio", tag_field="type"):
+    audio: Annotated[Audio, UPLOAD_SOURCES]
+
+
+class VideoMessage(JobStruct, frozen=True, kw_only=True, tag="video", tag_field="type"):
+    video: Annotated[Video, UPLOAD_SOURCES]
+
+
+class DocumentMessage(JobStruct, frozen=True, kw_only=True, tag="document", tag_field="type"):
+    document: Annotated[Document, UPLOAD_SOURCES]
+
+
+class StickerMessage(JobStruct, frozen=True, kw_only=True, tag="sticker", tag_field="type"):
+    sticker: Annotated[Sticker, UPLOAD_SOURCES]
+
+
+class LocationMessage(JobStruct, frozen=True, kw_only=True, tag="location", tag_field="type"):
+    location: Location
+
+
+class ContactsMessage(JobStruct, frozen=True, kw_only=True, tag="contacts", tag_field="type"):
+    contacts: Annotated[tuple[Contact, ...], Meta(min_length=1)]
+
+
+class InteractiveMessage(JobStruct, frozen=True, kw_only=True, tag="interactive", tag_field="type"):
+    interactive: Interactive
+
+
+class TemplateMessage(JobStruct, frozen=True, kw_only=True, tag="template", tag_field="type"):
+    template: Template
+
+
+class ReactionMessage(JobStruct, frozen=True, kw_only=True, tag="reaction", tag_field="type"):
+    reaction: Reaction
+
+
+Message = (
+    TextMessage
+    | ImageMessage
+    | AudioMessage
+    | VideoMessage
+    | DocumentMessage
+    | StickerMessage
+    | LocationMessage
+    | ContactsMessage
+    | InteractiveMessage
+    | TemplateMessage
+    | ReactionMessage
+)
+MediaMessage = ImageMessage | AudioMessage | VideoMessage | DocumentMessage | StickerMessage
+
+
+def text_message(body: str, *, preview_url: bool = False) -> TextMessage:
+    """The most common message, without spelling out its two Structs."""
+    return TextMessage(text=Text(body=body, preview_url=preview_url))
+
+
+# --- the jobs ------------------------------------------------------------------------------------
+
+
+class SendJob(
+    JobStruct, frozen=True, kw_only=True, omit_defaults=False, tag="send", tag_field="kind"
+):
     v: int = JOB_VERSION
-    idempotency_key: str
-    phone_number_id: str  # the business number to send from
-    to: str  # the recipient's wa_id (or user id)
-    message: msgspec.Raw  # e.g. {"type": "text", "text": {"body": "Hello"}}
-    reply_to: str | None = None  # the wamid this answers (sent as the message's context)
-    callback_data: str | None = None  # biz_opaque_callback_data, echoed on statuses
+    idempotency_key: IdempotencyKey
+    phone_number_id: PhoneNumberId  # the business number to send from
+    to: Annotated[str, Meta(min_length=1)]  # the recipient's phone number or wa_id
+    message: Message
+    reply_to: NonEmpty | None = None  # the wamid this answers (sent as the message's context)
+    # biz_opaque_callback_data, echoed on the message's statuses
+    callback_data: Annotated[str, Meta(max_length=CALLBACK_DATA_MAX)] | None = None
     expires_at: float | None = None  # unix seconds; not sent after this
-    metadata: dict[str, str] = {}  # passed back in the outbound.* events
+    metadata: dict[str, str] = msgspec.field(
+        default_factory=dict
+    )  # passed back in the outbound.* events
+
+    def __post_init__(self) -> None:
+        if self.reply_to is not None and isinstance(self.message, ReactionMessage):
+            raise ValueError("a reaction cannot reply to a message (it names its own)")
 
 
-class MarkReadJob(msgspec.Struct, frozen=True, kw_only=True, tag="mark_read", tag_field="kind"):
-    """Mark an inbound message read (its blue ticks), optionally showing "typing…"."""
+class MarkReadJob(
+    JobStruct, frozen=True, kw_only=True, omit_defaults=False, tag="mark_read", tag_field="kind"
+):
+    """Mark an inbound message read (its blue ticks), and with ``typing`` show "typing…"."""
 
     v: int = JOB_VERSION
-    idempotency_key: str
-    phone_number_id: str
-    message_id: str  # the inbound wamid
+    idempotency_key: IdempotencyKey
+    phone_number_id: PhoneNumberId
+    message_id: NonEmpty  # the inbound wamid
     typing: bool = False
 
 
@@ -45,4 +160,94 @@ def routing_key(phone_number_id: str) -> str:
 
 
 Job = SendJob | MarkReadJob
-job_decoder: Final = msgspec.json.Decoder(Job)
+job_decoder: Final[msgspec.json.Decoder[SendJob | MarkReadJob]] = msgspec.json.Decoder(Job)
+job_encoder: Final = msgspec.json.Encoder()
+
+
+def encode_job(job: Job) -> bytes:
+    """The job as JSON, checked against the contract first: msgspec checks the ``Meta`` limits
+    only when decoding, so a job built in Python is decoded once to catch what it breaks.
+    Raises ``msgspec.ValidationError`` with the reason and the path."""
+    body = job_encoder.encode(job)
+    job_decoder.decode(body)
+    return body
+
+
+# --- what the sender does with a send job --------------------------------------------------------
+
+
+class LocalFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A local file to upload before sending (``CloudApi.upload_media(..., path, mime_type,
+    path.name)``), its id then given to ``api_message``."""
+
+    path: Path
+    mime_type: str
+
+
+# What WhatsApp takes (REFERENCE.md 9.2), not the machine's own table, which varies.
+_MIME_TYPES: Final = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".mp4": "video/mp4",
+    ".3gp": "video/3gpp",
+    ".aac": "audio/aac",
+    ".amr": "audio/amr",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+}
+FALLBACK_MIME_TYPE: Final = "application/octet-stream"
+
+
+def guess_mime_type(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    return _MIME_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or FALLBACK_MIME_TYPE
+
+
+def _media_of(message: Message) -> Image | Audio | Video | Document | Sticker | None:
+    if isinstance(message, ImageMessage):
+        return message.image
+    if isinstance(message, AudioMessage):
+        return message.audio
+    if isinstance(message, VideoMessage):
+        return message.video
+    if isinstance(message, DocumentMessage):
+        return message.document
+    if isinstance(message, StickerMessage):
+        return message.sticker
+    return None
+
+
+def local_file(job: SendJob) -> LocalFile | None:
+    """The file to upload first, when the job's media is a local ``file``."""
+    media = _media_of(job.message)
+    if media is None or media.file is None:
+        return None
+    return LocalFile(
+        path=Path(media.file), mime_type=media.mime_type or guess_mime_type(media.file)
+    )
+
+
+def api_message(job: SendJob, *, media_id: str | None = None) -> dict[str, Any]:
+    """The body of ``POST /{phone_number_id}/messages``, but for ``messaging_product`` and
+    ``biz_opaque_callback_data``, which the sender adds. ``media_id`` (the upload of
+    ``local_file(job)``) stands in for a local file; a job with a file needs it."""
+    body: dict[str, Any] = {"recipient_type": "individual", "to": job.to}
+    body.update(msgspec.json.decode(job_encoder.encode(job.message)))  # JSON's own types
+    media = _media_of(job.message)
+    if media is not None and media.file is not None:
+        if media_id is None:
+            raise ValueError(f"{job.idempotency_key}: upload {media.file} first: no media_id")
+        kind = body["type"]
+        uploaded = {k: v for k, v in body[kind].items() if k not in ("file", "mime_type")}
+        body[kind] = {"id": media_id, **uploaded}
+    elif media_id is not None:
+        raise ValueError(f"{job.idempotency_key}: a media_id for a message with no local file")
+    if job.reply_to is not None:
+        body["context"] = {"message_id": job.reply_to}
+    return body

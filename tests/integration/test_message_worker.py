@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingress.split import split_body
 from shared import topology
-from shared.schemas.jobs import MarkReadJob, SendJob, job_decoder
+from shared.schemas.jobs import MarkReadJob, SendJob, job_decoder, text_message
 from shared.settings import Settings, SettingsError
 from shared.storage import schema
 from shared.storage.database import open_database
@@ -142,38 +142,54 @@ async def test_a_reply_goes_out_as_a_send_job_and_a_handled_event_follows(
         channel = await connection.channel()
         follower = await channel.declare_queue("crm-bridge", exclusive=True)
         await follower.bind(topology.EVENTS_EXCHANGE, "handled.#")
+        sent = await follow_jobs(channel)
         assert await post_webhook(ingress, text_webhook("wamid.ECHO", "echo hi there")) == 200
         handled = await _next(follower)
         assert handled.routing_key == "handled.text"
         assert handled.message_id == "wamid.ECHO"
         assert json.loads(handled.body)["key"] == "wamid.ECHO"
-
-    jobs = [job_decoder.decode(job.body) for job in await drain(settings.amqp_url, "wa.send")]
+        jobs = [job_decoder.decode(job.body) for job in await _take(sent, 2)]
     reply, read = jobs
     assert isinstance(reply, SendJob)
     assert reply.idempotency_key == "reply:wamid.ECHO:0"
     assert (reply.to, reply.reply_to) == ("16315551181", "wamid.ECHO")
-    assert json.loads(bytes(reply.message)) == {"type": "text", "text": {"body": "hi there"}}
+    assert reply.message == text_message("hi there")
     assert isinstance(read, MarkReadJob)
     assert (read.idempotency_key, read.message_id) == ("read:wamid.ECHO", "wamid.ECHO")
 
 
-async def _next(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+async def _take(
+    queue: aio_pika.abc.AbstractQueue, count: int
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
     received: list[aio_pika.abc.AbstractIncomingMessage] = []
 
     async def got() -> bool:
         if (message := await queue.get(fail=False, no_ack=True)) is not None:
             received.append(message)
-        return bool(received)
+        return len(received) >= count
 
     await wait_until(got, timeout=10)
-    return received[0]
+    return received
+
+
+async def _next(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    return (await _take(queue, 1))[0]
+
+
+async def follow_jobs(channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractQueue:
+    """A queue of the test's own on wa.outbound: every send job, whichever queues the sender
+    keeps them in."""
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(topology.OUTBOUND_EXCHANGE, "send.#")
+    return queue
 
 
 async def test_a_failing_handler_dead_letters_its_message_and_publishes_nothing_for_it(
     ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
 ) -> None:
-    async with running_worker(message.KIND, worker_settings) as metrics:
+    connection = await aio_pika.connect(worker_settings.amqp_url)
+    async with connection, running_worker(message.KIND, worker_settings) as metrics:
+        sent = await follow_jobs(await connection.channel())
         for wamid, text in (("wamid.A", "echo one"), ("wamid.B", "boom"), ("wamid.C", "echo two")):
             assert await post_webhook(ingress, text_webhook(wamid, text)) == 200
 
@@ -181,11 +197,9 @@ async def test_a_failing_handler_dead_letters_its_message_and_publishes_nothing_
             return await metric(metrics, "wapipe_worker_dead_lettered_total") == 1
 
         await wait_until(dead_lettered, timeout=10)
+        jobs = [job_decoder.decode(job.body) for job in await _take(sent, 2)]
     [dead] = await drain(worker_settings.amqp_url, "wa.message.dlq")
     assert dead.message_id == "wamid.B"
-    jobs = [
-        job_decoder.decode(job.body) for job in await drain(worker_settings.amqp_url, "wa.send")
-    ]
     assert sorted(job.idempotency_key for job in jobs) == ["reply:wamid.A:0", "reply:wamid.C:0"]
     stored = await rows(engine)
     assert set(stored) == {"wamid.A", "wamid.B", "wamid.C"}  # stored, whatever the logic did
