@@ -37,3 +37,9 @@ bench-e2e: $(BIN)/wapipe
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# The published contracts (schemas/*.schema.json, docs/asyncapi.json), written from the Structs
+# and shared/topology.py; a unit test fails while they are stale.
+.PHONY: schemas
+schemas: $(BIN)/wapipe
+	$(BIN)/python -m shared.schemas.export
