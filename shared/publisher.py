@@ -1,0 +1,105 @@
+"""Publishing send jobs from Python, the way every publisher should (docs/publishing.md):
+
+    async with JobPublisher(settings) as jobs:
+        await jobs.publish(SendJob(idempotency_key=..., phone_number_id=..., to=..., message=...))
+
+One robust connection, named so the broker shows who it is; one channel with publisher confirms.
+Each job goes to ``wa.outbound`` with routing key ``send.<phone_number_id>``, persistent, as JSON,
+``message_id`` its idempotency key, mandatory: ``publish`` returns once the broker has it on disk
+in a queue. Publishing a job again (say, after an error here) is safe: the sender sends one
+idempotency key once.
+
+    PublishError           the broker did not take the job
+      |-- JobUnroutable    no queue is bound for its routing key (is the topology declared?)
+      '-- JobRefused       the broker refused it (a full queue refuses publishes)
+    msgspec.ValidationError  the job breaks the contract; nothing was published
+"""
+
+from __future__ import annotations
+
+import socket
+from types import TracebackType
+from typing import Final, Self
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+
+from shared.schemas.jobs import Job, encode_job, routing_key
+from shared.settings import Settings
+from shared.topology import OUTBOUND_EXCHANGE
+
+CONTENT_TYPE: Final = "application/json"
+
+
+class PublishError(Exception):
+    """The broker did not take a job."""
+
+
+class JobUnroutable(PublishError):
+    def __init__(self, key: str, routing_key: str) -> None:
+        super().__init__(
+            f"job {key}: no queue takes routing key {routing_key!r} on {OUTBOUND_EXCHANGE} "
+            "(declare the topology: `wapipe topology`)"
+        )
+        self.key = key
+        self.routing_key = routing_key
+
+
+class JobRefused(PublishError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"job {key}: refused by the broker (nack): is the send queue full?")
+        self.key = key
+
+
+class JobPublisher:
+    def __init__(self, settings: Settings, *, name: str | None = None) -> None:
+        self._amqp_url = settings.amqp_url
+        self._name = name or f"wapipe-publisher@{socket.gethostname()}"
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await aio_pika.connect_robust(
+            self._amqp_url, client_properties={"connection_name": self._name}
+        )
+        try:
+            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            await self._connection.close()
+            raise PublishError(
+                f"the exchange {OUTBOUND_EXCHANGE} does not exist (declare the topology: "
+                "`wapipe topology`)"
+            ) from None
+        except BaseException:
+            await self._connection.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish(self, job: Job) -> None:
+        """Publish ``job`` and wait for the broker's confirm. Raises as the docstring says."""
+        assert self._exchange is not None, "use JobPublisher as `async with`"
+        body = encode_job(job)  # checks the contract's limits first
+        key = routing_key(job.phone_number_id)
+        message = aio_pika.Message(
+            body,
+            message_id=job.idempotency_key,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            await self._exchange.publish(message, routing_key=key, mandatory=True)
+        except aiormq.exceptions.DeliveryError as exc:
+            if exc.message is not None:  # basic.return: no queue matched
+                raise JobUnroutable(job.idempotency_key, key) from None
+            raise JobRefused(job.idempotency_key) from None
