@@ -114,6 +114,11 @@ Message = (
 MediaMessage = ImageMessage | AudioMessage | VideoMessage | DocumentMessage | StickerMessage
 
 
+def message_type(message: Message) -> str:
+    """The message's ``type`` ("text", "image", ...): its tag, not an attribute."""
+    return str(message.__struct_config__.tag)
+
+
 def text_message(body: str, *, preview_url: bool = False) -> TextMessage:
     """The most common message, without spelling out its two Structs."""
     return TextMessage(text=Text(body=body, preview_url=preview_url))

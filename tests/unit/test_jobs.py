@@ -24,6 +24,7 @@ from shared.schemas.jobs import (
     guess_mime_type,
     job_decoder,
     local_file,
+    message_type,
     text_message,
 )
 from tests.send_examples import LINK, MEDIA_KINDS, every_kind, media_message, reaction
@@ -473,3 +474,10 @@ def test_a_job_built_in_python_is_checked_before_it_goes_out() -> None:
 def test_a_media_source_rule_holds_in_python_too() -> None:
     with pytest.raises(ValueError, match="exactly one of id, link, file"):
         ImageMessage(image=Image())
+
+
+@pytest.mark.parametrize("name", EVERY_KIND)
+def test_a_messages_type_is_its_tag(name: str) -> None:
+    job = decode(send_job(EVERY_KIND[name]))
+    assert isinstance(job, SendJob)
+    assert message_type(job.message) == EVERY_KIND[name]["type"]
