@@ -12,13 +12,19 @@ $(BIN)/wapipe: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The sender's shard queues hang off RabbitMQ's consistent-hash exchange (a plugin it ships):
+# turn it on where the broker is local, as the management plugin for the tests.
+PLUGINS := rabbitmq_management rabbitmq_consistent_hash_exchange
+ENABLE_PLUGINS := -@command -v rabbitmq-plugins >/dev/null && rabbitmq-plugins enable --quiet $(PLUGINS) >/dev/null 2>&1
+
 up: $(BIN)/wapipe
+	$(ENABLE_PLUGINS)
 	$(BIN)/wapipe up
 
-# The tests give each test a vhost through RabbitMQ's management API: turn it on where the
-# broker is local (a no-op when it is on already, or when rabbitmq-plugins is not here).
+# The tests give each test a vhost through RabbitMQ's management API (a no-op when the plugins
+# are on already, or when rabbitmq-plugins is not here).
 test: $(BIN)/wapipe
-	-@command -v rabbitmq-plugins >/dev/null && rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1
+	$(ENABLE_PLUGINS)
 	$(BIN)/pytest
 
 lint: $(BIN)/wapipe

@@ -199,6 +199,7 @@ WORKERS: Final = {
     "message": "workers.message",
     "account": "workers.account",
     "media": "workers.media",
+    "sender": "workers.sender",
 }
 
 

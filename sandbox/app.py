@@ -138,7 +138,10 @@ async def _injected(request: web.Request, handler: Handler, fault: Fault) -> web
         raise GraphError(fault.code, "Injected by the sandbox's faults.")
     if fault.status is not None:
         return web.Response(status=fault.status, text="injected fault")
-    return await handler(request)
+    response = await handler(request)
+    if fault.answer_latency_s:
+        await asyncio.sleep(fault.answer_latency_s)
+    return response
 
 
 def run(settings: Settings, config: SandboxConfig) -> None:

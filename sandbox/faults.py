@@ -9,7 +9,9 @@ A fault applies to an endpoint (``messages``, ``media`` (upload), ``download``, 
 seeded RNG, so a run replays), optionally only to the next ``count`` of them. It delays the
 answer (``latency_s``), then answers a Cloud API error (``code``: its body and HTTP status), a
 bare HTTP status (``status``: 500, 503, 429... with no Meta body), never answers (``hang``), or
-closes the connection (``drop``); with none of these, the request goes through, late.
+closes the connection (``drop``); with none of these, the request goes through, late. Or it
+goes through at once and its answer comes ``answer_latency_s`` late (a send Meta took whose
+answer is lost to a timeout, or to a sender dying while it waits).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Fault:
     rate: float = 1.0
     count: int | None = None  # None: until cleared
     latency_s: float = 0.0
+    answer_latency_s: float = 0.0  # after the request is handled
     code: int | None = None
     status: int | None = None
     hang: bool = False
@@ -44,9 +47,10 @@ class Fault:
         if (
             not 0 <= fault.rate <= 1
             or fault.latency_s < 0
+            or fault.answer_latency_s < 0
             or (fault.count is not None and (not isinstance(fault.count, int) or fault.count < 1))
         ):
-            raise ValueError("rate is 0 to 1, latency_s >= 0, count >= 1")
+            raise ValueError("rate is 0 to 1, latency_s and answer_latency_s >= 0, count >= 1")
         if fault.status is not None and not 400 <= fault.status <= 599:
             raise ValueError("status is an HTTP error status, 400 to 599")
         return fault

@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v24.0"
     access_token: str = ""
+    # Where WAPIPE_ACCESS_TOKEN_FILE pointed, if it did: the sender reads it again when Meta
+    # refuses the token, so a rotated secret is picked up without a restart.
+    access_token_file: str = ""
     graph_timeout_s: float = 30.0  # a whole call, retries apart
     graph_max_connections: int = 64  # the client's connection pool, per process
     graph_retries: int = 3  # more tries of a call that failed transiently (or 429)
@@ -68,6 +71,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     message_handlers: tuple[str, ...] = ()
     mark_read: bool = False  # mark every inbound message read once handled
 
+    # The sender (`wapipe worker sender`): each number's throughput (FACTS.md 5: 80/s by default,
+    # 1,000/s once upgraded, 20/s for coexistence numbers; per number as "<id>=<rate>"), each
+    # recipient's pair rate (one message per interval, bursts of up to `sender_pair_burst`),
+    # jobs held per shard, tries of a transient failure, and how long a send whose outcome is
+    # unknown waits for a status to settle it before it is failed without a resend.
+    sender_rate_per_s: float = 80.0
+    sender_number_rates: tuple[str, ...] = ()
+    sender_pair_interval_s: float = 6.0
+    sender_pair_burst: int = 20
+    sender_prefetch: int = 1000
+    sender_max_attempts: int = 8
+    sender_settle_s: float = 600.0
+    sender_pause_s: float = 30.0  # a paused number (refused token, account blocked) tries again
+
     # Logs: "auto" is JSON lines unless stderr is a terminal.
     log_level: str = "INFO"
     log_format: str = "auto"
@@ -95,6 +112,13 @@ _POSITIVE: Final = (
     "worker_max_attempts",
     "worker_retry_base_s",
     "worker_retry_max_s",
+    "sender_rate_per_s",
+    "sender_pair_interval_s",
+    "sender_pair_burst",
+    "sender_prefetch",
+    "sender_max_attempts",
+    "sender_settle_s",
+    "sender_pause_s",
 )
 _NOT_NEGATIVE: Final = ("worker_batch_wait_ms", "worker_prefetch", "metrics_port", "graph_retries")
 _CHOICES: Final = {
@@ -167,6 +191,24 @@ def _check(settings: Settings) -> None:
     for field, allowed in _CHOICES.items():
         if getattr(settings, field) not in allowed:
             raise SettingsError(f"{env_name(field)}: must be one of {', '.join(allowed)}")
+    number_rates(settings)
+
+
+def number_rates(settings: Settings) -> dict[str, float]:
+    """``WAPIPE_SENDER_NUMBER_RATES`` (``<phone number id>=<messages/s>``, comma-separated)."""
+    rates: dict[str, float] = {}
+    for item in settings.sender_number_rates:
+        number, _, rate = item.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = 0.0
+        if not number.strip() or value <= 0:
+            raise SettingsError(
+                f"{env_name('sender_number_rates')}: {item!r}: give <phone number id>=<rate>"
+            )
+        rates[number.strip()] = value
+    return rates
 
 
 def require(settings: Settings, *fields: str) -> None:

@@ -10,14 +10,24 @@
       template.#, phone_number.#              -> wa.sink (exchange)
     wa.unroutable (fanout)                    -> wa.unroutable   (what no binding matched)
     wa.sink (fanout, nothing bound)           drops what reaches it
-    wa.outbound (topic)
-      send.#                                  -> wa.send         (send jobs, for the sender)
+    wa.outbound (topic)                       send jobs, routing key send.<phone_number_id>
+      send.#                                  -> wa.send.shards (exchange)
+    wa.send.shards (x-consistent-hash: by routing key, so one number always lands in one shard)
+      weight 1 each                           -> wa.send.0 ... wa.send.7   (single active consumer)
+    wa.events status.failed                   -> wa.send.status (the sender links refusals to jobs)
     wa.dlx (direct)                           -> <queue>.dlq, one per queue, keyed by queue name
 
 wapipe's own outputs (``handled.*``, ``template.*``, ``phone_number.*``, ``media.*``,
 ``outbound.*``) are for whoever binds a queue to them; bound to ``wa.sink`` as well, they are
 dropped when nobody does, instead of filling ``wa.unroutable``, which stays an alarm for input
 nothing took.
+
+The send shards are how several sender replicas pace each number together (workers/sender.py):
+the hash sends every job of a number to the same shard, and a shard delivers to one consumer at
+a time (``x-single-active-consumer``), so each number has one owner that paces it exactly; when
+the owner dies, RabbitMQ hands the shard, unacked jobs included, to a standby replica. The
+exchange is RabbitMQ's ``rabbitmq_consistent_hash_exchange`` plugin (shipped with it, to be
+enabled). Changing ``SEND_SHARDS`` moves numbers between shards: drain the sender first.
 
 Every queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least once
 (which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses publishes,
@@ -40,6 +50,9 @@ EVENTS_EXCHANGE: Final = "wa.events"
 UNROUTABLE_EXCHANGE: Final = "wa.unroutable"
 SINK_EXCHANGE: Final = "wa.sink"
 OUTBOUND_EXCHANGE: Final = "wa.outbound"
+SEND_SHARDS_EXCHANGE: Final = "wa.send.shards"
+SEND_SHARDS: Final = 8
+SEND_STATUS_QUEUE: Final = "wa.send.status"
 OUTPUT_KEYS: Final = ("handled.#", "media.#", "outbound.#", "template.#", "phone_number.#")
 DEAD_LETTER_EXCHANGE: Final = "wa.dlx"
 QUARANTINE_ROUTING_KEY: Final = "quarantine.body"
@@ -61,10 +74,16 @@ class Queue(msgspec.Struct, frozen=True):
     name: str
     exchange: str
     binding_keys: tuple[str, ...]
+    single_active: bool = False  # one consumer at a time, the others standing by
 
     @property
     def dead_letter_queue(self) -> str:
         return self.name + ".dlq"
+
+
+def send_shard(shard: int) -> Queue:
+    # The binding key of a consistent-hash exchange is the queue's weight in the hash ring.
+    return Queue(f"wa.send.{shard}", SEND_SHARDS_EXCHANGE, ("1",), single_active=True)
 
 
 EXCHANGES: Final = (
@@ -72,6 +91,7 @@ EXCHANGES: Final = (
     Exchange(UNROUTABLE_EXCHANGE, ExchangeType.FANOUT),
     Exchange(SINK_EXCHANGE, ExchangeType.FANOUT),
     Exchange(OUTBOUND_EXCHANGE, ExchangeType.TOPIC),
+    Exchange(SEND_SHARDS_EXCHANGE, ExchangeType.X_CONSISTENT_HASH),
     Exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT),
 )
 
@@ -82,12 +102,19 @@ QUEUES: Final = (
     Queue("wa.account", EVENTS_EXCHANGE, ("account.#",)),
     Queue("wa.quarantine", EVENTS_EXCHANGE, ("quarantine.#",)),
     Queue("wa.unroutable", UNROUTABLE_EXCHANGE, ("",)),
-    Queue("wa.send", OUTBOUND_EXCHANGE, ("send.#",)),
+    *(send_shard(shard) for shard in range(SEND_SHARDS)),
+    Queue(SEND_STATUS_QUEUE, EVENTS_EXCHANGE, ("status.failed",)),
+)
+
+# Exchange-to-exchange bindings: (source, destination, routing key).
+EXCHANGE_BINDINGS: Final = (
+    *((EVENTS_EXCHANGE, SINK_EXCHANGE, key) for key in OUTPUT_KEYS),
+    (OUTBOUND_EXCHANGE, SEND_SHARDS_EXCHANGE, "send.#"),
 )
 
 
 def queue_arguments(queue: Queue) -> dict[str, Any]:
-    return {
+    arguments: dict[str, Any] = {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": queue.name,
@@ -95,6 +122,9 @@ def queue_arguments(queue: Queue) -> dict[str, Any]:
         "x-overflow": "reject-publish",
         "x-delivery-limit": DELIVERY_LIMIT,
     }
+    if queue.single_active:
+        arguments["x-single-active-consumer"] = True
+    return arguments
 
 
 DEAD_LETTER_ARGUMENTS: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
@@ -117,8 +147,8 @@ async def declare(channel: AbstractChannel) -> None:
         )
         for key in queue.binding_keys:
             await live.bind(exchanges[queue.exchange], routing_key=key)
-    for key in OUTPUT_KEYS:
-        await exchanges[SINK_EXCHANGE].bind(exchanges[EVENTS_EXCHANGE], routing_key=key)
+    for source, destination, key in EXCHANGE_BINDINGS:
+        await exchanges[destination].bind(exchanges[source], routing_key=key)
 
 
 async def declare_at(amqp_url: str, connection_name: str = "wapipe-topology") -> None:

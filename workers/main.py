@@ -15,10 +15,10 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import aio_pika
 import aiormq
@@ -54,7 +54,9 @@ class WorkerKind:
     name: str
     queue: str
     metrics_port: int
-    handler: Callable[[Resources], AbstractAsyncContextManager[Handler]]
+    handler: Callable[[Resources], AbstractAsyncContextManager[Handler]] | None = None
+    # A worker that is not one queue into one batch handler (the sender) runs its own way.
+    serve: Callable[[WorkerKind, Settings, asyncio.Event], Coroutine[Any, Any, None]] | None = None
 
 
 def batching(settings: Settings) -> Batching:
@@ -124,6 +126,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await topology.declare(publishing)
         resources = Resources(settings, engine, EventPublisher(publishing))
+        assert kind.handler is not None, f"{kind.name}: a handler or a serve of its own"
         handler = await stack.enter_async_context(kind.handler(resources))
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
@@ -141,7 +144,7 @@ def run(kind: WorkerKind, settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await serve(kind, settings, stop)
+        await (kind.serve or serve)(kind, settings, stop)
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(main())

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,8 @@ from shared.cloudapi.errors import (
     error_without_code,
 )
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 RETRY_START_S: Final = 0.2  # aiohttp-retry waits start * 2**attempt: 0.4 s, 0.8 s, ... capped
 RETRY_MAX_S: Final = 10.0
@@ -123,6 +126,7 @@ class CloudApi:
     def __init__(self, settings: Settings) -> None:
         self._base = f"{settings.graph_url.rstrip('/')}/{settings.graph_version}"
         self._token = settings.access_token
+        self._token_file = settings.access_token_file
         self._timeout = aiohttp.ClientTimeout(total=settings.graph_timeout_s)
         # A large file takes as long as it takes: bound the silences, not the whole.
         self._download_timeout = aiohttp.ClientTimeout(
@@ -155,10 +159,27 @@ class CloudApi:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._max_connections),
             timeout=self._timeout,
-            headers={"Authorization": f"Bearer {self._token}"},
         )
         self._client = RetryClient(client_session=self._session)
         return self
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def reload_token(self) -> bool:
+        """Read the token again from ``WAPIPE_ACCESS_TOKEN_FILE`` (a rotated secret is picked
+        up without a restart); True if it changed. Without a file there is nothing to reload."""
+        if not self._token_file:
+            return False
+        try:
+            token = Path(self._token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            log.warning("cannot read the access token file", extra={"error": str(exc)})
+            return False
+        changed = bool(token) and token != self._token
+        if changed:
+            self._token = token
+        return changed
 
     async def __aexit__(
         self,
@@ -209,7 +230,10 @@ class CloudApi:
         assert self._client is not None, "use CloudApi as `async with`"
         try:
             async with self._client.get(
-                url, retry_options=self._repeatable, timeout=self._download_timeout
+                url,
+                headers=self._auth(),
+                retry_options=self._repeatable,
+                timeout=self._download_timeout,
             ) as response:
                 if response.status >= 400:
                     raise error_from_response(response.status, await response.read())
@@ -310,7 +334,7 @@ class CloudApi:
             options = JitterRetry(attempts=tries)
         try:
             async with self._client.request(
-                method, self._base + path, retry_options=options, **kwargs
+                method, self._base + path, retry_options=options, headers=self._auth(), **kwargs
             ) as response:
                 body = await response.read()
                 if response.status >= 400:

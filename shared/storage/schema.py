@@ -84,7 +84,8 @@ messages: Final = Table(
     Column("pricing_model", Text),
     Column("pricing_category", Text),
     Column("pricing_type", Text),
-    Column("biz_opaque_callback_data", Text),
+    # Indexed: the sender settles a send whose answer it lost by the callback data it sent.
+    Column("biz_opaque_callback_data", Text, index=True),
 )
 
 statuses: Final = Table(
@@ -150,8 +151,11 @@ send_jobs: Final = Table(
     Column("idempotency_key", Text, primary_key=True),
     Column("phone_number_id", Text, nullable=False),
     Column("recipient", Text, nullable=False),
-    Column("state", Text, nullable=False),  # pending, sending, accepted, failed
+    # queued, sending, accepted, failed, unknown (see shared/storage/send_jobs.py)
+    Column("state", Text, nullable=False),
     Column("wamid", Text, index=True),
+    Column("callback_data", Text, index=True),  # biz_opaque_callback_data as sent
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Column("error_code", BigInteger),
     Column("error_title", Text),
     Column("error_details", Text),

@@ -27,7 +27,9 @@ async def running_worker(kind: WorkerKind, settings: Settings) -> AsyncIterator[
     """``kind`` consuming in this process until the block ends; yields its metrics URL."""
     port = free_port()
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(kind, with_settings(settings, metrics_port=port), stop))
+    task = asyncio.create_task(
+        (kind.serve or serve)(kind, with_settings(settings, metrics_port=port), stop)
+    )
     url = f"http://127.0.0.1:{port}/metrics"
 
     async def started() -> bool:

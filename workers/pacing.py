@@ -1,0 +1,133 @@
+"""The sender's limits as arithmetic: a number's throughput, a recipient's pair rate, back-offs.
+Pure: time is passed in, nothing sleeps here (workers/sender.py does the waiting).
+
+Throughput (FACTS.md 5: at most N messages per second per number, 130429 past it). Meta counts
+a send when it arrives, which the sender cannot see: only that it arrived after the request left
+and before the answer came. So a send holds its slot from before it leaves until one second
+after its answer, and a new send leaves only while fewer than N slots are held. Then no second,
+wherever it starts, can hold N + 1 arrivals, whatever the network's jitter: the last of them to
+leave would have found the other N holding their slots. The cost is the round trip: the paced
+rate is N / (1 s + round trip), 99.5 % of the limit at a 5 ms round trip.
+
+After a 130429 anyway (inbound messages fill the same window, or another system sends from the
+number), the number waits a second and its limit is halved, then grows back over a minute.
+
+Pair rate (FACTS.md 5: one message per 6 s to one user, bursts allowed, 131056 past it): GCRA
+per recipient, counted from each answer (when Meta had surely counted it). After a 131056
+anyway, that recipient alone waits 1, 4, 16, 64, then 256 s (Meta's advice), the others go on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+WINDOW_S: Final = 1.0
+SLOWED_FLOOR: Final = 0.1  # the lowest fraction of its limit a number is slowed to
+RECOVERY_S: Final = 60.0  # from the floor back to the whole limit
+THROUGHPUT_PAUSE_S: Final = 1.0  # after a 130429: let the window empty
+PAIR_BACKOFF_S: Final = (1.0, 4.0, 16.0, 64.0, 256.0)
+_RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
+
+
+@dataclass
+class Throughput:
+    """One number's sends: slots held from before each send leaves until a second after its
+    answer; at most ``limit()`` at once."""
+
+    rate_per_s: float
+    in_flight: int = 0
+    answered: deque[float] = field(default_factory=deque)  # answer times, oldest first
+    _slowed_at: float | None = None
+    _slowed_to: float = 1.0
+    _blocked_until: float = 0.0
+
+    def limit(self, now: float) -> int:
+        return max(1, int(self.rate_per_s * self._factor(now)))
+
+    def _factor(self, now: float) -> float:
+        if self._slowed_at is None:
+            return 1.0
+        grown = self._slowed_to + (1.0 - self._slowed_to) * (now - self._slowed_at) / RECOVERY_S
+        if grown >= 1.0:
+            self._slowed_at = None
+            return 1.0
+        return grown
+
+    def wait_s(self, now: float) -> float | None:
+        """0 if a send may leave now; else how long until a slot frees (None: when an answer
+        comes, every slot being in flight)."""
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        answered = self.answered
+        while answered and answered[0] + WINDOW_S <= now:
+            answered.popleft()
+        held = self.in_flight + len(answered)
+        limit = self.limit(now)
+        if held < limit:
+            return 0.0
+        if len(answered) > held - limit:  # enough slots free up as answers age
+            return answered[held - limit] + WINDOW_S - now
+        return None
+
+    def take(self) -> None:
+        self.in_flight += 1
+
+    def release(self, answered_at: float | None) -> None:
+        """The send is over: answered at ``answered_at``, or never left (None)."""
+        self.in_flight -= 1
+        if answered_at is not None:
+            self.answered.append(answered_at)
+
+    def refused(self, now: float) -> None:
+        """A 130429: wait for the window to empty, then go on at half the pace."""
+        self._slowed_to = max(SLOWED_FLOOR, self._factor(now) / 2)
+        self._slowed_at = now
+        self._blocked_until = now + THROUGHPUT_PAUSE_S
+
+
+@dataclass
+class PairRate:
+    """GCRA per recipient: one message per ``interval_s``, bursts of up to ``burst``."""
+
+    interval_s: float
+    burst: int
+    _tat: dict[str, float] = field(default_factory=dict)  # when the recipient's bucket is full
+    _blocked: dict[str, tuple[float, int]] = field(default_factory=dict)  # until, strikes
+
+    def wait_s(self, recipient: str, now: float) -> float:
+        tat = self._tat.get(recipient, now)
+        wait = tat - now - (self.burst - 1) * self.interval_s
+        blocked = self._blocked.get(recipient)
+        if blocked is not None:
+            wait = max(wait, blocked[0] - now)
+        return max(0.0, wait)
+
+    def sent(self, recipient: str, answered_at: float) -> None:
+        self._tat[recipient] = max(self._tat.get(recipient, answered_at), answered_at)
+        self._tat[recipient] += self.interval_s
+        blocked = self._blocked.get(recipient)
+        if blocked is not None and blocked[0] <= answered_at:
+            del self._blocked[recipient]  # it went through: the next 131056 starts again at 1 s
+
+    def refused(self, recipient: str, now: float, delay_s: float | None = None) -> float:
+        """A 131056 (or another refusal for this recipient alone): how long it now waits."""
+        strikes = self._blocked.get(recipient, (0.0, 0))[1]
+        wait = PAIR_BACKOFF_S[min(strikes, len(PAIR_BACKOFF_S) - 1)] if delay_s is None else delay_s
+        self._blocked[recipient] = (now + wait, strikes + 1)
+        return wait
+
+    def forget_idle(self, now: float) -> None:
+        """Drop recipients whose bucket is full again (memory stays bounded by the active)."""
+        for recipient in [r for r, tat in self._tat.items() if tat <= now]:
+            if recipient not in self._blocked:
+                del self._tat[recipient]
+
+
+def backoff_s(attempt: int, base_s: float = 1.0, cap_s: float = 60.0) -> float:
+    """Before try ``attempt + 1`` of a transient failure: doubling, capped, with full jitter in
+    its upper half (replicas that failed together do not retry together)."""
+    delay: float = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return delay / 2 + _RNG.uniform(0, delay / 2)
