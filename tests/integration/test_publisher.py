@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -12,6 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ExchangeType
 from shared.publisher import JobPublisher, JobUnroutable, PublishError
 from shared.schemas.content import Text
 from shared.schemas.jobs import MarkReadJob, SendJob, TextMessage, job_decoder, text_message
+from shared.send_cli import add_send_parser, run_send
 from shared.settings import Settings
 from shared.topology import OUTBOUND_EXCHANGE
 from tests.helpers import wait_until
@@ -100,3 +103,20 @@ async def test_a_missing_exchange_is_a_clear_error(settings: Settings) -> None:
     with pytest.raises(PublishError, match="wapipe topology"):
         async with JobPublisher(settings):
             pass
+
+
+async def test_wapipe_send_publishes_the_job_it_describes(
+    settings: Settings, channel: aio_pika.abc.AbstractChannel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue = await bound_queue(channel, "send.#")
+    parser = argparse.ArgumentParser()
+    add_send_parser(parser.add_subparsers(dest="command"))
+    argv = ["send", "text", "--from", NUMBER, "--to", "16315551181", "--body", "hi", "--key", "k1"]
+    # run_send runs its own event loop, as the command does: in a thread, beside this one.
+    assert await asyncio.to_thread(run_send, settings, parser.parse_args(argv)) == 0
+    [message] = await take(queue, 1)
+    job = job_decoder.decode(message.body)
+    assert job == SendJob(
+        idempotency_key="k1", phone_number_id=NUMBER, to="16315551181", message=text_message("hi")
+    )
+    assert f"published k1 to send.{NUMBER}" in capsys.readouterr().out

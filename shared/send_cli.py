@@ -1,0 +1,213 @@
+"""``wapipe send``: publish one send job from the command line (shared/publisher.py).
+
+    wapipe send text --to 16315551181 --body "Your order has shipped" [--preview-url]
+    wapipe send image --to ... (--id ID | --link URL | --file PATH [--mime-type T]) [--caption C]
+    wapipe send audio|video|document|sticker ...   the same (document adds --filename)
+    wapipe send template --to ... --name order_update --language en_US [--param TEXT ...]
+    wapipe send reaction --to ... --message-id WAMID --emoji 👍
+    wapipe send mark-read --message-id WAMID [--typing]
+    wapipe send job FILE|-                          a whole JSON job (schemas/send-job.schema.json)
+
+Every built job takes ``--from`` (the business number's id), ``--key`` (the idempotency key;
+a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``. The job is checked against
+the contract before anything is published: an invalid one exits 2 with msgspec's reason.
+Registered by wapipe.py: ``add_send_parser(commands)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from shared.schemas.jobs import Job, job_decoder, routing_key
+from shared.settings import Settings
+
+MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
+_CAPTIONED: Final = ("image", "video", "document")
+
+
+class InvalidJob(Exception):
+    """What the command line asked for is not a valid job."""
+
+
+def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    send = commands.add_parser("send", help="publish a send job on wa.outbound")
+    kinds = send.add_subparsers(dest="send_kind", required=True, metavar="KIND")
+    job = _common()
+    text = kinds.add_parser("text", parents=[job], help="a text message")
+    _recipient(text)
+    text.add_argument("--body", required=True)
+    text.add_argument("--preview-url", action="store_true", help="preview the first URL")
+    for kind in MEDIA_KINDS:
+        _media_parser(kinds, job, kind)
+    template = kinds.add_parser("template", parents=[job], help="an approved template")
+    _recipient(template)
+    template.add_argument("--name", required=True)
+    template.add_argument("--language", required=True, help="its language code, e.g. en_US")
+    template.add_argument(
+        "--param", action="append", default=[], help="a body text parameter, in order; repeat"
+    )
+    template.add_argument(
+        "--header-param", action="append", default=[], help="a header text parameter; repeat"
+    )
+    reaction = kinds.add_parser("reaction", parents=[job], help="react to a message")
+    _recipient(reaction)
+    reaction.add_argument("--message-id", required=True, help="the wamid reacted to")
+    reaction.add_argument("--emoji", required=True, help='one emoji; "" removes the reaction')
+    read = kinds.add_parser("mark-read", parents=[job], help="mark an inbound message read")
+    read.add_argument("--message-id", required=True, help="the inbound wamid")
+    read.add_argument("--typing", action="store_true", help='also show "typing…" (up to 25 s)')
+    whole = kinds.add_parser("job", help="publish a whole JSON job (- for standard input)")
+    whole.add_argument("file", help="a JSON file, or - for standard input")
+    send.set_defaults(run=run_send, service="send")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--from",
+        dest="phone_number_id",
+        help="the business number's phone number id (default: its setting, if any)",
+    )
+    common.add_argument("--key", help="the idempotency key (default: a fresh uuid4)")
+    common.add_argument("--callback-data", help="echoed on the message's statuses (<= 512)")
+    common.add_argument("--reply-to", help="the wamid this answers (shown quoted)")
+    common.add_argument("--expires-at", type=float, help="unix seconds: not sent after this")
+    return common
+
+
+def _recipient(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, help="the recipient's phone number or wa_id")
+
+
+def _media_parser(
+    kinds: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    kind: str,
+) -> None:
+    media = kinds.add_parser(kind, parents=[common], help=f"a message of type {kind}")
+    _recipient(media)
+    source = media.add_mutually_exclusive_group(required=True)
+    source.add_argument("--id", help="an uploaded media id")
+    source.add_argument("--link", help="an http(s) URL Meta fetches")
+    source.add_argument("--file", help="a local file the sender uploads first")
+    media.add_argument("--mime-type", help="the file's type (default: guessed from its name)")
+    if kind in _CAPTIONED:
+        media.add_argument("--caption")
+    if kind == "document":
+        media.add_argument("--filename", help="the name shown")
+
+
+# --- building the job ----------------------------------------------------------------------------
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _message(args: argparse.Namespace) -> dict[str, Any]:
+    kind = args.send_kind
+    if kind == "text":
+        text = {"body": args.body, **({"preview_url": True} if args.preview_url else {})}
+        return {"type": "text", "text": text}
+    if kind in MEDIA_KINDS:
+        file = str(Path(args.file).resolve()) if args.file else None  # the sender's cwd differs
+        media = {
+            "id": args.id,
+            "link": args.link,
+            "file": file,
+            "mime_type": args.mime_type,
+            "caption": getattr(args, "caption", None),
+            "filename": getattr(args, "filename", None),
+        }
+        return {"type": kind, kind: _drop_none(media)}
+    if kind == "template":
+        return {"type": "template", "template": _template(args)}
+    return {"type": "reaction", "reaction": {"message_id": args.message_id, "emoji": args.emoji}}
+
+
+def _template(args: argparse.Namespace) -> dict[str, Any]:
+    components = [
+        {"type": part, "parameters": [{"type": "text", "text": text} for text in texts]}
+        for part, texts in (("header", args.header_param), ("body", args.param))
+        if texts
+    ]
+    template: dict[str, Any] = {"name": args.name, "language": {"code": args.language}}
+    return {**template, "components": components} if components else template
+
+
+def build_job(args: argparse.Namespace, settings: Settings) -> Job:
+    """The job the options describe, checked against the contract; InvalidJob if it is not."""
+    if args.send_kind == "job":
+        return _decoded(_read(args.file))
+    number = args.phone_number_id or getattr(settings, "phone_number_id", None)
+    if not number:
+        raise InvalidJob("give --from, the business number's phone number id")
+    envelope = {"idempotency_key": args.key or str(uuid.uuid4()), "phone_number_id": number}
+    if args.send_kind == "mark-read":
+        job = {
+            "kind": "mark_read",
+            **envelope,
+            "message_id": args.message_id,
+            "typing": args.typing,
+        }
+    else:
+        job = {
+            "kind": "send",
+            **envelope,
+            "to": args.to,
+            "message": _message(args),
+            **_drop_none(
+                {
+                    "reply_to": args.reply_to,
+                    "callback_data": args.callback_data,
+                    "expires_at": args.expires_at,
+                }
+            ),
+        }
+    return _decoded(msgspec.json.encode(job))
+
+
+def _read(name: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        raise InvalidJob(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _decoded(body: bytes) -> Job:
+    try:
+        return job_decoder.decode(body)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise InvalidJob(str(exc)) from None
+
+
+# --- running it ----------------------------------------------------------------------------------
+
+
+def run_send(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.publisher import JobPublisher, PublishError
+
+    try:
+        job = build_job(args, settings)
+    except InvalidJob as exc:
+        print(f"wapipe send: invalid job: {exc}", file=sys.stderr)
+        return 2
+
+    async def publish() -> None:
+        async with JobPublisher(settings, name="wapipe-send") as jobs:
+            await jobs.publish(job)
+
+    try:
+        asyncio.run(publish())
+    except PublishError as exc:
+        print(f"wapipe send: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {job.idempotency_key} to {routing_key(job.phone_number_id)}")
+    return 0
