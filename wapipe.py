@@ -5,10 +5,11 @@
     wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
     wapipe sandbox customer send WA_ID ... a customer writes to the business
     wapipe sandbox load --rate N ...       signed webhooks at a steady rate
-    wapipe worker status|message|account|media   a worker: its queue into storage
+    wapipe worker status|message|account|media|sender   a worker (sender: jobs to the Cloud API)
     wapipe migrate                         bring the database schema up to date (deploy jobs)
     wapipe topology                        declare exchanges and queues (deploy jobs)
     wapipe dlq list|show|replay|purge      each queue's dead letters: count, peek, move back, delete
+    wapipe send text|image|...|job FILE    publish a send job (see README "Sending")
     wapipe up                              the whole local system, one process per service
 """
 
@@ -27,6 +28,7 @@ import aiormq
 import msgspec
 
 from shared import logs
+from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.topology import declare_at
 from workers.dlq_cli import add_dlq_parser
@@ -318,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
         run=_up, service="up"
     )
     add_dlq_parser(commands)
+    add_send_parser(commands)
     return parser
 
 

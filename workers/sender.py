@@ -586,8 +586,11 @@ class Sender:
         except CloudApiError as error:
             await self._refused(lane, pending, error)
         except Exception:
+            # A bug, or a record that cannot be written: hand the job back to the queue rather
+            # than hold it forever (redelivered, its record decides; the delivery limit ends a
+            # loop in the dead-letter queue).
             log.exception("send failed unexpectedly", extra={"key": pending.key})
-            await self._again(lane, pending, backoff_s(pending.attempts + 1))
+            await self._give_back(pending)
         finally:
             if pending.paced:
                 lane.throughput.release(answered_at)
@@ -699,10 +702,19 @@ class Sender:
         self.metrics.failed.labels(stage).inc()
         await self._ack(pending)
 
-    async def _ack(self, pending: Pending) -> None:
+    async def _give_back(self, pending: Pending) -> None:
+        self._forget(pending)
+        for delivery in pending.deliveries:
+            with contextlib.suppress(Exception):
+                await delivery.nack(requeue=True)
+
+    def _forget(self, pending: Pending) -> None:
         if self.holding.get(pending.key) is pending:
             del self.holding[pending.key]
         self.metrics.held.set(len(self.holding))
+
+    async def _ack(self, pending: Pending) -> None:
+        self._forget(pending)
         for delivery in pending.deliveries:
             # A delivery from before a reconnect cannot be acked; its redelivery is ours too.
             with contextlib.suppress(Exception):

@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.storage import schema
@@ -92,7 +92,12 @@ async def records(connection: AsyncConnection, keys: Collection[str]) -> dict[st
 
 _CHANGE: Final = (
     update(table)
-    .where(table.c.idempotency_key == bindparam("k"), table.c.state.not_in(DONE))
+    # Inline, not bound: an executemany takes no expanding IN parameters.
+    .where(
+        table.c.idempotency_key == bindparam("k"),
+        table.c.state != literal_column(f"'{ACCEPTED}'"),
+        table.c.state != literal_column(f"'{FAILED}'"),
+    )
     .values(
         state=bindparam("state"),
         wamid=bindparam("wamid"),

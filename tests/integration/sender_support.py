@@ -3,16 +3,23 @@ the outbound events to follow, the sandbox's counts to read."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.keys import WORLD
+from sandbox.state import RequestRecord
 from shared import topology
 from shared.schemas.jobs import Job, SendJob, encode_job, routing_key, text_message
 from shared.schemas.outbound import (
@@ -23,7 +30,7 @@ from shared.schemas.outbound import (
 )
 from shared.settings import Settings
 from tests.conftest import IngressClient, start_ingress, with_settings
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
     SECRET,
@@ -159,3 +166,77 @@ async def following(amqp_url: str) -> AsyncIterator[Follower]:
         await queue.bind(topology.EVENTS_EXCHANGE, "outbound.#")
         await queue.consume(follower.take)
         yield follower
+
+
+def requests_to_messages(system: System) -> list[RequestRecord]:
+    """The sends the sandbox received (answered or refused), oldest first."""
+    return [
+        r
+        for r in system.sandbox.app[WORLD].requests
+        if r.method == "POST" and r.path.endswith("/messages")
+    ]
+
+
+async def labelled(url: str, name: str, **labels: str) -> float | None:
+    """A labelled sample's value from a worker's /metrics; None if absent."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+    except aiohttp.ClientError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def sender_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``wapipe worker sender`` process with these settings."""
+    env = {
+        **os.environ,
+        "WAPIPE_AMQP_URL": settings.amqp_url,
+        "WAPIPE_DATABASE_URL": settings.database_url,
+        "WAPIPE_GRAPH_URL": settings.graph_url,
+        "WAPIPE_ACCESS_TOKEN": settings.access_token,
+        "WAPIPE_SENDER_PAIR_INTERVAL_S": str(settings.sender_pair_interval_s),
+        "WAPIPE_SENDER_PAIR_BURST": str(settings.sender_pair_burst),
+        "WAPIPE_SENDER_RATE_PER_S": str(settings.sender_rate_per_s),
+        "WAPIPE_LOG_FORMAT": "json",
+        **extra,
+    }
+    env.pop("WAPIPE_ACCESS_TOKEN_FILE", None)
+    return env
+
+
+@asynccontextmanager
+async def sender_process(
+    settings: Settings, log: Path, **extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``wapipe worker sender`` as a process of its own, up (its metrics answer) when yielded;
+    killed at the end if it still runs."""
+    port = free_port()
+    env = sender_env(settings, WAPIPE_METRICS_PORT=str(port), **extra)
+    with log.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wapipe", "worker", "sender", env=env, stderr=output
+        )
+    try:
+
+        async def up() -> bool:
+            if process.returncode is not None:
+                raise AssertionError(f"the sender exited: {tail(log)}")
+            return (
+                await labelled(f"http://127.0.0.1:{port}/metrics", "wapipe_sender_held") is not None
+            )
+
+        await wait_until(up, timeout=30)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from pathlib import Path
+
 import msgspec
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sandbox.keys import WORLD
-from shared.schemas.jobs import MarkReadJob, SendJob, TemplateMessage
+from shared.schemas.jobs import (
+    MarkReadJob,
+    SendJob,
+    TemplateMessage,
+    job_decoder,
+    message_type,
+)
 from shared.settings import Settings
 from shared.storage import schema
 from shared.storage.database import open_database
+from tests.conftest import with_settings
 from tests.helpers import drain, wait_until
-from tests.integration.sandbox_support import CUSTOMER
+from tests.integration.sandbox_support import CUSTOMER, TOKEN
 from tests.integration.sender_support import (
     following,
+    labelled,
     publish_jobs,
+    requests_to_messages,
     sandbox_system,
+    sender_process,
 )
+from tests.integration.test_send_every_kind import FILES, approve
 from tests.integration.worker_support import running_worker
+from tests.send_examples import LINK, ORDER_TEMPLATE, every_kind, media_message
 from workers import sender, status
 
 
@@ -206,3 +223,247 @@ async def test_an_unanswered_send_is_settled_by_its_status_without_a_resend(
             [sent] = system.sends()
             assert accepted.wamid == sent.wamid
         assert len(system.sends()) == 1
+
+
+async def test_every_kind_goes_through_the_sender_to_the_sandbox(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    async with sandbox_system(settings, database_url, pair_burst=100) as system:
+        system.settings = with_settings(system.settings, sender_pair_burst=100)
+        await approve(system.sandbox, ORDER_TEMPLATE)
+        messages = every_kind({"link": LINK}, reaction_to="wamid.earlier")
+        for kind, (file_name, content) in FILES.items():
+            (tmp_path / file_name).write_bytes(content)
+            messages[f"{kind}-by-file"] = media_message(kind, {"file": str(tmp_path / file_name)})
+        jobs = [
+            job_decoder.decode(
+                msgspec.json.encode(
+                    {
+                        "kind": "send",
+                        "idempotency_key": name,
+                        "phone_number_id": system.number,
+                        "to": CUSTOMER,
+                        "message": message,
+                    }
+                )
+            )
+            for name, message in messages.items()
+        ]
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, system.settings),
+        ):
+            await publish_jobs(settings.amqp_url, jobs)
+            await events.until_done(list(messages))
+            assert events.failed() == []
+            assert {e.key for e in events.accepted()} == set(messages)
+        sent_types = sorted(m.type for m in system.sends())
+        assert sent_types == sorted(message_type(job.message) for job in jobs)  # type: ignore[union-attr]
+
+
+async def test_transient_errors_are_tried_again_until_the_job_is_accepted(
+    settings: Settings, database_url: str
+) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        await system.fault(endpoint="messages", count=2, code=131000)
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, system.settings),
+        ):
+            job = system.text()
+            await publish_jobs(settings.amqp_url, [job])
+            await events.until_done([job.idempotency_key])
+            assert events.accepted(job.idempotency_key)
+        assert [r.code for r in requests_to_messages(system)] == [131000, 131000, None]
+
+
+async def test_transient_errors_past_the_tries_allowed_fail_the_job(
+    settings: Settings, database_url: str
+) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        await system.fault(endpoint="messages", code=131016)
+        worker = with_settings(system.settings, sender_max_attempts=2)
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            job = system.text()
+            await publish_jobs(settings.amqp_url, [job])
+            await events.until_done([job.idempotency_key])
+            [failed] = events.failed(job.idempotency_key)
+            assert (failed.stage, failed.code) == ("send", 131016)
+        assert len(requests_to_messages(system)) == 2
+
+
+async def test_a_130429_slows_the_number_and_the_job_goes_later(
+    settings: Settings, database_url: str
+) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        await system.fault(endpoint="messages", count=1, code=130429)
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, system.settings) as metrics_url,
+        ):
+            job = system.text()
+            await publish_jobs(settings.amqp_url, [job])
+            await events.until_done([job.idempotency_key])
+            assert events.accepted(job.idempotency_key)
+            assert await labelled(metrics_url, "wapipe_sender_refused_total", code="130429") == 1
+        refused, accepted = requests_to_messages(system)
+        assert refused.code == 130429
+        assert accepted.at - refused.at >= 0.9  # the window was let empty first
+
+
+async def test_a_131056_delays_that_recipient_only(settings: Settings, database_url: str) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        first, other = system.customers(2, prefix="1666")
+        await system.fault(endpoint="messages", count=1, code=131056)
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, system.settings),
+        ):
+            held = system.text(to=first)
+            await publish_jobs(settings.amqp_url, [held])
+
+            async def refused() -> bool:
+                return any(r.code == 131056 for r in requests_to_messages(system))
+
+            await wait_until(refused, timeout=10)
+            free = system.text(to=other)
+            await publish_jobs(settings.amqp_url, [free])
+            await events.until_done([held.idempotency_key, free.idempotency_key])
+        assert [m.to for m in system.sends()] == [other, first]
+        refusal = next(r for r in requests_to_messages(system) if r.code == 131056)
+        assert system.sends()[1].sent_at - refusal.at >= 0.9  # Meta's first back-off: 1 s
+
+
+async def test_an_expired_token_pauses_the_number_and_a_new_one_resumes_it_with_nothing_lost(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("expired-token\n")
+    async with sandbox_system(settings, database_url) as system:
+        worker = with_settings(
+            system.settings, access_token="expired-token", access_token_file=str(token_file)
+        )
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, worker) as metrics_url,
+        ):
+            jobs = [system.text(body=f"in order {n}") for n in range(5)]
+            await publish_jobs(settings.amqp_url, jobs)
+
+            async def paused() -> bool:
+                value = await labelled(
+                    metrics_url, "wapipe_sender_paused", phone_number_id=system.number
+                )
+                return value == 1
+
+            await wait_until(paused, timeout=10)
+            assert events.events == []
+            token_file.write_text(TOKEN + "\n")  # the secret rotated, as a mounted file is
+            await events.until_done([job.idempotency_key for job in jobs])
+            assert (
+                await labelled(metrics_url, "wapipe_sender_paused", phone_number_id=system.number)
+                == 0
+            )
+        assert len(events.accepted()) == 5
+        assert [m.wamid for m in system.sends()] == [
+            events.accepted(job.idempotency_key)[0].wamid for job in jobs
+        ]
+        assert {r.code for r in requests_to_messages(system) if r.status == 401} == {190}
+
+
+async def test_a_sender_killed_after_the_api_accepted_but_before_the_ack_does_not_send_again(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        # The sandbox takes the send at once, and answers 30 s later: time to kill the sender.
+        await system.fault(endpoint="messages", count=1, answer_latency_s=30.0)
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(status.KIND, system.settings),  # stores the statuses that settle it
+        ):
+            job = system.text(body="exactly once")
+            async with sender_process(system.settings, tmp_path / "first.log") as first:
+                await publish_jobs(settings.amqp_url, [job])
+
+                async def taken() -> bool:
+                    return len(system.sends()) == 1
+
+                await wait_until(taken, timeout=15)
+                first.kill()
+                await first.wait()
+            assert events.events == []
+            async with sender_process(system.settings, tmp_path / "second.log"):
+                await events.until_done([job.idempotency_key], within_s=30)
+        [accepted] = events.accepted(job.idempotency_key)
+        [sent] = system.sends()
+        assert accepted.wamid == sent.wamid
+    assert (await job_states(database_url))[job.idempotency_key][:2] == ("accepted", sent.wamid)
+
+
+@pytest.mark.timeout(120)
+async def test_three_senders_keep_one_number_under_its_limit_together(
+    settings: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    """2,000 jobs from one number limited to 80/s, three sender processes: the sandbox sees no
+    130429 and no second over 80, and all are done within 10 % of 25 s."""
+    jobs_count, limit = 2000, 80
+    async with sandbox_system(settings, postgres_url) as system:
+        recipients = system.customers(100)  # 20 each: within every pair limit's burst
+        jobs = [system.text(to=recipients[n % 100], body=f"n{n}") for n in range(jobs_count)]
+        async with following(settings.amqp_url) as events, contextlib.AsyncExitStack() as stack:
+            senders = [
+                await stack.enter_async_context(
+                    sender_process(system.settings, tmp_path / f"sender{n}.log")
+                )
+                for n in range(3)
+            ]
+            started = time.monotonic()
+            await publish_jobs(settings.amqp_url, jobs)
+            await events.until_done([job.idempotency_key for job in jobs], within_s=60)
+            took_s = time.monotonic() - started
+            print(f"2,000 jobs at 80/s by three senders: done in {took_s:.2f} s")
+            assert all(process.returncode is None for process in senders)
+        counts = await system.counts()
+        assert counts["throughput_refused"] == 0
+        assert counts["busiest_second"] <= limit
+        assert counts["sent"] == jobs_count
+        assert len(events.accepted()) == jobs_count
+        assert jobs_count / limit * 0.9 <= took_s <= jobs_count / limit * 1.1, took_s
+
+
+async def test_a_busy_recipient_does_not_hold_back_the_others(
+    settings: Settings, database_url: str
+) -> None:
+    """20 jobs to one recipient among 500 to others: the others go at the number's pace, the
+    20 at the pair rate's, in order, and nobody is refused."""
+    pair = {"pair_interval_s": 1.0, "pair_burst": 3}
+    async with sandbox_system(settings, database_url, **pair) as system:
+        worker = with_settings(
+            system.settings,
+            sender_pair_interval_s=pair["pair_interval_s"],
+            sender_pair_burst=pair["pair_burst"],
+        )
+        busy, *others = system.customers(251, prefix="1888")
+        to_others = [system.text(to=others[n % 250], body=f"n{n}") for n in range(500)]
+        to_busy = [system.text(to=busy, body=f"busy {n}") for n in range(20)]
+        jobs = list(to_others)
+        for n, job in enumerate(to_busy):  # spread among the others
+            jobs.insert(n * 26, job)
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            await publish_jobs(settings.amqp_url, jobs)
+            started = time.time()
+            await events.until_done([job.idempotency_key for job in to_others])
+            others_done_s = max(e.at for e in events.accepted()) - started
+            print(f"500 jobs to others done in {others_done_s:.2f} s")
+            await events.until_done([job.idempotency_key for job in jobs], within_s=40)
+        # The others: at the number's pace (7 windows of 80, after the first second's silence),
+        # as if the busy recipient were not there.
+        assert others_done_s <= 500 / 80 + 1 + 1.5, others_done_s
+        busy_sent = [m for m in system.sends() if m.to == busy]
+        assert [m.wamid for m in busy_sent] == [
+            events.accepted(job.idempotency_key)[0].wamid for job in to_busy
+        ]
+        # The burst, then one a second: the last is 17 s after the first.
+        assert busy_sent[-1].sent_at - busy_sent[0].sent_at >= 17 * pair["pair_interval_s"] - 0.5
+        counts = await system.counts()
+        assert (counts["pair_refused"], counts["throughput_refused"]) == (0, 0)

@@ -1,0 +1,109 @@
+"""The sender's pacing arithmetic: throughput slots, the pair rate's GCRA, back-offs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sandbox.limits import Throughput as MetaWindow
+from workers.pacing import PAIR_BACKOFF_S, PairRate, Throughput, backoff_s
+
+
+def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answer() -> None:
+    pace = Throughput(3)
+    for _ in range(3):
+        assert pace.wait_s(0.0) == 0.0
+        pace.take()
+    assert pace.wait_s(0.0) is None  # all in flight: only an answer frees a slot
+    pace.release(0.010)
+    pace.release(0.020)
+    assert pace.wait_s(0.5) == pytest.approx(0.51)  # the first answer, a second on
+    pace.release(0.030)
+    assert pace.wait_s(1.010) == 0.0
+    pace.take()
+    assert pace.wait_s(1.010) == pytest.approx(0.01)
+
+
+def test_a_send_that_never_left_gives_its_slot_back_at_once() -> None:
+    pace = Throughput(1)
+    pace.take()
+    pace.release(None)
+    assert pace.wait_s(0.0) == 0.0
+
+
+def test_a_130429_pauses_a_second_halves_the_limit_and_it_grows_back() -> None:
+    pace = Throughput(80)
+    pace.refused(10.0)
+    assert pace.wait_s(10.5) == pytest.approx(0.5)
+    assert pace.limit(11.0) == pytest.approx(40, abs=1)
+    assert 40 < pace.limit(40.0) < 80
+    assert pace.limit(71.0) == 80
+
+
+@pytest.mark.parametrize("latency_s", [0.0, 0.002, 0.05])
+@pytest.mark.parametrize("jitter_s", [0.0, 0.02])
+def test_paced_sends_never_put_more_than_the_limit_in_any_second_meta_counts(
+    latency_s: float, jitter_s: float
+) -> None:
+    """Simulated: each send reaches Meta somewhere between leaving and its answer; Meta's sliding
+    window (the sandbox's model) must never refuse one, and the pace stays near the limit."""
+    rng = random.Random(7)
+    limit, sends = 20, 400
+    pace, meta = Throughput(limit), MetaWindow(limit)
+    now = 0.0
+    in_flight: list[tuple[float, float]] = []  # (answer time, arrival time)
+    arrivals: list[float] = []
+    sent = 0
+    while sent < sends or in_flight:
+        in_flight.sort()
+        wait = pace.wait_s(now) if sent < sends else None
+        if wait == 0.0:
+            pace.take()
+            trip = latency_s + rng.uniform(0, jitter_s)
+            in_flight.append((now + trip, now + rng.uniform(0, trip)))
+            sent += 1
+            continue
+        next_answer = in_flight[0][0] if in_flight else float("inf")
+        now = min(next_answer, now + wait) if wait is not None else next_answer
+        while in_flight and in_flight[0][0] <= now:
+            answered, arrived = in_flight.pop(0)
+            arrivals.append(arrived)
+            pace.release(answered)
+    for arrived in sorted(arrivals):
+        assert meta.admit("number", arrived), f"refused at {arrived}"
+    # Not slower than needed: a window of sends per second plus a round trip.
+    assert max(arrivals) - min(arrivals) <= sends / limit * (1 + latency_s + jitter_s)
+
+
+def test_a_recipient_gets_its_burst_then_one_per_interval() -> None:
+    pairs = PairRate(interval_s=6.0, burst=3)
+    for _ in range(3):
+        assert pairs.wait_s("a", 0.0) == 0.0
+        pairs.sent("a", 0.0)
+    assert pairs.wait_s("a", 0.0) == pytest.approx(6.0)
+    assert pairs.wait_s("b", 0.0) == 0.0  # another recipient is not held back
+    assert pairs.wait_s("a", 6.0) == 0.0
+
+
+def test_a_131056_backs_the_recipient_off_1_4_16_64_256_seconds_then_resets() -> None:
+    pairs = PairRate(interval_s=6.0, burst=45)
+    waits = [pairs.refused("a", 0.0) for _ in range(6)]
+    assert waits == [*PAIR_BACKOFF_S, PAIR_BACKOFF_S[-1]]
+    assert pairs.wait_s("a", 0.0) == PAIR_BACKOFF_S[-1]
+    pairs.sent("a", 300.0)
+    assert pairs.refused("a", 300.0) == PAIR_BACKOFF_S[0]
+
+
+def test_idle_recipients_are_forgotten() -> None:
+    pairs = PairRate(interval_s=6.0, burst=2)
+    pairs.sent("a", 0.0)
+    pairs.forget_idle(100.0)
+    assert pairs._tat == {}
+
+
+def test_backoff_doubles_to_its_cap_with_jitter_in_the_upper_half() -> None:
+    for attempt, full in [(1, 1.0), (2, 2.0), (3, 4.0), (10, 60.0)]:
+        delays = [backoff_s(attempt) for _ in range(50)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert len(set(delays)) > 1
