@@ -21,7 +21,8 @@ at a time and paces it exactly with local state (workers/pacing.py), with no sha
 the hot path; more replicas stand by and take over a shard within seconds of its owner's death.
 A new owner starts a number with a second's silence, as the old owner's last second is unknown.
 The price: one number's rate is one process's (the benchmark: 1,000/s is within one's reach),
-and on RabbitMQ before 4.0 shards go to the replica that subscribed first rather than spread.
+and the active consumer of a shard is the replica that subscribed first (RabbitMQ 3.x has no
+priorities for it), so shards gather on one replica rather than spread.
 
 Each recipient has its own FIFO, so one customer's messages go in order, one at a time, paced by
 the pair rate, while others' go on. The Cloud API's answers (shared/cloudapi/errors.py):
@@ -725,6 +726,8 @@ class Sender:
     async def settle(self) -> None:
         while True:
             await asyncio.sleep(SETTLE_EVERY_S)
+            for lane in self.lanes.values():  # memory bounded by the recipients active now
+                lane.pairs.forget_idle(time.monotonic())
             try:
                 await self.settle_once()
             except Unavailable as exc:
