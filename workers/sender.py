@@ -103,6 +103,7 @@ ACCOUNT_PAUSE_MAX_S: Final = 300.0  # the longest pause after app or WABA rate l
 DAY_LIMIT_DELAY_S: Final = 900.0  # a recipient held after 131064 (the day's messaging limit)
 CALLBACK_MAX: Final = 512  # biz_opaque_callback_data's limit
 MARKER: Final = "wapipe:"
+STALE_SENDING_CALLS: Final = 3  # graph timeouts after which a job "sending" is unknown
 
 _encoder: Final = msgspec.json.Encoder()
 _status_decoder: Final = msgspec.json.Decoder(Status)
@@ -248,6 +249,8 @@ class Journal:
             await self._wake.wait()
             self._wake.clear()
             writes, self._pending = self._pending, []
+            if not writes:
+                continue
             while True:
                 try:
                     marked = await self._commit(writes)
@@ -354,7 +357,8 @@ class Lane:
             return
         now = time.monotonic()
         head = fifo[0]
-        at = now + (self.pairs.wait_s(recipient, now) if head.paced else 0.0)
+        # A read receipt has no pair rate, but a back-off after a failure holds it too.
+        at = now + self.pairs.wait_s(recipient, now)
         heapq.heappush(self.heap, (at, head.seq, recipient))
         self.in_heap.add(recipient)
         self._wake.set()
@@ -383,11 +387,11 @@ class Lane:
                 await self._sleep(at - now)
                 continue
             head = self.fifos[recipient][0]
+            wait = self.pairs.wait_s(recipient, now)
+            if wait > 0:  # held back since it was scheduled (a 131056, a back-off)
+                heapq.heapreplace(self.heap, (now + wait, seq, recipient))
+                continue
             if head.paced:
-                wait = self.pairs.wait_s(recipient, now)
-                if wait > 0:  # held back since it was scheduled (a 131056)
-                    heapq.heapreplace(self.heap, (now + wait, seq, recipient))
-                    continue
                 slot = self.throughput.wait_s(now)
                 if slot != 0:
                     await self._sleep(slot)
@@ -630,7 +634,9 @@ class Sender:
         now = time.monotonic()
         code = error.code
         self.metrics.refused.labels(str(code)).inc()
-        if isinstance(error, OutcomeUnknown):
+        if isinstance(error, OutcomeUnknown) and isinstance(pending.job, MarkReadJob):
+            await self._again(lane, pending, backoff_s(pending.attempts + 1))  # harmless twice
+        elif isinstance(error, OutcomeUnknown):
             await self.journal.write(
                 Change(
                     key=pending.key,
@@ -738,6 +744,11 @@ class Sender:
         events: list[OutgoingEvent] = []
         now = time.time()
         async with transaction(self.engine) as connection:
+            # A send cannot be in flight longer than an upload and a call: a job ``sending``
+            # for longer lost its holder, and maybe its delivery too (a holder that lost its
+            # channel, then died): its outcome is unknown.
+            stale = now - STALE_SENDING_CALLS * self.settings.graph_timeout_s
+            await send_jobs.unknown_since(connection, stale, now)
             for record in await send_jobs.unknown(connection):
                 job = job_decoder.decode(record.job)
                 found = None

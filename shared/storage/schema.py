@@ -28,6 +28,7 @@ from sqlalchemy import (
     Column,
     Computed,
     Float,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -162,6 +163,8 @@ send_jobs: Final = Table(
     Column("job", Text, nullable=False),  # the job as published, verbatim JSON
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The sender looks for jobs by state (unknown outcomes, stale sends) every few seconds.
+    Index("ix_send_jobs_state_updated_at", "state", "updated_at"),
 )
 
 account_events: Final = Table(

@@ -188,6 +188,15 @@ async def by_callback(
     return [JobRecord(**row._mapping) for row in rows]
 
 
+async def unknown_since(connection: AsyncConnection, before: float, now: float) -> None:
+    """Jobs ``sending`` since before ``before`` become ``unknown``: their holder is gone."""
+    await connection.execute(
+        update(table)
+        .where(table.c.state == SENDING, table.c.updated_at < before)
+        .values(state=UNKNOWN, updated_at=now)
+    )
+
+
 async def unknown(connection: AsyncConnection, limit: int = 500) -> list[JobRecord]:
     """Jobs whose send's outcome is not known yet, oldest first."""
     rows = await connection.execute(

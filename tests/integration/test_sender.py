@@ -16,6 +16,7 @@ from shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
     TemplateMessage,
+    encode_job,
     job_decoder,
     message_type,
 )
@@ -467,3 +468,32 @@ async def test_a_busy_recipient_does_not_hold_back_the_others(
         assert busy_sent[-1].sent_at - busy_sent[0].sent_at >= 17 * pair["pair_interval_s"] - 0.5
         counts = await system.counts()
         assert (counts["pair_refused"], counts["throughput_refused"]) == (0, 0)
+
+
+async def test_a_send_left_sending_by_a_lost_holder_fails_as_unknown_without_a_resend(
+    settings: Settings, database_url: str
+) -> None:
+    """A job marked sending whose holder and delivery are both gone: after the longest a call
+    can take it is unknown, and with no status of it, it fails as such; nothing is sent."""
+    async with sandbox_system(settings, database_url) as system:
+        job = system.text(body="lost")
+        long_ago = time.time() - 3600
+        worker = with_settings(system.settings, graph_timeout_s=1.0, sender_settle_s=0.5)
+        async with open_database(database_url) as engine, engine.begin() as connection:
+            await connection.execute(
+                schema.send_jobs.insert().values(
+                    idempotency_key=job.idempotency_key,
+                    phone_number_id=system.number,
+                    recipient=job.to,
+                    state="sending",
+                    callback_data=f"wapipe:{job.idempotency_key}",
+                    job=encode_job(job).decode(),
+                    created_at=long_ago,
+                    updated_at=long_ago,
+                )
+            )
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            await events.until_done([job.idempotency_key])
+        [failed] = events.failed(job.idempotency_key)
+        assert (failed.stage, failed.title) == ("unknown", "outcome unknown")
+        assert system.sends() == []

@@ -1,5 +1,6 @@
-"""The sender: send_jobs keeps the callback data it sent and its tries; lost answers are
-settled by callback data, so messages.biz_opaque_callback_data is indexed.
+"""The sender: send_jobs keeps the callback data it sent and its tries, and is looked up by
+state; lost answers are settled by callback data, so messages.biz_opaque_callback_data is
+indexed.
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +25,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_send_jobs_callback_data"), ["callback_data"], unique=False
         )
+        batch_op.create_index(
+            "ix_send_jobs_state_updated_at", ["state", "updated_at"], unique=False
+        )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_messages_biz_opaque_callback_data"),
@@ -36,6 +40,7 @@ def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_biz_opaque_callback_data"))
     with op.batch_alter_table("send_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_send_jobs_state_updated_at")
         batch_op.drop_index(batch_op.f("ix_send_jobs_callback_data"))
         batch_op.drop_column("attempts")
         batch_op.drop_column("callback_data")
