@@ -63,6 +63,7 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
             pair_burst=args.pair_burst,
             media_url_ttl_s=args.media_url_ttl,
             inbound_media_ttl_s=args.inbound_media_ttl,
+            request_log_size=args.request_log,
             graph_version=settings.graph_version,
             chaos=Chaos(
                 seed=args.seed,
@@ -108,6 +109,12 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         type=float,
         default=7 * 24 * 3600.0,
         help="seconds an inbound media id resolves",
+    )
+    sandbox.add_argument(
+        "--request-log",
+        type=int,
+        default=10_000,
+        help="Graph requests kept for /_sandbox/requests (the oldest go first)",
     )
     sandbox.add_argument("--seed", type=int, default=0, help="replays the same chaos")
     sandbox.add_argument(

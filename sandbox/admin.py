@@ -1,7 +1,7 @@
 """``/_sandbox/``: what tests and people use to look inside the sandbox and steer it.
 
 GET  /_sandbox/state                     businesses, customers, clock, limits
-GET  /_sandbox/requests                  every Graph request received (newest last)
+GET  /_sandbox/requests                  the last Graph requests (--request-log), newest last
 GET  /_sandbox/counts                    messages accepted per number per second, limit hits
 GET  /_sandbox/webhooks                  webhooks delivered and the receiver's answers
 POST /_sandbox/webhooks/{id}/redeliver   send one again

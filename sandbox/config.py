@@ -6,10 +6,11 @@ signs webhooks with (the first of ``WAPIPE_APP_SECRETS``).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from sandbox.limits import PairRate, Throughput
-from sandbox.state import Clock, World
+from sandbox.state import REQUEST_LOG_SIZE, Clock, World
 from sandbox.webhooks import Chaos, Retry
 
 
@@ -24,6 +25,7 @@ class SandboxConfig:
     pair_burst: int = 45  # ...in bursts of up to this many
     media_url_ttl_s: float = 300.0  # a looked-up download URL works this long
     inbound_media_ttl_s: float = 7 * 24 * 3600.0  # an inbound media id resolves this long
+    request_log_size: int = REQUEST_LOG_SIZE  # Graph requests kept for /_sandbox/requests
     chaos: Chaos = field(default_factory=Chaos)
     retry: Retry = field(default_factory=Retry)
     business_phone: str = "15550101234"
@@ -35,6 +37,7 @@ class SandboxConfig:
             clock=Clock(),
             throughput=Throughput(self.rate_per_s),
             pair_rate=PairRate(self.pair_interval_s, self.pair_burst),
+            requests=deque(maxlen=self.request_log_size),
         )
         world.add_business(self.business_phone)
         for wa_id, name in self.customers:

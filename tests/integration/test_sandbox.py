@@ -264,6 +264,23 @@ async def test_requests_are_logged_and_reset_forgets_them(sandbox: SandboxClient
     assert [c["wa_id"] for c in state["customers"]] == [CUSTOMER]
 
 
+async def test_request_log_keeps_the_newest_requests_it_has_room_for(
+    receiver: tuple[Receiver, str],
+) -> None:
+    client = await start_sandbox(receiver[1], request_log_size=2)
+    try:
+        open_window(client)
+        await send(client, text_to(), token="wrong")
+        for _ in range(2):
+            await send(client, text_to())
+        log = await (await client.get("/_sandbox/requests")).json()
+        assert [r["status"] for r in log] == [200, 200]  # the 401, the oldest, made room
+        assert (await client.post("/_sandbox/reset")).status == 200
+        assert client.app[WORLD].requests.maxlen == 2  # a reset keeps the size
+    finally:
+        await client.close()
+
+
 async def test_management_answers_carry_usage_headers(sandbox: SandboxClient) -> None:
     response = await sandbox.get(
         f"/v24.0/{phone_number_id(sandbox)}", headers={"Authorization": "Bearer sandbox-test-token"}
