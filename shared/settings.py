@@ -84,6 +84,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sender_max_attempts: int = 8
     sender_settle_s: float = 600.0
     sender_pause_s: float = 30.0  # a paused number (refused token, account blocked) tries again
+    # Media jobs may name a local file to upload only under this folder (any system may
+    # publish jobs: no other file on the sender's machine may leave). Empty: none may.
+    sender_files_dir: str = ""
 
     # Logs: "auto" is JSON lines unless stderr is a terminal.
     log_level: str = "INFO"

@@ -7,7 +7,11 @@ and before the answer came. So a send holds its slot from before it leaves until
 after its answer, and a new send leaves only while fewer than N slots are held. Then no second,
 wherever it starts, can hold N + 1 arrivals, whatever the network's jitter: the last of them to
 leave would have found the other N holding their slots. The cost is the round trip: the paced
-rate is N / (1 s + round trip), 99.5 % of the limit at a 5 ms round trip.
+rate is N / (1 s + round trip), 99.5 % of the limit at a 5 ms round trip (against Meta, some
+100 ms away, about 90 %: the price of a guarantee that does not depend on the network). Sends
+also keep an even pace (one every 1/N s, 20 ms' worth together): a window's sends leaving in
+one burst would queue at the server, and the last answer, coming late, would hold every slot
+longer.
 
 After a 130429 anyway (inbound messages fill the same window, or another system sends from the
 number), the number waits a second and its limit is halved, then grows back over a minute.
@@ -24,10 +28,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-WINDOW_S: Final = 1.0
+WINDOW_S: Final = 1.001  # Meta's second, and a millisecond against rounding and clock skew
 SLOWED_FLOOR: Final = 0.1  # the lowest fraction of its limit a number is slowed to
 RECOVERY_S: Final = 60.0  # from the floor back to the whole limit
 THROUGHPUT_PAUSE_S: Final = 1.0  # after a 130429: let the window empty
+SMOOTHING_S: Final = 0.02  # sends within this much of the even pace leave together
 PAIR_BACKOFF_S: Final = (1.0, 4.0, 16.0, 64.0, 256.0)
 _RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
 
@@ -35,14 +40,18 @@ _RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
 @dataclass
 class Throughput:
     """One number's sends: slots held from before each send leaves until a second after its
-    answer; at most ``limit()`` at once."""
+    answer, at most ``limit()`` at once; and between them an even pace (a send every
+    1/limit s, up to ``smoothing_s`` of them together), so that a window's sends do not leave
+    in one burst whose last answer, queued behind the others, holds every slot longer."""
 
     rate_per_s: float
+    smoothing_s: float = SMOOTHING_S
     in_flight: int = 0
     answered: deque[float] = field(default_factory=deque)  # answer times, oldest first
     _slowed_at: float | None = None
     _slowed_to: float = 1.0
     _blocked_until: float = 0.0
+    _tat: float = 0.0  # the even pace's next send time (GCRA)
 
     def limit(self, now: float) -> int:
         return max(1, int(self.rate_per_s * self._factor(now)))
@@ -66,23 +75,34 @@ class Throughput:
             answered.popleft()
         held = self.in_flight + len(answered)
         limit = self.limit(now)
+        pace = self._tat - self.smoothing_s - now
         if held < limit:
-            return 0.0
+            return max(0.0, pace)
         if len(answered) > held - limit:  # enough slots free up as answers age
-            return answered[held - limit] + WINDOW_S - now
+            return max(pace, answered[held - limit] + WINDOW_S - now)
         return None
 
-    def take(self) -> None:
+    def block_until(self, until: float) -> None:
+        """Nothing leaves before ``until``."""
+        self._blocked_until = max(self._blocked_until, until)
+
+    def take(self, now: float) -> None:
         self.in_flight += 1
+        self._tat = max(self._tat, now) + 1.0 / self.limit(now)
 
     def release(self, answered_at: float | None) -> None:
         """The send is over: answered at ``answered_at``, or never left (None)."""
         self.in_flight -= 1
         if answered_at is not None:
             self.answered.append(answered_at)
+        else:  # it never left: nor does it count in the even pace
+            self._tat -= 1.0 / self.limit(self._tat)
 
     def refused(self, now: float) -> None:
-        """A 130429: wait for the window to empty, then go on at half the pace."""
+        """A 130429: wait for the window to empty, then go on at half the pace (once: the
+        refusals of the sends already in flight are the same excess, not more)."""
+        if now < self._blocked_until:
+            return
         self._slowed_to = max(SLOWED_FLOOR, self._factor(now) / 2)
         self._slowed_at = now
         self._blocked_until = now + THROUGHPUT_PAUSE_S
@@ -112,15 +132,24 @@ class PairRate:
         if blocked is not None and blocked[0] <= answered_at:
             del self._blocked[recipient]  # it went through: the next 131056 starts again at 1 s
 
-    def refused(self, recipient: str, now: float, delay_s: float | None = None) -> float:
-        """A 131056 (or another refusal for this recipient alone): how long it now waits."""
+    def refused(self, recipient: str, now: float) -> float:
+        """A 131056: how long the recipient now waits (Meta's 4^x back-off)."""
         strikes = self._blocked.get(recipient, (0.0, 0))[1]
-        wait = PAIR_BACKOFF_S[min(strikes, len(PAIR_BACKOFF_S) - 1)] if delay_s is None else delay_s
+        wait = PAIR_BACKOFF_S[min(strikes, len(PAIR_BACKOFF_S) - 1)]
         self._blocked[recipient] = (now + wait, strikes + 1)
         return wait
 
-    def forget_idle(self, now: float) -> None:
-        """Drop recipients whose bucket is full again (memory stays bounded by the active)."""
+    def hold(self, recipient: str, until: float) -> None:
+        """Hold the recipient back until ``until`` for another reason (a back-off after a
+        transient failure, the day's limit), its 131056 strikes as they were."""
+        blocked_until, strikes = self._blocked.get(recipient, (0.0, 0))
+        self._blocked[recipient] = (max(blocked_until, until), strikes)
+
+    def forget_idle(self, now: float, quiet_s: float = 300.0) -> None:
+        """Drop recipients whose bucket is full again, and holds long over (after ``quiet_s``
+        a recipient's 131056 strikes start again): memory stays bounded by the active ones."""
+        for recipient in [r for r, (until, _) in self._blocked.items() if until + quiet_s <= now]:
+            del self._blocked[recipient]
         for recipient in [r for r, tat in self._tat.items() if tat <= now]:
             if recipient not in self._blocked:
                 del self._tat[recipient]

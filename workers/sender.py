@@ -46,6 +46,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Final, TypeVar
 
 import msgspec
@@ -65,7 +67,15 @@ from shared.cloudapi.errors import (
 )
 from shared.schemas import outbound
 from shared.schemas.events import event_decoder
-from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, job_decoder, local_file
+from shared.schemas.jobs import (
+    Job,
+    MarkReadJob,
+    SendJob,
+    api_message,
+    job_decoder,
+    local_file,
+    routing_key,
+)
 from shared.schemas.outbound import OutboundAccepted, OutboundFailed, Stage
 from shared.schemas.webhook import Status
 from shared.settings import Settings, number_rates
@@ -84,7 +94,7 @@ from workers.main import (
 from workers.metrics import WorkerMetrics, serve_metrics
 from workers.pacing import PairRate, Throughput, backoff_s
 from workers.retry import Reject, Unavailable
-from workers.runtime import SHUTDOWN_STEP_S, Consumer, Outcome
+from workers.runtime import Consumer, Outcome
 from workers.storage import transaction
 
 log = logging.getLogger(__name__)
@@ -104,6 +114,8 @@ DAY_LIMIT_DELAY_S: Final = 900.0  # a recipient held after 131064 (the day's mes
 CALLBACK_MAX: Final = 512  # biz_opaque_callback_data's limit
 MARKER: Final = "wapipe:"
 STALE_SENDING_CALLS: Final = 3  # graph timeouts after which a job "sending" is unknown
+# A holder's answer is written over its own mark, or over "unknown" (the truth beats a guess).
+HOLDER_OR_UNKNOWN: Final = frozenset({send_jobs.SENDING, send_jobs.UNKNOWN})
 
 _encoder: Final = msgspec.json.Encoder()
 _status_decoder: Final = msgspec.json.Decoder(Status)
@@ -236,8 +248,9 @@ class Journal:
         """True if this holder may send the job now (it was ``queued``; it is ``sending``)."""
         return await self._submit(_Write(mark=key))
 
-    async def write(self, change: Change) -> None:
-        await self._submit(_Write(change=change))
+    async def write(self, change: Change) -> bool:
+        """True if the job moved (it was in one of ``change.only_from``)."""
+        return await self._submit(_Write(change=change))
 
     async def _submit(self, write: _Write) -> bool:
         self._pending.append(write)
@@ -249,32 +262,36 @@ class Journal:
             await self._wake.wait()
             self._wake.clear()
             writes, self._pending = self._pending, []
-            if not writes:
-                continue
-            while True:
-                try:
-                    marked = await self._commit(writes)
-                except Unavailable as exc:
-                    log.warning("database unavailable, retrying", extra={"error": str(exc)})
-                    await asyncio.sleep(OUTAGE_RETRY_S)
-                    continue
-                except Exception as exc:  # the data's fault: each caller hears of it
-                    for write in writes:
-                        if not write.done.done():
-                            write.done.set_exception(exc)
-                    break
-                for write in writes:
-                    if not write.done.done():
-                        write.done.set_result(write.mark is None or write.mark in marked)
-                break
+            if writes:
+                await self._commit_group(writes)
 
-    async def _commit(self, writes: Sequence[_Write]) -> set[str]:
+    async def _commit_group(self, writes: list[_Write]) -> None:
+        try:
+            done = await self._commit(writes, time.time())
+        except Exception as exc:
+            if len(writes) == 1:  # the data's fault: its caller hears of it
+                writes[0].done.set_exception(exc)
+                return
+            for write in writes:  # one bad write must not fail the others: each alone
+                await self._commit_group([write])
+            return
+        for write in writes:
+            key = write.mark if write.mark is not None else write.change.key  # type: ignore[union-attr]
+            write.done.set_result(key in done)
+
+    async def _commit(self, writes: Sequence[_Write], at: float) -> set[str]:
+        """The keys moved or marked. An outage is waited out, the group tried again with the
+        same mark token ``at`` (its first commit may have happened)."""
         changes = [w.change for w in writes if w.change is not None]
         keys = [w.mark for w in writes if w.mark is not None]
-        now = time.time()
-        async with transaction(self._engine) as connection:
-            await send_jobs.change(connection, changes)
-            return await send_jobs.mark_sending(connection, keys, now)
+        while True:
+            try:
+                async with transaction(self._engine) as connection:
+                    moved = await send_jobs.change(connection, changes)
+                    return moved | await send_jobs.mark_sending(connection, keys, at)
+            except Unavailable as exc:
+                log.warning("database unavailable, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(OUTAGE_RETRY_S)
 
 
 # --- lanes: one per phone number ---------------------------------------------------------
@@ -287,7 +304,7 @@ class Pending:
     job: Job
     deliveries: list[AbstractIncomingMessage]
     seq: int
-    attempts: int = 0
+    attempts: int = 0  # transient failures so far, in this process
 
     @property
     def key(self) -> str:
@@ -301,17 +318,28 @@ class Pending:
     def paced(self) -> bool:
         return isinstance(self.job, SendJob)
 
+    def alive(self) -> bool:
+        """Whether some delivery of it can still be acked (its channel is open)."""
+        for delivery in self.deliveries:
+            with contextlib.suppress(Exception):  # a closed channel raises
+                if not delivery.channel.is_closed:
+                    return True
+        return False
+
 
 class Lane:
     """One phone number's held jobs: a FIFO per recipient, the recipients whose turn it is in a
-    heap by when they may go, one send at a time per recipient, the number's throughput shared."""
+    heap by when they may go, one send at a time per recipient, the number's throughput shared.
+
+    After a pause, one send goes alone (a probe) until one is accepted: a token still refused
+    costs one call, not a window's worth.
+    """
 
     def __init__(self, sender: Sender, number: str, rate_per_s: float) -> None:
         self.sender = sender
         self.number = number
-        now = time.monotonic()
-        # A second's silence first: the previous owner's last second is unknown.
-        self.throughput = Throughput(rate_per_s, _blocked_until=now + 1.0)
+        self.throughput = Throughput(rate_per_s)
+        self.warm_up()
         settings = sender.settings
         self.pairs = PairRate(settings.sender_pair_interval_s, settings.sender_pair_burst)
         self.fifos: dict[str, deque[Pending]] = {}
@@ -320,8 +348,13 @@ class Lane:
         self.in_heap: set[str] = set()
         self.paused_until = 0.0
         self.pause_strikes = 0
-        self.held = 0
+        self.probing = False
         self._wake = asyncio.Event()
+
+    def warm_up(self) -> None:
+        """A second's silence: the number may have had another owner until now, whose last
+        second is unknown (a new lane, a reconnect, jobs redelivered from another holder)."""
+        self.throughput.block_until(time.monotonic() + 1.0)
 
     def add(self, pending: Pending, *, first: bool = False) -> None:
         fifo = self.fifos.setdefault(pending.recipient, deque())
@@ -329,7 +362,6 @@ class Lane:
             fifo.appendleft(pending)
         else:
             fifo.append(pending)
-        self.held += 1
         self._schedule(pending.recipient)
 
     def done(self, recipient: str) -> None:
@@ -338,8 +370,22 @@ class Lane:
         self._schedule(recipient)
         self._wake.set()
 
+    def drop(self, gone: Callable[[Pending], bool]) -> list[Pending]:
+        """Take out the held jobs ``gone`` says are no longer ours; return them."""
+        dropped = []
+        for recipient, fifo in list(self.fifos.items()):
+            kept = deque(p for p in fifo if not gone(p))
+            dropped += [p for p in fifo if gone(p)]
+            self.fifos[recipient] = kept
+        self.heap = []
+        self.in_heap = set()
+        for recipient in list(self.fifos):
+            self._schedule(recipient)
+        return dropped
+
     def pause(self, seconds: float, reason: str) -> None:
         until = time.monotonic() + seconds
+        self.probing = True
         if until > self.paused_until:
             self.paused_until = until
             log.warning(
@@ -347,6 +393,12 @@ class Lane:
                 extra={"phone_number_id": self.number, "for_s": seconds, "reason": reason},
             )
         self.sender.metrics.paused.labels(self.number).set(1)
+
+    def accepted(self) -> None:
+        self.pause_strikes = 0
+        if self.probing:
+            self.probing = False
+            self._wake.set()
 
     def _schedule(self, recipient: str) -> None:
         fifo = self.fifos.get(recipient)
@@ -358,8 +410,7 @@ class Lane:
         now = time.monotonic()
         head = fifo[0]
         # A read receipt has no pair rate, but a back-off after a failure holds it too.
-        at = now + self.pairs.wait_s(recipient, now)
-        heapq.heappush(self.heap, (at, head.seq, recipient))
+        heapq.heappush(self.heap, (now + self.pairs.wait_s(recipient, now), head.seq, recipient))
         self.in_heap.add(recipient)
         self._wake.set()
 
@@ -372,6 +423,9 @@ class Lane:
         while True:
             self._wake.clear()
             now = time.monotonic()
+            if self.sender.stopping:
+                await self._sleep(None)  # nothing more leaves; held jobs go back unacked
+                continue
             if now < self.paused_until:
                 await self._sleep(self.paused_until - now)
                 continue
@@ -379,28 +433,27 @@ class Lane:
                 self.paused_until = 0.0
                 self.sender.metrics.paused.labels(self.number).set(0)
                 self.sender.api.reload_token()
-            if not self.heap:
+            if not self.heap or (self.probing and self.busy):
                 await self._sleep(None)
                 continue
             at, seq, recipient = self.heap[0]
             if at > now:
                 await self._sleep(at - now)
                 continue
-            head = self.fifos[recipient][0]
             wait = self.pairs.wait_s(recipient, now)
             if wait > 0:  # held back since it was scheduled (a 131056, a back-off)
                 heapq.heapreplace(self.heap, (now + wait, seq, recipient))
                 continue
+            head = self.fifos[recipient][0]
             if head.paced:
                 slot = self.throughput.wait_s(now)
                 if slot != 0:
                     await self._sleep(slot)
                     continue
-                self.throughput.take()
+                self.throughput.take(now)
             heapq.heappop(self.heap)
             self.in_heap.discard(recipient)
             pending = self.fifos[recipient].popleft()
-            self.held -= 1
             self.busy.add(recipient)
             self.sender.spawn(self.sender.send(self, pending), send=True)
 
@@ -438,6 +491,10 @@ class SenderMetrics(WorkerMetrics):
         )
 
 
+class SenderFailed(RuntimeError):
+    """A task the sender cannot do without died: the process stops, to be restarted."""
+
+
 class Sender:
     def __init__(
         self,
@@ -446,6 +503,7 @@ class Sender:
         api: CloudApi,
         events: EventPublisher,
         metrics: SenderMetrics,
+        stop: asyncio.Event,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -456,7 +514,13 @@ class Sender:
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.lanes: dict[str, Lane] = {}
         self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
+        self.stopping = False
+        self.failure: BaseException | None = None
+        self._stop = stop
         self._rates = number_rates(settings)
+        self._files = (
+            Path(settings.sender_files_dir).resolve() if settings.sender_files_dir else None
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._sends: set[asyncio.Task[None]] = set()
         self._seq = 0
@@ -466,6 +530,34 @@ class Sender:
         for tasks in (self._tasks, self._sends) if send else (self._tasks,):
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A task that dies of an error stops the process (a send's errors are all handled:
+        one that escapes is a bug): better restarted than silently not consuming."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.critical("sender task failed, stopping", exc_info=error)
+        if self.failure is None:
+            self.failure = error
+        self._stop.set()
+
+    def stop_sending(self) -> None:
+        """Nothing more leaves (before the shards are handed to a standby replica)."""
+        self.stopping = True
+        for lane in self.lanes.values():
+            lane._wake.set()
+
+    def on_reconnect(self, *_: object) -> None:
+        """The broker connection came back: the deliveries held are dead (RabbitMQ gave them
+        back to the queue, maybe to another replica now active on the shard); drop the jobs
+        that have no live delivery, and let every number be silent for a second."""
+        for lane in self.lanes.values():
+            for pending in lane.drop(lambda p: not p.alive()):
+                self._forget(pending)
+            lane.warm_up()
+        log.warning("broker connection restored; held jobs dropped, to come again")
 
     async def _until_stored(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``work`` in a transaction, the database's outages waited out."""
@@ -491,13 +583,25 @@ class Sender:
                         batch.append(await self.inbox.get())
             await self.admit(batch)
 
+    def _decode(self, message: AbstractIncomingMessage) -> Job | str:
+        """The job, or why it is not one."""
+        try:
+            job = job_decoder.decode(message.body)
+        except msgspec.DecodeError as exc:
+            return str(exc)
+        expected = routing_key(job.phone_number_id)
+        if message.routing_key != expected:
+            # The hash of the routing key picks the shard: any other key would give the number
+            # a second owner, and its limit two pacers.
+            return f"published with routing key {message.routing_key!r}, not {expected!r}"
+        return job
+
     async def admit(self, batch: Sequence[AbstractIncomingMessage]) -> None:
         fresh: dict[str, Pending] = {}
         for message in batch:
-            try:
-                job = job_decoder.decode(message.body)
-            except msgspec.DecodeError as exc:
-                await self._invalid(message, str(exc))
+            job = self._decode(message)
+            if isinstance(job, str):
+                await self._invalid(message, job)
                 continue
             held = self.holding.get(job.idempotency_key) or fresh.get(job.idempotency_key)
             if held is not None:  # the same job again while we hold it: acked with it
@@ -508,41 +612,48 @@ class Sender:
             fresh[job.idempotency_key] = Pending(job, [message], self._seq)
         if not fresh:
             return
-        now = time.time()
-        rows = [
-            NewJob(
-                idempotency_key=key,
-                phone_number_id=p.job.phone_number_id,
-                recipient=p.recipient,
-                state=send_jobs.QUEUED,
-                callback_data=callback_data(p.job) if isinstance(p.job, SendJob) else None,
-                job=_encoder.encode(p.job).decode(),
-                created_at=now,
-                updated_at=now,
-            )
-            for key, p in fresh.items()
-        ]
-        seen = await self._until_stored(lambda connection: send_jobs.claim(connection, rows))
+        seen = await self._claim(fresh)
         for key, pending in fresh.items():
             record = seen.get(key)
-            if record is not None:
-                pending.attempts = record.attempts
-                if record.state != send_jobs.QUEUED:
-                    self.metrics.repeats.inc()
-                    await self._seen(pending, record)
-                    continue
+            if record is not None and record.state != send_jobs.QUEUED:
+                self.metrics.repeats.inc()
+                await self._seen(pending, record)
+                continue
             self.holding[key] = pending
-            self._lane(pending.job.phone_number_id).add(pending)
+            lane = self._lane(pending.job.phone_number_id)
+            if any(m.redelivered for m in pending.deliveries):
+                lane.warm_up()  # its last holder may have been another replica
+            lane.add(pending)
         self.metrics.held.set(len(self.holding))
+
+    async def _claim(self, fresh: dict[str, Pending]) -> dict[str, JobRecord]:
+        """Claim the keys; the records of those seen before. A row the database refuses (a NUL
+        byte on PostgreSQL) fails its job as invalid, not the batch, nor the worker."""
+        rows = [_new_job(p.job) for p in fresh.values()]
+        try:
+            return await self._until_stored(lambda c: send_jobs.claim(c, rows))
+        except Exception:
+            log.exception("claiming a batch failed; claiming its jobs one by one")
+        seen: dict[str, JobRecord] = {}
+        for row in rows:
+            try:
+                seen.update(await self._until_stored(partial(_claim_one, row=row)))
+            except Exception as exc:
+                for message in fresh.pop(row.idempotency_key).deliveries:
+                    await self._invalid(message, f"cannot be recorded: {exc}")
+        return seen
 
     async def _seen(self, pending: Pending, record: JobRecord) -> None:
         """A job with a record: done (its event again), or its send's outcome lost."""
         if record.state == send_jobs.SENDING:
             # Its holder died between marking and recording: it may have reached Meta.
-            change = Change(key=pending.key, state=send_jobs.UNKNOWN, at=time.time())
-            await self._until_stored(
-                lambda c: send_jobs.finish(c, change, only_from={send_jobs.SENDING})
+            change = Change(
+                key=pending.key,
+                state=send_jobs.UNKNOWN,
+                at=time.time(),
+                only_from=frozenset({send_jobs.SENDING}),
             )
+            await self._until_stored(lambda c: send_jobs.finish(c, change))
         elif (event := event_of_record(record, time.time())) is not None:
             await self.events.publish([outgoing(event)])
         await self._ack(pending)
@@ -556,7 +667,8 @@ class Sender:
         key = key or message.message_id or ""
         log.warning("invalid send job", extra={"reason": reason, "message_id": key})
         event = failed_event(None, "invalid", "invalid job", time.time(), details=reason, key=key)
-        await self.events.publish([outgoing(event)])
+        with contextlib.suppress(Exception):  # the dead letter keeps it; the event is a courtesy
+            await self.events.publish([outgoing(event)])
         self.metrics.failed.labels("invalid").inc()
         with contextlib.suppress(Exception):
             await message.reject(requeue=False)
@@ -575,9 +687,9 @@ class Sender:
         job = pending.job
         answered_at: float | None = None
         try:
-            expires_at = getattr(job, "expires_at", None)
-            if expires_at is not None and time.time() >= expires_at:
-                await self._fail(pending, "expired", "expired before it could be sent")
+            if (refusal := self._refusal(job)) is not None:
+                stage, reason = refusal
+                await self._fail(pending, stage, reason, only_from=frozenset({send_jobs.QUEUED}))
                 return
             if not await self.journal.mark_sending(pending.key):
                 # Sent or being sent by another holder (a replica that took the shard over).
@@ -585,21 +697,44 @@ class Sender:
                 return
             try:
                 sent = await self._call(job)
-            finally:
+            except CloudApiError as error:
                 answered_at = time.monotonic()
+                await self._refused(lane, pending, error)
+                return
+            answered_at = time.monotonic()
             await self._accepted(lane, pending, sent, answered_at)
-        except CloudApiError as error:
-            await self._refused(lane, pending, error)
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            # A bug, or a record that cannot be written: hand the job back to the queue rather
-            # than hold it forever (redelivered, its record decides; the delivery limit ends a
-            # loop in the dead-letter queue).
+            # A record or an event that cannot be written, or a bug: hand the job back to the
+            # queue rather than hold it forever (redelivered, its record decides; the delivery
+            # limit ends a loop in the dead-letter queue).
             log.exception("send failed unexpectedly", extra={"key": pending.key})
             await self._give_back(pending)
         finally:
             if pending.paced:
                 lane.throughput.release(answered_at)
             lane.done(pending.recipient)
+
+    def _refusal(self, job: Job) -> tuple[Stage, str] | None:
+        """Why the job must not be sent at all, checked before it is marked."""
+        expires_at = getattr(job, "expires_at", None)
+        if expires_at is not None and time.time() >= expires_at:
+            return "expired", "expired before it could be sent"
+        if isinstance(job, SendJob) and (file := local_file(job)) is not None:
+            return self._file_refusal(file.path)
+        return None
+
+    def _file_refusal(self, path: Path) -> tuple[Stage, str] | None:
+        # Any system may publish jobs: only files under WAPIPE_SENDER_FILES_DIR may leave.
+        if self._files is None:
+            return "invalid", "local files are not allowed: set WAPIPE_SENDER_FILES_DIR"
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self._files):
+            return "invalid", f"{path} is not under WAPIPE_SENDER_FILES_DIR"
+        if not resolved.is_file():
+            return "invalid", f"{path}: no such file"
+        return None
 
     async def _call(self, job: Job) -> SentMessage | None:
         if isinstance(job, MarkReadJob):
@@ -618,16 +753,26 @@ class Sender:
         self, lane: Lane, pending: Pending, sent: SentMessage | None, answered_at: float
     ) -> None:
         job, now = pending.job, time.time()
-        lane.pause_strikes = 0
+        lane.accepted()
         if isinstance(job, SendJob) and sent is not None:
             lane.pairs.sent(pending.recipient, answered_at)
-            await self.journal.write(
-                Change(key=pending.key, state=send_jobs.ACCEPTED, at=now, wamid=sent.wamid)
+            change = Change(
+                key=pending.key,
+                state=send_jobs.ACCEPTED,
+                at=now,
+                wamid=sent.wamid,
+                only_from=HOLDER_OR_UNKNOWN,
             )
-            await self.events.publish([outgoing(accepted_event(job, sent, now))])
-            self.metrics.accepted.inc()
+            if await self.journal.write(change):
+                await self.events.publish([outgoing(accepted_event(job, sent, now))])
+                self.metrics.accepted.inc()
+            else:  # settled meanwhile (a failed status came first): its own event stands
+                await self._republish(pending.key)
         else:  # a read receipt: done, no event
-            await self.journal.write(Change(key=pending.key, state=send_jobs.ACCEPTED, at=now))
+            change = Change(
+                key=pending.key, state=send_jobs.ACCEPTED, at=now, only_from=HOLDER_OR_UNKNOWN
+            )
+            await self.journal.write(change)
         await self._ack(pending)
 
     async def _refused(self, lane: Lane, pending: Pending, error: CloudApiError) -> None:
@@ -635,17 +780,18 @@ class Sender:
         code = error.code
         self.metrics.refused.labels(str(code)).inc()
         if isinstance(error, OutcomeUnknown) and isinstance(pending.job, MarkReadJob):
-            await self._again(lane, pending, backoff_s(pending.attempts + 1))  # harmless twice
+            pending.attempts += 1
+            await self._again(lane, pending, backoff_s(pending.attempts))  # harmless twice
         elif isinstance(error, OutcomeUnknown):
-            await self.journal.write(
-                Change(
-                    key=pending.key,
-                    state=send_jobs.UNKNOWN,
-                    at=time.time(),
-                    error_title=error.title,
-                    error_details=error.message,
-                )
+            change = Change(
+                key=pending.key,
+                state=send_jobs.UNKNOWN,
+                at=time.time(),
+                error_title=error.title,
+                error_details=error.message,
+                only_from=frozenset({send_jobs.SENDING}),
             )
+            await self.journal.write(change)
             await self._ack(pending)
         elif isinstance(error, RateLimited):
             if error.scope is Scope.NUMBER:
@@ -655,8 +801,7 @@ class Sender:
                 lane.pairs.refused(pending.recipient, now)
                 await self._again(lane, pending)
             elif error.scope is Scope.DAY:
-                lane.pairs.refused(pending.recipient, now, DAY_LIMIT_DELAY_S)
-                await self._again(lane, pending)
+                await self._again(lane, pending, DAY_LIMIT_DELAY_S)
             else:  # the app's or the WABA's calls: the whole number waits, longer each time
                 lane.pause_strikes += 1
                 wait = min(ACCOUNT_PAUSE_MAX_S, 4.0 ** (lane.pause_strikes - 1))
@@ -670,7 +815,7 @@ class Sender:
             await self._again(lane, pending)
         elif isinstance(error, PermanentError):
             await self._fail(pending, "send", _title(error), code=code, details=error.details)
-        else:  # transient
+        else:  # transient: Meta said it did not happen
             pending.attempts += 1
             if pending.attempts >= self.settings.sender_max_attempts:
                 await self._fail(pending, "send", _title(error), code=code, details=error.details)
@@ -679,9 +824,17 @@ class Sender:
 
     async def _again(self, lane: Lane, pending: Pending, delay_s: float = 0.0) -> None:
         """Not sent: back to ``queued`` and to the front of its recipient's line."""
-        await self.journal.write(Change(key=pending.key, state=send_jobs.QUEUED, at=time.time()))
+        change = Change(
+            key=pending.key,
+            state=send_jobs.QUEUED,
+            at=time.time(),
+            only_from=frozenset({send_jobs.SENDING}),
+        )
+        if not await self.journal.write(change):  # settled meanwhile (the sweep): not ours
+            await self._ack(pending)
+            return
         if delay_s:
-            lane.pairs.refused(pending.recipient, time.monotonic(), delay_s)
+            lane.pairs.hold(pending.recipient, time.monotonic() + delay_s)
         lane.add(pending, first=True)
 
     async def _fail(
@@ -692,22 +845,31 @@ class Sender:
         *,
         code: int | None = None,
         details: str | None = None,
+        only_from: frozenset[str] = HOLDER_OR_UNKNOWN,
     ) -> None:
         now = time.time()
-        await self.journal.write(
-            Change(
-                key=pending.key,
-                state=send_jobs.FAILED,
-                at=now,
-                error_code=code,
-                error_title=title,
-                error_details=details,
-            )
+        change = Change(
+            key=pending.key,
+            state=send_jobs.FAILED,
+            at=now,
+            error_code=code,
+            error_title=title,
+            error_details=details,
+            only_from=only_from,
         )
-        event = failed_event(pending.job, stage, title, now, code=code, details=details)
-        await self.events.publish([outgoing(event)])
-        self.metrics.failed.labels(stage).inc()
+        if await self.journal.write(change):
+            event = failed_event(pending.job, stage, title, now, code=code, details=details)
+            await self.events.publish([outgoing(event)])
+            self.metrics.failed.labels(stage).inc()
+        else:  # another holder has it, or it is done: its own event stands
+            await self._republish(pending.key)
         await self._ack(pending)
+
+    async def _republish(self, key: str) -> None:
+        found = await self._until_stored(lambda c: send_jobs.records(c, [key]))
+        record = found.get(key)
+        if record is not None and (event := event_of_record(record, time.time())) is not None:
+            await self.events.publish([outgoing(event)])
 
     async def _give_back(self, pending: Pending) -> None:
         self._forget(pending)
@@ -736,83 +898,105 @@ class Sender:
                 lane.pairs.forget_idle(time.monotonic())
             try:
                 await self.settle_once()
-            except Unavailable as exc:
-                log.warning("cannot settle unknown outcomes now", extra={"error": str(exc)})
+            except Exception:  # the database or the broker away: next time
+                log.exception("cannot settle unknown outcomes now")
 
     async def settle_once(self) -> int:
-        """Look for a status of each send whose outcome is unknown; fail those too old."""
-        events: list[OutgoingEvent] = []
+        """Look for a status of each send whose outcome is unknown; fail those too old. Each
+        in a short transaction of its own (SQLite has one writer), its event published before
+        the commit (repeated, never lost)."""
         now = time.time()
+        # A send cannot be in flight longer than an upload and a call: a job ``sending`` for
+        # longer lost its holder, and maybe its delivery too: its outcome is unknown.
+        stale = now - STALE_SENDING_CALLS * self.settings.graph_timeout_s
         async with transaction(self.engine) as connection:
-            # A send cannot be in flight longer than an upload and a call: a job ``sending``
-            # for longer lost its holder, and maybe its delivery too (a holder that lost its
-            # channel, then died): its outcome is unknown.
-            stale = now - STALE_SENDING_CALLS * self.settings.graph_timeout_s
             await send_jobs.unknown_since(connection, stale, now)
-            for record in await send_jobs.unknown(connection):
-                job = job_decoder.decode(record.job)
+            waiting = await send_jobs.unknown(connection)
+        settled = 0
+        for record in waiting:
+            async with transaction(self.engine) as connection:
                 found = None
                 if record.callback_data is not None:
                     found = await send_jobs.evidence(
                         connection, record.phone_number_id, record.callback_data
                     )
-                if found is not None and found.status == "failed":
-                    change = Change(
-                        key=record.idempotency_key,
-                        state=send_jobs.FAILED,
-                        at=now,
-                        wamid=found.wamid,
-                        error_code=found.failure_code,
-                        error_title=found.failure_title or "failed",
-                        error_details=found.failure_details,
-                    )
-                elif found is not None:
-                    change = Change(
-                        key=record.idempotency_key,
-                        state=send_jobs.ACCEPTED,
-                        at=now,
-                        wamid=found.wamid,
-                    )
-                elif now - record.updated_at >= self.settings.sender_settle_s:
-                    change = Change(
-                        key=record.idempotency_key,
-                        state=send_jobs.FAILED,
-                        at=now,
-                        error_title="outcome unknown",
-                        error_details="the send was not answered and no status of "
-                        "it came; it was not sent again",
-                    )
-                else:
+                change = self._settlement(record, found, now)
+                if change is None:
                     continue
-                moved = await send_jobs.finish(connection, change, only_from={send_jobs.UNKNOWN})
+                moved = await send_jobs.finish(connection, change)
                 if moved is None:
                     continue
                 event = event_of_record(moved, now)
                 if found is None and isinstance(event, OutboundFailed):
                     event = msgspec.structs.replace(event, stage="unknown")
                 if event is not None:
-                    events.append(outgoing(event))
+                    await self.events.publish([outgoing(event)])
+                settled += 1
                 log.info(
                     "unknown outcome settled",
-                    extra={
-                        "key": record.idempotency_key,
-                        "state": moved.state,
-                        "job_kind": type(job).__name__,
-                    },
+                    extra={"key": record.idempotency_key, "state": moved.state},
                 )
-        await self.events.publish(events)
-        return len(events)
+        return settled
+
+    def _settlement(
+        self, record: JobRecord, found: send_jobs.Evidence | None, now: float
+    ) -> Change | None:
+        key, only = record.idempotency_key, frozenset({send_jobs.UNKNOWN})
+        if found is not None and found.status == "failed":
+            return Change(
+                key=key,
+                state=send_jobs.FAILED,
+                at=now,
+                wamid=found.wamid,
+                error_code=found.failure_code,
+                error_title=found.failure_title or "failed",
+                error_details=found.failure_details,
+                only_from=only,
+            )
+        if found is not None:
+            return Change(
+                key=key, state=send_jobs.ACCEPTED, at=now, wamid=found.wamid, only_from=only
+            )
+        if now - record.updated_at >= self.settings.sender_settle_s:
+            return Change(
+                key=key,
+                state=send_jobs.FAILED,
+                at=now,
+                error_title="outcome unknown",
+                error_details="the send was not answered and no status of it came; "
+                "it was not sent again",
+                only_from=only,
+            )
+        return None
 
     # --- running ---
 
-    async def drain(self) -> None:
+    async def drain(self, timeout_s: float) -> None:
         """Wait for the sends in flight (bounded); held jobs go back to the queue unacked."""
         if self._sends:
-            await asyncio.wait(self._sends, timeout=SHUTDOWN_STEP_S)
+            await asyncio.wait(self._sends, timeout=timeout_s)
 
     def cancel(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+async def _claim_one(connection: AsyncConnection, row: NewJob) -> dict[str, JobRecord]:
+    return await send_jobs.claim(connection, [row])
+
+
+def _new_job(job: Job) -> NewJob:
+    now = time.time()
+    return NewJob(
+        idempotency_key=job.idempotency_key,
+        phone_number_id=job.phone_number_id,
+        recipient=recipient_of(job),
+        state=send_jobs.QUEUED,
+        callback_data=callback_data(job) if isinstance(job, SendJob) else None,
+        job=_encoder.encode(job).decode(),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 # --- failed statuses, linked to their jobs ------------------------------------------------------
@@ -828,41 +1012,53 @@ class FailedStatuses:
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         statuses = [self._decode(message) for message in batch]
-        events: list[OutgoingEvent] = []
+        linked = 0
         now = time.time()
         async with transaction(self._engine) as connection:
+            events: list[OutgoingEvent] = []
             for number, status in statuses:
                 if status.status != "failed":
                     continue
-                record = await send_jobs.by_wamid(connection, status.id)
-                if record is None and status.biz_opaque_callback_data and number:
-                    # A send whose answer was lost: its callback data names it.
-                    found = await send_jobs.by_callback(
-                        connection, number, status.biz_opaque_callback_data, send_jobs.UNKNOWN
-                    )
-                    record = found[0] if len(found) == 1 else None
-                if record is None or record.state == send_jobs.FAILED:
-                    continue  # not one of ours, or linked already
+                record = await self._job_of(connection, number, status)
+                if record is None:
+                    continue  # not one of ours
+                if record.state == send_jobs.FAILED:
+                    if record.wamid == status.id and (event := event_of_record(record, now)):
+                        events.append(outgoing(event))  # linked before; its event again
+                    continue
                 error = status.errors[0] if status.errors else None
-                details = error.error_data.details if error and error.error_data else None
                 change = Change(
                     key=record.idempotency_key,
                     state=send_jobs.FAILED,
                     at=now,
                     wamid=status.id,
                     error_code=error.code if error else None,
-                    error_title=(error.title or error.message) if error else "failed",
-                    error_details=details,
+                    error_title=(error.title or error.message or "failed") if error else "failed",
+                    error_details=error.error_data.details if error and error.error_data else None,
+                    # From sending too: its holder's answer, when it comes, finds it failed.
+                    only_from=frozenset({send_jobs.ACCEPTED, *HOLDER_OR_UNKNOWN}),
                 )
-                moved = await send_jobs.finish(
-                    connection,
-                    change,
-                    only_from={send_jobs.ACCEPTED, send_jobs.UNKNOWN, send_jobs.SENDING},
-                )
+                moved = await send_jobs.finish(connection, change)
                 if moved is not None and (event := event_of_record(moved, now)) is not None:
                     events.append(outgoing(event))
-        await self._events.publish(events)
-        return Outcome(stored=len(events), duplicates=len(batch) - len(events))
+                    linked += 1
+            # Before the commit: if the publish fails, the batch is tried again and the jobs
+            # are found unlinked; an event may repeat, never go missing.
+            await self._events.publish(events)
+        return Outcome(stored=linked, duplicates=len(batch) - linked)
+
+    @staticmethod
+    async def _job_of(
+        connection: AsyncConnection, number: str | None, status: Status
+    ) -> JobRecord | None:
+        record = await send_jobs.by_wamid(connection, status.id)
+        if record is not None or not status.biz_opaque_callback_data or not number:
+            return record
+        # No job has this wamid yet: a send whose answer was lost (unknown), or whose answer
+        # is not recorded yet (sending: the status beat it). Its callback data names it.
+        found = await send_jobs.by_callback(connection, number, status.biz_opaque_callback_data)
+        waiting = [r for r in found if r.state in (send_jobs.SENDING, send_jobs.UNKNOWN)]
+        return waiting[0] if len(waiting) == 1 else None
 
     @staticmethod
     def _decode(message: AbstractIncomingMessage) -> tuple[str | None, Status]:
@@ -893,8 +1089,9 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         api = await stack.enter_async_context(CloudApi(settings_for_api))
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
-        sender = Sender(settings, engine, api, events, metrics)
+        sender = Sender(settings, engine, api, events, metrics, stop)
         stack.callback(sender.cancel)
+        connection.reconnect_callbacks.add(sender.on_reconnect)
         for work in (sender.journal.run(), sender.intake(), sender.settle()):
             sender.spawn(work)
         statuses = Consumer(
@@ -907,7 +1104,12 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         async with consuming(connection, sender, settings.sender_prefetch):
             log.info("sender started", extra={"queues": SHARD_QUEUES, "metrics_port": port})
             await statuses.run(connection, stop)
-        await sender.drain()
+            # Stop sending before the shards go to a standby, which starts sending at once.
+            sender.stop_sending()
+        # The sends in flight end and are recorded (their answers are on the way).
+        await sender.drain(settings.graph_timeout_s)
+    if sender.failure is not None:
+        raise SenderFailed("a sender task failed") from sender.failure
     log.info("sender stopped")
 
 

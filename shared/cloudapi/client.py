@@ -29,9 +29,11 @@ import msgspec
 from aiohttp_retry import JitterRetry, RetryClient
 
 from shared.cloudapi.errors import (
+    TABLE,
     CloudApiError,
     Kind,
     OutcomeUnknown,
+    TransientError,
     error_from_response,
     error_without_code,
 )
@@ -109,6 +111,17 @@ async def _final_once(response: aiohttp.ClientResponse) -> bool:
     if error.code is not None:
         return error.kind is not Kind.TRANSIENT
     return response.status not in (429, 503)
+
+
+def _may_have_happened(error: TransientError) -> bool:
+    """A failed send Meta may have carried out anyway: a 5xx that says nothing of it (a 500,
+    502 or 504 without a known code; a 503 is Meta refusing for capacity, before the work)."""
+    status = error.http_status
+    if status is None or status < 500:
+        return False  # never reached Meta, or a transient code Meta answered with
+    if error.code is not None:
+        return error.code not in TABLE
+    return status != 503
 
 
 T = TypeVar("T")
@@ -194,15 +207,29 @@ class CloudApi:
 
     async def send_message(self, phone_number_id: str, message: Mapping[str, Any]) -> SentMessage:
         """POST /{phone_number_id}/messages; ``message`` without ``messaging_product``."""
-        body = await self._call(
-            "POST",
-            f"/{phone_number_id}/messages",
-            json={"messaging_product": "whatsapp", **message},
-            repeatable=False,
-        )
-        answer = _decoded(_send_decoder, body, "send")
+        try:
+            body = await self._call(
+                "POST",
+                f"/{phone_number_id}/messages",
+                json={"messaging_product": "whatsapp", **message},
+                repeatable=False,
+            )
+        except TransientError as error:
+            if _may_have_happened(error):
+                raise OutcomeUnknown(
+                    code=error.code, message=error.message, http_status=error.http_status
+                ) from error
+            raise
+        try:
+            answer = _send_decoder.decode(body)
+        except msgspec.DecodeError as exc:  # a 200 it cannot read: most likely sent
+            raise OutcomeUnknown(
+                code=None, message=f"send: an answer of an unexpected shape: {exc}", http_status=200
+            ) from exc
         if not answer.messages:
-            raise error_without_code("send: an answer without a message id", 200)
+            raise OutcomeUnknown(
+                code=None, message="send: an answer without a message id", http_status=200
+            )
         wa_id = answer.contacts[0].wa_id if answer.contacts else None
         sent = answer.messages[0]
         return SentMessage(sent.id, sent.message_status, wa_id)

@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 import msgspec
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.storage import schema
@@ -62,11 +62,13 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
-    """A job's new state; the wamid and error fields are written as given (None clears)."""
+    """A job's new state, written only over one of ``only_from`` (a done job never changes by
+    mistake); the wamid and error fields are written as given (None clears)."""
 
     key: str
     state: str
     at: float
+    only_from: frozenset[str]
     wamid: str | None = None
     error_code: int | None = None
     error_title: str | None = None
@@ -90,72 +92,55 @@ async def records(connection: AsyncConnection, keys: Collection[str]) -> dict[st
     return {row.idempotency_key: JobRecord(**row._mapping) for row in rows}
 
 
-_CHANGE: Final = (
-    update(table)
-    # Inline, not bound: an executemany takes no expanding IN parameters.
-    .where(
-        table.c.idempotency_key == bindparam("k"),
-        table.c.state != literal_column(f"'{ACCEPTED}'"),
-        table.c.state != literal_column(f"'{FAILED}'"),
-    )
-    .values(
-        state=bindparam("state"),
-        wamid=bindparam("wamid"),
-        error_code=bindparam("error_code"),
-        error_title=bindparam("error_title"),
-        error_details=bindparam("error_details"),
-        updated_at=bindparam("at"),
-    )
-)
-
-
-async def change(connection: AsyncConnection, changes: Sequence[Change]) -> None:
-    """Write each job's new state, unless it is done already (in key order: concurrent writers
-    never deadlock)."""
-    if changes:
-        params = [
-            {
-                "k": c.key,
-                "state": c.state,
-                "wamid": c.wamid,
-                "error_code": c.error_code,
-                "error_title": c.error_title,
-                "error_details": c.error_details,
-                "at": c.at,
-            }
-            for c in sorted(changes, key=_key)
-        ]
-        await connection.execute(_CHANGE, params)
+async def change(connection: AsyncConnection, changes: Sequence[Change]) -> set[str]:
+    """Write each job's new state if it is in one of the change's ``only_from`` states; return
+    the keys that moved (in key order: concurrent writers never deadlock)."""
+    moved: set[str] = set()
+    for c in sorted(changes, key=_key):
+        if await finish(connection, c) is not None:
+            moved.add(c.key)
+    return moved
 
 
 async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: float) -> set[str]:
-    """Mark ``queued`` jobs ``sending``; return the keys marked (those another holder has
-    marked, or that are done, are not: their holder must not send them)."""
+    """Mark ``queued`` jobs ``sending`` at ``at``; return the keys marked (those another holder
+    has marked, or that are done, are not: their holder must not send them).
+
+    ``at`` is the mark's token: a mark tried again after a commit whose outcome was lost finds
+    its own rows ``sending`` at exactly ``at``, and counts them as marked.
+    """
     if not keys:
         return set()
+    ordered = sorted(keys)
     statement = (
         update(table)
-        .where(table.c.idempotency_key.in_(sorted(keys)), table.c.state == QUEUED)
+        .where(table.c.idempotency_key.in_(ordered), table.c.state == QUEUED)
         .values(state=SENDING, attempts=table.c.attempts + 1, updated_at=at)
         .returning(table.c.idempotency_key)
     )
-    return set((await connection.execute(statement)).scalars())
+    marked = set((await connection.execute(statement)).scalars())
+    if len(marked) < len(ordered):
+        ours = select(table.c.idempotency_key).where(
+            table.c.idempotency_key.in_([k for k in ordered if k not in marked]),
+            table.c.state == SENDING,
+            table.c.updated_at == at,
+        )
+        marked.update((await connection.execute(ours)).scalars())
+    return marked
 
 
 def _key(change: Change) -> str:
     return change.key
 
 
-async def finish(
-    connection: AsyncConnection, change: Change, *, only_from: Collection[str]
-) -> JobRecord | None:
-    """Move one job to ``change`` if it is in one of ``only_from``; its record if it moved.
+async def finish(connection: AsyncConnection, change: Change) -> JobRecord | None:
+    """Move one job to ``change`` if it is in one of its ``only_from``; its record if it moved.
 
-    The condition makes it safe for several replicas to settle or link the same job: one wins.
+    The condition makes it safe for several holders to settle or link the same job: one wins.
     """
     statement = (
         update(table)
-        .where(table.c.idempotency_key == change.key, table.c.state.in_(only_from))
+        .where(table.c.idempotency_key == change.key, table.c.state.in_(sorted(change.only_from)))
         .values(
             state=change.state,
             wamid=change.wamid,
@@ -176,13 +161,12 @@ async def by_wamid(connection: AsyncConnection, wamid: str) -> JobRecord | None:
 
 
 async def by_callback(
-    connection: AsyncConnection, phone_number_id: str, callback_data: str, state: str
+    connection: AsyncConnection, phone_number_id: str, callback_data: str
 ) -> list[JobRecord]:
     rows = await connection.execute(
         select(*_COLUMNS).where(
             table.c.callback_data == callback_data,
             table.c.phone_number_id == phone_number_id,
-            table.c.state == state,
         )
     )
     return [JobRecord(**row._mapping) for row in rows]
@@ -219,9 +203,11 @@ async def evidence(
     connection: AsyncConnection, phone_number_id: str, callback_data: str
 ) -> Evidence | None:
     """The outbound message that carried ``callback_data`` from this number, if a status of it
-    has arrived (statuses echo ``biz_opaque_callback_data``)."""
+    has arrived (statuses echo ``biz_opaque_callback_data``): only if exactly one such message
+    is not another job's already (callback data a publisher reused must not settle a job with
+    another's message)."""
     messages = schema.messages
-    row = (
+    rows = (
         await connection.execute(
             select(
                 messages.c.wamid,
@@ -235,5 +221,10 @@ async def evidence(
                 messages.c.direction == "out",
             )
         )
-    ).first()
-    return None if row is None else Evidence(*row)
+    ).all()
+    if rows:
+        wamids = [row.wamid for row in rows]
+        linked = await connection.execute(select(table.c.wamid).where(table.c.wamid.in_(wamids)))
+        taken = set(linked.scalars())
+        rows = [row for row in rows if row.wamid not in taken]
+    return Evidence(*rows[0]) if len(rows) == 1 else None

@@ -230,7 +230,9 @@ async def test_every_kind_goes_through_the_sender_to_the_sandbox(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     async with sandbox_system(settings, database_url, pair_burst=100) as system:
-        system.settings = with_settings(system.settings, sender_pair_burst=100)
+        system.settings = with_settings(
+            system.settings, sender_pair_burst=100, sender_files_dir=str(tmp_path)
+        )
         await approve(system.sandbox, ORDER_TEMPLATE)
         messages = every_kind({"link": LINK}, reaction_to="wamid.earlier")
         for kind, (file_name, content) in FILES.items():
@@ -419,9 +421,16 @@ async def test_three_senders_keep_one_number_under_its_limit_together(
                 for n in range(3)
             ]
             started = time.monotonic()
+            wall = time.time()
             await publish_jobs(settings.amqp_url, jobs)
+            published_s = time.monotonic() - started
             await events.until_done([job.idempotency_key for job in jobs], within_s=60)
             took_s = time.monotonic() - started
+            sent_at = sorted(m.sent_at for m in system.sends())
+            print(
+                f"published in {published_s:.2f} s; first send +{sent_at[0] - wall:.2f} s, "
+                f"last +{sent_at[-1] - wall:.2f} s"
+            )
             print(f"2,000 jobs at 80/s by three senders: done in {took_s:.2f} s")
             assert all(process.returncode is None for process in senders)
         counts = await system.counts()
@@ -429,7 +438,11 @@ async def test_three_senders_keep_one_number_under_its_limit_together(
         assert counts["busiest_second"] <= limit
         assert counts["sent"] == jobs_count
         assert len(events.accepted()) == jobs_count
-        assert jobs_count / limit * 0.9 <= took_s <= jobs_count / limit * 1.1, took_s
+        # The sends span 25 s, within 10 %; all is done within 10 % of 25 s after the second a
+        # new owner of a number waits before its first send (README "The sender worker").
+        span_s = sent_at[-1] - sent_at[0]
+        assert jobs_count / limit * 0.9 <= span_s <= jobs_count / limit * 1.1, span_s
+        assert took_s <= 1.0 + jobs_count / limit * 1.1, took_s
 
 
 async def test_a_busy_recipient_does_not_hold_back_the_others(
@@ -496,4 +509,106 @@ async def test_a_send_left_sending_by_a_lost_holder_fails_as_unknown_without_a_r
             await events.until_done([job.idempotency_key])
         [failed] = events.failed(job.idempotency_key)
         assert (failed.stage, failed.title) == ("unknown", "outcome unknown")
+        assert system.sends() == []
+
+
+async def test_a_send_answered_a_bare_502_is_not_sent_again(
+    settings: Settings, database_url: str
+) -> None:
+    """A 502 with no Meta error may hide a send that went through: it is settled, not resent
+    (here no status of it comes, so it fails as unknown)."""
+    async with sandbox_system(settings, database_url) as system:
+        await system.fault(endpoint="messages", count=1, status=502)
+        worker = with_settings(system.settings, sender_settle_s=0.5)
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            job = system.text()
+            await publish_jobs(settings.amqp_url, [job])
+            await events.until_done([job.idempotency_key])
+        [failed] = events.failed(job.idempotency_key)
+        assert (failed.stage, failed.title) == ("unknown", "outcome unknown")
+        assert [r.status for r in requests_to_messages(system)] == [502]
+
+
+async def test_a_failed_status_that_beats_the_answer_fails_the_job(
+    settings: Settings, database_url: str
+) -> None:
+    async with sandbox_system(settings, database_url) as system:
+        [stranger] = system.customers(1, prefix="1999")
+        system.sandbox.app[WORLD].customers[stranger].last_inbound_at = None  # 131047 later
+        # The send is taken at once and its failed status sent; the answer comes 3 s later.
+        await system.fault(endpoint="messages", count=1, answer_latency_s=3.0)
+        async with (
+            following(settings.amqp_url) as events,
+            running_worker(sender.KIND, system.settings),
+        ):
+            job = system.text(to=stranger)
+            await publish_jobs(settings.amqp_url, [job])
+            await events.until_done([job.idempotency_key])
+
+            async def answered() -> bool:  # the late answer came and was dealt with
+                state = (await job_states(database_url))[job.idempotency_key]
+                return state[0] == "failed" and len(events.failed(job.idempotency_key)) >= 2
+
+            await wait_until(answered, timeout=15)
+        [sent] = system.sends()
+        assert events.accepted(job.idempotency_key) == []
+        assert {(f.stage, f.code, f.wamid) for f in events.failed(job.idempotency_key)} == {
+            ("status", 131047, sent.wamid)
+        }
+
+
+async def test_local_files_only_leave_from_the_allowed_folder(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    allowed = tmp_path / "outbox"
+    allowed.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for customers")
+    async with sandbox_system(settings, database_url) as system:
+        worker = with_settings(system.settings, sender_files_dir=str(allowed))
+        jobs = {
+            "outside": str(secret),
+            "escaping": str(allowed / ".." / "secret.txt"),
+            "missing": str(allowed / "nothing.pdf"),
+        }
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            await publish_jobs(
+                settings.amqp_url,
+                [
+                    msgspec.convert(
+                        {
+                            "idempotency_key": key,
+                            "phone_number_id": system.number,
+                            "to": CUSTOMER,
+                            "message": media_message("document", {"file": path}),
+                        },
+                        SendJob,
+                    )
+                    for key, path in jobs.items()
+                ],
+            )
+            await events.until_done(list(jobs))
+        for key in jobs:
+            [failed] = events.failed(key)
+            assert failed.stage == "invalid", failed
+        assert requests_to_messages(system) == []
+
+
+async def test_a_job_published_with_another_numbers_routing_key_is_refused(
+    settings: Settings, database_url: str
+) -> None:
+    """The routing key picks the shard, and so the number's one pacer: a job under another
+    key would give its number a second one."""
+    async with (
+        sandbox_system(settings, database_url) as system,
+        following(settings.amqp_url) as events,
+        running_worker(sender.KIND, system.settings),
+    ):
+        job = system.text()
+        await publish_jobs(settings.amqp_url, [encode_job(job)], number="999")
+        await events.until_done([job.idempotency_key])
+        [failed] = events.failed(job.idempotency_key)
+        assert failed.stage == "invalid"
+        assert failed.details is not None
+        assert "send.999" in failed.details
         assert system.sends() == []

@@ -11,23 +11,33 @@ from workers.pacing import PAIR_BACKOFF_S, PairRate, Throughput, backoff_s
 
 
 def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answer() -> None:
-    pace = Throughput(3)
+    pace = Throughput(3, smoothing_s=1.0)  # the window alone
     for _ in range(3):
         assert pace.wait_s(0.0) == 0.0
-        pace.take()
+        pace.take(0.0)
     assert pace.wait_s(0.0) is None  # all in flight: only an answer frees a slot
     pace.release(0.010)
     pace.release(0.020)
-    assert pace.wait_s(0.5) == pytest.approx(0.51)  # the first answer, a second on
+    assert pace.wait_s(0.5) == pytest.approx(0.511)  # the first answer, a second (and 1 ms) on
     pace.release(0.030)
-    assert pace.wait_s(1.010) == 0.0
-    pace.take()
-    assert pace.wait_s(1.010) == pytest.approx(0.01)
+    assert pace.wait_s(1.011) == 0.0
+    pace.take(1.011)
+    assert pace.wait_s(1.011) == pytest.approx(0.01)
+
+
+def test_between_windows_sends_leave_at_an_even_pace() -> None:
+    pace = Throughput(100, smoothing_s=0.02)
+    sent = 0
+    while pace.wait_s(0.0) == 0.0:  # what leaves at once: the smoothing's worth
+        pace.take(0.0)
+        sent += 1
+    assert sent == 3
+    assert pace.wait_s(0.0) == pytest.approx(0.01)
 
 
 def test_a_send_that_never_left_gives_its_slot_back_at_once() -> None:
     pace = Throughput(1)
-    pace.take()
+    pace.take(0.0)
     pace.release(None)
     assert pace.wait_s(0.0) == 0.0
 
@@ -59,7 +69,7 @@ def test_paced_sends_never_put_more_than_the_limit_in_any_second_meta_counts(
         in_flight.sort()
         wait = pace.wait_s(now) if sent < sends else None
         if wait == 0.0:
-            pace.take()
+            pace.take(now)
             trip = latency_s + rng.uniform(0, jitter_s)
             in_flight.append((now + trip, now + rng.uniform(0, trip)))
             sent += 1
@@ -95,11 +105,27 @@ def test_a_131056_backs_the_recipient_off_1_4_16_64_256_seconds_then_resets() ->
     assert pairs.refused("a", 300.0) == PAIR_BACKOFF_S[0]
 
 
-def test_idle_recipients_are_forgotten() -> None:
+def test_idle_recipients_and_old_holds_are_forgotten() -> None:
     pairs = PairRate(interval_s=6.0, burst=2)
     pairs.sent("a", 0.0)
-    pairs.forget_idle(100.0)
-    assert pairs._tat == {}
+    pairs.refused("b", 0.0)
+    pairs.hold("c", 1000.0)
+    pairs.forget_idle(400.0)
+    assert (pairs._tat, set(pairs._blocked)) == ({}, {"c"})
+
+
+def test_a_hold_delays_without_counting_as_a_131056() -> None:
+    pairs = PairRate(interval_s=6.0, burst=45)
+    pairs.hold("a", 30.0)
+    assert pairs.wait_s("a", 0.0) == 30.0
+    assert pairs.refused("a", 31.0) == PAIR_BACKOFF_S[0]
+
+
+def test_refusals_of_sends_already_in_flight_slow_the_number_once() -> None:
+    pace = Throughput(80)
+    for _ in range(5):
+        pace.refused(10.0)
+    assert pace.limit(10.0) == 40
 
 
 def test_backoff_doubles_to_its_cap_with_jitter_in_the_upper_half() -> None:
