@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from yarl import URL
 
 from sandbox.keys import WORLD
 from shared.schemas.jobs import (
@@ -24,7 +25,7 @@ from shared.settings import Settings
 from shared.storage import schema
 from shared.storage.database import open_database
 from tests.conftest import with_settings
-from tests.helpers import drain, wait_until
+from tests.helpers import TcpProxy, drain, wait_until
 from tests.integration.sandbox_support import CUSTOMER, TOKEN
 from tests.integration.sender_support import (
     following,
@@ -612,3 +613,56 @@ async def test_a_job_published_with_another_numbers_routing_key_is_refused(
         assert failed.details is not None
         assert "send.999" in failed.details
         assert system.sends() == []
+
+
+async def test_jobs_held_across_a_lost_broker_connection_are_each_sent_once(
+    settings: Settings, database_url: str
+) -> None:
+    """Jobs waiting for their recipient's turn when the connection drops go back to the queue
+    and come again: each is sent once, in order, and no limit is broken."""
+    pair = {"pair_interval_s": 1.0, "pair_burst": 1}
+    target = URL(settings.amqp_url)
+    async with (
+        sandbox_system(settings, database_url, **pair) as system,
+        TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy,
+    ):
+        worker = with_settings(
+            system.settings,
+            amqp_url=str(target.with_port(proxy.port)),
+            sender_pair_interval_s=1.0,
+            sender_pair_burst=1,
+        )
+        jobs = [system.text(body=f"in order {n}") for n in range(5)]
+        async with following(settings.amqp_url) as events, running_worker(sender.KIND, worker):
+            await publish_jobs(settings.amqp_url, jobs)
+
+            async def first_sent() -> bool:
+                return bool(events.accepted())
+
+            await wait_until(first_sent, timeout=15)
+            proxy.cut()  # the others are held, waiting for the pair rate
+            proxy.restore()
+            await events.until_done([job.idempotency_key for job in jobs], within_s=30)
+        assert [m.wamid for m in system.sends()] == [
+            events.accepted(job.idempotency_key)[0].wamid for job in jobs
+        ]
+        counts = await system.counts()
+        assert (counts["sent"], counts["pair_refused"], counts["throughput_refused"]) == (5, 0, 0)
+
+
+async def test_a_job_the_database_refuses_fails_alone(
+    settings: Settings, postgres_url: str
+) -> None:
+    """PostgreSQL stores no NUL in text: that job fails as invalid, its batch goes on."""
+    async with (
+        sandbox_system(settings, postgres_url) as system,
+        following(settings.amqp_url) as events,
+        running_worker(sender.KIND, system.settings),
+    ):
+        bad, good = system.text(idempotency_key="nul\x00key"), system.text()
+        await publish_jobs(settings.amqp_url, [bad, good])
+        await events.until_done([good.idempotency_key, bad.idempotency_key])
+        [failed] = events.failed(bad.idempotency_key)
+        assert failed.stage == "invalid"
+        assert events.accepted(good.idempotency_key)
+        assert len(system.sends()) == 1
