@@ -270,14 +270,16 @@ class Journal:
             done = await self._commit(writes, time.time())
         except Exception as exc:
             if len(writes) == 1:  # the data's fault: its caller hears of it
-                writes[0].done.set_exception(exc)
+                if not writes[0].done.done():
+                    writes[0].done.set_exception(exc)
                 return
             for write in writes:  # one bad write must not fail the others: each alone
                 await self._commit_group([write])
             return
         for write in writes:
             key = write.mark if write.mark is not None else write.change.key  # type: ignore[union-attr]
-            write.done.set_result(key in done)
+            if not write.done.done():  # its caller may be gone (cancelled at shutdown)
+                write.done.set_result(key in done)
 
     async def _commit(self, writes: Sequence[_Write], at: float) -> set[str]:
         """The keys moved or marked. An outage is waited out, the group tried again with the

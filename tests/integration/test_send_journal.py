@@ -1,0 +1,109 @@
+"""The sender's record of jobs (shared/storage/send_jobs.py) and its group commit (Journal), on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.schemas.jobs import SendJob, text_message
+from shared.storage import send_jobs
+from shared.storage.send_jobs import Change
+from workers.sender import HOLDER_OR_UNKNOWN, Journal, _new_job
+
+
+def job(key: str) -> SendJob:
+    return SendJob(
+        idempotency_key=key, phone_number_id="1", to="16315551181", message=text_message("hi")
+    )
+
+
+async def claimed(engine: AsyncEngine, *keys: str) -> None:
+    async with engine.begin() as connection:
+        assert await send_jobs.claim(connection, [_new_job(job(k)) for k in keys]) == {}
+
+
+async def test_a_key_is_claimed_once_and_its_record_comes_back_after(engine: AsyncEngine) -> None:
+    await claimed(engine, "a")
+    async with engine.begin() as connection:
+        seen = await send_jobs.claim(connection, [_new_job(job("a")), _new_job(job("b"))])
+    assert list(seen) == ["a"]
+    assert seen["a"].state == send_jobs.QUEUED
+
+
+async def test_of_two_holders_marking_one_job_one_may_send(engine: AsyncEngine) -> None:
+    await claimed(engine, "a")
+    async with engine.begin() as connection:
+        first = await send_jobs.mark_sending(connection, ["a"], at=100.0)
+    async with engine.begin() as connection:
+        second = await send_jobs.mark_sending(connection, ["a"], at=200.0)
+    assert (first, second) == ({"a"}, set())
+
+
+async def test_a_mark_tried_again_after_a_lost_commit_finds_its_own_rows(
+    engine: AsyncEngine,
+) -> None:
+    """The first commit happened but its answer was lost: the same mark (token ``at``) again
+    counts the job as marked, where another holder's would not."""
+    await claimed(engine, "a")
+    async with engine.begin() as connection:
+        await send_jobs.mark_sending(connection, ["a"], at=100.0)
+    async with engine.begin() as connection:
+        assert await send_jobs.mark_sending(connection, ["a"], at=100.0) == {"a"}
+
+
+async def test_a_change_applies_only_from_its_states(engine: AsyncEngine) -> None:
+    await claimed(engine, "a", "b")
+    accepted = frozenset({send_jobs.SENDING})
+    async with engine.begin() as connection:
+        await send_jobs.mark_sending(connection, ["a"], at=1.0)
+        moved = await send_jobs.change(
+            connection,
+            [
+                Change(key="a", state=send_jobs.ACCEPTED, at=2.0, wamid="w1", only_from=accepted),
+                Change(key="b", state=send_jobs.ACCEPTED, at=2.0, wamid="w2", only_from=accepted),
+            ],
+        )
+        records = await send_jobs.records(connection, ["a", "b"])
+    assert moved == {"a"}
+    assert (records["a"].state, records["a"].wamid) == (send_jobs.ACCEPTED, "w1")
+    assert (records["b"].state, records["b"].wamid) == (send_jobs.QUEUED, None)
+
+
+async def test_the_journal_commits_a_group_and_one_bad_write_fails_alone(
+    engine: AsyncEngine,
+) -> None:
+    keys = [f"k{n}" for n in range(5)]
+    await claimed(engine, *keys)
+    journal = Journal(engine)
+    runner = asyncio.create_task(journal.run())
+    try:
+        marks = await asyncio.gather(*(journal.mark_sending(k) for k in keys))
+        assert marks == [True] * 5
+        now = time.time()
+        writes = [
+            journal.write(
+                Change(
+                    key=k,
+                    state=send_jobs.FAILED,
+                    at=now,
+                    error_code=2**70 if k == "k2" else 131026,  # k2: no integer column holds it
+                    error_title="undeliverable",
+                    only_from=HOLDER_OR_UNKNOWN,
+                )
+            )
+            for k in keys
+        ]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert [r is True for r in results] == [True, True, False, True, True]
+    assert isinstance(results[2], Exception)
+    async with engine.connect() as connection:
+        records = await send_jobs.records(connection, keys)
+    assert [records[k].state for k in keys] == ["failed", "failed", "sending", "failed", "failed"]
