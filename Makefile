@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench-ingress bench-status bench-e2e clean
+.PHONY: up test lint bench-ingress bench-status bench-e2e bench-sender clean
 
 $(BIN)/wapipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench-status: $(BIN)/wapipe
 
 bench-e2e: $(BIN)/wapipe
 	$(BIN)/python -m tests.bench.end_to_end
+
+# One sender at 20, 80 and 1,000 messages/s against the sandbox, and its ceiling (taskset needed).
+bench-sender: $(BIN)/wapipe
+	$(ENABLE_PLUGINS)
+	$(BIN)/python -m tests.bench.sender
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
