@@ -39,19 +39,20 @@ class EventPublisher:
         """Publish all, wait for every confirm; raises if any is refused or lost."""
         for name in {event.exchange for event in events} - self._exchanges.keys():
             self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
-        await asyncio.gather(
-            *(
-                self._exchanges[event.exchange].publish(
-                    aio_pika.Message(
-                        event.body,
-                        message_id=event.key,
-                        content_type=CONTENT_TYPE,
-                        headers=dict(event.headers),
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
-                    routing_key=event.routing_key,
-                    mandatory=event.mandatory,
-                )
-                for event in events
-            )
+        if len(events) == 1:  # the sender's usual case: no gather to set up
+            await self._publish(events[0])
+        elif events:
+            await asyncio.gather(*(self._publish(event) for event in events))
+
+    async def _publish(self, event: OutgoingEvent) -> None:
+        await self._exchanges[event.exchange].publish(
+            aio_pika.Message(
+                event.body,
+                message_id=event.key,
+                content_type=CONTENT_TYPE,
+                headers=dict(event.headers),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=event.routing_key,
+            mandatory=event.mandatory,
         )

@@ -66,8 +66,14 @@ class Throughput:
         return grown
 
     def wait_s(self, now: float) -> float | None:
-        """0 if a send may leave now; else how long until a slot frees (None: when an answer
-        comes, every slot being in flight)."""
+        """0 if a send may start now (its even pace, and a slot free); else how long until it
+        may (None: when an answer comes, every slot being in flight)."""
+        room = self.room_s(now)
+        pace = self._tat - self.smoothing_s - now
+        return None if room is None else max(room, pace, 0.0)
+
+    def room_s(self, now: float) -> float | None:
+        """0 if a slot is free now; else how long until one frees (None: at an answer)."""
         if now < self._blocked_until:
             return self._blocked_until - now
         answered = self.answered
@@ -75,28 +81,33 @@ class Throughput:
             answered.popleft()
         held = self.in_flight + len(answered)
         limit = self.limit(now)
-        pace = self._tat - self.smoothing_s - now
         if held < limit:
-            return max(0.0, pace)
+            return 0.0
         if len(answered) > held - limit:  # enough slots free up as answers age
-            return max(pace, answered[held - limit] + WINDOW_S - now)
+            return answered[held - limit] + WINDOW_S - now
         return None
 
     def block_until(self, until: float) -> None:
         """Nothing leaves before ``until``."""
         self._blocked_until = max(self._blocked_until, until)
 
-    def take(self, now: float) -> None:
-        self.in_flight += 1
+    def pace(self, now: float) -> None:
+        """A send starts: the next one is due 1/limit s later."""
         self._tat = max(self._tat, now) + 1.0 / self.limit(now)
 
+    def unpace(self, now: float) -> None:
+        """A send that started will not leave: it takes no room in the even pace."""
+        self._tat -= 1.0 / self.limit(now)
+
+    def take(self) -> None:
+        """A slot, held from before the send leaves (``room_s`` said 0)."""
+        self.in_flight += 1
+
     def release(self, answered_at: float | None) -> None:
-        """The send is over: answered at ``answered_at``, or never left (None)."""
+        """The send is over: answered at ``answered_at``, or never reached Meta (None)."""
         self.in_flight -= 1
         if answered_at is not None:
             self.answered.append(answered_at)
-        else:  # it never left: nor does it count in the even pace
-            self._tat -= 1.0 / self.limit(self._tat)
 
     def refused(self, now: float) -> None:
         """A 130429: wait for the window to empty, then go on at half the pace (once: the

@@ -289,7 +289,7 @@ class Journal:
         while True:
             try:
                 async with transaction(self._engine) as connection:
-                    moved = await send_jobs.change(connection, changes)
+                    moved = await send_jobs.change(connection, changes, at)
                     return moved | await send_jobs.mark_sending(connection, keys, at)
             except Unavailable as exc:
                 log.warning("database unavailable, retrying", extra={"error": str(exc)})
@@ -352,6 +352,7 @@ class Lane:
         self.pause_strikes = 0
         self.probing = False
         self._wake = asyncio.Event()
+        self._freed = asyncio.Event()  # a slot came back
 
     def warm_up(self) -> None:
         """A second's silence: the number may have had another owner until now, whose last
@@ -384,6 +385,20 @@ class Lane:
         for recipient in list(self.fifos):
             self._schedule(recipient)
         return dropped
+
+    async def slot(self) -> None:
+        """Take a throughput slot, once one is free: held from before the send leaves until a
+        second after its answer (``release``)."""
+        while (wait := self.throughput.room_s(time.monotonic())) != 0:
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._freed.wait()
+        self.throughput.take()
+
+    def release(self, answered_at: float | None) -> None:
+        self.throughput.release(answered_at)
+        self._freed.set()
 
     def pause(self, seconds: float, reason: str) -> None:
         until = time.monotonic() + seconds
@@ -452,7 +467,9 @@ class Lane:
                 if slot != 0:
                     await self._sleep(slot)
                     continue
-                self.throughput.take(now)
+                # Its turn in the even pace; the slot itself is taken once it is marked
+                # (workers/pacing.py), so that the mark's commit does not hold a slot.
+                self.throughput.pace(now)
             heapq.heappop(self.heap)
             self.in_heap.discard(recipient)
             pending = self.fifos[recipient].popleft()
@@ -688,15 +705,23 @@ class Sender:
     async def send(self, lane: Lane, pending: Pending) -> None:
         job = pending.job
         answered_at: float | None = None
+        slot = False
         try:
             if (refusal := self._refusal(job)) is not None:
                 stage, reason = refusal
+                if pending.paced:
+                    lane.throughput.unpace(time.monotonic())
                 await self._fail(pending, stage, reason, only_from=frozenset({send_jobs.QUEUED}))
                 return
             if not await self.journal.mark_sending(pending.key):
                 # Sent or being sent by another holder (a replica that took the shard over).
+                if pending.paced:
+                    lane.throughput.unpace(time.monotonic())
                 await self._ack(pending)
                 return
+            if pending.paced:
+                await lane.slot()
+                slot = True
             try:
                 sent = await self._call(job)
             except CloudApiError as error:
@@ -714,8 +739,8 @@ class Sender:
             log.exception("send failed unexpectedly", extra={"key": pending.key})
             await self._give_back(pending)
         finally:
-            if pending.paced:
-                lane.throughput.release(answered_at)
+            if slot:
+                lane.release(answered_at)
             lane.done(pending.recipient)
 
     def _refusal(self, job: Job) -> tuple[Stage, str] | None:

@@ -146,7 +146,7 @@ class CloudApi:
             total=None, sock_connect=settings.graph_timeout_s, sock_read=settings.graph_timeout_s
         )
         self._max_connections = settings.graph_max_connections
-        attempts = settings.graph_retries + 1
+        attempts = self._attempts = settings.graph_retries + 1
         common: dict[str, Any] = {
             "attempts": attempts,
             "start_timeout": RETRY_START_S,
@@ -359,10 +359,17 @@ class CloudApi:
         options = self._repeatable if repeatable else self._once
         if tries:
             options = JitterRetry(attempts=tries)
-        try:
-            async with self._client.request(
+        # With no retry to make (the sender's client), the plain session: one layer less.
+        if self._attempts == 1 and not tries:
+            request = self._session.request(  # type: ignore[union-attr]
+                method, self._base + path, headers=self._auth(), **kwargs
+            )
+        else:
+            request = self._client.request(
                 method, self._base + path, retry_options=options, headers=self._auth(), **kwargs
-            ) as response:
+            )
+        try:
+            async with request as response:
                 body = await response.read()
                 if response.status >= 400:
                     raise error_from_response(response.status, body)

@@ -16,10 +16,10 @@ it as accepted (or failed), and a long silence fails it (``WAPIPE_SENDER_SETTLE_
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Final
+from typing import Any, Final
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.storage import schema
@@ -92,14 +92,51 @@ async def records(connection: AsyncConnection, keys: Collection[str]) -> dict[st
     return {row.idempotency_key: JobRecord(**row._mapping) for row in rows}
 
 
-async def change(connection: AsyncConnection, changes: Sequence[Change]) -> set[str]:
+async def change(connection: AsyncConnection, changes: Sequence[Change], token: float) -> set[str]:
     """Write each job's new state if it is in one of the change's ``only_from`` states; return
-    the keys that moved (in key order: concurrent writers never deadlock)."""
-    moved: set[str] = set()
-    for c in sorted(changes, key=_key):
-        if await finish(connection, c) is not None:
-            moved.add(c.key)
-    return moved
+    the keys that moved. One executemany per kind of condition (in key order: concurrent
+    writers never deadlock), then one look-up of the rows stamped with ``token`` (their
+    ``updated_at``: unique to this commit, and to its retries after a lost answer)."""
+    if not changes:
+        return set()
+    by_condition: dict[frozenset[str], list[Change]] = {}
+    for c in changes:
+        by_condition.setdefault(c.only_from, []).append(c)
+    for only_from, group in by_condition.items():
+        params = [
+            {
+                "k": c.key,
+                "state": c.state,
+                "wamid": c.wamid,
+                "error_code": c.error_code,
+                "error_title": c.error_title,
+                "error_details": c.error_details,
+                "at": token,
+            }
+            for c in sorted(group, key=_key)
+        ]
+        await connection.execute(_change_statement(only_from), params)
+    moved = select(table.c.idempotency_key).where(
+        table.c.idempotency_key.in_([c.key for c in changes]), table.c.updated_at == token
+    )
+    return set((await connection.execute(moved)).scalars())
+
+
+def _change_statement(only_from: frozenset[str]) -> Any:
+    # The condition inline, not bound: an executemany takes no expanding IN parameters.
+    allowed = [table.c.state == literal_column(f"'{state}'") for state in sorted(only_from)]
+    return (
+        update(table)
+        .where(table.c.idempotency_key == bindparam("k"), or_(*allowed))
+        .values(
+            state=bindparam("state"),
+            wamid=bindparam("wamid"),
+            error_code=bindparam("error_code"),
+            error_title=bindparam("error_title"),
+            error_details=bindparam("error_details"),
+            updated_at=bindparam("at"),
+        )
+    )
 
 
 async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: float) -> set[str]:

@@ -66,6 +66,7 @@ async def test_a_change_applies_only_from_its_states(engine: AsyncEngine) -> Non
                 Change(key="a", state=send_jobs.ACCEPTED, at=2.0, wamid="w1", only_from=accepted),
                 Change(key="b", state=send_jobs.ACCEPTED, at=2.0, wamid="w2", only_from=accepted),
             ],
+            token=2.0,
         )
         records = await send_jobs.records(connection, ["a", "b"])
     assert moved == {"a"}

@@ -14,14 +14,16 @@ def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answe
     pace = Throughput(3, smoothing_s=1.0)  # the window alone
     for _ in range(3):
         assert pace.wait_s(0.0) == 0.0
-        pace.take(0.0)
+        pace.pace(0.0)
+        pace.take()
     assert pace.wait_s(0.0) is None  # all in flight: only an answer frees a slot
     pace.release(0.010)
     pace.release(0.020)
     assert pace.wait_s(0.5) == pytest.approx(0.511)  # the first answer, a second (and 1 ms) on
     pace.release(0.030)
     assert pace.wait_s(1.011) == 0.0
-    pace.take(1.011)
+    pace.pace(1.011)
+    pace.take()
     assert pace.wait_s(1.011) == pytest.approx(0.01)
 
 
@@ -29,17 +31,26 @@ def test_between_windows_sends_leave_at_an_even_pace() -> None:
     pace = Throughput(100, smoothing_s=0.02)
     sent = 0
     while pace.wait_s(0.0) == 0.0:  # what leaves at once: the smoothing's worth
-        pace.take(0.0)
+        pace.pace(0.0)
         sent += 1
     assert sent == 3
     assert pace.wait_s(0.0) == pytest.approx(0.01)
 
 
-def test_a_send_that_never_left_gives_its_slot_back_at_once() -> None:
+def test_a_send_that_never_left_gives_its_slot_and_its_pace_back_at_once() -> None:
     pace = Throughput(1)
-    pace.take(0.0)
+    pace.pace(0.0)
+    pace.take()
     pace.release(None)
+    pace.unpace(0.0)
     assert pace.wait_s(0.0) == 0.0
+
+
+def test_a_slot_is_free_while_the_pace_still_waits() -> None:
+    pace = Throughput(10, smoothing_s=0.0)
+    pace.pace(0.0)
+    assert pace.room_s(0.0) == 0.0
+    assert pace.wait_s(0.0) == pytest.approx(0.1)
 
 
 def test_a_130429_pauses_a_second_halves_the_limit_and_it_grows_back() -> None:
@@ -69,7 +80,8 @@ def test_paced_sends_never_put_more_than_the_limit_in_any_second_meta_counts(
         in_flight.sort()
         wait = pace.wait_s(now) if sent < sends else None
         if wait == 0.0:
-            pace.take(now)
+            pace.pace(now)
+            pace.take()
             trip = latency_s + rng.uniform(0, jitter_s)
             in_flight.append((now + trip, now + rng.uniform(0, trip)))
             sent += 1
