@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
-from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.keys import WORLD
 from sandbox.state import RequestRecord
@@ -39,6 +37,7 @@ from tests.integration.sandbox_support import (
     phone_number_id,
     start_sandbox,
 )
+from tests.integration.worker_support import metric
 
 
 @dataclass
@@ -177,20 +176,6 @@ def requests_to_messages(system: System) -> list[RequestRecord]:
     ]
 
 
-async def labelled(url: str, name: str, **labels: str) -> float | None:
-    """A labelled sample's value from a worker's /metrics; None if absent."""
-    try:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            text = await response.text()
-    except aiohttp.ClientError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
-
-
 def sender_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a ``wapipe worker sender`` process with these settings."""
     env = {
@@ -227,7 +212,7 @@ async def sender_process(
             if process.returncode is not None:
                 raise AssertionError(f"the sender exited: {tail(log)}")
             return (
-                await labelled(f"http://127.0.0.1:{port}/metrics", "wapipe_sender_held") is not None
+                await metric(f"http://127.0.0.1:{port}/metrics", "wapipe_sender_held") is not None
             )
 
         await wait_until(up, timeout=30)

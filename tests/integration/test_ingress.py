@@ -19,8 +19,11 @@ from shared.settings import Settings
 from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN, IngressClient, start_ingress, with_settings
 from tests.helpers import Broker, TcpProxy, drain, sample_bodies, wait_until
+from tests.integration.worker_support import queue_depth
 
 LIVE_QUEUES = tuple(queue.name for queue in topology.QUEUES)
+# What basic.get can read: not the send shards (single active consumer), which take only jobs.
+READABLE_QUEUES = tuple(queue.name for queue in topology.QUEUES if not queue.single_active)
 
 
 async def post(
@@ -39,7 +42,16 @@ async def post(
 
 
 async def drain_all(amqp_url: str) -> dict[str, list[bytes]]:
-    return {queue: [m.body for m in await drain(amqp_url, queue)] for queue in LIVE_QUEUES}
+    """Every queue's messages. A single-active-consumer queue (a send shard) cannot be read
+    with basic.get: it stands as many empty bodies as it holds (the ingress should put none)."""
+    drained: dict[str, list[bytes]] = {}
+    for queue in topology.QUEUES:
+        if queue.single_active:
+            ready, _ = await queue_depth(amqp_url, queue.name)  # nothing consumes it here
+            drained[queue.name] = [b""] * ready
+        else:
+            drained[queue.name] = [m.body for m in await drain(amqp_url, queue.name)]
+    return drained
 
 
 def sample(name: str) -> bytes:
@@ -153,7 +165,7 @@ async def test_batch_body_puts_each_event_in_its_queue_once(
     ingress: IngressClient, settings: Settings
 ) -> None:
     assert await post(ingress, sample("batch_two_entries_mixed.json")) == 200
-    got = {queue: await drain(settings.amqp_url, queue) for queue in LIVE_QUEUES}
+    got = {queue: await drain(settings.amqp_url, queue) for queue in READABLE_QUEUES}
 
     statuses = {(m.message_id, m.routing_key) for m in got["wa.status"]}
     assert len(got["wa.status"]) == 3

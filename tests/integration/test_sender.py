@@ -29,14 +29,13 @@ from tests.helpers import TcpProxy, drain, wait_until
 from tests.integration.sandbox_support import CUSTOMER, TOKEN
 from tests.integration.sender_support import (
     following,
-    labelled,
     publish_jobs,
     requests_to_messages,
     sandbox_system,
     sender_process,
 )
 from tests.integration.test_send_every_kind import FILES, approve
-from tests.integration.worker_support import running_worker
+from tests.integration.worker_support import metric, running_worker
 from tests.send_examples import LINK, ORDER_TEMPLATE, every_kind, media_message
 from workers import sender, status
 
@@ -309,7 +308,7 @@ async def test_a_130429_slows_the_number_and_the_job_goes_later(
             await publish_jobs(settings.amqp_url, [job])
             await events.until_done([job.idempotency_key])
             assert events.accepted(job.idempotency_key)
-            assert await labelled(metrics_url, "wapipe_sender_refused_total", code="130429") == 1
+            assert await metric(metrics_url, "wapipe_sender_refused_total", code="130429") == 1
         refused, accepted = requests_to_messages(system)
         assert refused.code == 130429
         assert accepted.at - refused.at >= 0.9  # the window was let empty first
@@ -355,7 +354,7 @@ async def test_an_expired_token_pauses_the_number_and_a_new_one_resumes_it_with_
             await publish_jobs(settings.amqp_url, jobs)
 
             async def paused() -> bool:
-                value = await labelled(
+                value = await metric(
                     metrics_url, "wapipe_sender_paused", phone_number_id=system.number
                 )
                 return value == 1
@@ -365,7 +364,7 @@ async def test_an_expired_token_pauses_the_number_and_a_new_one_resumes_it_with_
             token_file.write_text(TOKEN + "\n")  # the secret rotated, as a mounted file is
             await events.until_done([job.idempotency_key for job in jobs])
             assert (
-                await labelled(metrics_url, "wapipe_sender_paused", phone_number_id=system.number)
+                await metric(metrics_url, "wapipe_sender_paused", phone_number_id=system.number)
                 == 0
             )
         assert len(events.accepted()) == 5

@@ -45,8 +45,9 @@ async def running_worker(kind: WorkerKind, settings: Settings) -> AsyncIterator[
         await asyncio.wait_for(task, timeout=15)
 
 
-async def metric(url: str, name: str) -> float | None:
-    """A sample's value from a worker's /metrics; None while it does not answer."""
+async def metric(url: str, name: str, **labels: str) -> float | None:
+    """A sample's value from a worker's /metrics (the one with these labels, if given); None
+    while it does not answer, or has no such sample."""
     try:
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             text = await response.text()
@@ -54,7 +55,7 @@ async def metric(url: str, name: str) -> float | None:
         return None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
 
