@@ -375,10 +375,11 @@ class Lane:
 
     def drop(self, gone: Callable[[Pending], bool]) -> list[Pending]:
         """Take out the held jobs ``gone`` says are no longer ours; return them."""
-        dropped = []
+        dropped: list[Pending] = []
         for recipient, fifo in list(self.fifos.items()):
-            kept = deque(p for p in fifo if not gone(p))
-            dropped += [p for p in fifo if gone(p)]
+            kept: deque[Pending] = deque()
+            for pending in fifo:
+                (dropped if gone(pending) else kept).append(pending)
             self.fifos[recipient] = kept
         self.heap = []
         self.in_heap = set()
@@ -648,7 +649,7 @@ class Sender:
     async def _claim(self, fresh: dict[str, Pending]) -> dict[str, JobRecord]:
         """Claim the keys; the records of those seen before. A row the database refuses (a NUL
         byte on PostgreSQL) fails its job as invalid, not the batch, nor the worker."""
-        rows = [_new_job(p.job) for p in fresh.values()]
+        rows = [_new_job(p.job, p.deliveries[0].body) for p in fresh.values()]
         try:
             return await self._until_stored(lambda c: send_jobs.claim(c, rows))
         except Exception:
@@ -1012,7 +1013,7 @@ async def _claim_one(connection: AsyncConnection, row: NewJob) -> dict[str, JobR
     return await send_jobs.claim(connection, [row])
 
 
-def _new_job(job: Job) -> NewJob:
+def _new_job(job: Job, body: bytes) -> NewJob:
     now = time.time()
     return NewJob(
         idempotency_key=job.idempotency_key,
@@ -1020,7 +1021,7 @@ def _new_job(job: Job) -> NewJob:
         recipient=recipient_of(job),
         state=send_jobs.QUEUED,
         callback_data=callback_data(job) if isinstance(job, SendJob) else None,
-        job=_encoder.encode(job).decode(),
+        job=body.decode(),  # as published: decoded already, no need to encode it again
         created_at=now,
         updated_at=now,
     )

@@ -30,7 +30,6 @@ SENDING: Final = "sending"
 ACCEPTED: Final = "accepted"
 FAILED: Final = "failed"
 UNKNOWN: Final = "unknown"
-DONE: Final = frozenset({ACCEPTED, FAILED})
 
 table = schema.send_jobs
 

@@ -93,7 +93,6 @@ async def sandbox_system(
         worker_retry_base_s=0.01,
     )
     system = System(sandbox, sender, phone_number_id(sandbox))
-    system.customers(0)
     sandbox.app[WORLD].customers[CUSTOMER].last_inbound_at = sandbox.app[WORLD].clock.now()
     try:
         yield system

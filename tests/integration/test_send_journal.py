@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.schemas.jobs import SendJob, text_message
+from shared.schemas.jobs import SendJob, encode_job, text_message
 from shared.storage import send_jobs
 from shared.storage.send_jobs import Change
 from workers.sender import HOLDER_OR_UNKNOWN, Journal, _new_job
@@ -23,13 +23,19 @@ def job(key: str) -> SendJob:
 
 async def claimed(engine: AsyncEngine, *keys: str) -> None:
     async with engine.begin() as connection:
-        assert await send_jobs.claim(connection, [_new_job(job(k)) for k in keys]) == {}
+        assert (
+            await send_jobs.claim(connection, [_new_job(job(k), encode_job(job(k))) for k in keys])
+            == {}
+        )
 
 
 async def test_a_key_is_claimed_once_and_its_record_comes_back_after(engine: AsyncEngine) -> None:
     await claimed(engine, "a")
     async with engine.begin() as connection:
-        seen = await send_jobs.claim(connection, [_new_job(job("a")), _new_job(job("b"))])
+        seen = await send_jobs.claim(
+            connection,
+            [_new_job(job("a"), encode_job(job("a"))), _new_job(job("b"), encode_job(job("b")))],
+        )
     assert list(seen) == ["a"]
     assert seen["a"].state == send_jobs.QUEUED
 
