@@ -13,6 +13,11 @@ also keep an even pace (one every 1/N s, 20 ms' worth together): a window's send
 one burst would queue at the server, and the last answer, coming late, would hold every slot
 longer.
 
+A send is committed as ``sending`` before it leaves (workers/sender.py), and that commit takes
+time (milliseconds, tens of them at 1,000/s). It is done ahead: up to ``ahead()`` sends
+(``AHEAD_S`` worth of the limit) are marked and wait in line for a slot, so that a slot is
+taken the moment it frees, not a commit later; the round trip is then the only price.
+
 After a 130429 anyway (inbound messages fill the same window, or another system sends from the
 number), the number waits a second and its limit is halved, then grows back over a minute.
 
@@ -23,6 +28,7 @@ anyway, that recipient alone waits 1, 4, 16, 64, then 256 s (Meta's advice), the
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +39,9 @@ SLOWED_FLOOR: Final = 0.1  # the lowest fraction of its limit a number is slowed
 RECOVERY_S: Final = 60.0  # from the floor back to the whole limit
 THROUGHPUT_PAUSE_S: Final = 1.0  # after a 130429: let the window empty
 SMOOTHING_S: Final = 0.02  # sends within this much of the even pace leave together
+# Sends marked ahead of their slot. Enough to cover a commit; few, as those marked when their
+# process dies count as unknown (workers/sender.py), never sent again.
+AHEAD_S: Final = 0.05
 PAIR_BACKOFF_S: Final = (1.0, 4.0, 16.0, 64.0, 256.0)
 _RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
 
@@ -91,17 +100,15 @@ class Throughput:
         """Nothing leaves before ``until``."""
         self._blocked_until = max(self._blocked_until, until)
 
-    def pace(self, now: float) -> None:
-        """A send starts: the next one is due 1/limit s later."""
-        self._tat = max(self._tat, now) + 1.0 / self.limit(now)
+    def ahead(self, now: float) -> int:
+        """How many sends may be on their way to a slot: being marked, or waiting in line."""
+        return max(1, math.ceil(self.limit(now) * AHEAD_S))
 
-    def unpace(self, now: float) -> None:
-        """A send that started will not leave: it takes no room in the even pace."""
-        self._tat -= 1.0 / self.limit(now)
-
-    def take(self) -> None:
-        """A slot, held from before the send leaves (``room_s`` said 0)."""
+    def take(self, now: float) -> None:
+        """A send leaves now (``wait_s`` said 0): it holds a slot, and the next is due 1/limit
+        s later in the even pace."""
         self.in_flight += 1
+        self._tat = max(self._tat, now) + 1.0 / self.limit(now)
 
     def release(self, answered_at: float | None) -> None:
         """The send is over: answered at ``answered_at``, or never reached Meta (None)."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import heapq
 import logging
@@ -46,9 +47,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
@@ -223,36 +223,76 @@ def event_of_record(record: JobRecord, at: float) -> OutboundAccepted | Outbound
     return None
 
 
-# --- the journal: state changes, many per transaction ----------------------------------------
+# --- the database: the journal's group commits, and the sender's other transactions ----------
+
+
+class Database:
+    """The sender's transactions. On SQLite, one at a time in the process: SQLite has one
+    writer, and a transaction that finds the file locked sleeps in SQLite's busy handler (1, 2,
+    5, 10 ... ms), often long after the lock is free. Taking turns here, a mark waits for the
+    transaction before it, not for the busy handler's next try."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._turn: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self._turn, transaction(self.engine) as connection:
+            yield connection
 
 
 @dataclass
 class _Write:
-    change: Change | None = None  # a state to write
-    mark: str | None = None  # or a key to mark "sending"
-    done: asyncio.Future[bool] = field(
+    """One request in a group commit: new jobs to claim, a key to mark ``sending``, or a state
+    to write."""
+
+    claim: Sequence[NewJob] = ()
+    mark: str | None = None
+    change: Change | None = None
+    done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    def result(self, seen: dict[str, JobRecord], moved: set[str]) -> object:
+        if self.claim:
+            return {
+                row.idempotency_key: seen[row.idempotency_key]
+                for row in self.claim
+                if row.idempotency_key in seen
+            }
+        key = self.mark if self.mark is not None else self.change.key  # type: ignore[union-attr]
+        return key in moved
+
 
 class Journal:
-    """Group commit: every change asked for while a transaction runs goes in the next one, so
-    a thousand sends a second cost tens of commits, and each caller waits for its own."""
+    """Group commit, and the sender's one writer on the hot path: every claim, mark and change
+    asked for while a transaction runs goes in the next one, so a thousand sends a second cost
+    tens of commits, and each caller waits for its own. (Claims in transactions of their own
+    would take turns with the marks for SQLite's one writer, and a send waits for its mark.)"""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._pending: list[_Write] = []
         self._wake = asyncio.Event()
 
+    async def claim(self, rows: Sequence[NewJob]) -> dict[str, JobRecord]:
+        """Insert the jobs not seen before; the records of those that were (by key)."""
+        seen: dict[str, JobRecord] = await self._submit(_Write(claim=rows))
+        return seen
+
     async def mark_sending(self, key: str) -> bool:
         """True if this holder may send the job now (it was ``queued``; it is ``sending``)."""
-        return await self._submit(_Write(mark=key))
+        return bool(await self._submit(_Write(mark=key)))
 
     async def write(self, change: Change) -> bool:
         """True if the job moved (it was in one of ``change.only_from``)."""
-        return await self._submit(_Write(change=change))
+        return bool(await self._submit(_Write(change=change)))
 
-    async def _submit(self, write: _Write) -> bool:
+    async def _submit(self, write: _Write) -> Any:
         self._pending.append(write)
         self._wake.set()
         return await write.done
@@ -267,7 +307,7 @@ class Journal:
 
     async def _commit_group(self, writes: list[_Write]) -> None:
         try:
-            done = await self._commit(writes, time.time())
+            seen, moved = await self._commit(writes, time.time())
         except Exception as exc:
             if len(writes) == 1:  # the data's fault: its caller hears of it
                 if not writes[0].done.done():
@@ -277,20 +317,24 @@ class Journal:
                 await self._commit_group([write])
             return
         for write in writes:
-            key = write.mark if write.mark is not None else write.change.key  # type: ignore[union-attr]
             if not write.done.done():  # its caller may be gone (cancelled at shutdown)
-                write.done.set_result(key in done)
+                write.done.set_result(write.result(seen, moved))
 
-    async def _commit(self, writes: Sequence[_Write], at: float) -> set[str]:
-        """The keys moved or marked. An outage is waited out, the group tried again with the
-        same mark token ``at`` (its first commit may have happened)."""
+    async def _commit(
+        self, writes: Sequence[_Write], at: float
+    ) -> tuple[dict[str, JobRecord], set[str]]:
+        """The records of the claimed jobs seen before, and the keys moved or marked. An outage
+        is waited out, the group tried again with the same mark token ``at`` (its first commit
+        may have happened)."""
+        rows = [row for w in writes for row in w.claim]
         changes = [w.change for w in writes if w.change is not None]
         keys = [w.mark for w in writes if w.mark is not None]
         while True:
             try:
-                async with transaction(self._engine) as connection:
+                async with self._database.transaction() as connection:
+                    seen = await send_jobs.claim(connection, rows)
                     moved = await send_jobs.change(connection, changes, at)
-                    return moved | await send_jobs.mark_sending(connection, keys, at)
+                    return seen, moved | await send_jobs.mark_sending(connection, keys, at)
             except Unavailable as exc:
                 log.warning("database unavailable, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(OUTAGE_RETRY_S)
@@ -333,6 +377,9 @@ class Lane:
     """One phone number's held jobs: a FIFO per recipient, the recipients whose turn it is in a
     heap by when they may go, one send at a time per recipient, the number's throughput shared.
 
+    A paced send is marked ``sending`` ahead of its slot (workers/pacing.py), then waits in
+    line for one (``slot``); at most ``Throughput.ahead()`` are on their way at once.
+
     After a pause, one send goes alone (a probe) until one is accepted: a token still refused
     costs one call, not a window's worth.
     """
@@ -351,8 +398,10 @@ class Lane:
         self.paused_until = 0.0
         self.pause_strikes = 0
         self.probing = False
+        self.ahead = 0  # paced sends dispatched that have not left: being marked, or in line
+        self._line: deque[asyncio.Future[bool]] = deque()  # marked sends waiting for a slot
+        self._timer: asyncio.TimerHandle | None = None  # when the line's head may go
         self._wake = asyncio.Event()
-        self._freed = asyncio.Event()  # a slot came back
 
     def warm_up(self) -> None:
         """A second's silence: the number may have had another owner until now, whose last
@@ -387,19 +436,55 @@ class Lane:
             self._schedule(recipient)
         return dropped
 
-    async def slot(self) -> None:
-        """Take a throughput slot, once one is free: held from before the send leaves until a
-        second after its answer (``release``)."""
-        while (wait := self.throughput.room_s(time.monotonic())) != 0:
-            self._freed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._freed.wait()
-        self.throughput.take()
+    async def slot(self) -> bool:
+        """Wait in line for a throughput slot and the send's turn in the even pace. True: the
+        slot is held, from now until a second after the answer (``release``). False: the
+        number was paused or the sender is stopping; the send must not leave."""
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._line.append(turn)
+        self._give_slots()
+        try:
+            return await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled() and turn.result():
+                self.release(None)  # given as the task was cancelled: it never left
+            raise
+
+    def left(self) -> None:
+        """A paced send is no longer on its way to a slot (it left, or it ended before)."""
+        self.ahead -= 1
+        self._wake.set()
 
     def release(self, answered_at: float | None) -> None:
         self.throughput.release(answered_at)
-        self._freed.set()
+        # An answer frees its slot a second on, which the timer set already counts unless
+        # every slot was in flight; a send that never reached Meta frees its slot now.
+        if answered_at is None or self._timer is None:
+            self._give_slots()
+
+    def _give_slots(self) -> None:
+        """Give the line's head its slot while there is one, else set a timer for when there
+        will be (an answer wakes it when every slot is in flight)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        line, throughput = self._line, self.throughput
+        while line:
+            if line[0].done():  # its send was cancelled
+                line.popleft()
+                continue
+            now = time.monotonic()
+            if self.sender.stopping or now < self.paused_until:
+                line.popleft().set_result(False)
+                continue
+            wait = throughput.wait_s(now)
+            if wait is None:
+                return
+            if wait > 0:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._give_slots)
+                return
+            throughput.take(now)
+            line.popleft().set_result(True)
 
     def pause(self, seconds: float, reason: str) -> None:
         until = time.monotonic() + seconds
@@ -411,6 +496,7 @@ class Lane:
                 extra={"phone_number_id": self.number, "for_s": seconds, "reason": reason},
             )
         self.sender.metrics.paused.labels(self.number).set(1)
+        self._give_slots()  # the sends in line go back to their recipients' lines
 
     def accepted(self) -> None:
         self.pause_strikes = 0
@@ -464,13 +550,10 @@ class Lane:
                 continue
             head = self.fifos[recipient][0]
             if head.paced:
-                slot = self.throughput.wait_s(now)
-                if slot != 0:
-                    await self._sleep(slot)
+                if self.ahead >= self.throughput.ahead(now):
+                    await self._sleep(None)  # until one of those on their way leaves
                     continue
-                # Its turn in the even pace; the slot itself is taken once it is marked
-                # (workers/pacing.py), so that the mark's commit does not hold a slot.
-                self.throughput.pace(now)
+                self.ahead += 1
             heapq.heappop(self.heap)
             self.in_heap.discard(recipient)
             pending = self.fifos[recipient].popleft()
@@ -519,18 +602,18 @@ class Sender:
     def __init__(
         self,
         settings: Settings,
-        engine: AsyncEngine,
+        database: Database,
         api: CloudApi,
         events: EventPublisher,
         metrics: SenderMetrics,
         stop: asyncio.Event,
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.database = database
         self.api = api
         self.events = events
         self.metrics = metrics
-        self.journal = Journal(engine)
+        self.journal = Journal(database)
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.lanes: dict[str, Lane] = {}
         self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
@@ -567,6 +650,7 @@ class Sender:
         """Nothing more leaves (before the shards are handed to a standby replica)."""
         self.stopping = True
         for lane in self.lanes.values():
+            lane._give_slots()  # the sends in line do not leave
             lane._wake.set()
 
     def on_reconnect(self, *_: object) -> None:
@@ -583,7 +667,7 @@ class Sender:
         """``work`` in a transaction, the database's outages waited out."""
         while True:
             try:
-                async with transaction(self.engine) as connection:
+                async with self.database.transaction() as connection:
                     return await work(connection)
             except Unavailable as exc:
                 log.warning("database unavailable, retrying", extra={"error": str(exc)})
@@ -651,16 +735,20 @@ class Sender:
         byte on PostgreSQL) fails its job as invalid, not the batch, nor the worker."""
         rows = [_new_job(p.job, p.deliveries[0].body) for p in fresh.values()]
         try:
-            return await self._until_stored(lambda c: send_jobs.claim(c, rows))
+            return await self.journal.claim(rows)
         except Exception:
             log.exception("claiming a batch failed; claiming its jobs one by one")
+        # One group again, which fails again and is then committed claim by claim.
+        claims = [self.journal.claim([row]) for row in rows]
         seen: dict[str, JobRecord] = {}
-        for row in rows:
-            try:
-                seen.update(await self._until_stored(partial(_claim_one, row=row)))
-            except Exception as exc:
+        for row, claimed in zip(
+            rows, await asyncio.gather(*claims, return_exceptions=True), strict=True
+        ):
+            if isinstance(claimed, BaseException):
                 for message in fresh.pop(row.idempotency_key).deliveries:
-                    await self._invalid(message, f"cannot be recorded: {exc}")
+                    await self._invalid(message, f"cannot be recorded: {claimed}")
+            else:
+                seen.update(claimed)
         return seen
 
     async def _seen(self, pending: Pending, record: JobRecord) -> None:
@@ -706,23 +794,24 @@ class Sender:
     async def send(self, lane: Lane, pending: Pending) -> None:
         job = pending.job
         answered_at: float | None = None
+        ahead = pending.paced  # counted in lane.ahead until it leaves or ends
         slot = False
         try:
             if (refusal := self._refusal(job)) is not None:
                 stage, reason = refusal
-                if pending.paced:
-                    lane.throughput.unpace(time.monotonic())
                 await self._fail(pending, stage, reason, only_from=frozenset({send_jobs.QUEUED}))
                 return
             if not await self.journal.mark_sending(pending.key):
                 # Sent or being sent by another holder (a replica that took the shard over).
-                if pending.paced:
-                    lane.throughput.unpace(time.monotonic())
                 await self._ack(pending)
                 return
             if pending.paced:
-                await lane.slot()
-                slot = True
+                slot = await lane.slot()
+                ahead = False
+                lane.left()
+                if not slot:  # paused or stopping meanwhile: back to its line, unsent
+                    await self._again(lane, pending)
+                    return
             try:
                 sent = await self._call(job)
             except CloudApiError as error:
@@ -740,8 +829,10 @@ class Sender:
             log.exception("send failed unexpectedly", extra={"key": pending.key})
             await self._give_back(pending)
         finally:
-            if slot:
-                lane.release(answered_at)
+            if ahead:
+                lane.left()
+            if slot:  # unanswered (an error, cancelled): it may have reached Meta as late as now
+                lane.release(answered_at or time.monotonic())
             lane.done(pending.recipient)
 
     def _refusal(self, job: Job) -> tuple[Stage, str] | None:
@@ -937,12 +1028,12 @@ class Sender:
         # A send cannot be in flight longer than an upload and a call: a job ``sending`` for
         # longer lost its holder, and maybe its delivery too: its outcome is unknown.
         stale = now - STALE_SENDING_CALLS * self.settings.graph_timeout_s
-        async with transaction(self.engine) as connection:
+        async with self.database.transaction() as connection:
             await send_jobs.unknown_since(connection, stale, now)
             waiting = await send_jobs.unknown(connection)
         settled = 0
         for record in waiting:
-            async with transaction(self.engine) as connection:
+            async with self.database.transaction() as connection:
                 found = None
                 if record.callback_data is not None:
                     found = await send_jobs.evidence(
@@ -1009,10 +1100,6 @@ class Sender:
             task.cancel()
 
 
-async def _claim_one(connection: AsyncConnection, row: NewJob) -> dict[str, JobRecord]:
-    return await send_jobs.claim(connection, [row])
-
-
 def _new_job(job: Job, body: bytes) -> NewJob:
     now = time.time()
     return NewJob(
@@ -1034,15 +1121,15 @@ class FailedStatuses:
     """``wa.send.status``: a ``failed`` status of a message a job sent ends the job as failed
     (131047, 131026, 131049, 131050 ... come this way after a 200)."""
 
-    def __init__(self, engine: AsyncEngine, events: EventPublisher) -> None:
-        self._engine = engine
+    def __init__(self, database: Database, events: EventPublisher) -> None:
+        self._database = database
         self._events = events
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         statuses = [self._decode(message) for message in batch]
         linked = 0
         now = time.time()
-        async with transaction(self._engine) as connection:
+        async with self._database.transaction() as connection:
             events: list[OutgoingEvent] = []
             for number, status in statuses:
                 if status.status != "failed":
@@ -1117,14 +1204,19 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         api = await stack.enter_async_context(CloudApi(settings_for_api))
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
-        sender = Sender(settings, engine, api, events, metrics, stop)
+        database = Database(engine)
+        sender = Sender(settings, database, api, events, metrics, stop)
+        # What start-up made lives as long as the process: out of the collector's sight, a
+        # full collection takes milliseconds, not the tens that stall every send at 1,000/s.
+        gc.collect()
+        gc.freeze()
         stack.callback(sender.cancel)
         connection.reconnect_callbacks.add(sender.on_reconnect)
         for work in (sender.journal.run(), sender.intake(), sender.settle()):
             sender.spawn(work)
         statuses = Consumer(
             topology.SEND_STATUS_QUEUE,
-            FailedStatuses(engine, events),
+            FailedStatuses(database, events),
             metrics,
             batching(settings),
             retry_policy(settings),

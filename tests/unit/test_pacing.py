@@ -14,16 +14,14 @@ def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answe
     pace = Throughput(3, smoothing_s=1.0)  # the window alone
     for _ in range(3):
         assert pace.wait_s(0.0) == 0.0
-        pace.pace(0.0)
-        pace.take()
+        pace.take(0.0)
     assert pace.wait_s(0.0) is None  # all in flight: only an answer frees a slot
     pace.release(0.010)
     pace.release(0.020)
     assert pace.wait_s(0.5) == pytest.approx(0.511)  # the first answer, a second (and 1 ms) on
     pace.release(0.030)
     assert pace.wait_s(1.011) == 0.0
-    pace.pace(1.011)
-    pace.take()
+    pace.take(1.011)
     assert pace.wait_s(1.011) == pytest.approx(0.01)
 
 
@@ -31,24 +29,31 @@ def test_between_windows_sends_leave_at_an_even_pace() -> None:
     pace = Throughput(100, smoothing_s=0.02)
     sent = 0
     while pace.wait_s(0.0) == 0.0:  # what leaves at once: the smoothing's worth
-        pace.pace(0.0)
+        pace.take(0.0)
         sent += 1
     assert sent == 3
     assert pace.wait_s(0.0) == pytest.approx(0.01)
 
 
-def test_a_send_that_never_left_gives_its_slot_and_its_pace_back_at_once() -> None:
-    pace = Throughput(1)
-    pace.pace(0.0)
-    pace.take()
+def test_a_send_that_never_reached_meta_gives_its_slot_back_at_once() -> None:
+    pace = Throughput(1, smoothing_s=1.0)
+    pace.take(0.0)
     pace.release(None)
-    pace.unpace(0.0)
     assert pace.wait_s(0.0) == 0.0
+
+
+def test_sends_are_marked_ahead_of_their_slot_by_a_fraction_of_a_second_at_least_one() -> None:
+    assert Throughput(1000).ahead(0.0) == 50
+    assert Throughput(80).ahead(0.0) == 4
+    assert Throughput(1).ahead(0.0) == 1
+    slowed = Throughput(1000)
+    slowed.refused(0.0)
+    assert slowed.ahead(0.0) == 25  # it follows the limit
 
 
 def test_a_slot_is_free_while_the_pace_still_waits() -> None:
     pace = Throughput(10, smoothing_s=0.0)
-    pace.pace(0.0)
+    pace.take(0.0)
     assert pace.room_s(0.0) == 0.0
     assert pace.wait_s(0.0) == pytest.approx(0.1)
 
@@ -80,8 +85,7 @@ def test_paced_sends_never_put_more_than_the_limit_in_any_second_meta_counts(
         in_flight.sort()
         wait = pace.wait_s(now) if sent < sends else None
         if wait == 0.0:
-            pace.pace(now)
-            pace.take()
+            pace.take(now)
             trip = latency_s + rng.uniform(0, jitter_s)
             in_flight.append((now + trip, now + rng.uniform(0, trip)))
             sent += 1
