@@ -7,10 +7,8 @@ to come back: an unreachable broker, a negative confirm or a confirm slower than
 is the robust connection's job, in the background; until it succeeds ``ready`` is false.
 
 aio-pika owns the connection, its recovery and the topology. The publish itself goes through
-the channel aio-pika exposes underneath (``get_underlay_channel``, aiormq): with the AMQP
-properties built directly and no wait for the socket to drain, it costs about 30 % less CPU per
-event than ``Exchange.publish`` (tests/bench/results/publish_cost.md), and the ingress is bound
-by its CPU.
+the channel aio-pika exposes underneath (shared/amqp.py): about 30 % less CPU per event than
+``Exchange.publish`` (tests/bench/results/publish_cost.md), and the ingress is bound by its CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from aio_pika.connection import make_url
 
 from ingress.deadlines import Deadlines
 from ingress.split import Event
-from shared import topology
+from shared import amqp, topology
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +35,6 @@ CONNECT_TIMEOUT_S: Final = 5.0
 # A half-open link (the broker's host gone without a FIN) is noticed after two missed heartbeats.
 HEARTBEAT_S: Final = 10
 STALL_HOLD_S: Final = 10.0
-CONTENT_TYPE: Final = "application/json"
-PERSISTENT: Final = 2  # AMQP delivery mode
 
 
 class BrokerUnavailable(Exception):
@@ -153,10 +149,7 @@ class Publisher:
                 raise BrokerUnavailable("not connected to the broker")
             # Under publish_all's deadline: should the connection drop right now, this would
             # wait for the next one.
-            fresh = await self._channel.get_underlay_channel()
-            if not isinstance(fresh, aiormq.Channel):  # the concrete one has `wait`
-                raise TypeError(f"unexpected channel type {type(fresh).__name__}")
-            underlay = self._underlay = fresh
+            underlay = self._underlay = await amqp.underlay(self._channel)
         return underlay
 
 
@@ -173,21 +166,14 @@ async def _publish_together(channel: aiormq.Channel, events: Sequence[Event]) ->
 
 
 async def _publish(channel: aiormq.Channel, event: Event) -> None:
-    confirm = await channel.basic_publish(
+    await amqp.publish(
+        channel,
         event.body,
         exchange=topology.EVENTS_EXCHANGE,
         routing_key=event.routing_key,
-        properties=aiormq.spec.Basic.Properties(
-            message_id=event.message_id,
-            headers=event.headers,
-            content_type=CONTENT_TYPE,
-            delivery_mode=PERSISTENT,
-        ),
+        message_id=event.message_id,
+        headers=event.headers,
         # An event no binding takes would come back (the channel raises on returns), but the
         # alternate exchange takes those into wa.unroutable first.
         mandatory=True,
-        wait=False,  # the confirm below is what counts; no need to wait for the socket too
     )
-    # aiormq raises on a nack or a return; should it ever hand them back instead, still refuse.
-    if not isinstance(confirm, aiormq.spec.Basic.Ack):
-        raise BrokerUnavailable(f"broker refused the event: {type(confirm).__name__}")

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+import aiormq
+from aio_pika.abc import AbstractChannel
 
-CONTENT_TYPE = "application/json"
+from shared import amqp
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,25 @@ class OutgoingEvent:
 class EventPublisher:
     def __init__(self, channel: AbstractChannel) -> None:
         self._channel = channel
-        self._exchanges: dict[str, AbstractExchange] = {}
 
     async def publish(self, events: Sequence[OutgoingEvent]) -> None:
         """Publish all, wait for every confirm; raises if any is refused or lost."""
-        for name in {event.exchange for event in events} - self._exchanges.keys():
-            self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
+        if not events:
+            return
+        channel = await amqp.underlay(self._channel)
         if len(events) == 1:  # the sender's usual case: no gather to set up
-            await self._publish(events[0])
-        elif events:
-            await asyncio.gather(*(self._publish(event) for event in events))
+            await _publish(channel, events[0])
+        else:
+            await asyncio.gather(*(_publish(channel, event) for event in events))
 
-    async def _publish(self, event: OutgoingEvent) -> None:
-        await self._exchanges[event.exchange].publish(
-            aio_pika.Message(
-                event.body,
-                message_id=event.key,
-                content_type=CONTENT_TYPE,
-                headers=dict(event.headers),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event.routing_key,
-            mandatory=event.mandatory,
-        )
+
+async def _publish(channel: aiormq.Channel, event: OutgoingEvent) -> None:
+    await amqp.publish(
+        channel,
+        event.body,
+        exchange=event.exchange,
+        routing_key=event.routing_key,
+        message_id=event.key,
+        headers=dict(event.headers),
+        mandatory=event.mandatory,
+    )

@@ -90,6 +90,7 @@ _send_decoder: Final = msgspec.json.Decoder(_SendAnswer)
 _media_decoder: Final = msgspec.json.Decoder(MediaInfo)
 _id_decoder: Final = msgspec.json.Decoder(_IdAnswer)
 _json_decoder: Final = msgspec.json.Decoder(dict[str, Any])
+_json_encoder: Final = msgspec.json.Encoder()
 
 
 async def _final(response: aiohttp.ClientResponse) -> bool:
@@ -357,16 +358,20 @@ class CloudApi:
         """One call under the retry policy (``tries=1``: no retry here, the caller's own)."""
         assert self._client is not None, "use CloudApi as `async with`"
         options = self._repeatable if repeatable else self._once
+        headers = self._auth()
+        if "json" in kwargs:  # encoded by msgspec, not by json.dumps in an aiohttp payload
+            kwargs["data"] = _json_encoder.encode(kwargs.pop("json"))
+            headers["Content-Type"] = "application/json"
         if tries:
             options = JitterRetry(attempts=tries)
         # With no retry to make (the sender's client), the plain session: one layer less.
         if self._attempts == 1 and not tries:
             request = self._session.request(  # type: ignore[union-attr]
-                method, self._base + path, headers=self._auth(), **kwargs
+                method, self._base + path, headers=headers, **kwargs
             )
         else:
             request = self._client.request(
-                method, self._base + path, retry_options=options, headers=self._auth(), **kwargs
+                method, self._base + path, retry_options=options, headers=headers, **kwargs
             )
         try:
             async with request as response:
