@@ -95,6 +95,7 @@ async def test_each_media_type_is_stored_byte_for_byte(
             return len(rows) == len(KINDS) and {row.state for row in rows.values()} == {"stored"}
 
         await wait_until(all_stored, timeout=20)
+
         # The rows are committed before the batch's events are confirmed and the batch counted.
         async def all_counted() -> bool:
             return await metric(metrics, "wapipe_worker_stored_total") == len(KINDS)
