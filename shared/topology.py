@@ -15,6 +15,8 @@
     wa.send.shards (x-consistent-hash: by routing key, so one number always lands in one shard)
       weight 1 each                           -> wa.send.0 ... wa.send.7   (single active consumer)
     wa.events status.failed                   -> wa.send.status (the sender links refusals to jobs)
+    wa.send.wait.{10,60,300,900} (fanout)     -> the queue of that name, whose messages expire
+                                                 after so many seconds back into wa.outbound
     wa.dlx (direct)                           -> <queue>.dlq, one per queue, keyed by queue name
 
 wapipe's own outputs (``handled.*``, ``template.*``, ``phone_number.*``, ``media.*``,
@@ -29,9 +31,14 @@ the owner dies, RabbitMQ hands the shard, unacked jobs included, to a standby re
 exchange is RabbitMQ's ``rabbitmq_consistent_hash_exchange`` plugin (shipped with it, to be
 enabled). Changing ``SEND_SHARDS`` moves numbers between shards: drain the sender first.
 
-Every queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least once
-(which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses publishes,
-so the ingress answers 503 and Meta retries, rather than dropping the oldest message).
+The wait queues are delays: the sender parks there the jobs that must wait long (a recipient
+backing off, or many jobs for one recipient), so that they do not hold a shard's prefetch. No
+one consumes them; a job expires after the queue's seconds and is dead-lettered, under its own
+routing key, into ``wa.outbound`` and so to its shard again.
+
+Every other queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least
+once (which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses
+publishes, so the ingress answers 503 and Meta retries, rather than dropping the oldest message).
 
 ``declare()`` is idempotent: RabbitMQ accepts a re-declaration with identical arguments, so every
 process may declare at start-up, concurrently. Changing an argument of an existing queue is
@@ -70,6 +77,21 @@ class Exchange(msgspec.Struct, frozen=True):
     arguments: dict[str, Any] = {}
 
 
+class WaitQueue(msgspec.Struct, frozen=True):
+    """A delay of ``seconds``: what its exchange (fanout, of the same name) takes comes back to
+    ``wa.outbound`` then, under the routing key it was published with."""
+
+    seconds: int
+
+    @property
+    def name(self) -> str:
+        return f"wa.send.wait.{self.seconds}"
+
+
+SEND_WAITS_S: Final = (10, 60, 300, 900)  # 900: a recipient held after 131064 waits 15 minutes
+WAIT_QUEUES: Final = tuple(WaitQueue(seconds) for seconds in SEND_WAITS_S)
+
+
 class Queue(msgspec.Struct, frozen=True):
     name: str
     exchange: str
@@ -93,6 +115,7 @@ EXCHANGES: Final = (
     Exchange(OUTBOUND_EXCHANGE, ExchangeType.TOPIC),
     Exchange(SEND_SHARDS_EXCHANGE, ExchangeType.X_CONSISTENT_HASH),
     Exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT),
+    *(Exchange(wait.name, ExchangeType.FANOUT) for wait in WAIT_QUEUES),
 )
 
 QUEUES: Final = (
@@ -130,6 +153,17 @@ def queue_arguments(queue: Queue) -> dict[str, Any]:
 DEAD_LETTER_ARGUMENTS: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
 
 
+def wait_queue_arguments(wait: WaitQueue) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": wait.seconds * 1000,
+        # No x-dead-letter-routing-key: a job comes back under its own, send.<phone_number_id>.
+        "x-dead-letter-exchange": OUTBOUND_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
 async def declare(channel: AbstractChannel) -> None:
     """Declare everything above; safe to call from many processes at once."""
     exchanges = {}
@@ -147,6 +181,11 @@ async def declare(channel: AbstractChannel) -> None:
         )
         for key in queue.binding_keys:
             await live.bind(exchanges[queue.exchange], routing_key=key)
+    for wait in WAIT_QUEUES:
+        delay = await channel.declare_queue(
+            wait.name, durable=True, arguments=wait_queue_arguments(wait)
+        )
+        await delay.bind(exchanges[wait.name], routing_key="")
     for source, destination, key in EXCHANGE_BINDINGS:
         await exchanges[destination].bind(exchanges[source], routing_key=key)
 

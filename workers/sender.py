@@ -25,7 +25,10 @@ and the active consumer of a shard is the replica that subscribed first (RabbitM
 priorities for it), so shards gather on one replica rather than spread.
 
 Each recipient has its own FIFO, so one customer's messages go in order, one at a time, paced by
-the pair rate, while others' go on. The Cloud API's answers (shared/cloudapi/errors.py):
+the pair rate, while others' go on. Held jobs are unacked, so a recipient holds only what it can
+send within ``PARK_AFTER_S``; the rest wait in a wait queue (parked), not in the prefetch.
+
+The Cloud API's answers (shared/cloudapi/errors.py):
 transient: the recipient's next try after a back-off, up to ``WAPIPE_SENDER_MAX_ATTEMPTS``; a
 130429 or 131048: the number waits and slows down; 131056: that recipient backs off (1, 4, 16,
 64, 256 s); 4 or 80007: the number pauses, growing; a refused token or a blocked account: the
@@ -36,6 +39,7 @@ jobs held; permanent: ``outbound.failed`` with the code and title.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import gc
 import hashlib
@@ -111,6 +115,15 @@ SETTLE_EVERY_S: Final = 2.0  # how often unknown outcomes are looked for in the 
 OUTAGE_RETRY_S: Final = 1.0  # while the database is down
 ACCOUNT_PAUSE_MAX_S: Final = 300.0  # the longest pause after app or WABA rate limits (4, 80007)
 DAY_LIMIT_DELAY_S: Final = 900.0  # a recipient held after 131064 (the day's messaging limit)
+# A job whose turn is further away than this is parked in a wait queue (shared/topology.py), not
+# held: held jobs are unacked, and a shard's prefetch full of jobs that wait would hold back
+# every other recipient and number on the shard.
+PARK_AFTER_S: Final = 10.0
+PARKING_RETRY_S: Final = 5.0  # after a park could not be published (the broker away)
+# A parked job this late (its wait queue purged, say) no longer holds its recipient's line.
+PARKED_OVERDUE_S: Final = 120.0
+ORDER_HEADER: Final = "x-wapipe-order"  # a parked job's place in its recipient's line
+ATTEMPTS_HEADER: Final = "x-wapipe-attempts"  # and its transient failures so far
 CALLBACK_MAX: Final = 512  # biz_opaque_callback_data's limit
 MARKER: Final = "wapipe:"
 STALE_SENDING_CALLS: Final = 3  # graph timeouts after which a job "sending" is unknown
@@ -139,6 +152,10 @@ def callback_data(job: SendJob) -> str:
     if len(marker) > CALLBACK_MAX:
         marker = MARKER + hashlib.sha256(job.idempotency_key.encode()).hexdigest()
     return marker
+
+
+def _seq(pending: Pending) -> int:
+    return pending.seq
 
 
 def _title(error: CloudApiError) -> str:
@@ -349,7 +366,7 @@ class Pending:
 
     job: Job
     deliveries: list[AbstractIncomingMessage]
-    seq: int
+    seq: int  # its place in its recipient's line: when first taken in (ns), kept while parked
     attempts: int = 0  # transient failures so far, in this process
 
     @property
@@ -380,6 +397,11 @@ class Lane:
     A paced send is marked ``sending`` ahead of its slot (workers/pacing.py), then waits in
     line for one (``slot``); at most ``Throughput.ahead()`` are on their way at once.
 
+    A recipient keeps in memory only the jobs it may send within ``PARK_AFTER_S``; the others
+    are parked in a wait queue (``Sender.park``) and come back with their place in line (their
+    ``seq``, in a header). Its line stays in order: a recipient sends nothing while an older job
+    of theirs is parked; it goes first when it is back.
+
     After a pause, one send goes alone (a probe) until one is accepted: a token still refused
     costs one call, not a window's worth.
     """
@@ -395,6 +417,8 @@ class Lane:
         self.busy: set[str] = set()  # recipients with a send in flight
         self.heap: list[tuple[float, int, str]] = []  # (may go at, head's seq, recipient)
         self.in_heap: set[str] = set()
+        # recipient -> their jobs parked: seq -> when it is due back (monotonic)
+        self.parked: dict[str, dict[int, float]] = {}
         self.paused_until = 0.0
         self.pause_strikes = 0
         self.probing = False
@@ -410,17 +434,61 @@ class Lane:
 
     def add(self, pending: Pending, *, first: bool = False) -> None:
         fifo = self.fifos.setdefault(pending.recipient, deque())
-        if first:
+        if first:  # its turn again (tried, to be tried again)
             fifo.appendleft(pending)
-        else:
+        elif not fifo or fifo[-1].seq < pending.seq:
             fifo.append(pending)
+        else:  # back from a wait queue, older than some held
+            fifo.insert(bisect.bisect(fifo, pending.seq, key=_seq), pending)
+        self._park_excess(pending.recipient)
         self._schedule(pending.recipient)
 
     def done(self, recipient: str) -> None:
         """The recipient's send is over (its job requeued first if it is to be tried again)."""
         self.busy.discard(recipient)
+        self._park_excess(recipient)
         self._schedule(recipient)
         self._wake.set()
+
+    def returned(self, recipient: str, seq: int) -> None:
+        """A parked job came back (taken in again, or found done): not parked any more."""
+        parked = self.parked.get(recipient)
+        if parked is not None:
+            parked.pop(seq, None)
+            if not parked:
+                del self.parked[recipient]
+        self._schedule(recipient)
+
+    def forget_overdue(self, now: float) -> None:
+        """Parked jobs long overdue (their wait queue purged, say) stop holding their
+        recipients' lines; should they come back after all, they go in their turn."""
+        for recipient, parked in list(self.parked.items()):
+            for seq in [seq for seq, due in parked.items() if due + PARKED_OVERDUE_S < now]:
+                log.warning("a parked job did not come back", extra={"recipient": recipient})
+                self.returned(recipient, seq)
+
+    def _park_excess(self, recipient: str) -> None:
+        """Park the recipient's jobs whose turn is more than ``PARK_AFTER_S`` away: all of
+        them while the recipient must wait that long, else those past the burst and the pair
+        rate's ``PARK_AFTER_S`` worth (newest first, so the line's head stays)."""
+        fifo = self.fifos.get(recipient)
+        now = time.monotonic()
+        if not fifo or now < self.sender.parking_paused_until:
+            return
+        pairs = self.pairs
+        wait = pairs.wait_s(recipient, now)
+        keep = 0 if wait >= PARK_AFTER_S else pairs.burst + int(PARK_AFTER_S / pairs.interval_s)
+        while len(fifo) > keep:
+            place = len(fifo) - 1
+            pending = fifo.pop()
+            queue = wait_queue(wait + place * pairs.interval_s)
+            self.parked.setdefault(recipient, {})[pending.seq] = now + queue.seconds
+            self.sender.spawn(self.sender.park(self, pending, queue))
+
+    def unpark(self, pending: Pending) -> None:
+        """A park that could not be published: the job is held after all."""
+        self.returned(pending.recipient, pending.seq)
+        self.add(pending)
 
     def drop(self, gone: Callable[[Pending], bool]) -> list[Pending]:
         """Take out the held jobs ``gone`` says are no longer ours; return them."""
@@ -504,15 +572,25 @@ class Lane:
             self.probing = False
             self._wake.set()
 
-    def _schedule(self, recipient: str) -> None:
+    def _head(self, recipient: str) -> Pending | None:
+        """The recipient's next job; None if none is held, or if an older job of theirs is
+        parked (it goes first, once it is back)."""
         fifo = self.fifos.get(recipient)
         if not fifo:
+            return None
+        parked = self.parked.get(recipient)
+        return None if parked and min(parked) < fifo[0].seq else fifo[0]
+
+    def _schedule(self, recipient: str) -> None:
+        if not self.fifos.get(recipient):
             self.fifos.pop(recipient, None)
             return
         if recipient in self.busy or recipient in self.in_heap:
             return
+        head = self._head(recipient)
+        if head is None:
+            return
         now = time.monotonic()
-        head = fifo[0]
         # A read receipt has no pair rate, but a back-off after a failure holds it too.
         heapq.heappush(self.heap, (now + self.pairs.wait_s(recipient, now), head.seq, recipient))
         self.in_heap.add(recipient)
@@ -523,24 +601,34 @@ class Lane:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
 
+    def _resting_s(self, now: float) -> float | None:
+        """0 if sends may leave now; else for how long nothing leaves (None: until woken)."""
+        if self.sender.stopping:
+            return None  # nothing more leaves; held jobs go back unacked
+        if now < self.paused_until:
+            return self.paused_until - now
+        if self.paused_until:  # the pause is over
+            self.paused_until = 0.0
+            self.sender.metrics.paused.labels(self.number).set(0)
+            self.sender.api.reload_token()
+        return 0.0
+
     async def run(self) -> None:
         while True:
             self._wake.clear()
             now = time.monotonic()
-            if self.sender.stopping:
-                await self._sleep(None)  # nothing more leaves; held jobs go back unacked
+            if (rest := self._resting_s(now)) != 0:
+                await self._sleep(rest)
                 continue
-            if now < self.paused_until:
-                await self._sleep(self.paused_until - now)
-                continue
-            if self.paused_until:
-                self.paused_until = 0.0
-                self.sender.metrics.paused.labels(self.number).set(0)
-                self.sender.api.reload_token()
             if not self.heap or (self.probing and self.busy):
                 await self._sleep(None)
                 continue
             at, seq, recipient = self.heap[0]
+            head = self._head(recipient)
+            if head is None:  # parked since it was scheduled
+                heapq.heappop(self.heap)
+                self.in_heap.discard(recipient)
+                continue
             if at > now:
                 await self._sleep(at - now)
                 continue
@@ -548,7 +636,6 @@ class Lane:
             if wait > 0:  # held back since it was scheduled (a 131056, a back-off)
                 heapq.heapreplace(self.heap, (now + wait, seq, recipient))
                 continue
-            head = self.fifos[recipient][0]
             if head.paced:
                 if self.ahead >= self.throughput.ahead(now):
                     await self._sleep(None)  # until one of those on their way leaves
@@ -586,6 +673,11 @@ class SenderMetrics(WorkerMetrics):
             registry=registry,
         )
         self.held = Gauge("wapipe_sender_held", "Jobs waiting for their turn.", registry=registry)
+        self.parked = Counter(
+            "wapipe_sender_parked",
+            "Jobs parked in a wait queue, their turn far away.",
+            registry=registry,
+        )
         self.paused = Gauge(
             "wapipe_sender_paused",
             "1 while a number is paused.",
@@ -627,6 +719,7 @@ class Sender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sends: set[asyncio.Task[None]] = set()
         self._seq = 0
+        self.parking_paused_until = 0.0  # monotonic
 
     def spawn(self, work: Coroutine[object, object, None], *, send: bool = False) -> None:
         task = asyncio.ensure_future(work)
@@ -707,13 +800,17 @@ class Sender:
             if isinstance(job, str):
                 await self._invalid(message, job)
                 continue
+            seq, attempts = _parked(message)
+            if seq is not None:  # back from a wait queue
+                self._lane(job.phone_number_id).returned(recipient_of(job), seq)
             held = self.holding.get(job.idempotency_key) or fresh.get(job.idempotency_key)
             if held is not None:  # the same job again while we hold it: acked with it
                 held.deliveries.append(message)
                 self.metrics.repeats.inc()
                 continue
-            self._seq += 1
-            fresh[job.idempotency_key] = Pending(job, [message], self._seq)
+            fresh[job.idempotency_key] = Pending(
+                job, [message], seq or self._next_seq(), attempts=attempts
+            )
         if not fresh:
             return
         seen = await self._claim(fresh)
@@ -729,6 +826,11 @@ class Sender:
                 lane.warm_up()  # its last holder may have been another replica
             lane.add(pending)
         self.metrics.held.set(len(self.holding))
+
+    def _next_seq(self) -> int:
+        # When it was taken in: a line's order holds across the replicas a job is parked by.
+        self._seq = max(self._seq + 1, time.time_ns())
+        return self._seq
 
     async def _claim(self, fresh: dict[str, Pending]) -> dict[str, JobRecord]:
         """Claim the keys; the records of those seen before. A row the database refuses (a NUL
@@ -788,6 +890,28 @@ class Sender:
             lane = self.lanes[number] = Lane(self, number, rate)
             self.spawn(lane.run())
         return lane
+
+    # --- parking ---
+
+    async def park(self, lane: Lane, pending: Pending, queue: topology.WaitQueue) -> None:
+        """Publish the job to ``queue`` with its place in line; ack it once the broker has it."""
+        job = pending.job
+        parked = OutgoingEvent(
+            queue.name,
+            routing_key(job.phone_number_id),
+            pending.key,
+            pending.deliveries[0].body,
+            headers={ORDER_HEADER: pending.seq, ATTEMPTS_HEADER: pending.attempts},
+        )
+        try:
+            await self.events.publish([parked])
+        except Exception as exc:
+            log.warning("cannot park a job; held", extra={"key": pending.key, "error": str(exc)})
+            self.parking_paused_until = time.monotonic() + PARKING_RETRY_S
+            lane.unpark(pending)
+            return
+        self.metrics.parked.inc()
+        await self._ack(pending)
 
     # --- one send ---
 
@@ -1015,6 +1139,7 @@ class Sender:
             await asyncio.sleep(SETTLE_EVERY_S)
             for lane in self.lanes.values():  # memory bounded by the recipients active now
                 lane.pairs.forget_idle(time.monotonic())
+                lane.forget_overdue(time.monotonic())
             try:
                 await self.settle_once()
             except Exception:  # the database or the broker away: next time
@@ -1098,6 +1223,23 @@ class Sender:
     def cancel(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+def wait_queue(turn_s: float) -> topology.WaitQueue:
+    """Where a job whose turn is ``turn_s`` away waits: the longest wait queue not past its turn
+    (so it is back in time; parked again if its turn is still far then)."""
+    fitting = [queue for queue in topology.WAIT_QUEUES if queue.seconds <= turn_s]
+    return max(fitting, key=lambda queue: queue.seconds, default=topology.WAIT_QUEUES[0])
+
+
+def _parked(message: AbstractIncomingMessage) -> tuple[int | None, int]:
+    """A job back from a wait queue: its place in its recipient's line and its transient
+    failures so far; (None, 0) for a job published anew."""
+    headers = message.headers or {}
+    seq, attempts = headers.get(ORDER_HEADER), headers.get(ATTEMPTS_HEADER)
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None, 0
+    return seq, attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0
 
 
 def _new_job(job: Job, body: bytes) -> NewJob:

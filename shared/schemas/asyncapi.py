@@ -67,12 +67,16 @@ def bindings() -> list[_Binding]:
         at(source, key).exchanges.append(destination)
     for queue in topology.QUEUES:
         at(topology.DEAD_LETTER_EXCHANGE, queue.name).queues.append(queue.dead_letter_queue)
+    for wait in topology.WAIT_QUEUES:
+        at(wait.name, "").queues.append(wait.name)
     return list(found.values())
 
 
 def _payload_name(binding: _Binding) -> str:
     if binding.exchange == topology.EVENTS_EXCHANGE:
         return binding.key.split(".")[0]
+    if any(binding.exchange == wait.name for wait in topology.WAIT_QUEUES):
+        return topology.OUTBOUND_EXCHANGE  # send jobs parked by the sender, coming back
     return binding.exchange
 
 
@@ -98,6 +102,9 @@ def _queue(name: str) -> dict[str, Any]:
     for queue in topology.QUEUES:
         if queue.name == name:
             return {"name": name, "x-arguments": topology.queue_arguments(queue)}
+    for wait in topology.WAIT_QUEUES:
+        if wait.name == name:
+            return {"name": name, "x-arguments": topology.wait_queue_arguments(wait)}
     return {"name": name, "x-arguments": dict(topology.DEAD_LETTER_ARGUMENTS)}
 
 

@@ -40,6 +40,9 @@ async def test_wapipe_topology_declares_every_queue_and_dead_letter_queue(vhost_
             dead = await channel.declare_queue(queue.dead_letter_queue, passive=True)
             assert live.declaration_result.message_count == 0
             assert dead.declaration_result.message_count == 0
+        for wait in topology.WAIT_QUEUES:
+            delay = await channel.declare_queue(wait.name, passive=True)
+            assert delay.declaration_result.message_count == 0
 
 
 async def publish_event(amqp_url: str, routing_key: str, message_id: str) -> None:

@@ -45,6 +45,7 @@ def test_the_document_names_every_exchange_queue_and_binding_of_the_topology() -
         *((q.exchange, key, q.name) for q in topology.QUEUES for key in q.binding_keys),
         *((source, key, destination) for source, destination, key in bound_exchanges),
         *((topology.DEAD_LETTER_EXCHANGE, q.name, q.dead_letter_queue) for q in topology.QUEUES),
+        *((wait.name, "", wait.name) for wait in topology.WAIT_QUEUES),
     }
     # Every exchange takes something, so each has a channel (wa.sink's is its binding from
     # wa.events, where it is the destination).
@@ -54,7 +55,8 @@ def test_the_document_names_every_exchange_queue_and_binding_of_the_topology() -
         - {destination for _, _, destination in bound_exchanges}
     )
     missing_queues = {
-        name for q in topology.QUEUES for name in (q.name, q.dead_letter_queue)
+        *(name for q in topology.QUEUES for name in (q.name, q.dead_letter_queue)),
+        *(wait.name for wait in topology.WAIT_QUEUES),
     } - queues
     assert not missing_exchanges, f"exchanges missing from {ASYNCAPI_FILE}: {missing_exchanges}"
     assert not missing_queues, f"queues missing from {ASYNCAPI_FILE}: {missing_queues}"
