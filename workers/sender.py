@@ -469,14 +469,14 @@ class Lane:
 
     def _park_excess(self, recipient: str) -> None:
         """Park the recipient's jobs whose turn is more than ``PARK_AFTER_S`` away: all of
-        them while the recipient must wait that long, else those past the burst and the pair
-        rate's ``PARK_AFTER_S`` worth (newest first, so the line's head stays)."""
+        them while the recipient (or the number, paused) must wait that long, else those past
+        the burst and the pair rate's ``PARK_AFTER_S`` worth (newest first: the head stays)."""
         fifo = self.fifos.get(recipient)
         now = time.monotonic()
         if not fifo or now < self.sender.parking_paused_until:
             return
         pairs = self.pairs
-        wait = pairs.wait_s(recipient, now)
+        wait = max(pairs.wait_s(recipient, now), self.paused_until - now)
         keep = 0 if wait >= PARK_AFTER_S else pairs.burst + int(PARK_AFTER_S / pairs.interval_s)
         while len(fifo) > keep:
             place = len(fifo) - 1
@@ -565,6 +565,8 @@ class Lane:
             )
         self.sender.metrics.paused.labels(self.number).set(1)
         self._give_slots()  # the sends in line go back to their recipients' lines
+        for recipient in list(self.fifos):  # a long pause: its jobs wait outside the prefetch
+            self._park_excess(recipient)
 
     def accepted(self) -> None:
         self.pause_strikes = 0

@@ -338,14 +338,20 @@ async def test_a_131056_delays_that_recipient_only(settings: Settings, database_
         assert system.sends()[1].sent_at - refusal.at >= 0.9  # Meta's first back-off: 1 s
 
 
+@pytest.mark.parametrize("pause_s", [0.5, 12.0])
 async def test_an_expired_token_pauses_the_number_and_a_new_one_resumes_it_with_nothing_lost(
-    settings: Settings, database_url: str, tmp_path: Path
+    settings: Settings, database_url: str, tmp_path: Path, pause_s: float
 ) -> None:
+    """A pause of 12 s parks the number's jobs in a wait queue (held, they would fill the
+    prefetch); they come back, in order."""
     token_file = tmp_path / "token"
     token_file.write_text("expired-token\n")
     async with sandbox_system(settings, database_url) as system:
         worker = with_settings(
-            system.settings, access_token="expired-token", access_token_file=str(token_file)
+            system.settings,
+            access_token="expired-token",
+            access_token_file=str(token_file),
+            sender_pause_s=pause_s,
         )
         async with (
             following(settings.amqp_url) as events,
@@ -368,6 +374,8 @@ async def test_an_expired_token_pauses_the_number_and_a_new_one_resumes_it_with_
                 await metric(metrics_url, "wapipe_sender_paused", phone_number_id=system.number)
                 == 0
             )
+            parked = await metric(metrics_url, "wapipe_sender_parked_total")
+        assert parked == (5 if pause_s > sender.PARK_AFTER_S else 0)
         assert len(events.accepted()) == 5
         assert [m.wamid for m in system.sends()] == [
             events.accepted(job.idempotency_key)[0].wamid for job in jobs
