@@ -28,6 +28,7 @@ anyway, that recipient alone waits 1, 4, 16, 64, then 256 s (Meta's advice), the
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import deque
@@ -114,7 +115,9 @@ class Throughput:
         """The send is over: answered at ``answered_at``, or never reached Meta (None)."""
         self.in_flight -= 1
         if answered_at is not None:
-            self.answered.append(answered_at)
+            # In answer order, which is not always release order (one send's answer is
+            # recorded faster than another's): ``room_s`` reads the deque as sorted.
+            bisect.insort(self.answered, answered_at)
 
     def refused(self, now: float) -> None:
         """A 130429: wait for the window to empty, then go on at half the pace (once: the
@@ -136,8 +139,14 @@ class PairRate:
     _blocked: dict[str, tuple[float, int]] = field(default_factory=dict)  # until, strikes
 
     def wait_s(self, recipient: str, now: float) -> float:
-        tat = self._tat.get(recipient, now)
-        wait = tat - now - (self.burst - 1) * self.interval_s
+        """How long until the recipient's next message may go."""
+        return self.turn_s(recipient, now, 0)
+
+    def turn_s(self, recipient: str, now: float, place: int) -> float:
+        """How long until the recipient's ``place``-th next message may go (0: the next one),
+        each going as soon as it may: what is left of the burst, then one per interval."""
+        tat = max(self._tat.get(recipient, now), now)
+        wait = tat - now + (place - self.burst + 1) * self.interval_s
         blocked = self._blocked.get(recipient)
         if blocked is not None:
             wait = max(wait, blocked[0] - now)

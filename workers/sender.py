@@ -33,7 +33,8 @@ transient: the recipient's next try after a back-off, up to ``WAPIPE_SENDER_MAX_
 130429 or 131048: the number waits and slows down; 131056: that recipient backs off (1, 4, 16,
 64, 256 s); 4 or 80007: the number pauses, growing; a refused token or a blocked account: the
 number pauses ``WAPIPE_SENDER_PAUSE_S`` (the token file is read again) and tries again, its
-jobs held; permanent: ``outbound.failed`` with the code and title.
+jobs held (parked, for a pause of ``PARK_AFTER_S`` or more); permanent: ``outbound.failed``
+with the code and title.
 """
 
 from __future__ import annotations
@@ -120,10 +121,12 @@ DAY_LIMIT_DELAY_S: Final = 900.0  # a recipient held after 131064 (the day's mes
 # every other recipient and number on the shard.
 PARK_AFTER_S: Final = 10.0
 PARKING_RETRY_S: Final = 5.0  # after a park could not be published (the broker away)
-# A parked job this late (its wait queue purged, say) no longer holds its recipient's line.
-PARKED_OVERDUE_S: Final = 120.0
+# A parked job this late (its wait queue purged, say) no longer holds its recipient's line. Its
+# way back includes the shard's backlog: generous, as what waits behind it is parked, not held.
+PARKED_OVERDUE_S: Final = 900.0
 ORDER_HEADER: Final = "x-wapipe-order"  # a parked job's place in its recipient's line
 ATTEMPTS_HEADER: Final = "x-wapipe-attempts"  # and its transient failures so far
+WAIT_QUEUE_NAMES: Final = frozenset(queue.name for queue in topology.WAIT_QUEUES)
 CALLBACK_MAX: Final = 512  # biz_opaque_callback_data's limit
 MARKER: Final = "wapipe:"
 STALE_SENDING_CALLS: Final = 3  # graph timeouts after which a job "sending" is unknown
@@ -240,26 +243,7 @@ def event_of_record(record: JobRecord, at: float) -> OutboundAccepted | Outbound
     return None
 
 
-# --- the database: the journal's group commits, and the sender's other transactions ----------
-
-
-class Database:
-    """The sender's transactions. On SQLite, one at a time in the process: SQLite has one
-    writer, and a transaction that finds the file locked sleeps in SQLite's busy handler (1, 2,
-    5, 10 ... ms), often long after the lock is free. Taking turns here, a mark waits for the
-    transaction before it, not for the busy handler's next try."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        sqlite = engine.dialect.name == "sqlite"
-        self._turn: contextlib.AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if sqlite else contextlib.nullcontext()
-        )
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self._turn, transaction(self.engine) as connection:
-            yield connection
+# --- the journal: claims and state changes, many per transaction -----------------------------
 
 
 @dataclass
@@ -291,8 +275,8 @@ class Journal:
     tens of commits, and each caller waits for its own. (Claims in transactions of their own
     would take turns with the marks for SQLite's one writer, and a send waits for its mark.)"""
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._pending: list[_Write] = []
         self._wake = asyncio.Event()
 
@@ -348,7 +332,7 @@ class Journal:
         keys = [w.mark for w in writes if w.mark is not None]
         while True:
             try:
-                async with self._database.transaction() as connection:
+                async with transaction(self._engine) as connection:
                     seen = await send_jobs.claim(connection, rows)
                     moved = await send_jobs.change(connection, changes, at)
                     return seen, moved | await send_jobs.mark_sending(connection, keys, at)
@@ -417,8 +401,8 @@ class Lane:
         self.busy: set[str] = set()  # recipients with a send in flight
         self.heap: list[tuple[float, int, str]] = []  # (may go at, head's seq, recipient)
         self.in_heap: set[str] = set()
-        # recipient -> their jobs parked: seq -> when it is due back (monotonic)
-        self.parked: dict[str, dict[int, float]] = {}
+        # recipient -> their jobs parked: idempotency key -> (seq, due back, monotonic)
+        self.parked: dict[str, dict[str, tuple[int, float]]] = {}
         self.paused_until = 0.0
         self.pause_strikes = 0
         self.probing = False
@@ -450,11 +434,18 @@ class Lane:
         self._schedule(recipient)
         self._wake.set()
 
-    def returned(self, recipient: str, seq: int) -> None:
-        """A parked job came back (taken in again, or found done): not parked any more."""
+    def parked_seq(self, recipient: str, key: str) -> int | None:
+        """The place in line of a job this lane parked, coming back (from its wait queue, or
+        redelivered because its park was not acked)."""
+        found = self.parked.get(recipient, {}).get(key)
+        return found[0] if found is not None else None
+
+    def returned(self, recipient: str, key: str) -> None:
+        """A parked job is back: in its recipient's line again (added in the same step, with no
+        await between: the lane must not see the line unblocked without it), or done."""
         parked = self.parked.get(recipient)
         if parked is not None:
-            parked.pop(seq, None)
+            parked.pop(key, None)
             if not parked:
                 del self.parked[recipient]
         self._schedule(recipient)
@@ -463,31 +454,51 @@ class Lane:
         """Parked jobs long overdue (their wait queue purged, say) stop holding their
         recipients' lines; should they come back after all, they go in their turn."""
         for recipient, parked in list(self.parked.items()):
-            for seq in [seq for seq, due in parked.items() if due + PARKED_OVERDUE_S < now]:
-                log.warning("a parked job did not come back", extra={"recipient": recipient})
-                self.returned(recipient, seq)
+            for key in [key for key, (_, due) in parked.items() if due + PARKED_OVERDUE_S < now]:
+                log.warning("a parked job did not come back", extra={"key": key})
+                self.returned(recipient, key)
+
+    def park_waiting(self) -> None:
+        """Park what waits long now (a wait that grew with no job coming or going since)."""
+        for recipient in list(self.fifos):
+            self._park_excess(recipient)
 
     def _park_excess(self, recipient: str) -> None:
-        """Park the recipient's jobs whose turn is more than ``PARK_AFTER_S`` away: all of
-        them while the recipient (or the number, paused) must wait that long, else those past
-        the burst and the pair rate's ``PARK_AFTER_S`` worth (newest first: the head stays)."""
+        """Keep the recipient's jobs whose turn comes within ``PARK_AFTER_S`` (their pair rate
+        and back-off, and the number's pause) and that no parked job of theirs, not yet due,
+        precedes; park the others, each back no later than its turn and not before the parked
+        one it follows. (A parked job due already is on its way back: what follows it waits
+        for it here, rather than go round again.)"""
         fifo = self.fifos.get(recipient)
         now = time.monotonic()
-        if not fifo or now < self.sender.parking_paused_until:
+        if not fifo or self.sender.stopping or now < self.sender.parking_paused_until:
             return
-        pairs = self.pairs
-        wait = max(pairs.wait_s(recipient, now), self.paused_until - now)
-        keep = 0 if wait >= PARK_AFTER_S else pairs.burst + int(PARK_AFTER_S / pairs.interval_s)
+        paused = self.paused_until - now
+        oldest = min(self.parked.get(recipient, {}).values(), default=None)
+        ahead = oldest if oldest is not None and oldest[1] > now else None
+        keep = 0
+        for place, pending in enumerate(fifo):
+            if ahead is not None and pending.seq > ahead[0]:
+                break
+            if max(paused, self.pairs.turn_s(recipient, now, place)) >= PARK_AFTER_S:
+                break
+            keep += 1
+        parking: list[tuple[Pending, topology.WaitQueue]] = []
         while len(fifo) > keep:
             place = len(fifo) - 1
             pending = fifo.pop()
-            queue = wait_queue(wait + place * pairs.interval_s)
-            self.parked.setdefault(recipient, {})[pending.seq] = now + queue.seconds
-            self.sender.spawn(self.sender.park(self, pending, queue))
+            turn = max(paused, self.pairs.turn_s(recipient, now, place))
+            if ahead is not None:
+                turn = max(turn, ahead[1] - now)
+            queue = wait_queue(turn)
+            self.parked.setdefault(recipient, {})[pending.key] = (pending.seq, now + queue.seconds)
+            parking.append((pending, queue))
+        if parking:  # oldest first: a wait queue gives them back in the order it took them
+            self.sender.spawn(self.sender.park(self, parking[::-1]))
 
     def unpark(self, pending: Pending) -> None:
         """A park that could not be published: the job is held after all."""
-        self.returned(pending.recipient, pending.seq)
+        self.returned(pending.recipient, pending.key)
         self.add(pending)
 
     def drop(self, gone: Callable[[Pending], bool]) -> list[Pending]:
@@ -525,10 +536,7 @@ class Lane:
 
     def release(self, answered_at: float | None) -> None:
         self.throughput.release(answered_at)
-        # An answer frees its slot a second on, which the timer set already counts unless
-        # every slot was in flight; a send that never reached Meta frees its slot now.
-        if answered_at is None or self._timer is None:
-            self._give_slots()
+        self._give_slots()  # a slot may free sooner than the timer set says
 
     def _give_slots(self) -> None:
         """Give the line's head its slot while there is one, else set a timer for when there
@@ -581,7 +589,9 @@ class Lane:
         if not fifo:
             return None
         parked = self.parked.get(recipient)
-        return None if parked and min(parked) < fifo[0].seq else fifo[0]
+        if parked and min(seq for seq, _ in parked.values()) < fifo[0].seq:
+            return None
+        return fifo[0]
 
     def _schedule(self, recipient: str) -> None:
         if not self.fifos.get(recipient):
@@ -696,18 +706,18 @@ class Sender:
     def __init__(
         self,
         settings: Settings,
-        database: Database,
+        engine: AsyncEngine,
         api: CloudApi,
         events: EventPublisher,
         metrics: SenderMetrics,
         stop: asyncio.Event,
     ) -> None:
         self.settings = settings
-        self.database = database
+        self.engine = engine
         self.api = api
         self.events = events
         self.metrics = metrics
-        self.journal = Journal(database)
+        self.journal = Journal(engine)
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.lanes: dict[str, Lane] = {}
         self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
@@ -762,7 +772,7 @@ class Sender:
         """``work`` in a transaction, the database's outages waited out."""
         while True:
             try:
-                async with self.database.transaction() as connection:
+                async with transaction(self.engine) as connection:
                     return await work(connection)
             except Unavailable as exc:
                 log.warning("database unavailable, retrying", extra={"error": str(exc)})
@@ -802,9 +812,11 @@ class Sender:
             if isinstance(job, str):
                 await self._invalid(message, job)
                 continue
+            lane = self._lane(job.phone_number_id)
             seq, attempts = _parked(message)
-            if seq is not None:  # back from a wait queue
-                self._lane(job.phone_number_id).returned(recipient_of(job), seq)
+            # Its place in line: as this lane parked it, else as its header says (parked by
+            # another process), else now.
+            seq = lane.parked_seq(recipient_of(job), job.idempotency_key) or seq
             held = self.holding.get(job.idempotency_key) or fresh.get(job.idempotency_key)
             if held is not None:  # the same job again while we hold it: acked with it
                 held.deliveries.append(message)
@@ -818,12 +830,15 @@ class Sender:
         seen = await self._claim(fresh)
         for key, pending in fresh.items():
             record = seen.get(key)
+            lane = self._lane(pending.job.phone_number_id)
+            if lane.parked_seq(pending.recipient, key) is not None:
+                # Back: its line unblocked in the same step as it rejoins it (or is done).
+                lane.returned(pending.recipient, key)
             if record is not None and record.state != send_jobs.QUEUED:
                 self.metrics.repeats.inc()
                 await self._seen(pending, record)
                 continue
             self.holding[key] = pending
-            lane = self._lane(pending.job.phone_number_id)
             if any(m.redelivered for m in pending.deliveries):
                 lane.warm_up()  # its last holder may have been another replica
             lane.add(pending)
@@ -895,25 +910,30 @@ class Sender:
 
     # --- parking ---
 
-    async def park(self, lane: Lane, pending: Pending, queue: topology.WaitQueue) -> None:
-        """Publish the job to ``queue`` with its place in line; ack it once the broker has it."""
-        job = pending.job
-        parked = OutgoingEvent(
-            queue.name,
-            routing_key(job.phone_number_id),
-            pending.key,
-            pending.deliveries[0].body,
-            headers={ORDER_HEADER: pending.seq, ATTEMPTS_HEADER: pending.attempts},
-        )
+    async def park(self, lane: Lane, parking: Sequence[tuple[Pending, topology.WaitQueue]]) -> None:
+        """Publish each job to its wait queue with its place in line, in this order; ack them
+        once the broker has them all."""
+        parked = [
+            OutgoingEvent(
+                queue.name,
+                routing_key(pending.job.phone_number_id),
+                pending.key,
+                pending.deliveries[0].body,
+                headers={ORDER_HEADER: pending.seq, ATTEMPTS_HEADER: pending.attempts},
+            )
+            for pending, queue in parking
+        ]
         try:
-            await self.events.publish([parked])
+            await self.events.publish(parked)
         except Exception as exc:
-            log.warning("cannot park a job; held", extra={"key": pending.key, "error": str(exc)})
+            log.warning("cannot park jobs; held", extra={"jobs": len(parking), "error": str(exc)})
             self.parking_paused_until = time.monotonic() + PARKING_RETRY_S
-            lane.unpark(pending)
+            for pending, _ in parking:  # (a copy that did reach a wait queue is a repeat)
+                lane.unpark(pending)
             return
-        self.metrics.parked.inc()
-        await self._ack(pending)
+        self.metrics.parked.inc(len(parking))
+        for pending, _ in parking:
+            await self._ack(pending)
 
     # --- one send ---
 
@@ -1142,6 +1162,7 @@ class Sender:
             for lane in self.lanes.values():  # memory bounded by the recipients active now
                 lane.pairs.forget_idle(time.monotonic())
                 lane.forget_overdue(time.monotonic())
+                lane.park_waiting()
             try:
                 await self.settle_once()
             except Exception:  # the database or the broker away: next time
@@ -1155,12 +1176,12 @@ class Sender:
         # A send cannot be in flight longer than an upload and a call: a job ``sending`` for
         # longer lost its holder, and maybe its delivery too: its outcome is unknown.
         stale = now - STALE_SENDING_CALLS * self.settings.graph_timeout_s
-        async with self.database.transaction() as connection:
+        async with transaction(self.engine) as connection:
             await send_jobs.unknown_since(connection, stale, now)
             waiting = await send_jobs.unknown(connection)
         settled = 0
         for record in waiting:
-            async with self.database.transaction() as connection:
+            async with transaction(self.engine) as connection:
                 found = None
                 if record.callback_data is not None:
                     found = await send_jobs.evidence(
@@ -1229,15 +1250,24 @@ class Sender:
 
 def wait_queue(turn_s: float) -> topology.WaitQueue:
     """Where a job whose turn is ``turn_s`` away waits: the longest wait queue not past its turn
-    (so it is back in time; parked again if its turn is still far then)."""
+    (so it is back in time; parked again if its turn is still far then), else the shortest (a
+    job parked behind an older one of its recipient's that is due back soon)."""
     fitting = [queue for queue in topology.WAIT_QUEUES if queue.seconds <= turn_s]
     return max(fitting, key=lambda queue: queue.seconds, default=topology.WAIT_QUEUES[0])
 
 
 def _parked(message: AbstractIncomingMessage) -> tuple[int | None, int]:
     """A job back from a wait queue: its place in its recipient's line and its transient
-    failures so far; (None, 0) for a job published anew."""
+    failures so far; (None, 0) for any other (the headers are believed only when the broker's
+    latest x-death names a wait queue: a dead letter replayed by hand starts afresh)."""
     headers = message.headers or {}
+    deaths = headers.get("x-death")
+    latest = deaths[0] if isinstance(deaths, list) and deaths else None
+    queue = latest.get("queue") if isinstance(latest, dict) else None
+    if isinstance(queue, bytes):
+        queue = queue.decode(errors="replace")
+    if not (isinstance(queue, str) and queue in WAIT_QUEUE_NAMES):
+        return None, 0
     seq, attempts = headers.get(ORDER_HEADER), headers.get(ATTEMPTS_HEADER)
     if not isinstance(seq, int) or isinstance(seq, bool):
         return None, 0
@@ -1265,15 +1295,15 @@ class FailedStatuses:
     """``wa.send.status``: a ``failed`` status of a message a job sent ends the job as failed
     (131047, 131026, 131049, 131050 ... come this way after a 200)."""
 
-    def __init__(self, database: Database, events: EventPublisher) -> None:
-        self._database = database
+    def __init__(self, engine: AsyncEngine, events: EventPublisher) -> None:
+        self._engine = engine
         self._events = events
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         statuses = [self._decode(message) for message in batch]
         linked = 0
         now = time.time()
-        async with self._database.transaction() as connection:
+        async with transaction(self._engine) as connection:
             events: list[OutgoingEvent] = []
             for number, status in statuses:
                 if status.status != "failed":
@@ -1348,8 +1378,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         api = await stack.enter_async_context(CloudApi(settings_for_api))
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
-        database = Database(engine)
-        sender = Sender(settings, database, api, events, metrics, stop)
+        sender = Sender(settings, engine, api, events, metrics, stop)
         # What start-up made lives as long as the process: out of the collector's sight, a
         # full collection takes milliseconds, not the tens that stall every send at 1,000/s.
         gc.collect()
@@ -1360,7 +1389,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
             sender.spawn(work)
         statuses = Consumer(
             topology.SEND_STATUS_QUEUE,
-            FailedStatuses(database, events),
+            FailedStatuses(engine, events),
             metrics,
             batching(settings),
             retry_policy(settings),

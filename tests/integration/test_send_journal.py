@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.schemas.jobs import SendJob, encode_job, text_message
 from shared.storage import send_jobs
 from shared.storage.send_jobs import Change
-from workers.sender import HOLDER_OR_UNKNOWN, Database, Journal, _new_job
+from workers.sender import HOLDER_OR_UNKNOWN, Journal, _new_job
 
 
 def job(key: str) -> SendJob:
@@ -85,7 +85,7 @@ async def test_the_journal_commits_a_group_and_one_bad_write_fails_alone(
 ) -> None:
     keys = [f"k{n}" for n in range(5)]
     await claimed(engine, *keys)
-    journal = Journal(Database(engine))
+    journal = Journal(engine)
     runner = asyncio.create_task(journal.run())
     try:
         marks = await asyncio.gather(*(journal.mark_sending(k) for k in keys))

@@ -58,6 +58,17 @@ def test_a_slot_is_free_while_the_pace_still_waits() -> None:
     assert pace.wait_s(0.0) == pytest.approx(0.1)
 
 
+def test_answers_recorded_out_of_order_free_their_slots_in_answer_order() -> None:
+    pace = Throughput(2, smoothing_s=1.0)
+    pace.take(0.0)
+    pace.take(0.0)
+    pace.release(0.5)  # recorded first, answered last
+    pace.release(0.1)
+    assert pace.wait_s(1.2) == 0.0  # the one answered at 0.1 is a second old
+    pace.take(1.2)
+    assert pace.wait_s(1.2) == pytest.approx(0.301)  # the other, at 0.5 + 1.001
+
+
 def test_a_130429_pauses_a_second_halves_the_limit_and_it_grows_back() -> None:
     pace = Throughput(80)
     pace.refused(10.0)
@@ -149,3 +160,13 @@ def test_backoff_doubles_to_its_cap_with_jitter_in_the_upper_half() -> None:
         delays = [backoff_s(attempt) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays)
         assert len(set(delays)) > 1
+
+
+def test_a_recipients_later_messages_come_after_the_burst_one_interval_apart() -> None:
+    pairs = PairRate(interval_s=6.0, burst=3)
+    assert [pairs.turn_s("a", 0.0, place) for place in range(5)] == [0, 0, 0, 6.0, 12.0]
+    pairs.sent("a", 0.0)  # one of the burst used
+    assert [pairs.turn_s("a", 0.0, place) for place in range(4)] == [0, 0, 6.0, 12.0]
+    pairs.refused("a", 0.0)  # a 131056: 1 s before anything
+    assert pairs.turn_s("a", 0.0, 0) == 1.0
+    assert pairs.turn_s("a", 0.0, 3) == 12.0
