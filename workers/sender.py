@@ -124,6 +124,10 @@ PARKING_RETRY_S: Final = 5.0  # after a park could not be published (the broker 
 # A parked job this late (its wait queue purged, say) no longer holds its recipient's line. Its
 # way back includes the shard's backlog: generous, as what waits behind it is parked, not held.
 PARKED_OVERDUE_S: Final = 900.0
+# A held job given back to the broker unacked holds its place in line this long for its
+# redelivery (which another replica may have taken, with the shard).
+AWAY_S: Final = 60.0
+AUTH_PAUSE_MAX_S: Final = 900.0  # a token refused again and again: the pause doubles up to this
 ORDER_HEADER: Final = "x-wapipe-order"  # a parked job's place in its recipient's line
 ATTEMPTS_HEADER: Final = "x-wapipe-attempts"  # and its transient failures so far
 WAIT_QUEUE_NAMES: Final = frozenset(queue.name for queue in topology.WAIT_QUEUES)
@@ -401,8 +405,9 @@ class Lane:
         self.busy: set[str] = set()  # recipients with a send in flight
         self.heap: list[tuple[float, int, str]] = []  # (may go at, head's seq, recipient)
         self.in_heap: set[str] = set()
-        # recipient -> their jobs parked: idempotency key -> (seq, due back, monotonic)
-        self.parked: dict[str, dict[str, tuple[int, float]]] = {}
+        # recipient -> their jobs away (parked, or given back to the broker): idempotency key
+        # -> (seq, due back, forgotten at), monotonic
+        self.parked: dict[str, dict[str, tuple[int, float, float]]] = {}
         self.paused_until = 0.0
         self.pause_strikes = 0
         self.probing = False
@@ -454,9 +459,19 @@ class Lane:
         """Parked jobs long overdue (their wait queue purged, say) stop holding their
         recipients' lines; should they come back after all, they go in their turn."""
         for recipient, parked in list(self.parked.items()):
-            for key in [key for key, (_, due) in parked.items() if due + PARKED_OVERDUE_S < now]:
-                log.warning("a parked job did not come back", extra={"key": key})
+            for key in [key for key, (_, _, forget) in parked.items() if forget < now]:
+                log.warning("a job away did not come back", extra={"key": key})
                 self.returned(recipient, key)
+
+    def away(self, pending: Pending) -> None:
+        """A held job given back to the broker (unacked): its redelivery takes its old place,
+        and the recipient's line waits for it (for ``AWAY_S`` at most)."""
+        now = time.monotonic()
+        self.parked.setdefault(pending.recipient, {})[pending.key] = (
+            pending.seq,
+            now,
+            now + AWAY_S,
+        )
 
     def park_waiting(self) -> None:
         """Park what waits long now (a wait that grew with no job coming or going since)."""
@@ -465,33 +480,35 @@ class Lane:
 
     def _park_excess(self, recipient: str) -> None:
         """Keep the recipient's jobs whose turn comes within ``PARK_AFTER_S`` (their pair rate
-        and back-off, and the number's pause) and that no parked job of theirs, not yet due,
-        precedes; park the others, each back no later than its turn and not before the parked
-        one it follows. (A parked job due already is on its way back: what follows it waits
-        for it here, rather than go round again.)"""
+        and back-off, and the number's pause) and that no job of theirs away precedes (held,
+        such jobs could fill the prefetch and keep it from coming back); park the others, each
+        back no later than its turn and, if it follows one away, not before that one is due."""
         fifo = self.fifos.get(recipient)
         now = time.monotonic()
         if not fifo or self.sender.stopping or now < self.sender.parking_paused_until:
             return
         paused = self.paused_until - now
         oldest = min(self.parked.get(recipient, {}).values(), default=None)
-        ahead = oldest if oldest is not None and oldest[1] > now else None
+        sending = 1 if recipient in self.busy else 0  # its answer counts before the next
         keep = 0
-        for place, pending in enumerate(fifo):
-            if ahead is not None and pending.seq > ahead[0]:
+        for place, pending in enumerate(fifo, start=sending):
+            if oldest is not None and pending.seq > oldest[0]:
                 break
             if max(paused, self.pairs.turn_s(recipient, now, place)) >= PARK_AFTER_S:
                 break
             keep += 1
         parking: list[tuple[Pending, topology.WaitQueue]] = []
         while len(fifo) > keep:
-            place = len(fifo) - 1
+            place = len(fifo) - 1 + sending
             pending = fifo.pop()
             turn = max(paused, self.pairs.turn_s(recipient, now, place))
-            if ahead is not None:
-                turn = max(turn, ahead[1] - now)
-            queue = wait_queue(turn)
-            self.parked.setdefault(recipient, {})[pending.key] = (pending.seq, now + queue.seconds)
+            queue = wait_queue(turn, oldest[1] - now if oldest is not None else 0.0)
+            due = now + queue.seconds
+            self.parked.setdefault(recipient, {})[pending.key] = (
+                pending.seq,
+                due,
+                due + PARKED_OVERDUE_S,
+            )
             parking.append((pending, queue))
         if parking:  # oldest first: a wait queue gives them back in the order it took them
             self.sender.spawn(self.sender.park(self, parking[::-1]))
@@ -573,7 +590,9 @@ class Lane:
             )
         self.sender.metrics.paused.labels(self.number).set(1)
         self._give_slots()  # the sends in line go back to their recipients' lines
-        for recipient in list(self.fifos):  # a long pause: its jobs wait outside the prefetch
+        # A long pause: its jobs wait outside the prefetch. A recipient with a send in flight
+        # parks when it ends (its job, if refused, rejoins the line first: one batch, in order).
+        for recipient in [r for r in self.fifos if r not in self.busy]:
             self._park_excess(recipient)
 
     def accepted(self) -> None:
@@ -589,7 +608,7 @@ class Lane:
         if not fifo:
             return None
         parked = self.parked.get(recipient)
-        if parked and min(seq for seq, _ in parked.values()) < fifo[0].seq:
+        if parked and min(seq for seq, _, _ in parked.values()) < fifo[0].seq:
             return None
         return fifo[0]
 
@@ -765,6 +784,7 @@ class Sender:
         for lane in self.lanes.values():
             for pending in lane.drop(lambda p: not p.alive()):
                 self._forget(pending)
+                lane.away(pending)
             lane.warm_up()
         log.warning("broker connection restored; held jobs dropped, to come again")
 
@@ -923,17 +943,32 @@ class Sender:
             )
             for pending, queue in parking
         ]
+        taken = [list(pending.deliveries) for pending, _ in parking]
         try:
             await self.events.publish(parked)
         except Exception as exc:
             log.warning("cannot park jobs; held", extra={"jobs": len(parking), "error": str(exc)})
             self.parking_paused_until = time.monotonic() + PARKING_RETRY_S
             for pending, _ in parking:  # (a copy that did reach a wait queue is a repeat)
-                lane.unpark(pending)
+                if pending.alive():
+                    lane.unpark(pending)
+                else:  # the connection was lost meanwhile: it comes again, to its old place
+                    self._forget(pending)
+                    lane.away(pending)
             return
         self.metrics.parked.inc(len(parking))
-        for pending, _ in parking:
-            await self._ack(pending)
+        for (pending, _), deliveries in zip(parking, taken, strict=True):
+            if len(pending.deliveries) > len(deliveries):
+                # It came again while being parked (its own copy, back already, or a repeat):
+                # that delivery may now be its only one: held, not acked with the rest.
+                pending.deliveries = pending.deliveries[len(deliveries) :]
+                lane.returned(pending.recipient, pending.key)
+                lane.add(pending)
+            else:
+                self._forget(pending)
+            for delivery in deliveries:
+                with contextlib.suppress(Exception):
+                    await delivery.ack()
 
     # --- one send ---
 
@@ -1075,7 +1110,9 @@ class Sender:
         elif isinstance(error, AuthError) or (
             isinstance(error, PermanentError) and error.scope is Scope.ACCOUNT
         ):
-            lane.pause(self.settings.sender_pause_s, f"{code}: {error.title}")
+            lane.pause_strikes += 1
+            wait = self.settings.sender_pause_s * 2.0 ** (lane.pause_strikes - 1)
+            lane.pause(min(AUTH_PAUSE_MAX_S, wait), f"{code}: {error.title}")
             self.api.reload_token()
             await self._again(lane, pending)
         elif isinstance(error, PermanentError):
@@ -1138,6 +1175,8 @@ class Sender:
 
     async def _give_back(self, pending: Pending) -> None:
         self._forget(pending)
+        if (lane := self.lanes.get(pending.job.phone_number_id)) is not None:
+            lane.away(pending)
         for delivery in pending.deliveries:
             with contextlib.suppress(Exception):
                 await delivery.nack(requeue=True)
@@ -1248,12 +1287,18 @@ class Sender:
             task.cancel()
 
 
-def wait_queue(turn_s: float) -> topology.WaitQueue:
+def wait_queue(turn_s: float, not_before_s: float = 0.0) -> topology.WaitQueue:
     """Where a job whose turn is ``turn_s`` away waits: the longest wait queue not past its turn
-    (so it is back in time; parked again if its turn is still far then), else the shortest (a
-    job parked behind an older one of its recipient's that is due back soon)."""
-    fitting = [queue for queue in topology.WAIT_QUEUES if queue.seconds <= turn_s]
-    return max(fitting, key=lambda queue: queue.seconds, default=topology.WAIT_QUEUES[0])
+    (so it is back in time; parked again if its turn is still far then), else the shortest;
+    but not shorter than ``not_before_s`` (the job away that it follows is due back then),
+    else the longest."""
+    queues = topology.WAIT_QUEUES
+    fitting = [queue for queue in queues if queue.seconds <= turn_s]
+    chosen = max(fitting, key=lambda queue: queue.seconds, default=queues[0])
+    if chosen.seconds < not_before_s:
+        later = [queue for queue in queues if queue.seconds >= not_before_s]
+        chosen = min(later, key=lambda queue: queue.seconds, default=queues[-1])
+    return chosen
 
 
 def _parked(message: AbstractIncomingMessage) -> tuple[int | None, int]:
