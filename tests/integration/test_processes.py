@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -34,12 +35,14 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
         *args,
         env={**os.environ, **env},
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # a group of its own: `up`'s children die with it if a test fails
     )
     try:
         yield process
     finally:
         if process.returncode is None:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
 
 
