@@ -99,7 +99,7 @@ from workers.main import (
 from workers.metrics import WorkerMetrics, serve_metrics
 from workers.pacing import PairRate, Throughput, backoff_s
 from workers.retry import Reject, Unavailable
-from workers.runtime import Consumer, Outcome
+from workers.runtime import SHUTDOWN_STEP_S, Consumer, Outcome
 from workers.storage import transaction
 
 log = logging.getLogger(__name__)
@@ -1282,9 +1282,16 @@ class Sender:
         if self._sends:
             await asyncio.wait(self._sends, timeout=timeout_s)
 
-    def cancel(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+    async def cancel(self) -> None:
+        """Cancel every task and let each end (a transaction rolled back) before the engine
+        is disposed of; bounded, so that a stuck one cannot keep the process alive."""
+        for _ in range(2):  # once more for one that awaited again while ending
+            tasks = [task for task in self._tasks if not task.done()]
+            if not tasks:
+                return
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
 
 
 def wait_queue(turn_s: float, not_before_s: float = 0.0) -> topology.WaitQueue:
@@ -1428,7 +1435,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         # full collection takes milliseconds, not the tens that stall every send at 1,000/s.
         gc.collect()
         gc.freeze()
-        stack.callback(sender.cancel)
+        stack.push_async_callback(sender.cancel)
         connection.reconnect_callbacks.add(sender.on_reconnect)
         for work in (sender.journal.run(), sender.intake(), sender.settle()):
             sender.spawn(work)
@@ -1466,8 +1473,9 @@ async def consuming(
         yield
     finally:
         for shard, tag in queues:
-            with contextlib.suppress(Exception):
-                await shard.cancel(tag)
+            with contextlib.suppress(Exception):  # bounded: the broker may be away
+                async with asyncio.timeout(SHUTDOWN_STEP_S):
+                    await shard.cancel(tag)
 
 
 KIND: Final = WorkerKind("sender", SHARD_QUEUES[0], METRICS_PORT, serve=serve)

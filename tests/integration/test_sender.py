@@ -406,6 +406,11 @@ async def test_a_sender_killed_after_the_api_accepted_but_before_the_ack_does_no
             assert events.events == []
             async with sender_process(system.settings, tmp_path / "second.log"):
                 await events.until_done([job.idempotency_key], within_s=30)
+
+                async def settled() -> bool:  # its event goes out before its commit
+                    return (await job_states(database_url))[job.idempotency_key][0] == "accepted"
+
+                await wait_until(settled, timeout=10)
         [accepted] = events.accepted(job.idempotency_key)
         [sent] = system.sends()
         assert accepted.wamid == sent.wamid
