@@ -463,15 +463,21 @@ class Lane:
                 log.warning("a job away did not come back", extra={"key": key})
                 self.returned(recipient, key)
 
-    def away(self, pending: Pending) -> None:
-        """A held job given back to the broker (unacked): its redelivery takes its old place,
-        and the recipient's line waits for it (for ``AWAY_S`` at most)."""
-        now = time.monotonic()
-        self.parked.setdefault(pending.recipient, {})[pending.key] = (
-            pending.seq,
-            now,
-            now + AWAY_S,
-        )
+    def away(self, pending: Pending, due: float | None = None) -> None:
+        """A job out of this process, its place in line kept: parked, back at ``due`` (the line
+        waits for it until ``PARKED_OVERDUE_S`` after); or, with no ``due``, given back to the
+        broker unacked, its redelivery awaited ``AWAY_S`` at most."""
+        if due is None:
+            due = time.monotonic()
+            forget = due + AWAY_S
+        else:
+            forget = due + PARKED_OVERDUE_S
+        self.parked.setdefault(pending.recipient, {})[pending.key] = (pending.seq, due, forget)
+
+    def _oldest_away(self, recipient: str) -> tuple[int, float, float] | None:
+        """(seq, due, forgotten at) of the recipient's oldest job away, if any."""
+        away = self.parked.get(recipient)
+        return min(away.values()) if away else None
 
     def park_waiting(self) -> None:
         """Park what waits long now (a wait that grew with no job coming or going since)."""
@@ -488,8 +494,11 @@ class Lane:
         if not fifo or self.sender.stopping or now < self.sender.parking_paused_until:
             return
         paused = self.paused_until - now
-        oldest = min(self.parked.get(recipient, {}).values(), default=None)
+        oldest = self._oldest_away(recipient)
         sending = 1 if recipient in self.busy else 0  # its answer counts before the next
+        last = len(fifo) - 1 + sending
+        if oldest is None and max(paused, self.pairs.turn_s(recipient, now, last)) < PARK_AFTER_S:
+            return  # the usual case, at once: even the last one's turn is near
         keep = 0
         for place, pending in enumerate(fifo, start=sending):
             if oldest is not None and pending.seq > oldest[0]:
@@ -503,12 +512,7 @@ class Lane:
             pending = fifo.pop()
             turn = max(paused, self.pairs.turn_s(recipient, now, place))
             queue = wait_queue(turn, oldest[1] - now if oldest is not None else 0.0)
-            due = now + queue.seconds
-            self.parked.setdefault(recipient, {})[pending.key] = (
-                pending.seq,
-                due,
-                due + PARKED_OVERDUE_S,
-            )
+            self.away(pending, now + queue.seconds)
             parking.append((pending, queue))
         if parking:  # oldest first: a wait queue gives them back in the order it took them
             self.sender.spawn(self.sender.park(self, parking[::-1]))
@@ -607,10 +611,8 @@ class Lane:
         fifo = self.fifos.get(recipient)
         if not fifo:
             return None
-        parked = self.parked.get(recipient)
-        if parked and min(seq for seq, _, _ in parked.values()) < fifo[0].seq:
-            return None
-        return fifo[0]
+        oldest = self._oldest_away(recipient)
+        return None if oldest is not None and oldest[0] < fifo[0].seq else fifo[0]
 
     def _schedule(self, recipient: str) -> None:
         if not self.fifos.get(recipient):
@@ -966,9 +968,7 @@ class Sender:
                 lane.add(pending)
             else:
                 self._forget(pending)
-            for delivery in deliveries:
-                with contextlib.suppress(Exception):
-                    await delivery.ack()
+            await _ack_all(deliveries)
 
     # --- one send ---
 
@@ -1188,10 +1188,7 @@ class Sender:
 
     async def _ack(self, pending: Pending) -> None:
         self._forget(pending)
-        for delivery in pending.deliveries:
-            # A delivery from before a reconnect cannot be acked; its redelivery is ours too.
-            with contextlib.suppress(Exception):
-                await delivery.ack()
+        await _ack_all(pending.deliveries)
 
     # --- settling unknown outcomes ---
 
@@ -1292,6 +1289,13 @@ class Sender:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
+
+
+async def _ack_all(deliveries: Sequence[AbstractIncomingMessage]) -> None:
+    for delivery in deliveries:
+        # A delivery from before a reconnect cannot be acked; its redelivery is ours too.
+        with contextlib.suppress(Exception):
+            await delivery.ack()
 
 
 def wait_queue(turn_s: float, not_before_s: float = 0.0) -> topology.WaitQueue:
