@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -15,6 +14,7 @@ from ingress import handlers
 from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
+from shared import amqp
 from shared.eventloop import new_event_loop
 from shared.settings import Settings, require
 
@@ -50,7 +50,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     publisher = Publisher(
         settings.amqp_url,
-        connection_name=f"wapipe-ingress@{socket.gethostname()}",
+        connection_name=amqp.connection_name("ingress"),
         confirm_timeout_s=settings.confirm_timeout_s,
     )
     app[PUBLISHER] = publisher

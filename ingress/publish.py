@@ -113,10 +113,7 @@ class Publisher:
         deadline = self._deadlines.arm()
         try:
             channel = await self._open_channel()
-            if len(events) == 1:  # the common body: no task per event
-                await _publish(channel, events[0])
-            else:
-                await _publish_together(channel, events)
+            await amqp.publish_all(channel, [_outgoing(event) for event in events])
         except asyncio.CancelledError:
             if self._deadlines.expired(deadline):
                 self._stalled_until = time.monotonic() + STALL_HOLD_S
@@ -153,27 +150,9 @@ class Publisher:
         return underlay
 
 
-async def _publish_together(channel: aiormq.Channel, events: Sequence[Event]) -> None:
-    """All of a body's events at once; should one fail, the others are called off."""
-    tasks = [asyncio.ensure_future(_publish(channel, event)) for event in events]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-async def _publish(channel: aiormq.Channel, event: Event) -> None:
-    await amqp.publish(
-        channel,
-        event.body,
-        exchange=topology.EVENTS_EXCHANGE,
-        routing_key=event.routing_key,
-        message_id=event.message_id,
-        headers=event.headers,
-        # An event no binding takes would come back (the channel raises on returns), but the
-        # alternate exchange takes those into wa.unroutable first.
-        mandatory=True,
+def _outgoing(event: Event) -> amqp.Outgoing:
+    # An event no binding takes would come back (the channel raises on returns), but the
+    # alternate exchange takes those into wa.unroutable first.
+    return amqp.Outgoing(
+        topology.EVENTS_EXCHANGE, event.routing_key, event.message_id, event.body, event.headers
     )

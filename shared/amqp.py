@@ -1,4 +1,13 @@
-"""One confirmed, persistent publish through aiormq, under aio-pika's robust channel.
+"""Every service's way to the broker: named connections, confirmed publishes.
+
+    connection_name("worker-status")  ->  "wapipe-worker-status@<host>", as the broker shows it
+    connect(url, name)                ->  a robust connection (aio-pika reconnects it); services
+                                          wait for an unreachable broker, a library's user
+                                          (``retry_s=None``) hears of it at once
+    connect_once(url, name)           ->  a plain one, for commands and deploy jobs
+    close(connection)                 ->  bounded: a broker that is away cannot hold a shutdown
+    publish / publish_all             ->  persistent, confirmed, through aiormq (below)
+    EventPublisher                    ->  publish_all on a channel the robust connection renews
 
 aio-pika owns the connection, its recovery and the topology; the publish goes through the channel
 it exposes underneath (``get_underlay_channel``). Two reasons, both measured: the AMQP properties
@@ -11,14 +20,80 @@ for is the confirm; the connection's bounded write queue is the back-pressure.
 
 from __future__ import annotations
 
-from typing import Final
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple
 
+import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConnection
 from pamqp.common import FieldTable
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/json"
 PERSISTENT: Final = 2  # AMQP delivery mode
+CONNECT_RETRY_S: Final = 2.0  # between tries while the broker is unreachable at start-up
+RECONNECT_INTERVAL_S: Final = 1.0  # after a lost connection (aio-pika's default is 5 s)
+CLOSE_TIMEOUT_S: Final = 5.0
+
+
+def connection_name(role: str) -> str:
+    """The name the broker shows for a connection (its management UI, ``rabbitmqctl``)."""
+    return f"wapipe-{role}@{socket.gethostname()}"
+
+
+async def connect(
+    amqp_url: str, name: str, *, retry_s: float | None = CONNECT_RETRY_S
+) -> AbstractRobustConnection:
+    """A robust, named connection. While the broker is unreachable, tried again every
+    ``retry_s`` (a service starting before its broker), or with ``None`` not at all (a command
+    run by hand should fail loudly). Wrong credentials are never retried."""
+    while True:
+        try:
+            return await aio_pika.connect_robust(
+                amqp_url,
+                client_properties={"connection_name": name},
+                reconnect_interval=RECONNECT_INTERVAL_S,
+            )
+        except (
+            aiormq.exceptions.AuthenticationError,
+            aiormq.exceptions.ProbableAuthenticationError,
+        ):
+            raise  # waiting will not help
+        except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+            if retry_s is None:
+                raise
+            log.warning("broker unreachable, retrying", extra={"error": str(exc)})
+            await asyncio.sleep(retry_s)
+
+
+async def connect_once(amqp_url: str, name: str) -> AbstractConnection:
+    """A plain, named connection for a command run by hand or a deploy job: it fails loudly
+    rather than reconnect in silence."""
+    return await aio_pika.connect(amqp_url, client_properties={"connection_name": name})
+
+
+async def close(connection: AbstractConnection) -> None:
+    with contextlib.suppress(Exception):  # the broker may be away: do not wait for it
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await connection.close()
+
+
+class Outgoing(NamedTuple):
+    """One message to publish: where, its stable key (``message_id``), its body."""
+
+    exchange: str
+    routing_key: str
+    message_id: str
+    body: bytes
+    headers: Mapping[str, Any] | None = None
+    # A job must reach its queue (returned otherwise: an error); an event on wa.events may
+    # have no follower at all (it then ends in wa.sink, which no queue takes).
+    mandatory: bool = True
 
 
 async def underlay(channel: AbstractChannel) -> aiormq.Channel:
@@ -29,32 +104,58 @@ async def underlay(channel: AbstractChannel) -> aiormq.Channel:
     return fresh
 
 
-async def publish(
-    channel: aiormq.Channel,
-    body: bytes,
-    *,
-    exchange: str,
-    routing_key: str,
-    message_id: str,
-    headers: FieldTable | None = None,
-    mandatory: bool,
-) -> None:
+async def publish(channel: aiormq.Channel, message: Outgoing) -> None:
     """Publish persistently and wait for the broker's confirm. Raises aiormq's DeliveryError on a
     nack, PublishError on a return (the channel must be opened with ``on_return_raises``), and
     whatever the link raises when it drops."""
     confirm = await channel.basic_publish(
-        body,
-        exchange=exchange,
-        routing_key=routing_key,
+        message.body,
+        exchange=message.exchange,
+        routing_key=message.routing_key,
         properties=aiormq.spec.Basic.Properties(
-            message_id=message_id,
-            headers=headers,
+            message_id=message.message_id,
+            headers=_table(message.headers),
             content_type=CONTENT_TYPE,
             delivery_mode=PERSISTENT,
         ),
-        mandatory=mandatory,
+        mandatory=message.mandatory,
         wait=False,
     )
     # aiormq raises on a nack or a return; should it ever hand them back instead, still refuse.
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise aiormq.exceptions.DeliveryError(None, confirm)  # type: ignore[arg-type]
+
+
+async def publish_all(channel: aiormq.Channel, messages: Sequence[Outgoing]) -> None:
+    """Publish every message at once and wait for every confirm; should one fail, the others
+    are called off and the error raised (a caller that retries publishes them all again)."""
+    if len(messages) == 1:  # the usual case: no task per message
+        await publish(channel, messages[0])
+        return
+    tasks = [asyncio.ensure_future(publish(channel, message)) for message in messages]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class EventPublisher:
+    """Confirmed publishing on one channel of a robust connection (a worker's events, the
+    sender's parked jobs): a worker acks its input only after what it publishes for it is
+    confirmed, so a crash in between publishes it again (at least once; each message carries
+    its stable key as ``message_id`` for consumers to drop repeats)."""
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Publish all, wait for every confirm; raises if any is refused or lost."""
+        if messages:
+            await publish_all(await underlay(self._channel), messages)
+
+
+def _table(headers: Mapping[str, Any] | None) -> FieldTable | None:
+    return headers if headers is None or isinstance(headers, dict) else dict(headers)

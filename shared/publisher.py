@@ -17,7 +17,6 @@ idempotency key once.
 
 from __future__ import annotations
 
-import socket
 from types import TracebackType
 from typing import Final, Self
 
@@ -25,6 +24,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
+from shared import amqp
 from shared.schemas.jobs import Job, encode_job, routing_key
 from shared.settings import Settings
 from shared.topology import OUTBOUND_EXCHANGE
@@ -55,14 +55,12 @@ class JobRefused(PublishError):
 class JobPublisher:
     def __init__(self, settings: Settings, *, name: str | None = None) -> None:
         self._amqp_url = settings.amqp_url
-        self._name = name or f"wapipe-publisher@{socket.gethostname()}"
+        self._name = name or amqp.connection_name("publisher")
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await aio_pika.connect_robust(
-            self._amqp_url, client_properties={"connection_name": self._name}
-        )
+        self._connection = await amqp.connect(self._amqp_url, self._name, retry_s=None)
         try:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange = await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)

@@ -49,9 +49,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, ExchangeType
+
+from shared import amqp
 
 EVENTS_EXCHANGE: Final = "wa.events"
 UNROUTABLE_EXCHANGE: Final = "wa.unroutable"
@@ -60,6 +61,13 @@ OUTBOUND_EXCHANGE: Final = "wa.outbound"
 SEND_SHARDS_EXCHANGE: Final = "wa.send.shards"
 SEND_SHARDS: Final = 8
 SEND_STATUS_QUEUE: Final = "wa.send.status"
+# The queues the workers consume (each with its dead-letter queue, ``<name>.dlq``).
+STATUS_QUEUE: Final = "wa.status"
+MESSAGE_QUEUE: Final = "wa.message"
+MEDIA_QUEUE: Final = "wa.media"
+ACCOUNT_QUEUE: Final = "wa.account"
+QUARANTINE_QUEUE: Final = "wa.quarantine"
+UNROUTABLE_QUEUE: Final = "wa.unroutable"
 OUTPUT_KEYS: Final = ("handled.#", "media.#", "outbound.#", "template.#", "phone_number.#")
 DEAD_LETTER_EXCHANGE: Final = "wa.dlx"
 QUARANTINE_ROUTING_KEY: Final = "quarantine.body"
@@ -119,14 +127,18 @@ EXCHANGES: Final = (
 )
 
 QUEUES: Final = (
-    Queue("wa.status", EVENTS_EXCHANGE, ("status.#",)),
-    Queue("wa.message", EVENTS_EXCHANGE, ("message.#",)),
-    Queue("wa.media", EVENTS_EXCHANGE, tuple(f"message.{kind}" for kind in MEDIA_TYPES)),
-    Queue("wa.account", EVENTS_EXCHANGE, ("account.#",)),
-    Queue("wa.quarantine", EVENTS_EXCHANGE, ("quarantine.#",)),
-    Queue("wa.unroutable", UNROUTABLE_EXCHANGE, ("",)),
+    Queue(STATUS_QUEUE, EVENTS_EXCHANGE, ("status.#",)),
+    Queue(MESSAGE_QUEUE, EVENTS_EXCHANGE, ("message.#",)),
+    Queue(MEDIA_QUEUE, EVENTS_EXCHANGE, tuple(f"message.{kind}" for kind in MEDIA_TYPES)),
+    Queue(ACCOUNT_QUEUE, EVENTS_EXCHANGE, ("account.#",)),
+    Queue(QUARANTINE_QUEUE, EVENTS_EXCHANGE, ("quarantine.#",)),
+    Queue(UNROUTABLE_QUEUE, UNROUTABLE_EXCHANGE, ("",)),
     *(send_shard(shard) for shard in range(SEND_SHARDS)),
     Queue(SEND_STATUS_QUEUE, EVENTS_EXCHANGE, ("status.failed",)),
+)
+# The sender's shard queues, in shard order.
+SHARD_QUEUES: Final = tuple(
+    queue.name for queue in QUEUES if queue.exchange == SEND_SHARDS_EXCHANGE
 )
 
 # Exchange-to-exchange bindings: (source, destination, routing key).
@@ -190,10 +202,9 @@ async def declare(channel: AbstractChannel) -> None:
         await exchanges[destination].bind(exchanges[source], routing_key=key)
 
 
-async def declare_at(amqp_url: str, connection_name: str = "wapipe-topology") -> None:
+async def declare_at(amqp_url: str, connection_name: str | None = None) -> None:
     """Connect, declare, disconnect: what ``wapipe topology`` runs in a deploy job."""
-    connection = await aio_pika.connect(
-        amqp_url, client_properties={"connection_name": connection_name}
-    )
+    name = connection_name or amqp.connection_name("topology")
+    connection = await amqp.connect_once(amqp_url, name)
     async with connection:
         await declare(await connection.channel())

@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
+from shared.amqp import EventPublisher, Outgoing
 from shared.schemas.changes import (
     PHONE_NUMBER_UPDATED,
     TEMPLATE_UPDATED,
@@ -43,13 +44,12 @@ from shared.storage.account import (
     TemplateRow,
     store_account_events,
 )
-from workers.events import EventPublisher, OutgoingEvent
 from workers.main import Resources, WorkerKind
 from workers.retry import Reject
 from workers.runtime import Handler, Outcome
 from workers.storage import transaction
 
-QUEUE: Final = "wa.account"
+QUEUE: Final = topology.ACCOUNT_QUEUE
 
 _encoder: Final = msgspec.json.Encoder()
 
@@ -179,7 +179,7 @@ class AccountHandler:
             )
         await self._publisher.publish(
             [
-                OutgoingEvent(
+                Outgoing(
                     topology.EVENTS_EXCHANGE,
                     TEMPLATE_UPDATED
                     if isinstance(change, TemplateChange)

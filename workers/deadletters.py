@@ -31,10 +31,9 @@ import aiormq
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, HeadersType
 
-from shared import topology
+from shared import amqp, topology
 from workers.runtime import DeadLetterHeader
 
-CONNECTION_NAME: Final = "wapipe-dlq"
 REPLAYS_HEADER: Final = "x-wapipe-replays"  # how many times this message was replayed
 BODY_PREVIEW_CHARS: Final = 2000
 REPLAY_BATCH: Final = 100  # dead letters in flight at once during a replay
@@ -225,9 +224,7 @@ def render_dead_letters(dead_letter_queue: str, dead_letters: Sequence[DeadLette
 @asynccontextmanager
 async def _channel(amqp_url: str, *, confirms: bool = False) -> AsyncIterator[AbstractChannel]:
     # Not robust on purpose: a tool run by hand should fail loudly, not reconnect in silence.
-    connection = await aio_pika.connect(
-        amqp_url, client_properties={"connection_name": CONNECTION_NAME}
-    )
+    connection = await amqp.connect_once(amqp_url, amqp.connection_name("dlq"))
     async with connection:
         # Returns raised: a replayed message that reaches no queue is a failure, not a success.
         yield await connection.channel(publisher_confirms=confirms, on_return_raises=confirms)

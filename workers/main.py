@@ -1,11 +1,12 @@
-"""Running one worker as a process: ``wapipe worker status|message|account``.
+"""Running one worker as a process: ``wapipe worker status|message|account|media|sender``.
 
     settings -> database (migrated) -> broker (topology declared) -> handler -> consume loop
                                                      metrics on their own port, beside
 
 Each worker kind is a ``WorkerKind``: its queue, its default metrics port and how to build its
-handler from what the process holds (``Resources``). SIGTERM or SIGINT stops the loop cleanly
-(workers/runtime.py); every resource is closed in reverse order by the exit stack.
+handler from what the process holds (``Resources``), or, for the sender, a ``serve`` of its own.
+Every kind is wired the same way: ``run`` turns SIGTERM and SIGINT into ``stop``, and
+``worker_process`` opens what the process holds and closes it in reverse order.
 """
 
 from __future__ import annotations
@@ -14,32 +15,26 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-import aio_pika
-import aiormq
 from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import topology
+from shared import amqp, topology
+from shared.amqp import EventPublisher
 from shared.eventloop import new_event_loop
 from shared.settings import Settings
 from shared.storage.database import open_database
-from workers.events import EventPublisher
 from workers.metrics import WorkerMetrics, serve_metrics
 from workers.retry import RetryPolicy
-from workers.runtime import SHUTDOWN_STEP_S, Batching, Consumer, Handler
+from workers.runtime import Batching, Consumer, Handler
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-CONNECT_RETRY_S: Final = 2.0
-RECONNECT_INTERVAL_S: Final = 1.0  # after a lost connection (aio-pika's default is 5 s)
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,9 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     events: EventPublisher
+    connection: AbstractRobustConnection
+    metrics: WorkerMetrics
+    port: int  # where the metrics are served (0: nowhere)
 
 
 @dataclass(frozen=True)
@@ -75,25 +73,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-async def connect(amqp_url: str, name: str) -> AbstractRobustConnection:
-    """A robust, named connection; waits for the broker rather than failing at start-up."""
-    while True:
-        try:
-            return await aio_pika.connect_robust(
-                amqp_url,
-                client_properties={"connection_name": name},
-                reconnect_interval=RECONNECT_INTERVAL_S,
-            )
-        except (
-            aiormq.exceptions.AuthenticationError,
-            aiormq.exceptions.ProbableAuthenticationError,
-        ):
-            raise  # wrong credentials: waiting will not help
-        except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
-            log.warning("broker unreachable, retrying", extra={"error": str(exc)})
-            await asyncio.sleep(CONNECT_RETRY_S)
-
-
 async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     """``work``'s result, or None if ``stop`` is set first (``work`` is then cancelled)."""
     task = asyncio.ensure_future(work)
@@ -108,33 +87,40 @@ async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     return None
 
 
-async def close_connection(connection: AbstractRobustConnection) -> None:
-    with contextlib.suppress(Exception):  # the broker may be away: do not wait for it
-        async with asyncio.timeout(SHUTDOWN_STEP_S):
-            await connection.close()
+@asynccontextmanager
+async def worker_process(
+    kind: WorkerKind, settings: Settings, stop: asyncio.Event, metrics: WorkerMetrics
+) -> AsyncIterator[Resources | None]:
+    """What every worker process holds, opened in order and closed in reverse: the database
+    (migrated), a named robust connection (waited for; None if ``stop`` comes first), the
+    topology declared, a confirmed channel for what it publishes, its metrics served."""
+    async with AsyncExitStack() as stack:
+        engine = await stack.enter_async_context(open_database(settings.database_url))
+        name = amqp.connection_name(f"worker-{kind.name}")
+        connection = await unless_stopped(amqp.connect(settings.amqp_url, name), stop)
+        if connection is None:  # stopped while waiting for the broker
+            yield None
+            return
+        stack.push_async_callback(amqp.close, connection)
+        publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await topology.declare(publishing)
+        port = settings.metrics_port or kind.metrics_port
+        await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
+        yield Resources(settings, engine, EventPublisher(publishing), connection, metrics, port)
 
 
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:
-    metrics = WorkerMetrics(kind.name)
-    async with AsyncExitStack() as stack:
-        engine = await stack.enter_async_context(open_database(settings.database_url))
-        name = f"wapipe-worker-{kind.name}@{socket.gethostname()}"
-        connection = await unless_stopped(connect(settings.amqp_url, name), stop)
-        if connection is None:  # stopped while waiting for the broker
+    """One queue into one batch handler (workers/runtime.py)."""
+    async with worker_process(kind, settings, stop, WorkerMetrics(kind.name)) as resources:
+        if resources is None:
             return
-        stack.push_async_callback(close_connection, connection)
-        publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await topology.declare(publishing)
-        resources = Resources(settings, engine, EventPublisher(publishing))
         assert kind.handler is not None, f"{kind.name}: a handler or a serve of its own"
-        handler = await stack.enter_async_context(kind.handler(resources))
-        port = settings.metrics_port or kind.metrics_port
-        await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
-        consumer = Consumer(
-            kind.queue, handler, metrics, batching(settings), retry_policy(settings)
-        )
-        log.info("worker started", extra={"queue": kind.queue, "metrics_port": port})
-        await consumer.run(connection, stop)
+        async with kind.handler(resources) as handler:
+            consumer = Consumer(
+                kind.queue, handler, resources.metrics, batching(settings), retry_policy(settings)
+            )
+            log.info("worker started", extra={"queue": kind.queue, "metrics_port": resources.port})
+            await consumer.run(resources.connection, stop)
     log.info("worker stopped", extra={"queue": kind.queue})
 
 

@@ -32,19 +32,19 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
+from shared.amqp import EventPublisher, Outgoing
 from shared.blobs import BlobError, BlobStore, StoreUnavailable, open_store
 from shared.cloudapi.client import CloudApi
 from shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Media, Message
 from shared.storage.media import FAILED, STORED, MediaRow, record_media, stored_media
-from workers.events import EventPublisher, OutgoingEvent
 from workers.main import Resources, WorkerKind
 from workers.retry import Reject, RetryPolicy, Unavailable
 from workers.runtime import Handler, Outcome
 from workers.storage import transaction
 
-QUEUE: Final = "wa.media"
+QUEUE: Final = topology.MEDIA_QUEUE
 MEDIA_STORED: Final = "media.stored"
 MEDIA_FAILED: Final = "media.failed"
 
@@ -214,9 +214,9 @@ def _row(item: MediaEvent, state: str, attempts: int, **found: object) -> MediaR
     )
 
 
-def _event(row: MediaRow) -> OutgoingEvent:
+def _event(row: MediaRow) -> Outgoing:
     stored = row.state == STORED
-    return OutgoingEvent(
+    return Outgoing(
         topology.EVENTS_EXCHANGE,
         MEDIA_STORED if stored else MEDIA_FAILED,
         f"media:{row.media_id}:{row.state}",

@@ -31,6 +31,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
+from shared.amqp import EventPublisher, Outgoing
 from shared.schemas.events import NULL, WebhookEvent, event_decoder
 from shared.schemas.jobs import (
     MarkReadJob,
@@ -52,13 +53,12 @@ from shared.storage.messages import (
     unhandled,
 )
 from shared.storage.schema import bigint
-from workers.events import EventPublisher, OutgoingEvent
 from workers.main import Resources, WorkerKind
 from workers.retry import Reject
 from workers.runtime import Handler, Outcome
 from workers.storage import transaction
 
-QUEUE: Final = "wa.message"
+QUEUE: Final = topology.MESSAGE_QUEUE
 
 _message_decoder: Final = msgspec.json.Decoder(Message)
 _contact_decoder: Final = msgspec.json.Decoder(Contact)
@@ -243,7 +243,7 @@ class MessageHandler:
                 )
             )
         outgoing = [
-            OutgoingEvent(
+            Outgoing(
                 topology.OUTBOUND_EXCHANGE,
                 routing_key(job.phone_number_id),
                 job.idempotency_key,
@@ -252,7 +252,7 @@ class MessageHandler:
             for job in jobs
         ]
         outgoing.append(
-            OutgoingEvent(
+            Outgoing(
                 topology.EVENTS_EXCHANGE,
                 f"handled.{item.message.type}",
                 item.message.id,

@@ -16,6 +16,9 @@ each delivery keeps the channel it came on. One from a channel since closed is d
 (the broker delivers it again on the new one); retry bookkeeping is per (channel, tag); and a
 multiple-ack is sent only when nothing older on the same channel is still held for a retry.
 
+A worker that holds deliveries past one call (the sender: a job waits for its turn) settles them
+with ``ack``, ``give_back`` and ``reject`` below, never on the delivery itself.
+
 On SIGTERM the worker stops taking messages, finishes the batch in hand, acks it and closes; what
 it had prefetched but not started goes back to the queue when the channel closes.
 """
@@ -41,6 +44,28 @@ from workers.retry import DeadLetter, RetryPolicy, Unavailable, after_failure
 log = logging.getLogger(__name__)
 
 SHUTDOWN_STEP_S: Final = 5.0
+
+
+async def ack(deliveries: Sequence[AbstractIncomingMessage]) -> None:
+    """Done: its effects are committed."""
+    for delivery in deliveries:
+        # A delivery from before a reconnect cannot be settled; its redelivery is ours too.
+        with contextlib.suppress(Exception):
+            await delivery.ack()
+
+
+async def give_back(deliveries: Sequence[AbstractIncomingMessage]) -> None:
+    """Not done, through no fault of its own: back to its queue, to whichever consumer."""
+    for delivery in deliveries:
+        with contextlib.suppress(Exception):
+            await delivery.nack(requeue=True)
+
+
+async def reject(delivery: AbstractIncomingMessage) -> None:
+    """Never to be done: to its queue's dead-letter queue, through the broker (the queue's
+    ``x-dead-letter-exchange``, shared/topology.py)."""
+    with contextlib.suppress(Exception):
+        await delivery.reject(requeue=False)
 
 
 class DeadLetterHeader:

@@ -19,6 +19,7 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import topology
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Status
 from shared.storage.schema import bigint
@@ -29,7 +30,7 @@ from workers.retry import Reject
 from workers.runtime import Handler, Outcome
 from workers.storage import transaction
 
-QUEUE: Final = "wa.status"
+QUEUE: Final = topology.STATUS_QUEUE
 
 _status_decoder: Final = msgspec.json.Decoder(Status)
 

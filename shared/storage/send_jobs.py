@@ -16,6 +16,8 @@ it as accepted (or failed), and a long silence fails it (``WAPIPE_SENDER_SETTLE_
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 import msgspec
@@ -25,11 +27,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.storage import schema
 from shared.storage.statements import insert_new
 
-QUEUED: Final = "queued"
-SENDING: Final = "sending"
-ACCEPTED: Final = "accepted"
-FAILED: Final = "failed"
-UNKNOWN: Final = "unknown"
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+QUEUED: Final = JobState.QUEUED
+SENDING: Final = JobState.SENDING
+ACCEPTED: Final = JobState.ACCEPTED
+FAILED: Final = JobState.FAILED
+UNKNOWN: Final = JobState.UNKNOWN
 
 table = schema.send_jobs
 
@@ -73,6 +84,54 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     error_title: str | None = None
     error_details: str | None = None
 
+
+@dataclass(frozen=True)
+class Transition:
+    """A named edge of the diagram above: the state a job moves to, and the states it may move
+    from (any other leaves it as it is: the change did not happen)."""
+
+    name: str
+    to: JobState
+    only_from: frozenset[str]
+
+    def __call__(
+        self,
+        key: str,
+        at: float,
+        *,
+        wamid: str | None = None,
+        error_code: int | None = None,
+        error_title: str | None = None,
+        error_details: str | None = None,
+    ) -> Change:
+        return Change(
+            key=key,
+            state=self.to.value,
+            at=at,
+            only_from=self.only_from,
+            wamid=wamid,
+            error_code=error_code,
+            error_title=error_title,
+            error_details=error_details,
+        )
+
+
+def _from(*states: JobState) -> frozenset[str]:
+    return frozenset(state.value for state in states)
+
+
+# Every move of a job, in one place. A holder's answer is written over its own mark, or over
+# "unknown" (the truth beats a guess); a settlement only over "unknown".
+MARK: Final = Transition("mark", SENDING, _from(QUEUED))  # (mark_sending: many in one UPDATE)
+REFUSE: Final = Transition("refuse", FAILED, _from(QUEUED))  # never sent: expired, a bad file
+REQUEUE: Final = Transition("requeue", QUEUED, _from(SENDING))  # not sent: to be tried again
+ACCEPT: Final = Transition("accept", ACCEPTED, _from(SENDING, UNKNOWN))
+FAIL: Final = Transition("fail", FAILED, _from(SENDING, UNKNOWN))
+LOSE: Final = Transition("lose", UNKNOWN, _from(SENDING))  # its answer lost: may have been sent
+SETTLE_ACCEPTED: Final = Transition("settle accepted", ACCEPTED, _from(UNKNOWN))
+SETTLE_FAILED: Final = Transition("settle failed", FAILED, _from(UNKNOWN))
+# A failed status after the 200, or before it (the holder's answer then finds it failed).
+FAIL_BY_STATUS: Final = Transition("fail by status", FAILED, _from(ACCEPTED, SENDING, UNKNOWN))
 
 _COLUMNS: Final = [table.c[name] for name in JobRecord.__struct_fields__]
 
@@ -153,15 +212,15 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
     ordered = sorted(keys)
     statement = (
         update(table)
-        .where(table.c.idempotency_key.in_(ordered), table.c.state == QUEUED)
-        .values(state=SENDING, attempts=table.c.attempts + 1, updated_at=at)
+        .where(table.c.idempotency_key.in_(ordered), table.c.state.in_(sorted(MARK.only_from)))
+        .values(state=MARK.to.value, attempts=table.c.attempts + 1, updated_at=at)
         .returning(table.c.idempotency_key)
     )
     marked = set((await connection.execute(statement)).scalars())
     if len(marked) < len(ordered):
         ours = select(table.c.idempotency_key).where(
             table.c.idempotency_key.in_([k for k in ordered if k not in marked]),
-            table.c.state == SENDING,
+            table.c.state == MARK.to.value,
             table.c.updated_at == at,
         )
         marked.update((await connection.execute(ours)).scalars())
@@ -212,18 +271,22 @@ async def by_callback(
 
 
 async def unknown_since(connection: AsyncConnection, before: float, now: float) -> None:
-    """Jobs ``sending`` since before ``before`` become ``unknown``: their holder is gone."""
+    """Jobs ``sending`` since before ``before`` become ``unknown`` (``LOSE``): their holder
+    is gone."""
     await connection.execute(
         update(table)
-        .where(table.c.state == SENDING, table.c.updated_at < before)
-        .values(state=UNKNOWN, updated_at=now)
+        .where(table.c.state.in_(sorted(LOSE.only_from)), table.c.updated_at < before)
+        .values(state=LOSE.to.value, updated_at=now)
     )
 
 
 async def unknown(connection: AsyncConnection, limit: int = 500) -> list[JobRecord]:
     """Jobs whose send's outcome is not known yet, oldest first."""
     rows = await connection.execute(
-        select(*_COLUMNS).where(table.c.state == UNKNOWN).order_by(table.c.updated_at).limit(limit)
+        select(*_COLUMNS)
+        .where(table.c.state == UNKNOWN.value)
+        .order_by(table.c.updated_at)
+        .limit(limit)
     )
     return [JobRecord(**row._mapping) for row in rows]
 

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.schemas.jobs import SendJob, encode_job, text_message
 from shared.storage import send_jobs
 from shared.storage.send_jobs import Change
-from workers.sender import HOLDER_OR_UNKNOWN, Journal, _new_job
+from workers.sender.intake import new_job
+from workers.sender.journal import Journal
+
+HOLDER_OR_UNKNOWN = send_jobs.FAIL.only_from
 
 
 def job(key: str) -> SendJob:
@@ -24,7 +27,9 @@ def job(key: str) -> SendJob:
 async def claimed(engine: AsyncEngine, *keys: str) -> None:
     async with engine.begin() as connection:
         assert (
-            await send_jobs.claim(connection, [_new_job(job(k), encode_job(job(k))) for k in keys])
+            await send_jobs.claim(
+                connection, [new_job(job(k), encode_job(job(k)), time.time()) for k in keys]
+            )
             == {}
         )
 
@@ -34,7 +39,10 @@ async def test_a_key_is_claimed_once_and_its_record_comes_back_after(engine: Asy
     async with engine.begin() as connection:
         seen = await send_jobs.claim(
             connection,
-            [_new_job(job("a"), encode_job(job("a"))), _new_job(job("b"), encode_job(job("b")))],
+            [
+                new_job(job("a"), encode_job(job("a")), time.time()),
+                new_job(job("b"), encode_job(job("b")), time.time()),
+            ],
         )
     assert list(seen) == ["a"]
     assert seen["a"].state == send_jobs.QUEUED

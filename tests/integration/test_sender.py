@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from sandbox.keys import WORLD
+from shared import topology
 from shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
@@ -120,7 +121,7 @@ async def test_an_invalid_job_is_failed_with_its_reason_and_the_sender_goes_on(
         assert "to" in failed.details
         assert events.accepted(good.idempotency_key)
         dead = []
-        for shard in sender.SHARD_QUEUES:
+        for shard in topology.SHARD_QUEUES:
             dead += await drain(settings.amqp_url, shard + ".dlq")
         assert sorted(m.body for m in dead) == sorted([bad, b"not json"])
 

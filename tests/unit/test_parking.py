@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.sender import wait_queue
+from workers.sender.parking import wait_queue
 
 
 @pytest.mark.parametrize(

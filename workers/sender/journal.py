@@ -1,0 +1,130 @@
+"""The sender's writes to ``send_jobs``: claims, marks and state changes, many per transaction.
+
+Group commit: every claim, mark and change asked for while a transaction runs goes in the next
+one, so a thousand sends a second cost tens of commits, and each caller waits for its own.
+(Claims in transactions of their own would take turns with the marks for SQLite's one writer,
+and a send waits for its mark.) A database outage is waited out; a write the database refuses
+fails alone, not its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.storage import send_jobs
+from shared.storage.send_jobs import Change, JobRecord, NewJob
+from workers.retry import Unavailable
+from workers.storage import transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OUTAGE_RETRY_S: Final = 1.0  # while the database is down
+
+
+async def until_stored(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` in a transaction, the database's outages waited out."""
+    while True:
+        try:
+            async with transaction(engine) as connection:
+                return await work(connection)
+        except Unavailable as exc:
+            log.warning("database unavailable, retrying", extra={"error": str(exc)})
+            await asyncio.sleep(OUTAGE_RETRY_S)
+
+
+@dataclass
+class _Write:
+    """One request in a group commit: new jobs to claim, a key to mark ``sending``, or a state
+    to write."""
+
+    claim: Sequence[NewJob] = ()
+    mark: str | None = None
+    change: Change | None = None
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def result(self, seen: dict[str, JobRecord], moved: set[str]) -> object:
+        if self.claim:
+            return {
+                row.idempotency_key: seen[row.idempotency_key]
+                for row in self.claim
+                if row.idempotency_key in seen
+            }
+        key = self.mark if self.mark is not None else self.change.key  # type: ignore[union-attr]
+        return key in moved
+
+
+class Journal:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pending: list[_Write] = []
+        self._wake = asyncio.Event()
+
+    async def claim(self, rows: Sequence[NewJob]) -> dict[str, JobRecord]:
+        """Insert the jobs not seen before; the records of those that were (by key)."""
+        seen: dict[str, JobRecord] = await self._submit(_Write(claim=rows))
+        return seen
+
+    async def mark_sending(self, key: str) -> bool:
+        """True if this holder may send the job now (``MARK``: it was ``queued``; it is
+        ``sending``)."""
+        return bool(await self._submit(_Write(mark=key)))
+
+    async def write(self, change: Change) -> bool:
+        """True if the job moved (it was in one of ``change.only_from``)."""
+        return bool(await self._submit(_Write(change=change)))
+
+    async def _submit(self, write: _Write) -> Any:
+        self._pending.append(write)
+        self._wake.set()
+        return await write.done
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            writes, self._pending = self._pending, []
+            if writes:
+                await self._commit_group(writes)
+
+    async def _commit_group(self, writes: list[_Write]) -> None:
+        try:
+            seen, moved = await self._commit(writes, time.time())
+        except Exception as exc:
+            if len(writes) == 1:  # the data's fault: its caller hears of it
+                if not writes[0].done.done():
+                    writes[0].done.set_exception(exc)
+                return
+            for write in writes:  # one bad write must not fail the others: each alone
+                await self._commit_group([write])
+            return
+        for write in writes:
+            if not write.done.done():  # its caller may be gone (cancelled at shutdown)
+                write.done.set_result(write.result(seen, moved))
+
+    async def _commit(
+        self, writes: Sequence[_Write], at: float
+    ) -> tuple[dict[str, JobRecord], set[str]]:
+        """The records of the claimed jobs seen before, and the keys moved or marked. An outage
+        is waited out, the group tried again with the same mark token ``at`` (its first commit
+        may have happened)."""
+        rows = [row for w in writes for row in w.claim]
+        changes = [w.change for w in writes if w.change is not None]
+        keys = [w.mark for w in writes if w.mark is not None]
+
+        async def commit(connection: AsyncConnection) -> tuple[dict[str, JobRecord], set[str]]:
+            seen = await send_jobs.claim(connection, rows)
+            moved = await send_jobs.change(connection, changes, at)
+            return seen, moved | await send_jobs.mark_sending(connection, keys, at)
+
+        return await until_stored(self._engine, commit)
