@@ -19,10 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
-import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
-from aio_pika.connection import make_url
 
 from ingress.deadlines import Deadlines
 from ingress.split import Event
@@ -30,10 +28,6 @@ from shared import amqp, topology
 
 log = logging.getLogger(__name__)
 
-RECONNECT_INTERVAL_S: Final = 1.0
-CONNECT_TIMEOUT_S: Final = 5.0
-# A half-open link (the broker's host gone without a FIN) is noticed after two missed heartbeats.
-HEARTBEAT_S: Final = 10
 STALL_HOLD_S: Final = 10.0
 
 
@@ -71,16 +65,9 @@ class Publisher:
         """Connect and declare the topology, retrying until the broker answers."""
         attempt = 0
         while self._channel is None:
-            # Made here, not by connect_robust(), so that close() can stop it mid-connect:
-            # a cancelled connect_robust() leaves its reconnecting task behind.
-            connection = self._connection = aio_pika.RobustConnection(
-                make_url(
-                    self._amqp_url, reconnect_interval=RECONNECT_INTERVAL_S, heartbeat=HEARTBEAT_S
-                ),
-                client_properties={"connection_name": self._connection_name},
-            )
+            connection = await amqp.connect(self._amqp_url, self._connection_name)
+            self._connection = connection
             try:
-                await connection.connect(timeout=CONNECT_TIMEOUT_S)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 await topology.declare(channel)
             except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
@@ -88,10 +75,8 @@ class Publisher:
                 # a channel error) raises: it needs a person, not a retry.
                 await connection.close()
                 attempt += 1
-                log.warning(
-                    "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
-                )
-                await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, 5.0))
+                log.warning("broker lost while declaring, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(min(amqp.RECONNECT_INTERVAL_S * attempt, 5.0))
                 continue
             except BaseException:
                 await connection.close()

@@ -3,7 +3,7 @@
     connection_name("worker-status")  ->  "wapipe-worker-status@<host>", as the broker shows it
     connect(url, name)                ->  a robust connection (aio-pika reconnects it); services
                                           wait for an unreachable broker, a library's user
-                                          (``retry_s=None``) hears of it at once
+                                          (``wait=False``) hears of it at once
     connect_once(url, name)           ->  a plain one, for commands and deploy jobs
     close(connection)                 ->  bounded: a broker that is away cannot hold a shutdown
     publish / publish_all             ->  persistent, confirmed, through aiormq (below)
@@ -30,14 +30,21 @@ from typing import Any, Final, NamedTuple
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConnection
+from aio_pika.connection import make_url
 from pamqp.common import FieldTable
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/json"
 PERSISTENT: Final = 2  # AMQP delivery mode
-CONNECT_RETRY_S: Final = 2.0  # between tries while the broker is unreachable at start-up
+CONNECT_TIMEOUT_S: Final = 5.0
+CONNECT_RETRY_MAX_S: Final = 5.0  # the longest wait between tries while the broker is away
 RECONNECT_INTERVAL_S: Final = 1.0  # after a lost connection (aio-pika's default is 5 s)
+HEARTBEAT_S: Final = 10
+_REFUSED_LOGIN: Final = (
+    aiormq.exceptions.AuthenticationError,
+    aiormq.exceptions.ProbableAuthenticationError,
+)
 CLOSE_TIMEOUT_S: Final = 5.0
 
 
@@ -46,29 +53,34 @@ def connection_name(role: str) -> str:
     return f"wapipe-{role}@{socket.gethostname()}"
 
 
-async def connect(
-    amqp_url: str, name: str, *, retry_s: float | None = CONNECT_RETRY_S
-) -> AbstractRobustConnection:
-    """A robust, named connection. While the broker is unreachable, tried again every
-    ``retry_s`` (a service starting before its broker), or with ``None`` not at all (a command
-    run by hand should fail loudly). Wrong credentials are never retried."""
+async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRobustConnection:
+    """A robust, named connection, with heartbeats (a half-open link is noticed after two
+    missed). While the broker is unreachable it is tried again, 1, 2 ... 5 s apart (a service
+    starting before its broker), or with ``wait=False`` not at all (a library's user hears of
+    it at once). Wrong credentials are never tried again. Cancelled, it leaves nothing behind."""
+    attempt = 0
     while True:
+        # Made here, not by connect_robust(), so that a cancelled connect can close it: a
+        # cancelled connect_robust() leaves its reconnecting task behind.
+        connection = aio_pika.RobustConnection(
+            make_url(amqp_url, reconnect_interval=RECONNECT_INTERVAL_S, heartbeat=HEARTBEAT_S),
+            client_properties={"connection_name": name},
+        )
         try:
-            return await aio_pika.connect_robust(
-                amqp_url,
-                client_properties={"connection_name": name},
-                reconnect_interval=RECONNECT_INTERVAL_S,
-            )
-        except (
-            aiormq.exceptions.AuthenticationError,
-            aiormq.exceptions.ProbableAuthenticationError,
-        ):
-            raise  # waiting will not help
+            await connection.connect(timeout=CONNECT_TIMEOUT_S)
+            return connection
         except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
-            if retry_s is None:
+            await connection.close()
+            if not wait or isinstance(exc, _REFUSED_LOGIN):
                 raise
-            log.warning("broker unreachable, retrying", extra={"error": str(exc)})
-            await asyncio.sleep(retry_s)
+            attempt += 1
+            log.warning(
+                "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
+            )
+            await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, CONNECT_RETRY_MAX_S))
+        except BaseException:
+            await connection.close()
+            raise
 
 
 async def connect_once(amqp_url: str, name: str) -> AbstractConnection:

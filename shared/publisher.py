@@ -60,7 +60,7 @@ class JobPublisher:
         self._exchange: AbstractExchange | None = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await amqp.connect(self._amqp_url, self._name, retry_s=None)
+        self._connection = await amqp.connect(self._amqp_url, self._name, wait=False)
         try:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange = await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)

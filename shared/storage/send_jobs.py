@@ -212,7 +212,8 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
     ordered = sorted(keys)
     statement = (
         update(table)
-        .where(table.c.idempotency_key.in_(ordered), table.c.state.in_(sorted(MARK.only_from)))
+        # MARK, written out (as one UPDATE ... RETURNING for many keys)
+        .where(table.c.idempotency_key.in_(ordered), table.c.state == QUEUED.value)
         .values(state=MARK.to.value, attempts=table.c.attempts + 1, updated_at=at)
         .returning(table.c.idempotency_key)
     )
@@ -275,7 +276,7 @@ async def unknown_since(connection: AsyncConnection, before: float, now: float) 
     is gone."""
     await connection.execute(
         update(table)
-        .where(table.c.state.in_(sorted(LOSE.only_from)), table.c.updated_at < before)
+        .where(table.c.state == SENDING.value, table.c.updated_at < before)
         .values(state=LOSE.to.value, updated_at=now)
     )
 

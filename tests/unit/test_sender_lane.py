@@ -17,7 +17,8 @@ from shared import topology
 from shared.schemas.jobs import SendJob, text_message
 from tests.helpers import wait_until
 from workers.pacing import PairRate, Throughput
-from workers.sender.lane import Lane, Pending
+from workers.sender.held import Pending
+from workers.sender.lane import Lane
 from workers.sender.parking import PARK_AFTER_S
 
 NUMBER = "109876000000001"

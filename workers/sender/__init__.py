@@ -43,6 +43,7 @@ The parts, each a module of this package:
     intake    receive, decode, claim by key, admit into a lane
     journal   the group commit of claims, marks and state changes (send_jobs)
     lane      one number: recipients' lines, throughput slots, pauses (no I/O; clock passed in)
+    held      a held job: its deliveries and its place in line
     parking   wait queues and a parked job's place in line (pure)
     send      one send, from its mark to its record
     policy    what an error means: retry, hold, slow, pause, fail or unknown (pure)

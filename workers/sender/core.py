@@ -24,8 +24,9 @@ from workers import runtime
 from workers.pacing import PairRate, Throughput
 from workers.runtime import SHUTDOWN_STEP_S
 from workers.sender import parking
+from workers.sender.held import Parking, Pending
 from workers.sender.journal import Journal
-from workers.sender.lane import Lane, Parking, Pending
+from workers.sender.lane import Lane
 from workers.sender.metrics import SenderMetrics
 from workers.sender.send import send
 

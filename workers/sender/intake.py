@@ -25,8 +25,8 @@ from shared.storage.send_jobs import JobRecord, NewJob
 from workers import runtime
 from workers.sender import parking
 from workers.sender.events import callback_data, event_of_record, failed_event, outgoing
+from workers.sender.held import Pending, recipient_of
 from workers.sender.journal import until_stored
-from workers.sender.lane import Pending, recipient_of
 
 if TYPE_CHECKING:
     from workers.sender.core import Sender

@@ -29,58 +29,17 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol
 
-from aio_pika.abc import AbstractIncomingMessage
-
 from shared import topology
-from shared.schemas.jobs import Job, SendJob
 from workers.pacing import PairRate, Throughput
+from workers.sender.held import Parking, Pending
 from workers.sender.parking import AWAY_S, PARK_AFTER_S, PARKED_OVERDUE_S, wait_queue
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-def recipient_of(job: Job) -> str:
-    """The pacing key: the customer; a read receipt is its own (it paces nothing)."""
-    return job.to if isinstance(job, SendJob) else f"read:{job.message_id}"
-
-
-@dataclass(eq=False)
-class Pending:
-    """A job held until its turn, with every delivery of it (all acked when it is done)."""
-
-    job: Job
-    deliveries: list[AbstractIncomingMessage]
-    seq: int  # its place in its recipient's line: when first taken in (ns), kept while parked
-    attempts: int = 0  # transient failures so far
-
-    @property
-    def key(self) -> str:
-        return self.job.idempotency_key
-
-    @property
-    def recipient(self) -> str:
-        return recipient_of(self.job)
-
-    @property
-    def paced(self) -> bool:
-        return isinstance(self.job, SendJob)
-
-    def alive(self) -> bool:
-        """Whether some delivery of it can still be acked (its channel is open)."""
-        for delivery in self.deliveries:
-            with contextlib.suppress(Exception):  # a closed channel raises
-                if not delivery.channel.is_closed:
-                    return True
-        return False
-
-
-Parking = Sequence[tuple[Pending, topology.WaitQueue]]
 
 
 class LaneHost(Protocol):
@@ -101,10 +60,6 @@ class LaneHost(Protocol):
 
     def paused(self, lane: Lane, paused: bool) -> None:
         """The number's pause began, or is over."""
-
-
-def _seq(pending: Pending) -> int:
-    return pending.seq
 
 
 class Lane:
@@ -151,7 +106,7 @@ class Lane:
         elif not fifo or fifo[-1].seq < pending.seq:
             fifo.append(pending)
         else:  # back from a wait queue, older than some held
-            fifo.insert(bisect.bisect(fifo, pending.seq, key=_seq), pending)
+            fifo.insert(bisect.bisect(fifo, pending.seq, key=Pending.order), pending)
         self._park_excess(pending.recipient)
         self._schedule(pending.recipient)
 

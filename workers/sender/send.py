@@ -26,8 +26,9 @@ from shared.storage import send_jobs
 from workers.sender import policy
 from workers.sender.events import accepted_event, callback_data, event_of_record, failed_event
 from workers.sender.events import outgoing as event_message
+from workers.sender.held import Pending
 from workers.sender.journal import until_stored
-from workers.sender.lane import Lane, Pending
+from workers.sender.lane import Lane
 
 if TYPE_CHECKING:
     from workers.sender.core import Sender

@@ -1,0 +1,60 @@
+"""Connecting to the broker (shared/amqp.py), against a port where none listens."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from shared import amqp
+from tests.helpers import wait_until
+
+NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
+
+
+def test_a_connection_is_named_for_its_role_and_host() -> None:
+    assert amqp.connection_name("worker-status") == f"wapipe-worker-status@{socket.gethostname()}"
+
+
+async def test_without_wait_an_unreachable_broker_raises_at_once() -> None:
+    with pytest.raises(ConnectionError):
+        await amqp.connect(NOWHERE, "test", wait=False)
+
+
+async def test_a_connect_cancelled_while_the_broker_is_away_leaves_no_task_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = asyncio.all_tasks()
+    connecting = asyncio.ensure_future(amqp.connect(NOWHERE, "test"))
+    await wait_until(lambda: "broker unreachable, retrying" in caplog.text)
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    await wait_until(lambda: not (asyncio.all_tasks() - before - {connecting}))
+
+
+async def test_a_connect_cancelled_mid_handshake_leaves_no_task_behind() -> None:
+    """A peer that takes the TCP connection and never speaks AMQP (a stuck broker)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    before = asyncio.all_tasks()
+    try:
+        connecting = asyncio.ensure_future(
+            amqp.connect(f"amqp://guest:guest@127.0.0.1:{port}/", "test")
+        )
+        await wait_until(lambda: bool(accepted))
+        connecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await connecting
+        await wait_until(lambda: not (asyncio.all_tasks() - before - {connecting}))
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
