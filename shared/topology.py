@@ -24,7 +24,7 @@ wapipe's own outputs (``handled.*``, ``template.*``, ``phone_number.*``, ``media
 dropped when nobody does, instead of filling ``wa.unroutable``, which stays an alarm for input
 nothing took.
 
-The send shards are how several sender replicas pace each number together (workers/sender.py):
+The send shards are how several sender replicas pace each number together (workers/sender/):
 the hash sends every job of a number to the same shard, and a shard delivers to one consumer at
 a time (``x-single-active-consumer``), so each number has one owner that paces it exactly; when
 the owner dies, RabbitMQ hands the shard, unacked jobs included, to a standby replica. The

@@ -1,5 +1,5 @@
 """The sender's limits as arithmetic: a number's throughput, a recipient's pair rate, back-offs.
-Pure: time is passed in, nothing sleeps here (workers/sender.py does the waiting).
+Pure: time is passed in, nothing sleeps here (workers/sender/lane.py does the waiting).
 
 Throughput (FACTS.md 5: at most N messages per second per number, 130429 past it). Meta counts
 a send when it arrives, which the sender cannot see: only that it arrived after the request left
@@ -13,7 +13,7 @@ also keep an even pace (one every 1/N s, 20 ms' worth together): a window's send
 one burst would queue at the server, and the last answer, coming late, would hold every slot
 longer.
 
-A send is committed as ``sending`` before it leaves (workers/sender.py), and that commit takes
+A send is committed as ``sending`` before it leaves (workers/sender/send.py), and that commit takes
 time (milliseconds, tens of them at 1,000/s). It is done ahead: up to ``ahead()`` sends
 (``AHEAD_S`` worth of the limit) are marked and wait in line for a slot, so that a slot is
 taken the moment it frees, not a commit later; the round trip is then the only price.
@@ -41,7 +41,7 @@ RECOVERY_S: Final = 60.0  # from the floor back to the whole limit
 THROUGHPUT_PAUSE_S: Final = 1.0  # after a 130429: let the window empty
 SMOOTHING_S: Final = 0.02  # sends within this much of the even pace leave together
 # Sends marked ahead of their slot. Enough to cover a commit; few, as those marked when their
-# process dies count as unknown (workers/sender.py), never sent again.
+# process dies count as unknown (workers/sender/intake.py), never sent again.
 AHEAD_S: Final = 0.05
 PAIR_BACKOFF_S: Final = (1.0, 4.0, 16.0, 64.0, 256.0)
 _RNG: Final = random.Random()  # noqa: S311 - jitter, not secrecy
