@@ -18,18 +18,15 @@ idempotency key once.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Final, Self
+from typing import Self
 
-import aio_pika
 import aiormq
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from shared import amqp
 from shared.schemas.jobs import Job, encode_job, routing_key
 from shared.settings import Settings
 from shared.topology import OUTBOUND_EXCHANGE
-
-CONTENT_TYPE: Final = "application/json"
 
 
 class PublishError(Exception):
@@ -57,13 +54,14 @@ class JobPublisher:
         self._amqp_url = settings.amqp_url
         self._name = name or amqp.connection_name("publisher")
         self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._channel: AbstractChannel | None = None
 
     async def __aenter__(self) -> Self:
         self._connection = await amqp.connect(self._amqp_url, self._name, wait=False)
         try:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._exchange = await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)
+            await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)  # declared? (passive)
+            self._channel = channel
         except aiormq.exceptions.ChannelNotFoundEntity:
             await self._connection.close()
             raise PublishError(
@@ -86,17 +84,12 @@ class JobPublisher:
 
     async def publish(self, job: Job) -> None:
         """Publish ``job`` and wait for the broker's confirm. Raises as the docstring says."""
-        assert self._exchange is not None, "use JobPublisher as `async with`"
+        assert self._channel is not None, "use JobPublisher as `async with`"
         body = encode_job(job)  # checks the contract's limits first
         key = routing_key(job.phone_number_id)
-        message = aio_pika.Message(
-            body,
-            message_id=job.idempotency_key,
-            content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
+        message = amqp.Outgoing(OUTBOUND_EXCHANGE, key, job.idempotency_key, body)
         try:
-            await self._exchange.publish(message, routing_key=key, mandatory=True)
+            await amqp.publish(await amqp.underlay(self._channel), message)
         except aiormq.exceptions.DeliveryError as exc:
             if exc.message is not None:  # basic.return: no queue matched
                 raise JobUnroutable(job.idempotency_key, key) from None
