@@ -1,16 +1,5 @@
 """The ``wapipe`` command. The one place that imports every service, each lazily, so that
-``wapipe ingress`` never loads worker code.
-
-    wapipe ingress [--host H] [--port P]   the webhook receiver
-    wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
-    wapipe sandbox customer send WA_ID ... a customer writes to the business
-    wapipe sandbox load --rate N ...       signed webhooks at a steady rate
-    wapipe worker status|message|account|media|sender   a worker (sender: jobs to the Cloud API)
-    wapipe migrate                         bring the database schema up to date (deploy jobs)
-    wapipe topology                        declare exchanges and queues (deploy jobs)
-    wapipe dlq list|show|replay|purge      each queue's dead letters: count, peek, move back, delete
-    wapipe send text|image|...|job FILE    publish a send job (see README "Sending")
-    wapipe up                              the whole local system, one process per service
+``wapipe ingress`` never loads worker code. ``HELP`` is what ``wapipe --help`` shows.
 """
 
 from __future__ import annotations
@@ -19,7 +8,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Final
@@ -28,12 +16,31 @@ import aiormq
 import msgspec
 
 from shared import logs
+from shared.failures import explain
+from shared.history_cli import add_history_parsers
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.topology import declare_at
 from workers.dlq_cli import add_dlq_parser
 
 log = logging.getLogger("wapipe")
+
+HELP: Final = """\
+wapipe: WhatsApp Business Cloud API webhooks in, typed events on RabbitMQ, messages out.
+
+Start here (RabbitMQ on 127.0.0.1:5672; no Meta account needed):
+  wapipe up                         everything on this machine, the sandbox playing Meta
+  wapipe demo                       a customer talks to the example bot; prints the transcript
+  wapipe send text --to 16315551181 --body "hi" --wait
+  wapipe conversation 16315551181   both directions, with statuses
+  then open http://127.0.0.1:8090/_sandbox/console/
+
+Settings are environment variables (WAPIPE_*, see the README); `wapipe COMMAND --help` for more.
+"""
+
+# One-shot commands: a library's log lines would only come before our one line.
+QUIET_LIBRARIES: Final = ("aiormq", "aio_pika")
+SERVICES: Final = frozenset({"ingress", "sandbox", "worker", "load"})
 
 
 def _ingress(settings: Settings, args: argparse.Namespace) -> int:
@@ -253,61 +260,45 @@ def _topology(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-# `wapipe up`: the services of a local run, each its own process, as in production.
-LOCAL_SANDBOX_PORT: Final = 8090
-# Used only by `wapipe up` when the variable is unset, so a fresh clone runs with no setup and
-# no Meta account: the sandbox stands in for the Cloud API.
-LOCAL_DEFAULTS: Final = {
-    "WAPIPE_APP_SECRETS": "local-app-secret",
-    "WAPIPE_VERIFY_TOKEN": "local-verify-token",
-    "WAPIPE_ACCESS_TOKEN": "local-access-token",
-    "WAPIPE_GRAPH_URL": f"http://127.0.0.1:{LOCAL_SANDBOX_PORT}",
-}
-
-
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    for name, value in LOCAL_DEFAULTS.items():
-        if not env.get(name) and not env.get(name + "_FILE"):
-            env[name] = value
-            log.info("local default", extra={"variable": name})
-    asyncio.run(declare_at(settings.amqp_url))
-    services: list[tuple[str, ...]] = [("ingress",), *(("worker", kind) for kind in WORKERS)]
-    if env["WAPIPE_GRAPH_URL"] == LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]:
-        # No Meta account needed: the sandbox plays the Cloud API, its webhooks go to the ingress.
-        webhook_url = f"http://{settings.ingress_host}:{settings.ingress_port}/webhook"
-        services.append(
-            ("sandbox", "--port", str(LOCAL_SANDBOX_PORT), "--webhook-url", webhook_url)
-        )
-    return asyncio.run(_supervise(env, services))
+    from localrun.up import UpError, run
+
+    try:
+        return run(settings, os.environ)
+    except UpError as exc:
+        print(f"wapipe up: {exc}", file=sys.stderr)
+        return 1
 
 
-async def _supervise(env: dict[str, str], services: list[tuple[str, ...]]) -> int:
-    """Run every service until one exits or we are told to stop; then stop them all."""
-    children = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "wapipe", *service, env=env)
-        for service in services
-    ]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    exits = [asyncio.create_task(child.wait()) for child in children]
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for child in children:
-        if child.returncode is None:
-            child.terminate()
-    codes = await asyncio.gather(*(child.wait() for child in children))
-    stopping.cancel()
-    return 0 if stop.is_set() else max(codes, key=abs) or 1
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from localrun.demo import run
+
+    return run(settings, args.sandbox_url, args.customer, args.timeout)
+
+
+def _local_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "up",
+        help="run the whole system here: ingress, workers, sender, and the sandbox as the "
+        "Cloud API (unless WAPIPE_GRAPH_URL points elsewhere)",
+    ).set_defaults(run=_up, service="up")
+    demo = commands.add_parser(
+        "demo",
+        help="with `wapipe up` running: a customer talks to the example bot; prints the "
+        "transcript with statuses and the stored image",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument("--sandbox-url", default="http://127.0.0.1:8090", help="the sandbox")
+    demo.add_argument("--customer", default="16315551181", help="the customer who writes")
+    demo.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per reply")
+    demo.set_defaults(run=_demo, service="demo")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="wapipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ingress = commands.add_parser("ingress", help="run the webhook ingress")
     ingress.add_argument("--host", help="listen address (WAPIPE_INGRESS_HOST)")
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
@@ -323,11 +314,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("topology", help="declare the broker topology").set_defaults(
         run=_topology, service="topology"
     )
-    commands.add_parser("up", help="run the whole system locally").set_defaults(
-        run=_up, service="up"
-    )
+    _local_parsers(commands)
     add_dlq_parser(commands)
     add_send_parser(commands)
+    add_history_parsers(commands)
     return parser
 
 
@@ -339,16 +329,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wapipe: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level, settings.log_format, args.service)
+    if args.service not in SERVICES:
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
         code: int = args.run(settings, args)
     except SettingsError as exc:
         print(f"wapipe: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
-        print(f"wapipe: cannot reach the broker at WAPIPE_AMQP_URL: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except (OSError, aiormq.exceptions.AMQPError) as exc:
+        known = explain(exc, args.service)
+        if known is None:
+            raise
+        print(f"wapipe: {known[0]}", file=sys.stderr)
+        return known[1]
     return code
 
 

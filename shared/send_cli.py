@@ -26,6 +26,7 @@ from typing import Any, Final
 import msgspec
 
 from shared.schemas.jobs import Job, job_decoder, routing_key
+from shared.schemas.outbound import OutboundAccepted, OutboundEvent, outbound_decoder
 from shared.settings import Settings
 
 MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
@@ -63,23 +64,42 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     read = kinds.add_parser("mark-read", parents=[job], help="mark an inbound message read")
     read.add_argument("--message-id", required=True, help="the inbound wamid")
     read.add_argument("--typing", action="store_true", help='also show "typing…" (up to 25 s)')
-    whole = kinds.add_parser("job", help="publish a whole JSON job (- for standard input)")
+    whole = kinds.add_parser(
+        "job", parents=[_waiting()], help="publish a whole JSON job (- for standard input)"
+    )
     whole.add_argument("file", help="a JSON file, or - for standard input")
     send.set_defaults(run=run_send, service="send")
 
 
 def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, parents=[_waiting()])
     common.add_argument(
         "--from",
         dest="phone_number_id",
-        help="the business number's phone number id (default: its setting, if any)",
+        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, which "
+        "`wapipe up` sets to the sandbox's number)",
     )
     common.add_argument("--key", help="the idempotency key (default: a fresh uuid4)")
     common.add_argument("--callback-data", help="echoed on the message's statuses (<= 512)")
     common.add_argument("--reply-to", help="the wamid this answers (shown quoted)")
     common.add_argument("--expires-at", type=float, help="unix seconds: not sent after this")
     return common
+
+
+def _waiting() -> argparse.ArgumentParser:
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the sender's outcome and print it (exit 1 if the job failed)",
+    )
+    waiting.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="with --wait: seconds to wait for the outcome (default: 60)",
+    )
+    return waiting
 
 
 def _recipient(parser: argparse.ArgumentParser) -> None:
@@ -146,9 +166,9 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     """The job the options describe, checked against the contract; InvalidJob if it is not."""
     if args.send_kind == "job":
         return _decoded(_read(args.file))
-    number = args.phone_number_id or getattr(settings, "phone_number_id", None)
+    number = args.phone_number_id or settings.phone_number_id
     if not number:
-        raise InvalidJob("give --from, the business number's phone number id")
+        raise InvalidJob("give --from, or set WAPIPE_PHONE_NUMBER_ID: the number to send from")
     envelope = {"idempotency_key": args.key or str(uuid.uuid4()), "phone_number_id": number}
     if args.send_kind == "mark-read":
         job = {
@@ -192,22 +212,71 @@ def _decoded(body: bytes) -> Job:
 
 
 def run_send(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.publisher import JobPublisher, PublishError
+    from shared.publisher import PublishError
 
     try:
         job = build_job(args, settings)
     except InvalidJob as exc:
         print(f"wapipe send: invalid job: {exc}", file=sys.stderr)
         return 2
-
-    async def publish() -> None:
-        async with JobPublisher(settings, name="wapipe-send") as jobs:
-            await jobs.publish(job)
-
     try:
-        asyncio.run(publish())
+        outcome = asyncio.run(_publish(settings, job, args.timeout if args.wait else None))
     except PublishError as exc:
         print(f"wapipe send: {exc}", file=sys.stderr)
         return 1
+    except TimeoutError:
+        print(
+            f"wapipe send: published {job.idempotency_key}, no outcome within {args.timeout:g} s"
+            " (is the sender running? `wapipe jobs show KEY` tells later)",
+            file=sys.stderr,
+        )
+        return 1
     print(f"published {job.idempotency_key} to {routing_key(job.phone_number_id)}")
-    return 0
+    if outcome is None:
+        return 0
+    print(describe_outcome(outcome))
+    return 0 if isinstance(outcome, OutboundAccepted) else 1
+
+
+def describe_outcome(outcome: OutboundEvent) -> str:
+    if isinstance(outcome, OutboundAccepted):
+        return f"accepted: {outcome.wamid} to {outcome.wa_id or outcome.to}"
+    code = f"{outcome.code} " if outcome.code is not None else ""
+    details = f" ({outcome.details})" if outcome.details else ""
+    return f"failed at {outcome.stage}: {code}{outcome.title}{details}"
+
+
+async def _publish(settings: Settings, job: Job, wait_s: float | None) -> OutboundEvent | None:
+    """Publish the job; with ``wait_s``, its first outcome, heard on a queue of our own bound
+    to ``outbound.#`` before the job leaves (so a quick answer is not missed)."""
+    import aio_pika
+
+    from shared.publisher import JobPublisher
+    from shared.topology import EVENTS_EXCHANGE
+
+    if wait_s is None:
+        async with JobPublisher(settings, name="wapipe-send") as jobs:
+            await jobs.publish(job)
+        return None
+    connection = await aio_pika.connect(
+        settings.amqp_url, client_properties={"connection_name": "wapipe-send-wait"}
+    )
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(EVENTS_EXCHANGE, "outbound.#")
+        async with JobPublisher(settings, name="wapipe-send") as jobs:
+            await jobs.publish(job)
+        return await asyncio.wait_for(_outcome_of(queue, job.idempotency_key), wait_s)
+
+
+async def _outcome_of(queue: Any, key: str) -> OutboundEvent:
+    async with queue.iterator(no_ack=True) as messages:
+        async for message in messages:
+            try:
+                event: OutboundEvent = outbound_decoder.decode(message.body)
+            except msgspec.DecodeError:
+                continue
+            if event.key == key:
+                return event
+    raise TimeoutError  # the queue went away
