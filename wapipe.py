@@ -57,7 +57,7 @@ def _ingress(settings: Settings, args: argparse.Namespace) -> int:
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
     from sandbox.app import run as run_sandbox
-    from sandbox.config import SandboxConfig
+    from sandbox.config import EXAMPLE_TEMPLATE, SandboxConfig
     from sandbox.webhooks import Chaos, Retry
 
     try:
@@ -80,6 +80,7 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
                 batch_max=args.batch_max,
             ),
             retry=Retry(first_s=args.retry_first, max_attempts=args.retry_attempts),
+            templates=(EXAMPLE_TEMPLATE,),
         )
     except ValueError as exc:  # flags out of range
         raise SettingsError(str(exc)) from None
@@ -255,6 +256,15 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
+    if args.remove:
+        if not args.yes:
+            print("wapipe topology: --remove deletes every queue and what it holds: add --yes")
+            return 2
+        from shared.topology import remove_at
+
+        asyncio.run(remove_at(settings.amqp_url))
+        print("removed every wapipe queue and exchange")
+        return 0
     asyncio.run(declare_at(settings.amqp_url))
     log.info("topology declared")
     return 0
@@ -311,9 +321,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         run=_migrate, service="migrate"
     )
-    commands.add_parser("topology", help="declare the broker topology").set_defaults(
-        run=_topology, service="topology"
+    topology = commands.add_parser(
+        "topology", help="declare the broker's exchanges and queues (idempotent; once per deploy)"
     )
+    topology.add_argument(
+        "--remove", action="store_true", help="delete them instead, with every message they hold"
+    )
+    topology.add_argument("--yes", action="store_true", help="confirm --remove")
+    topology.set_defaults(run=_topology, service="topology")
     _local_parsers(commands)
     add_dlq_parser(commands)
     add_send_parser(commands)

@@ -65,15 +65,20 @@ class Sandbox:
     customer: str
 
 
-def local_env(environ: Mapping[str, str], sandbox: Sandbox) -> tuple[dict[str, str], list[str]]:
+def local_env(
+    environ: Mapping[str, str], sandbox: Sandbox, working_dir: str
+) -> tuple[dict[str, str], list[str]]:
     """The services' environment: ``environ`` plus the local stand-ins for what it lacks; with
-    the sandbox playing the Cloud API, its number to send from and the example handler too.
+    the sandbox playing the Cloud API, its number to send from, the example handler, and the
+    working folder as the one local files may be sent from.
     Returns the names defaulted as well."""
     env = dict(environ)
     defaults = dict(LOCAL_DEFAULTS)
     if env.get("WAPIPE_GRAPH_URL") in (None, "", LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]):
         defaults["WAPIPE_PHONE_NUMBER_ID"] = sandbox.phone_number_id
         defaults["WAPIPE_MESSAGE_HANDLERS"] = EXAMPLE_HANDLER
+        # `wapipe send image --file ./examples/shop.png` may upload files of this folder.
+        defaults["WAPIPE_SENDER_FILES_DIR"] = working_dir
     defaulted = []
     for name, value in defaults.items():
         if not env.get(name) and not env.get(name + "_FILE"):
@@ -291,7 +296,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     from shared.topology import declare_at
 
     sandbox = sandbox_world()
-    env, defaulted = local_env(environ, sandbox)
+    env, defaulted = local_env(environ, sandbox, os.getcwd())
     services = plan(settings, env, metrics_ports())
     with only_one():
         check_ports(services, settings.ingress_host)

@@ -1,0 +1,102 @@
+"""The sandbox's console in a real browser (Debian's chromium, driven by Playwright), against the
+whole system of `wapipe up`: type as the customer, see the example bot's answers arrive with
+their read ticks, and check the screenshot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.helpers import free_port
+from tests.integration.local_system import SANDBOX_URL, wapipe_up
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on this machine (.ci/run installs Debian's)"
+)
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+READ_BLUE = (52, 183, 241)  # the read ticks (console.css)
+OUTBOUND_GREEN = (220, 248, 198)  # the business's bubbles
+SAMPLE_GREEN = (37, 211, 102)  # the sandbox's sample image, one pixel shown 160 px wide
+
+
+def count(image: Image.Image, colour: tuple[int, int, int], within: int = 12) -> int:
+    """Pixels of about this colour."""
+    data = image.convert("RGB").tobytes()
+    red, green, blue = colour
+    return sum(
+        1
+        for index in range(0, len(data), 3)
+        if abs(data[index] - red) <= within
+        and abs(data[index + 1] - green) <= within
+        and abs(data[index + 2] - blue) <= within
+    )
+
+
+@pytest.mark.timeout(240)
+async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
+    vhost_url: str, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    async with (
+        wapipe_up(vhost_url, tmp_path, free_port()),
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport=VIEWPORT)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{SANDBOX_URL}/_sandbox/console/")
+        await expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+        await expect(page.locator("#customer-list li.selected")).to_contain_text("16315551181")
+
+        await page.fill("#text", "hello from the browser")
+        await page.click("#send")
+        echo = page.locator(".msg.out", has_text="hello from the browser")
+        await expect(echo.locator(".ticks")).to_have_attribute(
+            "data-status", "read", timeout=30_000
+        )
+
+        await page.fill("#text", "a photo of the shop")
+        await page.click("#send-image")
+        await expect(page.locator(".msg.in[data-type=image] img")).to_be_visible(timeout=10_000)
+        sized = page.locator(".msg.out", has_text="Got your image")
+        await expect(sized.locator(".ticks")).to_have_attribute(
+            "data-status", "read", timeout=30_000
+        )
+
+        await page.fill("#text", "menu")
+        await page.click("#send")
+        button = page.locator(".msg.out .buttons button", has_text="Opening hours")
+        await expect(button).to_be_visible(timeout=30_000)
+        await button.click()
+        answer = page.locator(".msg.out", has_text="We are open")
+        await expect(answer.locator(".ticks")).to_have_attribute(
+            "data-status", "read", timeout=30_000
+        )
+
+        webhooks = page.locator("#webhooks li .answer-ok")
+        assert await webhooks.count() >= 12  # 4 messages in, 4 replies x sent, delivered, read
+        shot = tmp_path / "console.png"
+        await page.screenshot(path=str(shot))
+        await browser.close()
+    assert errors == []
+
+    image = Image.open(shot)
+    assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
+    assert count(image, READ_BLUE, within=40) > 30  # the 4 replies' read ticks (grey before)
+    assert count(image, OUTBOUND_GREEN) > 20_000  # the replies' bubbles
+    assert count(image, SAMPLE_GREEN) > 100 * 100  # the customer's image, inline
