@@ -8,9 +8,12 @@
     wapipe send mark-read --message-id WAMID [--typing]
     wapipe send job FILE|-                          a whole JSON job (schemas/send-job.schema.json)
 
-Every built job takes ``--from`` (the business number's id), ``--key`` (the idempotency key;
-a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``. The job is checked against
-the contract before anything is published: an invalid one exits 2 with msgspec's reason.
+Every built job takes ``--from`` (the business number's id: by default
+``WAPIPE_PHONE_NUMBER_ID``, else the number of a sandbox running here), ``--key`` (the idempotency
+key; a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``; and, but for mark-read,
+``--wait``: wait for the sender's outcome, print it, exit 1 if the job failed. The job is
+checked against the contract before anything is published: an invalid one exits 2 with
+msgspec's reason.
 Registered by wapipe.py: ``add_send_parser(commands)``.
 """
 
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +35,7 @@ from shared.schemas.outbound import OutboundAccepted, OutboundEvent, outbound_de
 from shared.settings import Settings
 
 MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
+LOCAL_SANDBOX_STATE: Final = "http://127.0.0.1:8090/_sandbox/state"
 _CAPTIONED: Final = ("image", "video", "document")
 
 
@@ -61,7 +67,10 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     _recipient(reaction)
     reaction.add_argument("--message-id", required=True, help="the wamid reacted to")
     reaction.add_argument("--emoji", required=True, help='one emoji; "" removes the reaction')
-    read = kinds.add_parser("mark-read", parents=[job], help="mark an inbound message read")
+    # A read receipt ends in no event, so there is nothing to --wait for.
+    read = kinds.add_parser(
+        "mark-read", parents=[_common(waiting=False)], help="mark an inbound message read"
+    )
     read.add_argument("--message-id", required=True, help="the inbound wamid")
     read.add_argument("--typing", action="store_true", help='also show "typing…" (up to 25 s)')
     whole = kinds.add_parser(
@@ -71,13 +80,13 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     send.set_defaults(run=run_send, service="send")
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False, parents=[_waiting()])
+def _common(*, waiting: bool = True) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, parents=[_waiting()] if waiting else [])
     common.add_argument(
         "--from",
         dest="phone_number_id",
-        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, which "
-        "`wapipe up` sets to the sandbox's number)",
+        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else "
+        "the number of the sandbox `wapipe up` runs here)",
     )
     common.add_argument("--key", help="the idempotency key (default: a fresh uuid4)")
     common.add_argument("--callback-data", help="echoed on the message's statuses (<= 512)")
@@ -166,7 +175,7 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     """The job the options describe, checked against the contract; InvalidJob if it is not."""
     if args.send_kind == "job":
         return _decoded(_read(args.file))
-    number = args.phone_number_id or settings.phone_number_id
+    number = args.phone_number_id or settings.phone_number_id or local_sandbox_number()
     if not number:
         raise InvalidJob("give --from, or set WAPIPE_PHONE_NUMBER_ID: the number to send from")
     envelope = {"idempotency_key": args.key or str(uuid.uuid4()), "phone_number_id": number}
@@ -192,6 +201,21 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
             ),
         }
     return _decoded(msgspec.json.encode(job))
+
+
+def local_sandbox_number(url: str = LOCAL_SANDBOX_STATE) -> str | None:
+    """The number of a sandbox running here (`wapipe up`), when it has exactly one: what
+    ``--from`` means on a developer's machine with nothing set."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - our fixed URL
+            businesses = json.loads(answer.read())["businesses"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(businesses) != 1:
+        return None
+    number = str(businesses[0]["phone_number_id"])
+    print(f"wapipe send: from {number}, the local sandbox's number", file=sys.stderr)
+    return number
 
 
 def _read(name: str) -> bytes:
@@ -220,7 +244,8 @@ def run_send(settings: Settings, args: argparse.Namespace) -> int:
         print(f"wapipe send: invalid job: {exc}", file=sys.stderr)
         return 2
     try:
-        outcome = asyncio.run(_publish(settings, job, args.timeout if args.wait else None))
+        wait_s = args.timeout if getattr(args, "wait", False) else None
+        outcome = asyncio.run(_publish(settings, job, wait_s))
     except PublishError as exc:
         print(f"wapipe send: {exc}", file=sys.stderr)
         return 1

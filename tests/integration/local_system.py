@@ -26,7 +26,7 @@ class LocalSystem:
     banner: str  # what it printed once ready
 
 
-async def command(system: LocalSystem, *args: str, timeout: float = 60.0) -> tuple[int, str, str]:
+async def command(system: LocalSystem, *args: str, within_s: float = 60.0) -> tuple[int, str, str]:
     """``wapipe ARGS`` against the running system: exit status, stdout, stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -38,7 +38,7 @@ async def command(system: LocalSystem, *args: str, timeout: float = 60.0) -> tup
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    out, err = await asyncio.wait_for(process.communicate(), within_s)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 

@@ -26,7 +26,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1400, "height": 900}
+WIDTH, HEIGHT = 1400, 900
 READ_BLUE = (52, 183, 241)  # the read ticks (console.css)
 OUTBOUND_GREEN = (220, 248, 198)  # the business's bubbles
 SAMPLE_GREEN = (37, 211, 102)  # the sandbox's sample image, one pixel shown 160 px wide
@@ -56,7 +56,7 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = await browser.new_page(viewport=VIEWPORT)
+        page = await browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         await page.goto(f"{SANDBOX_URL}/_sandbox/console/")
@@ -96,7 +96,7 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
     assert errors == []
 
     image = Image.open(shot)
-    assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
+    assert image.size == (WIDTH, HEIGHT)
     assert count(image, READ_BLUE, within=40) > 30  # the 4 replies' read ticks (grey before)
     assert count(image, OUTBOUND_GREEN) > 20_000  # the replies' bubbles
     assert count(image, SAMPLE_GREEN) > 100 * 100  # the customer's image, inline
