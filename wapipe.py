@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (OSError, aiormq.exceptions.AMQPError) as exc:
-        known = explain(exc, args.service)
+        known = explain(exc, " ".join([args.service, *([args.kind] if "kind" in args else [])]))
         if known is None:
             raise
         print(f"wapipe: {known[0]}", file=sys.stderr)

@@ -231,7 +231,7 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
     for child in children.values():
         if child.returncode is None:
             child.terminate()
-    codes = await asyncio.gather(*(child.wait() for child in children.values()))
+    await asyncio.gather(*(child.wait() for child in children.values()))
     await asyncio.gather(*relays, return_exceptions=True)
     stopping.cancel()
     if stop.is_set() and not died:
@@ -243,7 +243,8 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
         "stopped the others",
         file=sys.stderr,
     )
-    return max(codes, key=abs) or 1
+    code = children[name].returncode
+    return code if code is not None and code > 0 else 1
 
 
 async def _relay(

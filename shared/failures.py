@@ -31,12 +31,18 @@ def explain(error: BaseException, service: str) -> tuple[str, int] | None:
     """The one line (without the ``wapipe:`` prefix) and the exit status, if we know the error."""
     text = str(error)
     if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
-        setting = PORT_SETTINGS.get(service, "its port setting")
+        setting = PORT_SETTINGS.get(service.split(" ")[0], "its port setting")
         where = error.strerror or text
         return f"the {service} cannot listen: {where} (set {setting} to move it)", 1
     if isinstance(error, aiormq.exceptions.AMQPError) and (found := _EXCHANGE_TYPE.search(text)):
         kind = found.group(1)
-        plugin = PLUGINS.get(kind, f"the plugin providing {kind!r}")
+        plugin = PLUGINS.get(kind)
+        if plugin is None:
+            return (
+                f"the broker at WAPIPE_AMQP_URL does not know the exchange type {kind!r}: "
+                "enable the plugin that provides it",
+                1,
+            )
         return (
             f"the broker at WAPIPE_AMQP_URL lacks the plugin {plugin} (exchange type {kind!r}): "
             f"enable it with `rabbitmq-plugins enable {plugin}`",
