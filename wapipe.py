@@ -94,8 +94,8 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="run the local Cloud API (accepts WAPIPE_ACCESS_TOKEN, signs webhooks "
         "with the first of WAPIPE_APP_SECRETS)",
     )
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--host", default="127.0.0.1", help="listen address")
+    sandbox.add_argument("--port", type=int, default=8090, help="listen port")
     sandbox.add_argument(
         "--webhook-url",
         default="http://127.0.0.1:8080/webhook",
@@ -133,7 +133,9 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar=("MIN_S", "MAX_S"),
         help="between one status and the next",
     )
-    sandbox.add_argument("--duplicate-rate", type=float, default=0.0)
+    sandbox.add_argument(
+        "--duplicate-rate", type=float, default=0.0, help="share of webhooks sent twice"
+    )
     sandbox.add_argument(
         "--reorder-rate",
         type=float,
@@ -154,20 +156,22 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     clients = sandbox.add_subparsers(dest="sandbox_command", metavar="{customer,load}")
     _customer_parser(clients)
     load = clients.add_parser("load", help="send webhooks at a steady rate to a receiver")
-    load.add_argument("--webhook-url", default="http://127.0.0.1:8080/webhook")
+    load.add_argument("--webhook-url", default="http://127.0.0.1:8080/webhook", help="the receiver")
     load.add_argument("--rate", type=float, default=1000, help="webhooks/s")
     load.add_argument("--duration", type=float, default=10, help="seconds")
     load.add_argument("--mix", default="status=1", help="e.g. status=0.75,text=0.25")
-    load.add_argument("--seed", type=int, default=0)
+    load.add_argument("--seed", type=int, default=0, help="replays the same load")
     load.set_defaults(run=_load, service="load")
 
 
 def _customer_parser(clients: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     customer = clients.add_parser("customer", help="act as a customer of a running sandbox")
-    customer.add_argument("--sandbox-url", default="http://127.0.0.1:8090")
+    customer.add_argument(
+        "--sandbox-url", default="http://127.0.0.1:8090", help="the running sandbox"
+    )
     actions = customer.add_subparsers(dest="customer_command", required=True)
     send = actions.add_parser("send", help="the customer sends a message (a signed webhook)")
-    send.add_argument("wa_id")
+    send.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
     send.add_argument("--type", default="text", help="text, image, audio, location, ...")
     send.add_argument("--text", help="the body of a text message")
     send.add_argument(
@@ -179,9 +183,13 @@ def _customer_parser(clients: argparse._SubParsersAction[argparse.ArgumentParser
     )
     send.set_defaults(run=_customer_send, service="customer")
     add = actions.add_parser("add", help="add a customer, or change one")
-    add.add_argument("wa_id")
-    add.add_argument("name")
-    add.add_argument("--stopped-marketing", action="store_true")
+    add.add_argument("wa_id", help="the customer's WhatsApp id (digits)")
+    add.add_argument("name", help="their profile name")
+    add.add_argument(
+        "--stopped-marketing",
+        action="store_true",
+        help="they chose to receive no marketing (templates of that category fail: 131050)",
+    )
     add.set_defaults(run=_customer_add, service="customer")
 
 
@@ -304,6 +312,27 @@ def _local_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     demo.set_defaults(run=_demo, service="demo")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its description, unless it has none or says it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = "default" in text or action.default in (None, False, [], (), argparse.SUPPRESS)
+        if action.option_strings and not shown:
+            text += " (default: %(default)s)"
+        return text
+
+
+def with_help_formatter(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` and every subcommand's, formatted by HelpFormatter."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                with_help_formatter(subparser)
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -314,8 +343,10 @@ def _parser() -> argparse.ArgumentParser:
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
     ingress.set_defaults(run=_ingress, service="ingress")
     _sandbox_parser(commands)
-    worker = commands.add_parser("worker", help="run a worker")
-    worker.add_argument("kind", choices=sorted(WORKERS))
+    worker = commands.add_parser(
+        "worker", help="run a worker: status, message, account, media or sender"
+    )
+    worker.add_argument("kind", choices=sorted(WORKERS), help="which worker")
     worker.add_argument("--metrics-port", type=int, help="metrics port (WAPIPE_METRICS_PORT)")
     worker.set_defaults(run=_worker, service="worker")
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
@@ -333,7 +364,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dlq_parser(commands)
     add_send_parser(commands)
     add_history_parsers(commands)
-    return parser
+    return with_help_formatter(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

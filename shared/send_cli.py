@@ -49,13 +49,13 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     job = _common()
     text = kinds.add_parser("text", parents=[job], help="a text message")
     _recipient(text)
-    text.add_argument("--body", required=True)
+    text.add_argument("--body", required=True, help="the text (up to 4096 characters)")
     text.add_argument("--preview-url", action="store_true", help="preview the first URL")
     for kind in MEDIA_KINDS:
         _media_parser(kinds, job, kind)
     template = kinds.add_parser("template", parents=[job], help="an approved template")
     _recipient(template)
-    template.add_argument("--name", required=True)
+    template.add_argument("--name", required=True, help="the template's name")
     template.add_argument("--language", required=True, help="its language code, e.g. en_US")
     template.add_argument(
         "--param", action="append", default=[], help="a body text parameter, in order; repeat"
@@ -128,7 +128,7 @@ def _media_parser(
     source.add_argument("--file", help="a local file the sender uploads first")
     media.add_argument("--mime-type", help="the file's type (default: guessed from its name)")
     if kind in _CAPTIONED:
-        media.add_argument("--caption")
+        media.add_argument("--caption", help="a caption (up to 1024 characters)")
     if kind == "document":
         media.add_argument("--filename", help="the name shown")
 
