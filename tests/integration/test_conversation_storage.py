@@ -24,7 +24,7 @@ from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, status_webhook
 from tests.integration.test_storage_statuses import events, message_row
 from workers.status import StatusHandler
 
-TEXT = {"type": "text", "text": {"body": "Your order has shipped"}}
+TEXT: dict[str, object] = {"type": "text", "text": {"body": "Your order has shipped"}}
 
 
 def outbound(wamid: str, message: dict[str, object], at: float) -> OutboundRow:
@@ -92,7 +92,7 @@ async def test_wapipe_conversation_prints_both_directions_in_order_with_statuses
     engine: AsyncEngine, database_url: str
 ) -> None:
     now = time.time()
-    menu = {
+    menu: dict[str, object] = {
         "type": "interactive",
         "interactive": {
             "type": "button",
