@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Final
@@ -15,7 +14,9 @@ from typing import Final
 import aiormq
 import msgspec
 
+from localrun.cli import add_local_parsers
 from shared import logs
+from shared.cli_help import with_help_formatter
 from shared.failures import explain
 from shared.history_cli import add_history_parsers
 from shared.send_cli import add_send_parser
@@ -278,61 +279,6 @@ def _topology(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(settings: Settings, args: argparse.Namespace) -> int:
-    from localrun.up import UpError, run
-
-    try:
-        return run(settings, os.environ)
-    except UpError as exc:
-        print(f"wapipe up: {exc}", file=sys.stderr)
-        return 1
-
-
-def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from localrun.demo import run
-
-    return run(settings, args.sandbox_url, args.customer, args.timeout)
-
-
-def _local_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser(
-        "up",
-        help="run the whole system here: ingress, workers, sender, and the sandbox as the "
-        "Cloud API (unless WAPIPE_GRAPH_URL points elsewhere)",
-    ).set_defaults(run=_up, service="up")
-    demo = commands.add_parser(
-        "demo",
-        help="with `wapipe up` running: a customer talks to the example bot; prints the "
-        "transcript with statuses and the stored image",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    demo.add_argument("--sandbox-url", default="http://127.0.0.1:8090", help="the sandbox")
-    demo.add_argument("--customer", default="16315551181", help="the customer who writes")
-    demo.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per reply")
-    demo.set_defaults(run=_demo, service="demo")
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Each option's default after its description, unless it has none or says it already."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        shown = "default" in text or action.default in (None, False, [], (), argparse.SUPPRESS)
-        if action.option_strings and not shown:
-            text += " (default: %(default)s)"
-        return text
-
-
-def with_help_formatter(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``parser`` and every subcommand's, formatted by HelpFormatter."""
-    parser.formatter_class = HelpFormatter
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for subparser in set(action.choices.values()):
-                with_help_formatter(subparser)
-    return parser
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -360,7 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     topology.add_argument("--yes", action="store_true", help="confirm --remove")
     topology.set_defaults(run=_topology, service="topology")
-    _local_parsers(commands)
+    add_local_parsers(commands)
     add_dlq_parser(commands)
     add_send_parser(commands)
     add_history_parsers(commands)
