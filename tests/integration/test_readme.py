@@ -56,6 +56,8 @@ EXPECTED = {
     "wapipe send reaction": "accepted: wamid.",
     "wapipe send job": "accepted: wamid.",
     "wapipe jobs show": r"state: +accepted",
+    "wapipe dlq list": r"wa\.status +0",
+    "wapipe dlq purge": r"wa\.status",
 }
 
 
