@@ -250,14 +250,16 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
 async def _relay(
     name: str, stream: asyncio.StreamReader, last_lines: dict[str, str], out: IO[str]
 ) -> None:
-    """Pass a service's log lines on, keeping its last one (what it said before it died)."""
-    async for raw in stream:
-        line = raw.decode(errors="replace").rstrip()
-        if not line:
-            continue
-        out.write(line + "\n")
+    """Pass a service's log output on as it comes (in chunks: a line however long never stops
+    the service on a full pipe), keeping its last line: what it said before it died."""
+    tail = b""
+    while chunk := await stream.read(65536):
+        out.write(chunk.decode(errors="replace"))
         out.flush()
-        last_lines[name] = _gist(line)
+        tail = (tail + chunk)[-16384:]
+        lines = [line for line in tail.decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            last_lines[name] = _gist(lines[-1])
 
 
 def _gist(line: str) -> str:

@@ -5,13 +5,14 @@ their read ticks, and check the screenshot."""
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.helpers import free_port
-from tests.integration.local_system import SANDBOX_URL, wapipe_up
+from tests.integration.local_system import CUSTOMER, SANDBOX_URL, command, wapipe_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -29,7 +30,18 @@ FLAGS = [
 WIDTH, HEIGHT = 1400, 900
 READ_BLUE = (52, 183, 241)  # the read ticks (console.css)
 OUTBOUND_GREEN = (220, 248, 198)  # the business's bubbles
-SAMPLE_GREEN = (37, 211, 102)  # the sandbox's sample image, one pixel shown 160 px wide
+SAMPLE_GREEN = (37, 211, 102)
+FAILED_RED = (
+    221,
+    51,
+    51,
+)  # a failed send's mark and its code  # the sandbox's sample image, one pixel shown 160 px wide
+
+
+def tomorrow() -> str:
+    """The date the console's clock shows a day on (its locale: en-US, M/D/YYYY)."""
+    day = datetime.now() + timedelta(days=1)
+    return f"{day.month}/{day.day}/{day.year}"
 
 
 def count(image: Image.Image, colour: tuple[int, int, int], within: int = 12) -> int:
@@ -52,7 +64,7 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
     from playwright.async_api import async_playwright, expect
 
     async with (
-        wapipe_up(vhost_url, tmp_path, free_port()),
+        wapipe_up(vhost_url, tmp_path, free_port()) as system,
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -88,6 +100,17 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
             "data-status", "read", timeout=30_000
         )
 
+        # A day later the window has closed: a send is accepted, then fails with its code.
+        await page.click("#advance-day")
+        await expect(page.locator("#clock")).to_contain_text(tomorrow(), timeout=5_000)
+        code, _, _ = await command(system, "send", "text", "--to", CUSTOMER, "--body", "late")
+        assert code == 0
+        late = page.locator(".msg.out", has_text="late")
+        await expect(late.locator(".ticks")).to_have_attribute(
+            "data-status", "failed", timeout=30_000
+        )
+        await expect(late.locator(".failure")).to_contain_text("131047")
+
         webhooks = page.locator("#webhooks li .answer-ok")
         assert await webhooks.count() >= 12  # 4 messages in, 4 replies x sent, delivered, read
         shot = tmp_path / "console.png"
@@ -100,3 +123,4 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
     assert count(image, READ_BLUE, within=40) > 30  # the 4 replies' read ticks (grey before)
     assert count(image, OUTBOUND_GREEN) > 20_000  # the replies' bubbles
     assert count(image, SAMPLE_GREEN) > 100 * 100  # the customer's image, inline
+    assert count(image, FAILED_RED, within=40) > 100  # the late send's ✗ and "131047 ..."
