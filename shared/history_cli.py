@@ -92,6 +92,19 @@ def _when(at: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
 
 
+def content(line: ConversationLine) -> tuple[str | None, str | None]:
+    """The message's type and body: as stored, else from the job that sent it."""
+    if line.payload is not None or line.job is None:
+        return line.type, line.payload
+    try:
+        message = json.loads(line.job).get("message")
+    except (ValueError, AttributeError):
+        return line.type, None
+    if not isinstance(message, dict):
+        return line.type, None
+    return line.type or message.get("type"), json.dumps(message)
+
+
 def conversation_line(line: ConversationLine) -> str:
     arrow = "<-" if line.direction == "in" else "->"
     status = ""
@@ -100,8 +113,8 @@ def conversation_line(line: ConversationLine) -> str:
         if line.failure_code is not None:
             status += f": {line.failure_code} {line.failure_title or ''}".rstrip()
         status += ")"
-    said = summary(line.type, line.payload)
-    return f"{_when(line.at)} {arrow} {line.type or '?':<11} {said}{status}"
+    kind, payload = content(line)
+    return f"{_when(line.at)} {arrow} {kind or '?':<11} {summary(kind, payload)}{status}"
 
 
 def job_line(job: JobRecord) -> str:

@@ -68,6 +68,7 @@ class ConversationLine(msgspec.Struct, frozen=True, kw_only=True):
     failure_code: int | None
     failure_title: str | None
     at: float | None
+    job: str | None = None  # the send job that made an outbound message, as published
 
 
 class ContactRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,8 +112,11 @@ async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRo
 async def conversation(
     connection: AsyncConnection, wa_id: str, limit: int = 200
 ) -> list[ConversationLine]:
-    """The last ``limit`` messages with this customer, both directions, oldest first."""
+    """The last ``limit`` messages with this customer, both directions, oldest first; an
+    outbound one with the send job that made it, if any (its body, before the sender records
+    it in ``messages``)."""
     table = schema.messages.c
+    jobs = schema.send_jobs
     at = func.coalesce(table.received_at, table.timestamp, table.last_status_at)
     query = (
         select(
@@ -124,7 +128,9 @@ async def conversation(
             table.failure_code,
             table.failure_title,
             at.label("at"),
+            jobs.c.job,
         )
+        .select_from(schema.messages.outerjoin(jobs, jobs.c.wamid == table.wamid))
         .where(table.wa_id == wa_id)
         .order_by(at.desc(), table.wamid)
         .limit(limit)

@@ -192,3 +192,37 @@ async def test_wapipe_jobs_list_and_show(engine: AsyncEngine, database_url: str)
     assert "error:    131026 Message Undeliverable." in out
     code, out = await wapipe(database_url, "jobs", "show", "no-such-key")
     assert (code, out) == (1, "wapipe jobs: no job with the key 'no-such-key'\n")
+
+
+async def test_an_outbound_message_not_recorded_yet_shows_its_send_jobs_body(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    now = time.time()
+    job = {"kind": "send", "idempotency_key": "k-1", "message": TEXT}
+    async with engine.begin() as connection:
+        await claim(
+            connection,
+            [
+                NewJob(
+                    idempotency_key="k-1",
+                    phone_number_id=PHONE_NUMBER_ID,
+                    recipient=CUSTOMER,
+                    state="queued",
+                    callback_data=None,
+                    job=json.dumps(job),
+                    created_at=now,
+                    updated_at=now,
+                )
+            ],
+        )
+        accepted = Change(
+            key="k-1", state=ACCEPTED, at=now, only_from=frozenset({"queued"}), wamid="wamid.J"
+        )
+        await change(connection, [accepted], token=now + 1)
+    await StatusHandler(engine).store(events(status_webhook("wamid.J", "delivered")))
+
+    code, out = await wapipe(database_url, "conversation", CUSTOMER)
+    assert code == 0
+    assert [line[9:] for line in out.splitlines()] == [
+        "-> text        Your order has shipped  (delivered)"
+    ]

@@ -45,7 +45,8 @@ EXPECTED = {
     "wapipe demo": "We are open 9:00 to 18:00",
     '--text "hello"': "wamid.",
     "wapipe send text": "accepted: wamid.",
-    "wapipe conversation": "->",
+    # The replies' text comes from their send jobs (or, once recorded, from messages).
+    "wapipe conversation": r"-> text +Your order has shipped",
     "wapipe jobs list": "accepted",
     "_sandbox/webhooks": '"delivered": true',
     # The type of outbound rows comes once the sender records it (record_outbound).

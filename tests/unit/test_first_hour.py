@@ -7,6 +7,7 @@ import errno
 import json
 
 import aiormq
+import msgspec
 import pytest
 
 from localrun.demo import Step, transcript
@@ -117,6 +118,9 @@ def test_messages_read_in_a_few_words() -> None:
     assert conversation_line(line) == (
         "--:--:-- -> text        hi  (failed: 131047 Re-engagement message)"
     )
+    job = json.dumps({"kind": "send", "message": {"type": "text", "text": {"body": "from job"}}})
+    unrecorded = msgspec.structs.replace(line, type=None, payload=None, job=job)
+    assert conversation_line(unrecorded).startswith("--:--:-- -> text        from job  (failed")
 
 
 def test_the_demos_transcript() -> None:
