@@ -117,7 +117,8 @@ async def conversation(
     it in ``messages``)."""
     table = schema.messages.c
     jobs = schema.send_jobs
-    at = func.coalesce(table.received_at, table.timestamp, table.last_status_at)
+    # Meta's timestamps are whole seconds: a reply and what it answers would tie. Ours are not.
+    at = func.coalesce(table.received_at, jobs.c.created_at, table.timestamp, table.last_status_at)
     query = (
         select(
             table.wamid,
