@@ -20,6 +20,7 @@ import msgspec
 from sqlalchemy import Dialect, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.schemas.jobs import SendJob, message_type
 from shared.storage import schema
 from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
@@ -55,6 +56,19 @@ class OutboundRow(msgspec.Struct, frozen=True, kw_only=True):
     payload: str  # the job's message object, JSON
     received_at: float  # when the Cloud API accepted it
     status_rank: int = 0  # accepted; statuses only ever move it forward
+
+
+def outbound_row(job: SendJob, wamid: str, wa_id: str | None, at: float) -> OutboundRow:
+    """The row of a job the Cloud API accepted as ``wamid`` (``wa_id``: as its answer named the
+    recipient), at ``at``. Pure."""
+    return OutboundRow(
+        wamid=wamid,
+        phone_number_id=job.phone_number_id,
+        wa_id=wa_id or job.to,
+        type=message_type(job.message),
+        payload=msgspec.json.encode(job.message).decode(),
+        received_at=at,
+    )
 
 
 class ConversationLine(msgspec.Struct, frozen=True, kw_only=True):

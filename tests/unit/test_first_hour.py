@@ -173,3 +173,23 @@ def test_wapipe_up_against_meta_runs_no_sandbox_and_no_example_bot() -> None:
     assert "WAPIPE_PHONE_NUMBER_ID" not in env
     assert set(defaulted) == set(LOCAL_DEFAULTS) - {"WAPIPE_GRAPH_URL"}
     assert "sandbox" not in [service.name for service in plan(Settings(), env, PORTS)]
+
+
+def test_an_accepted_jobs_outbound_row_keeps_its_type_and_body() -> None:
+    from examples.echo_bot import menu
+    from shared.schemas.jobs import SendJob
+    from shared.storage.messages import outbound_row
+
+    job = SendJob(idempotency_key="k", phone_number_id="1187", to="+1 631 555 1181", message=menu())
+    row = outbound_row(job, "wamid.M", "16315551181", 1700000000.5)
+    assert (row.wamid, row.direction, row.wa_id, row.type, row.status_rank) == (
+        "wamid.M",
+        "out",
+        "16315551181",
+        "interactive",
+        0,
+    )
+    assert said(row.type, row.payload) == (
+        "How can we help? [Opening hours] [Track my order] [Talk to us]"
+    )
+    assert outbound_row(job, "wamid.M", None, 0).wa_id == "+1 631 555 1181"
