@@ -175,7 +175,7 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     """The job the options describe, checked against the contract; InvalidJob if it is not."""
     if args.send_kind == "job":
         return _decoded(_read(args.file))
-    number = args.phone_number_id or settings.phone_number_id or local_sandbox_number()
+    number = args.phone_number_id or settings.phone_number_id
     if not number:
         raise InvalidJob("give --from, or set WAPIPE_PHONE_NUMBER_ID: the number to send from")
     envelope = {"idempotency_key": args.key or str(uuid.uuid4()), "phone_number_id": number}
@@ -238,6 +238,10 @@ def _decoded(body: bytes) -> Job:
 def run_send(settings: Settings, args: argparse.Namespace) -> int:
     from shared.publisher import PublishError
 
+    if args.send_kind != "job" and not (args.phone_number_id or settings.phone_number_id):
+        number = local_sandbox_number()
+        if number is not None:
+            settings = msgspec.structs.replace(settings, phone_number_id=number)
     try:
         job = build_job(args, settings)
     except InvalidJob as exc:
