@@ -86,24 +86,30 @@ def transcript(steps: list[Step]) -> str:
 async def _play(settings: Settings, base: str, customer: str, timeout_s: float) -> list[Step]:
     from shared.storage.database import open_database
 
-    async with (
-        aiohttp.ClientSession() as session,
-        open_database(settings.database_url) as engine,
-    ):
-        await _check_sandbox(session, base)
-        print(f"wapipe demo: customer {customer} writes to the sandbox's business...", flush=True)
-        async with session.get(
-            f"{base}/_sandbox/events",
-            params={"backlog": "no"},
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
-        ) as feed:
-            events = _events(feed.content)
-            steps = []
-            for message in SCRIPT:
-                steps.append(
-                    await _exchange(session, engine, events, base, customer, message, timeout_s)
-                )
-        return steps
+    async with aiohttp.ClientSession() as session:
+        await _check_sandbox(session, base)  # before the database: none is made for nothing
+        async with open_database(settings.database_url) as engine:
+            return await _conversation(session, engine, base, customer, timeout_s)
+
+
+async def _conversation(
+    session: aiohttp.ClientSession,
+    engine: AsyncEngine,
+    base: str,
+    customer: str,
+    timeout_s: float,
+) -> list[Step]:
+    print(f"wapipe demo: customer {customer} writes to the sandbox's business...", flush=True)
+    async with session.get(
+        f"{base}/_sandbox/events",
+        params={"backlog": "no"},
+        timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+    ) as feed:
+        events = _events(feed.content)
+        return [
+            await _exchange(session, engine, events, base, customer, message, timeout_s)
+            for message in SCRIPT
+        ]
 
 
 async def _check_sandbox(session: aiohttp.ClientSession, base: str) -> None:

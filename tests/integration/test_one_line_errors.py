@@ -171,3 +171,16 @@ async def test_a_second_wapipe_up_is_refused_and_a_dying_service_is_named(
         "WAPIPE_MESSAGE_HANDLERS: cannot load 'no_such_module:handle': No module named "
         "'no_such_module'; stopped the others"
     )
+
+
+async def test_the_demo_without_a_running_system_says_to_start_it(tmp_path: Path) -> None:
+    port = free_port()
+    code, lines = await wapipe("demo", "--sandbox-url", f"http://127.0.0.1:{port}", cwd=tmp_path)
+    assert (code, lines) == (
+        1,
+        [
+            f"wapipe demo: no sandbox answers at http://127.0.0.1:{port}: start `make up` "
+            "(or `wapipe up`) first"
+        ],
+    )
+    assert list(tmp_path.iterdir()) == []  # no database made for nothing
