@@ -55,7 +55,7 @@ class Service:
     args: tuple[str, ...]  # after `wapipe`
     port: int
     ready_url: str
-    setting: str  # what moves its port
+    remedy: str  # what to do when its port is taken
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def plan(
             ("ingress",),
             settings.ingress_port,
             f"http://{host}:{settings.ingress_port}/readyz",
-            "WAPIPE_INGRESS_PORT",
+            "set WAPIPE_INGRESS_PORT to move it",
         )
     ]
     for kind in WORKERS:
@@ -108,7 +108,7 @@ def plan(
                 ("worker", kind),
                 port,
                 f"http://{settings.metrics_host}:{port}/healthz",
-                "WAPIPE_METRICS_PORT",
+                "stop what holds it (each worker has its own port here)",
             )
         )
     if env["WAPIPE_GRAPH_URL"] == LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]:
@@ -116,7 +116,8 @@ def plan(
         webhook_url = f"http://{host}:{settings.ingress_port}/webhook"
         args = ("sandbox", "--port", str(SANDBOX_PORT), "--webhook-url", webhook_url)
         ready = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/state"
-        services.append(Service("sandbox", args, SANDBOX_PORT, ready, "its --port"))
+        remedy = "stop what holds it (the Cloud API's address is fixed here)"
+        services.append(Service("sandbox", args, SANDBOX_PORT, ready, remedy))
     return services
 
 
@@ -188,7 +189,7 @@ def check_ports(services: list[Service], host: str) -> None:
             except OSError:
                 raise UpError(
                     f"the {service.name} cannot listen on port {service.port}: it is in use "
-                    f"(another wapipe, or another program; set {service.setting} to move it)"
+                    f"(another wapipe, or another program): {service.remedy}"
                 ) from None
 
 

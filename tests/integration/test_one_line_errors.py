@@ -112,7 +112,7 @@ async def test_wapipe_up_with_a_port_in_use_names_the_service_before_starting_an
     assert code == 1
     assert lines[-1] == (
         f"wapipe up: the ingress cannot listen on port {port}: it is in use "
-        "(another wapipe, or another program; set WAPIPE_INGRESS_PORT to move it)"
+        "(another wapipe, or another program): set WAPIPE_INGRESS_PORT to move it"
     )
     assert len(lines) == 1
 
