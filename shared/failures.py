@@ -8,6 +8,7 @@ it does not know (which then shows its traceback: a bug to fix). Pure: the error
     does not know                   the plugin missing and how to turn it on
     the broker refusing the login   the variable to fix
     the broker not answering        the variable, and the reason
+    another OSError                 as it is (a file or folder that cannot be used)
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ def explain(error: BaseException, service: str) -> tuple[str, int] | None:
             f"the broker at WAPIPE_AMQP_URL refused the user, password or vhost: {_short(text)}",
             1,
         )
-    if isinstance(error, OSError | aiormq.exceptions.AMQPConnectionError):
+    if isinstance(error, aiormq.exceptions.AMQPConnectionError | ConnectionError):
         return f"cannot reach the broker at WAPIPE_AMQP_URL: {_short(text)}", 1
+    if isinstance(error, OSError):  # a file or folder it cannot use
+        return _short(text), 1
     return None
 
 

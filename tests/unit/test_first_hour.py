@@ -85,6 +85,8 @@ def test_errors_become_one_line_each() -> None:
     assert (explain(refused, "send") or ("", 0))[0].startswith(
         "cannot reach the broker at WAPIPE_AMQP_URL: "
     )
+    denied = PermissionError(errno.EACCES, "Permission denied", "var")
+    assert explain(denied, "up") == ("[Errno 13] Permission denied: 'var'", 1)
     assert explain(ValueError("a bug"), "send") is None  # shown whole: it is ours to fix
 
 
