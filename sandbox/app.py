@@ -92,7 +92,12 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
         if fault is None:
             response = await handler(request)
         else:
-            request.app[FEED].publish("fault", path=request.path, fault=dataclasses.asdict(fault))
+            request.app[FEED].publish(
+                "fault",
+                path=request.path,
+                fault=dataclasses.asdict(fault),
+                faults=request.app[FAULTS].describe(),  # a counted one may be used up now
+            )
             response = await _injected(request, handler, fault)
     except GraphError as error:
         code = error.code

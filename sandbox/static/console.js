@@ -207,6 +207,12 @@ function onRefused(event) {
     `${new Date(event.at * 1000).toLocaleTimeString()} ${event.code} ${event.title} (${event.method} ${event.path})`));
 }
 
+function onFault(event) {
+  const what = event.fault.code ?? event.fault.status ?? (event.fault.hang ? "hang" : event.fault.drop ? "drop" : "latency");
+  prepend("#fault-hits", element("li", {}, `${new Date(event.at * 1000).toLocaleTimeString()} ${what} met ${event.path}`));
+  renderFaults(event.faults);
+}
+
 function renderFaults(faults) {
   $("#faults").replaceChildren(...faults.map((fault) => element("li", {},
     `${fault.endpoint}: ${fault.code ?? fault.status ?? (fault.hang ? "hang" : fault.drop ? "drop" : "latency")}` +
@@ -251,7 +257,7 @@ function connect() {
     else if (event.kind === "outbound") addMessage("out", event);
     else if (event.kind === "webhook") onWebhook(event);
     else if (event.kind === "refused") onRefused(event);
-    else if (event.kind === "fault") prepend("#fault-hits", element("li", {}, `${new Date(event.at * 1000).toLocaleTimeString()} fault met ${event.path}`));
+    else if (event.kind === "fault") onFault(event);
     else if (event.kind === "control") onControl(event);
   };
 }

@@ -100,6 +100,23 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
             "data-status", "read", timeout=30_000
         )
 
+        # A fault set from the console: the next send meets 130429, shown as a limit hit; the
+        # sender waits and sends it again.
+        await page.fill("#add-fault input[name=code]", "130429")
+        await page.fill("#add-fault input[name=count]", "1")
+        await page.click("#add-fault button:text('add')")
+        await expect(page.locator("#faults li")).to_have_text("messages: 130429 at 1, next 1")
+        limited = ("send", "text", "--to", CUSTOMER, "--body", "after a limit", "--wait")
+        code, _, _ = await command(system, *limited)
+        assert code == 0
+        await expect(page.locator('#refusals li.limit[data-code="130429"]')).to_have_count(1)
+        await expect(page.locator("#fault-hits li")).to_have_count(1)
+        await expect(page.locator("#faults li")).to_have_count(0, timeout=5_000)
+        after = page.locator(".msg.out", has_text="after a limit")
+        await expect(after.locator(".ticks")).to_have_attribute(
+            "data-status", "read", timeout=30_000
+        )
+
         # A day later the window has closed: a send is accepted, then fails with its code.
         await page.click("#advance-day")
         await expect(page.locator("#clock")).to_contain_text(tomorrow(), timeout=5_000)
@@ -124,3 +141,4 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
     assert count(image, OUTBOUND_GREEN) > 20_000  # the replies' bubbles
     assert count(image, SAMPLE_GREEN) > 100 * 100  # the customer's image, inline
     assert count(image, FAILED_RED, within=40) > 100  # the late send's ✗ and "131047 ..."
+    assert count(image, LIMIT_ORANGE, within=40) > 100  # "130429 Rate limit hit ..."
