@@ -30,12 +30,9 @@ FLAGS = [
 WIDTH, HEIGHT = 1400, 900
 READ_BLUE = (52, 183, 241)  # the read ticks (console.css)
 OUTBOUND_GREEN = (220, 248, 198)  # the business's bubbles
-SAMPLE_GREEN = (37, 211, 102)
-FAILED_RED = (
-    221,
-    51,
-    51,
-)  # a failed send's mark and its code  # the sandbox's sample image, one pixel shown 160 px wide
+SAMPLE_GREEN = (37, 211, 102)  # the sandbox's sample image, one pixel shown 160 px wide
+FAILED_RED = (221, 51, 51)  # a failed send's mark and its code
+LIMIT_ORANGE = (179, 92, 0)  # a limit hit among the refusals
 
 
 def tomorrow() -> str:
