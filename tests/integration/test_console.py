@@ -5,7 +5,7 @@ their read ticks, and check the screenshot."""
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,8 +36,8 @@ LIMIT_ORANGE = (179, 92, 0)  # a limit hit among the refusals
 
 
 def tomorrow() -> str:
-    """The date the console's clock shows a day on (its locale: en-US, M/D/YYYY)."""
-    day = datetime.now() + timedelta(days=1)
+    """The date the console's clock shows a day on (the page's locale: en-US, M/D/YYYY)."""
+    day = datetime.now(UTC) + timedelta(days=1)
     return f"{day.month}/{day.day}/{day.year}"
 
 
@@ -65,7 +65,9 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = await browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page = await browser.new_page(
+            viewport={"width": WIDTH, "height": HEIGHT}, locale="en-US", timezone_id="UTC"
+        )
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         await page.goto(f"{SANDBOX_URL}/_sandbox/console/")
