@@ -16,13 +16,15 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from shared.settings import Settings
-from shared.storage.messages import ConversationLine, conversation
-from shared.storage.send_jobs import JobRecord, latest, records
+
+if TYPE_CHECKING:  # the storage (SQLAlchemy) is imported when a command runs, not by `wapipe`
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from shared.storage.messages import ConversationLine
+    from shared.storage.send_jobs import JobRecord
 
 T = TypeVar("T")
 
@@ -155,6 +157,8 @@ def _read(settings: Settings, query: Callable[[AsyncConnection], Awaitable[T]]) 
 
 
 def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.send_jobs import latest
+
     jobs = _read(settings, lambda connection: latest(connection, args.limit, args.state))
     for job in jobs:
         print(job_line(job))
@@ -164,6 +168,8 @@ def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.send_jobs import records
+
     found = _read(settings, lambda connection: records(connection, [args.key]))
     if args.key not in found:
         print(f"wapipe jobs: no job with the key {args.key!r}", file=sys.stderr)
@@ -173,6 +179,8 @@ def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_conversation(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.messages import conversation
+
     lines = _read(settings, lambda connection: conversation(connection, args.wa_id, args.limit))
     for line in lines:
         print(conversation_line(line))
