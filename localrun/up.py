@@ -33,6 +33,7 @@ SANDBOX_PORT: Final = 8090
 WORKERS: Final = ("status", "message", "account", "media", "sender")
 EXAMPLE_HANDLER: Final = "examples.echo_bot:handle"
 READY_WITHIN_S: Final = 90.0
+STOP_WITHIN_S: Final = 30.0  # a service's own shutdown is bounded well within this
 LOCK_FILE: Final = Path("var") / "wapipe-up.lock"
 
 # Used only when the variable is unset, so a fresh clone runs with no setup and no Meta account:
@@ -229,13 +230,10 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
     done, _ = await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     died = [exits[task] for task in done if task in exits]
-    for child in children.values():
-        if child.returncode is None:
-            child.terminate()
-    await asyncio.gather(*(child.wait() for child in children.values()))
+    await _stop(list(children.values()))
     await asyncio.gather(*relays, return_exceptions=True)
     stopping.cancel()
-    if stop.is_set() and not died:
+    if stop.is_set() or not died:  # Ctrl-C reaches the services too: some may end first
         return 0
     name = died[0]
     why = last_lines.get(name, "no message")
@@ -246,6 +244,20 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
     )
     code = children[name].returncode
     return code if code is not None and code > 0 else 1
+
+
+async def _stop(children: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM to each still running; SIGKILL to any still running after STOP_WITHIN_S."""
+    for child in children:
+        if child.returncode is None:
+            child.terminate()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in children)), STOP_WITHIN_S)
+    except TimeoutError:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+        await asyncio.gather(*(child.wait() for child in children))
 
 
 async def _relay(
