@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -34,6 +34,7 @@ WORKERS: Final = ("status", "message", "account", "media", "sender")
 EXAMPLE_HANDLER: Final = "examples.echo_bot:handle"
 READY_WITHIN_S: Final = 90.0
 STOP_WITHIN_S: Final = 30.0  # a service's own shutdown is bounded well within this
+INTERRUPT_GRACE_S: Final = 3.0  # after Ctrl-C, for the services to end on theirs
 LOCK_FILE: Final = Path("var") / "wapipe-up.lock"
 
 # Used only when the variable is unset, so a fresh clone runs with no setup and no Meta account:
@@ -221,16 +222,19 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
         if child.stderr is not None
     ]
     stop = asyncio.Event()
+    told: list[int] = []  # the signal that stops us
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, _stopper(stop, told, signum))
     exits = {asyncio.create_task(child.wait()): name for name, child in children.items()}
     stopping = asyncio.create_task(stop.wait())
     ready = asyncio.create_task(_all_ready(services, banner))
     done, _ = await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     died = [exits[task] for task in done if task in exits]
-    await _stop(list(children.values()))
+    # Ctrl-C at a terminal reaches every service too: let them end on it, and signal only
+    # those still running (a second signal mid-shutdown can stall aiohttp's).
+    await _stop(list(children.values()), grace_s=INTERRUPT_GRACE_S if told[:1] == [2] else 0)
     await asyncio.gather(*relays, return_exceptions=True)
     stopping.cancel()
     if stop.is_set() or not died:  # Ctrl-C reaches the services too: some may end first
@@ -246,8 +250,20 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
     return code if code is not None and code > 0 else 1
 
 
-async def _stop(children: list[asyncio.subprocess.Process]) -> None:
-    """SIGTERM to each still running; SIGKILL to any still running after STOP_WITHIN_S."""
+def _stopper(stop: asyncio.Event, told: list[int], signum: int) -> Callable[[], None]:
+    def on_signal() -> None:
+        told.append(signum)
+        stop.set()
+
+    return on_signal
+
+
+async def _stop(children: list[asyncio.subprocess.Process], grace_s: float) -> None:
+    """After ``grace_s`` for them to end by themselves, SIGTERM to each still running; SIGKILL
+    to any still running STOP_WITHIN_S later."""
+    if grace_s:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.wait() for c in children)), grace_s)
     for child in children:
         if child.returncode is None:
             child.terminate()
