@@ -3,7 +3,7 @@
     wapipe send text --to 16315551181 --body "Your order has shipped" [--preview-url]
     wapipe send image --to ... (--id ID | --link URL | --file PATH [--mime-type T]) [--caption C]
     wapipe send audio|video|document|sticker ...   the same (document adds --filename)
-    wapipe send template --to ... --name order_update --language en_US [--param TEXT ...]
+    wapipe send template --to ... --name shipping_update --language en_US [--param TEXT ...]
     wapipe send reaction --to ... --message-id WAMID --emoji 👍
     wapipe send mark-read --message-id WAMID [--typing]
     wapipe send job FILE|-                          a whole JSON job (schemas/send-job.schema.json)
