@@ -267,7 +267,10 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
     if args.remove:
         if not args.yes:
-            print("wapipe topology: --remove deletes every queue and what it holds: add --yes")
+            print(
+                "wapipe topology: --remove deletes every queue and what it holds: add --yes",
+                file=sys.stderr,
+            )
             return 2
         from shared.topology import remove_at
 
