@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench-ingress bench-status bench-e2e bench-sender clean
+.PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender clean
 
 $(BIN)/wapipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ ENABLE_PLUGINS := -@command -v rabbitmq-plugins >/dev/null && rabbitmq-plugins e
 up: $(BIN)/wapipe
 	$(ENABLE_PLUGINS)
 	$(BIN)/wapipe up
+
+# With `make up` running (in another terminal): a customer talks to the example bot.
+demo: $(BIN)/wapipe
+	$(BIN)/wapipe demo
 
 # The tests give each test a vhost through RabbitMQ's management API (a no-op when the plugins
 # are on already, or when rabbitmq-plugins is not here).

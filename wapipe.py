@@ -1,16 +1,5 @@
 """The ``wapipe`` command. The one place that imports every service, each lazily, so that
-``wapipe ingress`` never loads worker code.
-
-    wapipe ingress [--host H] [--port P]   the webhook receiver
-    wapipe sandbox [--port P] [...]        a local Cloud API, with customers and chaos
-    wapipe sandbox customer send WA_ID ... a customer writes to the business
-    wapipe sandbox load --rate N ...       signed webhooks at a steady rate
-    wapipe worker status|message|account|media|sender   a worker (sender: jobs to the Cloud API)
-    wapipe migrate                         bring the database schema up to date (deploy jobs)
-    wapipe topology                        declare exchanges and queues (deploy jobs)
-    wapipe dlq list|show|replay|purge      each queue's dead letters: count, peek, move back, delete
-    wapipe send text|image|...|job FILE    publish a send job (see README "Sending")
-    wapipe up                              the whole local system, one process per service
+``wapipe ingress`` never loads worker code. ``HELP`` is what ``wapipe --help`` shows.
 """
 
 from __future__ import annotations
@@ -18,8 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Final
@@ -27,13 +14,34 @@ from typing import Final
 import aiormq
 import msgspec
 
+from localrun.cli import add_local_parsers
 from shared import logs
+from shared.cli_help import with_help_formatter
+from shared.failures import explain
+from shared.history_cli import add_history_parsers
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.topology import declare_at
 from workers.dlq_cli import add_dlq_parser
 
 log = logging.getLogger("wapipe")
+
+HELP: Final = """\
+wapipe: WhatsApp Business Cloud API webhooks in, typed events on RabbitMQ, messages out.
+
+Start here (RabbitMQ on 127.0.0.1:5672; no Meta account needed):
+  wapipe up                         everything on this machine, the sandbox playing Meta
+  wapipe demo                       a customer talks to the example bot; prints the transcript
+  wapipe send text --to 16315551181 --body "hi" --wait
+  wapipe conversation 16315551181   both directions, with statuses
+  then open http://127.0.0.1:8090/_sandbox/console/
+
+Settings are environment variables (WAPIPE_*, see the README); `wapipe COMMAND --help` for more.
+"""
+
+# One-shot commands: a library's log lines would only come before our one line.
+QUIET_LIBRARIES: Final = ("aiormq", "aio_pika")
+SERVICES: Final = frozenset({"ingress", "sandbox", "worker", "load"})
 
 
 def _ingress(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,7 +58,7 @@ def _ingress(settings: Settings, args: argparse.Namespace) -> int:
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
     from sandbox.app import run as run_sandbox
-    from sandbox.config import SandboxConfig
+    from sandbox.config import EXAMPLE_TEMPLATE, SandboxConfig
     from sandbox.webhooks import Chaos, Retry
 
     try:
@@ -73,6 +81,7 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
                 batch_max=args.batch_max,
             ),
             retry=Retry(first_s=args.retry_first, max_attempts=args.retry_attempts),
+            templates=(EXAMPLE_TEMPLATE,),
         )
     except ValueError as exc:  # flags out of range
         raise SettingsError(str(exc)) from None
@@ -86,8 +95,8 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="run the local Cloud API (accepts WAPIPE_ACCESS_TOKEN, signs webhooks "
         "with the first of WAPIPE_APP_SECRETS)",
     )
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--host", default="127.0.0.1", help="listen address")
+    sandbox.add_argument("--port", type=int, default=8090, help="listen port")
     sandbox.add_argument(
         "--webhook-url",
         default="http://127.0.0.1:8080/webhook",
@@ -125,7 +134,9 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar=("MIN_S", "MAX_S"),
         help="between one status and the next",
     )
-    sandbox.add_argument("--duplicate-rate", type=float, default=0.0)
+    sandbox.add_argument(
+        "--duplicate-rate", type=float, default=0.0, help="share of webhooks sent twice"
+    )
     sandbox.add_argument(
         "--reorder-rate",
         type=float,
@@ -146,20 +157,22 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     clients = sandbox.add_subparsers(dest="sandbox_command", metavar="{customer,load}")
     _customer_parser(clients)
     load = clients.add_parser("load", help="send webhooks at a steady rate to a receiver")
-    load.add_argument("--webhook-url", default="http://127.0.0.1:8080/webhook")
+    load.add_argument("--webhook-url", default="http://127.0.0.1:8080/webhook", help="the receiver")
     load.add_argument("--rate", type=float, default=1000, help="webhooks/s")
     load.add_argument("--duration", type=float, default=10, help="seconds")
     load.add_argument("--mix", default="status=1", help="e.g. status=0.75,text=0.25")
-    load.add_argument("--seed", type=int, default=0)
+    load.add_argument("--seed", type=int, default=0, help="replays the same load")
     load.set_defaults(run=_load, service="load")
 
 
 def _customer_parser(clients: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     customer = clients.add_parser("customer", help="act as a customer of a running sandbox")
-    customer.add_argument("--sandbox-url", default="http://127.0.0.1:8090")
+    customer.add_argument(
+        "--sandbox-url", default="http://127.0.0.1:8090", help="the running sandbox"
+    )
     actions = customer.add_subparsers(dest="customer_command", required=True)
     send = actions.add_parser("send", help="the customer sends a message (a signed webhook)")
-    send.add_argument("wa_id")
+    send.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
     send.add_argument("--type", default="text", help="text, image, audio, location, ...")
     send.add_argument("--text", help="the body of a text message")
     send.add_argument(
@@ -171,9 +184,13 @@ def _customer_parser(clients: argparse._SubParsersAction[argparse.ArgumentParser
     )
     send.set_defaults(run=_customer_send, service="customer")
     add = actions.add_parser("add", help="add a customer, or change one")
-    add.add_argument("wa_id")
-    add.add_argument("name")
-    add.add_argument("--stopped-marketing", action="store_true")
+    add.add_argument("wa_id", help="the customer's WhatsApp id (digits)")
+    add.add_argument("name", help="their profile name")
+    add.add_argument(
+        "--stopped-marketing",
+        action="store_true",
+        help="they chose to receive no marketing (templates of that category fail: 131050)",
+    )
     add.set_defaults(run=_customer_add, service="customer")
 
 
@@ -248,87 +265,55 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
+    if args.remove:
+        if not args.yes:
+            print(
+                "wapipe topology: --remove deletes every queue and what it holds: add --yes",
+                file=sys.stderr,
+            )
+            return 2
+        from shared.topology import remove_at
+
+        asyncio.run(remove_at(settings.amqp_url))
+        print("removed every wapipe queue and exchange")
+        return 0
     asyncio.run(declare_at(settings.amqp_url))
     log.info("topology declared")
     return 0
 
 
-# `wapipe up`: the services of a local run, each its own process, as in production.
-LOCAL_SANDBOX_PORT: Final = 8090
-# Used only by `wapipe up` when the variable is unset, so a fresh clone runs with no setup and
-# no Meta account: the sandbox stands in for the Cloud API.
-LOCAL_DEFAULTS: Final = {
-    "WAPIPE_APP_SECRETS": "local-app-secret",
-    "WAPIPE_VERIFY_TOKEN": "local-verify-token",
-    "WAPIPE_ACCESS_TOKEN": "local-access-token",
-    "WAPIPE_GRAPH_URL": f"http://127.0.0.1:{LOCAL_SANDBOX_PORT}",
-}
-
-
-def _up(settings: Settings, args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    for name, value in LOCAL_DEFAULTS.items():
-        if not env.get(name) and not env.get(name + "_FILE"):
-            env[name] = value
-            log.info("local default", extra={"variable": name})
-    asyncio.run(declare_at(settings.amqp_url))
-    services: list[tuple[str, ...]] = [("ingress",), *(("worker", kind) for kind in WORKERS)]
-    if env["WAPIPE_GRAPH_URL"] == LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]:
-        # No Meta account needed: the sandbox plays the Cloud API, its webhooks go to the ingress.
-        webhook_url = f"http://{settings.ingress_host}:{settings.ingress_port}/webhook"
-        services.append(
-            ("sandbox", "--port", str(LOCAL_SANDBOX_PORT), "--webhook-url", webhook_url)
-        )
-    return asyncio.run(_supervise(env, services))
-
-
-async def _supervise(env: dict[str, str], services: list[tuple[str, ...]]) -> int:
-    """Run every service until one exits or we are told to stop; then stop them all."""
-    children = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "wapipe", *service, env=env)
-        for service in services
-    ]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    exits = [asyncio.create_task(child.wait()) for child in children]
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for child in children:
-        if child.returncode is None:
-            child.terminate()
-    codes = await asyncio.gather(*(child.wait() for child in children))
-    stopping.cancel()
-    return 0 if stop.is_set() else max(codes, key=abs) or 1
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="wapipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ingress = commands.add_parser("ingress", help="run the webhook ingress")
     ingress.add_argument("--host", help="listen address (WAPIPE_INGRESS_HOST)")
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
     ingress.set_defaults(run=_ingress, service="ingress")
     _sandbox_parser(commands)
-    worker = commands.add_parser("worker", help="run a worker")
-    worker.add_argument("kind", choices=sorted(WORKERS))
+    worker = commands.add_parser(
+        "worker", help="run a worker: status, message, account, media or sender"
+    )
+    worker.add_argument("kind", choices=sorted(WORKERS), help="which worker")
     worker.add_argument("--metrics-port", type=int, help="metrics port (WAPIPE_METRICS_PORT)")
     worker.set_defaults(run=_worker, service="worker")
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         run=_migrate, service="migrate"
     )
-    commands.add_parser("topology", help="declare the broker topology").set_defaults(
-        run=_topology, service="topology"
+    topology = commands.add_parser(
+        "topology", help="declare the broker's exchanges and queues (idempotent; once per deploy)"
     )
-    commands.add_parser("up", help="run the whole system locally").set_defaults(
-        run=_up, service="up"
+    topology.add_argument(
+        "--remove", action="store_true", help="delete them instead, with every message they hold"
     )
+    topology.add_argument("--yes", action="store_true", help="confirm --remove")
+    topology.set_defaults(run=_topology, service="topology")
+    add_local_parsers(commands)
     add_dlq_parser(commands)
     add_send_parser(commands)
-    return parser
+    add_history_parsers(commands)
+    return with_help_formatter(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -339,16 +324,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wapipe: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level, settings.log_format, args.service)
+    if args.service not in SERVICES:
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
         code: int = args.run(settings, args)
     except SettingsError as exc:
         print(f"wapipe: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
-        print(f"wapipe: cannot reach the broker at WAPIPE_AMQP_URL: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except (OSError, aiormq.exceptions.AMQPError) as exc:
+        known = explain(exc, " ".join([args.service, *([args.kind] if "kind" in args else [])]))
+        if known is None:
+            raise
+        print(f"wapipe: {known[0]}", file=sys.stderr)
+        return known[1]
     return code
 
 

@@ -30,7 +30,7 @@ from sandbox.customers import (
     inbound_value,
 )
 from sandbox.faults import Fault
-from sandbox.keys import CONFIG, FAULTS, SENDER, WORLD
+from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
 from sandbox.media import LARGEST_MEDIA_BYTES, MediaItem
 from sandbox.media_files import MEDIA_KINDS, sample_media
 from sandbox.state import World, new_wamid
@@ -150,15 +150,17 @@ async def clock(request: web.Request) -> web.Response:
     if freeze is not None:
         world.clock.freeze(freeze)
     world.clock.advance(float(advance))
-    return web.json_response(
-        {"now": world.clock.now(), "frozen": world.clock.frozen_at is not None}
-    )
+    answer = {"now": world.clock.now(), "frozen": world.clock.frozen_at is not None}
+    request.app[FEED].publish("control", what="clock", clock=answer)
+    return web.json_response(answer)
 
 
 async def reset(request: web.Request) -> web.Response:
     request.app[WORLD].replace_with(request.app[CONFIG].new_world())
     request.app[SENDER].reset()
     request.app[FAULTS].reset()
+    request.app[FEED].backlog.clear()  # a console connecting now starts from the reset
+    request.app[FEED].publish("control", what="reset")
     return web.json_response({"success": True})
 
 
@@ -230,6 +232,13 @@ async def customer_sends(request: web.Request) -> web.Response:
     request.app[SENDER].schedule(
         asyncio.get_running_loop().time(), business.waba_id, "messages", value
     )
+    request.app[FEED].publish(
+        "inbound",
+        wa_id=wa_id,
+        wamid=message["id"],
+        phone_number_id=business.phone_number_id,
+        message=message,
+    )
     answer: dict[str, Any] = {"wamid": message["id"]}
     if media_ref is not None:
         answer["media_id"] = media_ref.id
@@ -274,11 +283,13 @@ async def add_fault(request: web.Request) -> web.Response:
     except (TypeError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     request.app[FAULTS].faults.append(fault)
+    request.app[FEED].publish("control", what="faults", faults=request.app[FAULTS].describe())
     return web.json_response(request.app[FAULTS].describe())
 
 
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[FAULTS].faults.clear()
+    request.app[FEED].publish("control", what="faults", faults=[])
     return web.json_response([])
 
 

@@ -8,6 +8,7 @@ logged for ``/_sandbox/requests``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections import deque
@@ -16,13 +17,14 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, business, graph
+from sandbox import admin, business, console, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
 from sandbox.faults import Fault, Faults, endpoint_of
-from sandbox.keys import CONFIG, FAULTS, SENDER, TOKEN, WORLD
+from sandbox.feed import Feed
+from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, TOKEN, WORLD
 from sandbox.state import RequestRecord, World
-from sandbox.webhooks import WebhookSender
+from sandbox.webhooks import Delivery, WebhookSender
 from shared.eventloop import new_event_loop
 from shared.settings import Settings, require
 
@@ -39,14 +41,35 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
     app[TOKEN] = settings.access_token
     app[WORLD] = config.new_world()
     app[FAULTS] = Faults(seed=config.chaos.seed)
+    app[FEED] = feed = Feed()
     app[SENDER] = WebhookSender(
-        config.webhook_url, settings.app_secrets[0], config.chaos, config.retry
+        config.webhook_url,
+        settings.app_secrets[0],
+        config.chaos,
+        config.retry,
+        on_attempt=lambda delivery: _feed_attempt(feed, delivery),
     )
+    app.router.add_routes(console.routes(ADMIN_PREFIX))  # before admin's catch-all
     app.router.add_routes(admin.routes(ADMIN_PREFIX))
     app.router.add_routes(business.routes())
     app.router.add_routes(graph.routes())
     app.cleanup_ctx.append(_webhook_sender)
+    app.on_shutdown.append(_end_streams)  # before the server waits for open handlers
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[FEED].close()
+
+
+def _feed_attempt(feed: Feed, delivery: Delivery) -> None:
+    feed.publish(
+        "webhook",
+        id=delivery.id,
+        delivered=delivery.delivered or delivery.attempts[-1].get("status") == 200,
+        attempts=delivery.attempts,
+        body=json.loads(delivery.body),
+    )
 
 
 async def _webhook_sender(app: web.Application) -> AsyncIterator[None]:
@@ -69,9 +92,22 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
         if fault is None:
             response = await handler(request)
         else:
+            request.app[FEED].publish(
+                "fault",
+                path=request.path,
+                fault=dataclasses.asdict(fault),
+                faults=request.app[FAULTS].describe(),  # a counted one may be used up now
+            )
             response = await _injected(request, handler, fault)
     except GraphError as error:
         code = error.code
+        request.app[FEED].publish(
+            "refused",
+            code=error.code,
+            title=error.title,
+            method=request.method,
+            path=request.path,
+        )
         response = web.json_response(error.response_body(), status=error.http_status)
     except web.HTTPException as answer:  # 404 of an expired URL, 416, the router's 404/405
         world.requests.append(

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from sandbox.limits import PairRate, Throughput
-from sandbox.state import REQUEST_LOG_SIZE, Clock, World
+from sandbox.state import REQUEST_LOG_SIZE, Clock, Template, World
 from sandbox.webhooks import Chaos, Retry
+
+# What `wapipe sandbox` starts with, so the README's `wapipe send template` works at once.
+EXAMPLE_TEMPLATE: Final = {
+    "name": "shipping_update",
+    "language": "en_US",
+    "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "Hi {{1}}, your order has shipped."}],
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,16 +39,23 @@ class SandboxConfig:
     retry: Retry = field(default_factory=Retry)
     business_phone: str = "15550101234"
     customers: tuple[tuple[str, str], ...] = (("16315551181", "Kerry Fisher"),)
+    templates: tuple[dict[str, Any], ...] = ()  # approved from the start (creation payloads)
 
     def new_world(self) -> World:
-        """The world the sandbox starts with: one business, the configured customers."""
+        """The world the sandbox starts with: one business with its templates, the customers."""
         world = World(
             clock=Clock(),
             throughput=Throughput(self.rate_per_s),
             pair_rate=PairRate(self.pair_interval_s, self.pair_burst),
             requests=deque(maxlen=self.request_log_size),
         )
-        world.add_business(self.business_phone)
+        business = world.add_business(self.business_phone)
+        for number, template in enumerate(self.templates):
+            # Ids outside the counter's range: the ids handed out later do not move.
+            template_id = str(5944 * 10**12 - number)
+            world.template_records[template_id] = Template(
+                template_id, business.waba_id, dict(template), status="APPROVED"
+            )
         for wa_id, name in self.customers:
             world.add_customer(wa_id, name)
         return world

@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from sandbox import analytics, errors, media
 from sandbox.errors import GraphError
 from sandbox.json_checks import json_body
-from sandbox.keys import CONFIG, SENDER, WORLD
+from sandbox.keys import CONFIG, FEED, SENDER, WORLD
 from sandbox.limits import admit_send
 from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
 from sandbox.templates import FindTemplate, TemplateSpec
 from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 from sandbox.webhooks import WebhookSender
+
+_ENVELOPE: Final = ("messaging_product", "recipient_type", "to")  # not the message itself
 
 
 def routes() -> list[web.RouteDef]:
@@ -40,7 +42,8 @@ def routes() -> list[web.RouteDef]:
 async def send_message(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     business = world.business(request.match_info["phone_number_id"])
-    parsed = parse_messages_request(await json_body(request), _templates(world, business.waba_id))
+    body = await json_body(request)
+    parsed = parse_messages_request(body, _templates(world, business.waba_id))
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()
@@ -61,6 +64,13 @@ async def send_message(request: web.Request) -> web.Response:
             "short period of time.",
         )
     sent = _accept(world, business, parsed, now)
+    request.app[FEED].publish(
+        "outbound",
+        wa_id=parsed.wa_id,
+        wamid=sent.wamid,
+        phone_number_id=business.phone_number_id,
+        message={key: value for key, value in body.items() if key not in _ENVELOPE},
+    )
     _schedule_statuses(request.app[SENDER], world, business, sent, _refusal(world, parsed))
     message: dict[str, Any] = {"id": sent.wamid}
     if parsed.template is not None:

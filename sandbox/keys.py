@@ -8,6 +8,7 @@ from aiohttp import web
 
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults
+from sandbox.feed import Feed
 from sandbox.state import World
 from sandbox.webhooks import WebhookSender
 
@@ -16,3 +17,4 @@ TOKEN: Final = web.AppKey("token", str)
 WORLD: Final = web.AppKey("world", World)
 SENDER: Final = web.AppKey("sender", WebhookSender)
 FAULTS: Final = web.AppKey("faults", Faults)
+FEED: Final = web.AppKey("feed", Feed)

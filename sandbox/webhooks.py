@@ -21,7 +21,7 @@ import itertools
 import json
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -116,8 +116,16 @@ class _Due:
 class WebhookSender:
     """Holds changes until they are due, then posts them to the receiver."""
 
-    def __init__(self, url: str, secret: str, chaos: Chaos, retry: Retry) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        chaos: Chaos,
+        retry: Retry,
+        on_attempt: Callable[[Delivery], None] | None = None,
+    ) -> None:
         self.url = url
+        self._on_attempt = on_attempt  # the console's feed: each attempt and its answer
         self._secret = secret.encode()
         self.chaos = chaos
         self.retry = retry
@@ -253,6 +261,8 @@ class WebhookSender:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 outcome["error"] = f"{type(exc).__name__}: {exc}"
             delivery.attempts.append(outcome)
+            if self._on_attempt is not None:
+                self._on_attempt(delivery)
             if outcome.get("status") == 200:
                 delivery.delivered = True
                 return

@@ -74,3 +74,5 @@ def setup(level: str, log_format: str, service: str) -> None:
     root.setLevel(level)
     # aio-pika logs every reconnect attempt at length; our own lines say what matters.
     logging.getLogger("aiormq").setLevel(max(logging.WARNING, root.level))
+    # Alembic says at INFO what it is about to do on every start (plugins, "Context impl").
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

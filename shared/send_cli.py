@@ -3,14 +3,17 @@
     wapipe send text --to 16315551181 --body "Your order has shipped" [--preview-url]
     wapipe send image --to ... (--id ID | --link URL | --file PATH [--mime-type T]) [--caption C]
     wapipe send audio|video|document|sticker ...   the same (document adds --filename)
-    wapipe send template --to ... --name order_update --language en_US [--param TEXT ...]
+    wapipe send template --to ... --name shipping_update --language en_US [--param TEXT ...]
     wapipe send reaction --to ... --message-id WAMID --emoji 👍
     wapipe send mark-read --message-id WAMID [--typing]
     wapipe send job FILE|-                          a whole JSON job (schemas/send-job.schema.json)
 
-Every built job takes ``--from`` (the business number's id), ``--key`` (the idempotency key;
-a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``. The job is checked against
-the contract before anything is published: an invalid one exits 2 with msgspec's reason.
+Every built job takes ``--from`` (the business number's id: by default
+``WAPIPE_PHONE_NUMBER_ID``, else the number of a sandbox running here), ``--key`` (the idempotency
+key; a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``; and, but for mark-read,
+``--wait``: wait for the sender's outcome, print it, exit 1 if the job failed. The job is
+checked against the contract before anything is published: an invalid one exits 2 with
+msgspec's reason.
 Registered by wapipe.py: ``add_send_parser(commands)``.
 """
 
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Final
@@ -26,9 +31,11 @@ from typing import Any, Final
 import msgspec
 
 from shared.schemas.jobs import Job, job_decoder, routing_key
+from shared.schemas.outbound import OutboundAccepted, OutboundEvent, outbound_decoder
 from shared.settings import Settings
 
 MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
+LOCAL_SANDBOX_STATE: Final = "http://127.0.0.1:8090/_sandbox/state"
 _CAPTIONED: Final = ("image", "video", "document")
 
 
@@ -42,13 +49,13 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     job = _common()
     text = kinds.add_parser("text", parents=[job], help="a text message")
     _recipient(text)
-    text.add_argument("--body", required=True)
+    text.add_argument("--body", required=True, help="the text (up to 4096 characters)")
     text.add_argument("--preview-url", action="store_true", help="preview the first URL")
     for kind in MEDIA_KINDS:
         _media_parser(kinds, job, kind)
     template = kinds.add_parser("template", parents=[job], help="an approved template")
     _recipient(template)
-    template.add_argument("--name", required=True)
+    template.add_argument("--name", required=True, help="the template's name")
     template.add_argument("--language", required=True, help="its language code, e.g. en_US")
     template.add_argument(
         "--param", action="append", default=[], help="a body text parameter, in order; repeat"
@@ -60,26 +67,48 @@ def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     _recipient(reaction)
     reaction.add_argument("--message-id", required=True, help="the wamid reacted to")
     reaction.add_argument("--emoji", required=True, help='one emoji; "" removes the reaction')
-    read = kinds.add_parser("mark-read", parents=[job], help="mark an inbound message read")
+    # A read receipt ends in no event, so there is nothing to --wait for.
+    read = kinds.add_parser(
+        "mark-read", parents=[_common(waiting=False)], help="mark an inbound message read"
+    )
     read.add_argument("--message-id", required=True, help="the inbound wamid")
     read.add_argument("--typing", action="store_true", help='also show "typing…" (up to 25 s)')
-    whole = kinds.add_parser("job", help="publish a whole JSON job (- for standard input)")
+    whole = kinds.add_parser(
+        "job", parents=[_waiting()], help="publish a whole JSON job (- for standard input)"
+    )
     whole.add_argument("file", help="a JSON file, or - for standard input")
     send.set_defaults(run=run_send, service="send")
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common(*, waiting: bool = True) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, parents=[_waiting()] if waiting else [])
     common.add_argument(
         "--from",
         dest="phone_number_id",
-        help="the business number's phone number id (default: its setting, if any)",
+        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else "
+        "the number of the sandbox `wapipe up` runs here)",
     )
     common.add_argument("--key", help="the idempotency key (default: a fresh uuid4)")
     common.add_argument("--callback-data", help="echoed on the message's statuses (<= 512)")
     common.add_argument("--reply-to", help="the wamid this answers (shown quoted)")
     common.add_argument("--expires-at", type=float, help="unix seconds: not sent after this")
     return common
+
+
+def _waiting() -> argparse.ArgumentParser:
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the sender's outcome and print it (exit 1 if the job failed)",
+    )
+    waiting.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="with --wait: seconds to wait for the outcome (default: 60)",
+    )
+    return waiting
 
 
 def _recipient(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +128,7 @@ def _media_parser(
     source.add_argument("--file", help="a local file the sender uploads first")
     media.add_argument("--mime-type", help="the file's type (default: guessed from its name)")
     if kind in _CAPTIONED:
-        media.add_argument("--caption")
+        media.add_argument("--caption", help="a caption (up to 1024 characters)")
     if kind == "document":
         media.add_argument("--filename", help="the name shown")
 
@@ -146,9 +175,9 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     """The job the options describe, checked against the contract; InvalidJob if it is not."""
     if args.send_kind == "job":
         return _decoded(_read(args.file))
-    number = args.phone_number_id or getattr(settings, "phone_number_id", None)
+    number = args.phone_number_id or settings.phone_number_id
     if not number:
-        raise InvalidJob("give --from, the business number's phone number id")
+        raise InvalidJob("give --from, or set WAPIPE_PHONE_NUMBER_ID: the number to send from")
     envelope = {"idempotency_key": args.key or str(uuid.uuid4()), "phone_number_id": number}
     if args.send_kind == "mark-read":
         job = {
@@ -174,6 +203,21 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     return _decoded(msgspec.json.encode(job))
 
 
+def local_sandbox_number(url: str = LOCAL_SANDBOX_STATE) -> str | None:
+    """The number of a sandbox running here (`wapipe up`), when it has exactly one: what
+    ``--from`` means on a developer's machine with nothing set."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - our fixed URL
+            businesses = json.loads(answer.read())["businesses"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(businesses) != 1:
+        return None
+    number = str(businesses[0]["phone_number_id"])
+    print(f"wapipe send: from {number}, the local sandbox's number", file=sys.stderr)
+    return number
+
+
 def _read(name: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -192,22 +236,76 @@ def _decoded(body: bytes) -> Job:
 
 
 def run_send(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.publisher import JobPublisher, PublishError
+    from shared.publisher import PublishError
 
+    if args.send_kind != "job" and not (args.phone_number_id or settings.phone_number_id):
+        number = local_sandbox_number()
+        if number is not None:
+            settings = msgspec.structs.replace(settings, phone_number_id=number)
     try:
         job = build_job(args, settings)
     except InvalidJob as exc:
         print(f"wapipe send: invalid job: {exc}", file=sys.stderr)
         return 2
-
-    async def publish() -> None:
-        async with JobPublisher(settings, name="wapipe-send") as jobs:
-            await jobs.publish(job)
-
     try:
-        asyncio.run(publish())
+        wait_s = args.timeout if getattr(args, "wait", False) else None
+        outcome = asyncio.run(_publish(settings, job, wait_s))
     except PublishError as exc:
         print(f"wapipe send: {exc}", file=sys.stderr)
         return 1
+    except TimeoutError:
+        print(
+            f"wapipe send: published {job.idempotency_key}, no outcome within {args.timeout:g} s"
+            " (is the sender running? `wapipe jobs show KEY` tells later)",
+            file=sys.stderr,
+        )
+        return 1
     print(f"published {job.idempotency_key} to {routing_key(job.phone_number_id)}")
-    return 0
+    if outcome is None:
+        return 0
+    print(describe_outcome(outcome))
+    return 0 if isinstance(outcome, OutboundAccepted) else 1
+
+
+def describe_outcome(outcome: OutboundEvent) -> str:
+    if isinstance(outcome, OutboundAccepted):
+        return f"accepted: {outcome.wamid} to {outcome.wa_id or outcome.to}"
+    code = f"{outcome.code} " if outcome.code is not None else ""
+    details = f" ({outcome.details})" if outcome.details else ""
+    return f"failed at {outcome.stage}: {code}{outcome.title}{details}"
+
+
+async def _publish(settings: Settings, job: Job, wait_s: float | None) -> OutboundEvent | None:
+    """Publish the job; with ``wait_s``, its first outcome, heard on a queue of our own bound
+    to ``outbound.#`` before the job leaves (so a quick answer is not missed)."""
+    import aio_pika
+
+    from shared.publisher import JobPublisher
+    from shared.topology import EVENTS_EXCHANGE
+
+    if wait_s is None:
+        async with JobPublisher(settings, name="wapipe-send") as jobs:
+            await jobs.publish(job)
+        return None
+    connection = await aio_pika.connect(
+        settings.amqp_url, client_properties={"connection_name": "wapipe-send-wait"}
+    )
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(EVENTS_EXCHANGE, "outbound.#")
+        async with JobPublisher(settings, name="wapipe-send") as jobs:
+            await jobs.publish(job)
+        return await asyncio.wait_for(_outcome_of(queue, job.idempotency_key), wait_s)
+
+
+async def _outcome_of(queue: Any, key: str) -> OutboundEvent:
+    async with queue.iterator(no_ack=True) as messages:
+        async for message in messages:
+            try:
+                event: OutboundEvent = outbound_decoder.decode(message.body)
+            except msgspec.DecodeError:
+                continue
+            if event.key == key:
+                return event
+    raise TimeoutError  # the queue went away

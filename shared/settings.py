@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+from yarl import URL
 
 PREFIX: Final = "WAPIPE_"
 SECRET_FIELDS: Final = frozenset({"amqp_url", "app_secrets", "verify_token", "access_token"})
@@ -42,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     graph_timeout_s: float = 30.0  # a whole call, retries apart
     graph_max_connections: int = 64  # the client's connection pool, per process
     graph_retries: int = 3  # more tries of a call that failed transiently (or 429)
+    # The business number `wapipe send` sends from when --from is not given (`wapipe up` sets
+    # it to the sandbox's number).
+    phone_number_id: str = ""
 
     # Ingress.
     ingress_host: str = "127.0.0.1"
@@ -195,6 +199,28 @@ def _check(settings: Settings) -> None:
         if getattr(settings, field) not in allowed:
             raise SettingsError(f"{env_name(field)}: must be one of {', '.join(allowed)}")
     number_rates(settings)
+    _check_amqp_url(settings.amqp_url)
+
+
+def _check_amqp_url(url: str) -> None:
+    """A malformed broker URL fails here, in one line, not as a traceback deep in a client or a
+    hang. The URL is not shown: it carries the password."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    try:
+        parsed = URL(url)
+        host, port = parsed.host, parsed.explicit_port
+    except ValueError:
+        host, port = None, -1
+    if scheme not in ("amqp", "amqps"):
+        problem = "must start with amqp:// or amqps://"
+    elif port is not None and not 0 < port < 65536:
+        problem = "its port must be a number from 1 to 65535"
+    elif not host:
+        problem = "names no host"
+    else:
+        return
+    example = "amqp://user:password@host:5672/vhost"
+    raise SettingsError(f"{env_name('amqp_url')}: {problem} (e.g. {example})")
 
 
 def number_rates(settings: Settings) -> dict[str, float]:

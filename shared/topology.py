@@ -208,3 +208,22 @@ async def declare_at(amqp_url: str, connection_name: str | None = None) -> None:
     connection = await amqp.connect_once(amqp_url, name)
     async with connection:
         await declare(await connection.channel())
+
+
+def queue_names() -> list[str]:
+    """Every queue ``declare`` makes: live, dead-letter and wait queues."""
+    live = [name for queue in QUEUES for name in (queue.name, queue.dead_letter_queue)]
+    return [*live, *(wait.name for wait in WAIT_QUEUES)]
+
+
+async def remove_at(amqp_url: str, connection_name: str | None = None) -> None:
+    """Delete every queue (with what it holds) and exchange ``declare`` makes, those that are
+    there. For a machine being cleared, never a deploy."""
+    name = connection_name or amqp.connection_name("topology")
+    connection = await amqp.connect_once(amqp_url, name)
+    async with connection:
+        channel = await connection.channel()
+        for name in queue_names():
+            await channel.queue_delete(name)
+        for spec in EXCHANGES:
+            await channel.exchange_delete(spec.name)

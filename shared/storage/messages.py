@@ -4,6 +4,10 @@ A message is written once, keyed by its wamid (a repeat inserts nothing). Its co
 the latest profile name wins, first and last seen are kept. ``handled_at`` is set once the
 business logic (the user's handlers) has had the message, so a message stored but not handled
 (a crash in between) is handled when it comes again, and one handled is not handled twice.
+
+An outbound message is recorded by the sender once the Cloud API accepts it (``record_outbound``):
+its type and body, merged with whatever its statuses wrote first, never moving its state back.
+``conversation`` reads both directions with one customer, in order.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import msgspec
 from sqlalchemy import Dialect, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.schemas.jobs import SendJob, message_type
 from shared.storage import schema
 from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
@@ -38,6 +43,46 @@ class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
     frequently_forwarded: bool | None
     referral: str | None  # JSON
     errors: str | None  # JSON
+
+
+class OutboundRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What the sender knows of a message the Cloud API accepted."""
+
+    wamid: str
+    direction: str = "out"
+    phone_number_id: str
+    wa_id: str | None  # the recipient, as the answer named them (else as the job did)
+    type: str
+    payload: str  # the job's message object, JSON
+    received_at: float  # when the Cloud API accepted it
+    status_rank: int = 0  # accepted; statuses only ever move it forward
+
+
+def outbound_row(job: SendJob, wamid: str, wa_id: str | None, at: float) -> OutboundRow:
+    """The row of a job the Cloud API accepted as ``wamid`` (``wa_id``: as its answer named the
+    recipient), at ``at``. Pure."""
+    return OutboundRow(
+        wamid=wamid,
+        phone_number_id=job.phone_number_id,
+        wa_id=wa_id or job.to,
+        type=message_type(job.message),
+        payload=msgspec.json.encode(job.message).decode(),
+        received_at=at,
+    )
+
+
+class ConversationLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One message of a conversation, either way."""
+
+    wamid: str
+    direction: str
+    type: str | None
+    payload: str | None
+    status: str | None
+    failure_code: int | None
+    failure_title: str | None
+    at: float | None
+    job: str | None = None  # the send job that made an outbound message, as published
 
 
 class ContactRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +115,59 @@ async def mark_handled(connection: AsyncConnection, wamids: Collection[str], at:
         await connection.execute(
             update(table).where(table.c.wamid.in_(wamids)).values(handled_at=at)
         )
+
+
+async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRow]) -> None:
+    """Record accepted sends in the caller's transaction. Idempotent; a row its statuses made
+    first keeps its state (never moved back) and gains the type and body."""
+    await execute_many(connection, _merge_outbound(connection.dialect), rows, key="wamid")
+
+
+async def conversation(
+    connection: AsyncConnection, wa_id: str, limit: int = 200
+) -> list[ConversationLine]:
+    """The last ``limit`` messages with this customer, both directions, oldest first; an
+    outbound one with the send job that made it, if any (its body, before the sender records
+    it in ``messages``)."""
+    table = schema.messages.c
+    jobs = schema.send_jobs
+    # Meta's timestamps are whole seconds: a reply and what it answers would tie. Ours are not.
+    at = func.coalesce(table.received_at, jobs.c.created_at, table.timestamp, table.last_status_at)
+    query = (
+        select(
+            table.wamid,
+            table.direction,
+            table.type,
+            table.payload,
+            table.status,
+            table.failure_code,
+            table.failure_title,
+            at.label("at"),
+            jobs.c.job,
+        )
+        .select_from(schema.messages.outerjoin(jobs, jobs.c.wamid == table.wamid))
+        .where(table.wa_id == wa_id)
+        .order_by(at.desc(), table.wamid)
+        .limit(limit)
+    )
+    rows = (await connection.execute(query)).all()
+    return [ConversationLine(**row._asdict()) for row in reversed(rows)]
+
+
+@lru_cache(maxsize=8)
+def _merge_outbound(dialect: Dialect) -> Prepared:
+    stored = schema.messages.c
+    statement = insert_for(dialect, schema.messages)
+    new = statement.excluded
+    keep = ("phone_number_id", "wa_id", "type", "payload", "received_at", "status_rank")
+    return prepare(
+        statement.on_conflict_do_update(
+            index_elements=["wamid"],
+            set_={name: func.coalesce(stored[name], new[name]) for name in keep},
+        ),
+        dialect,
+        OutboundRow,
+    )
 
 
 @lru_cache(maxsize=8)

@@ -292,6 +292,16 @@ async def unknown(connection: AsyncConnection, limit: int = 500) -> list[JobReco
     return [JobRecord(**row._mapping) for row in rows]
 
 
+async def latest(
+    connection: AsyncConnection, limit: int = 20, state: str | None = None
+) -> list[JobRecord]:
+    """The jobs last changed (in ``state``, if given), newest first: for `wapipe jobs list`."""
+    query = select(*_COLUMNS).order_by(table.c.updated_at.desc()).limit(limit)
+    if state is not None:
+        query = query.where(table.c.state == state)
+    return [JobRecord(**row._mapping) for row in await connection.execute(query)]
+
+
 class Evidence(msgspec.Struct, frozen=True):
     """What the status worker stored of a message sent with some callback data."""
 

@@ -1,0 +1,189 @@
+"""``wapipe jobs`` and ``wapipe conversation``: what happened, read from wapipe's database.
+
+    wapipe jobs list [--state S] [--limit N]   the send jobs last changed, newest first
+    wapipe jobs show KEY                       one job: its state, wamid, error and body
+    wapipe conversation WA_ID [--limit N]      both directions with a customer, oldest first
+
+Registered by wapipe.py: ``add_history_parsers(commands)``. The formatting is pure (``job_line``,
+``conversation_line``, ``summary``); only ``run_*`` touch the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:  # the storage (SQLAlchemy) is imported when a command runs, not by `wapipe`
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from shared.storage.messages import ConversationLine
+    from shared.storage.send_jobs import JobRecord
+
+T = TypeVar("T")
+
+STATES: Final = ("queued", "sending", "accepted", "failed", "unknown")
+
+
+def add_history_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    jobs = commands.add_parser("jobs", help="the send jobs and how each ended (from the database)")
+    actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="{list,show}")
+    listing = actions.add_parser(
+        "list", help="the jobs last changed, newest first", formatter_class=formatter
+    )
+    listing.add_argument("--state", choices=STATES, help="only jobs in this state")
+    listing.add_argument("--limit", type=int, default=20, help="how many jobs at most")
+    listing.set_defaults(run=run_jobs_list, service="jobs")
+    show = actions.add_parser("show", help="one job: state, wamid, error, the job itself")
+    show.add_argument("key", help="the job's idempotency key")
+    show.set_defaults(run=run_jobs_show, service="jobs")
+    talk = commands.add_parser(
+        "conversation",
+        help="the messages with one customer, both directions, with their statuses",
+        formatter_class=formatter,
+    )
+    talk.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
+    talk.add_argument("--limit", type=int, default=50, help="the last this many messages")
+    talk.set_defaults(run=run_conversation, service="conversation")
+
+
+# --- formatting (pure) ---------------------------------------------------------------------------
+
+
+def summary(kind: str | None, payload: str | None) -> str:
+    """A message object (inbound as Meta sent it, outbound as the job gave it) in a few words."""
+    try:
+        message: dict[str, Any] = json.loads(payload) if payload else {}
+    except ValueError:
+        message = {}
+    kind = kind or message.get("type") or "?"
+    part = message.get(kind)
+    part = part if isinstance(part, dict) else {}
+    if kind == "text":
+        return str(part.get("body", ""))
+    if kind == "interactive":
+        return _interactive(part)
+    if kind == "button":
+        return str(part.get("text", ""))
+    if kind == "template":
+        return f"[template {part.get('name', '?')}]"
+    if kind == "reaction":
+        return f"[reaction {part.get('emoji', '')}]"
+    caption = part.get("caption") or part.get("filename")
+    return f"[{kind}]" + (f" {caption}" if caption else "")
+
+
+def _interactive(part: dict[str, Any]) -> str:
+    for reply in ("button_reply", "list_reply"):
+        if reply in part:
+            return f"[{part[reply].get('title', '')}]"
+    body = part.get("body", {}).get("text", "")
+    buttons = part.get("action", {}).get("buttons", [])
+    titles = " ".join(f"[{b.get('reply', {}).get('title', '')}]" for b in buttons)
+    return f"{body} {titles}".strip()
+
+
+def _when(at: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
+
+
+def content(line: ConversationLine) -> tuple[str | None, str | None]:
+    """The message's type and body: as stored, else from the job that sent it."""
+    if line.payload is not None or line.job is None:
+        return line.type, line.payload
+    try:
+        message = json.loads(line.job).get("message")
+    except (ValueError, AttributeError):
+        return line.type, None
+    if not isinstance(message, dict):
+        return line.type, None
+    return line.type or message.get("type"), json.dumps(message)
+
+
+def conversation_line(line: ConversationLine) -> str:
+    arrow = "<-" if line.direction == "in" else "->"
+    status = ""
+    if line.direction == "out":
+        status = f"  ({line.status or 'no status yet'}"
+        if line.failure_code is not None:
+            status += f": {line.failure_code} {line.failure_title or ''}".rstrip()
+        status += ")"
+    kind, payload = content(line)
+    return f"{_when(line.at)} {arrow} {kind or '?':<11} {summary(kind, payload)}{status}"
+
+
+def job_line(job: JobRecord) -> str:
+    outcome = job.wamid or ""
+    if job.error_code is not None or job.error_title:
+        outcome = f"{job.error_code or ''} {job.error_title or ''}".strip()
+    when = _when(job.updated_at)
+    return f"{when}  {job.state:<9} {job.idempotency_key}  to {job.recipient}  {outcome}"
+
+
+def job_detail(job: JobRecord) -> str:
+    rows = [
+        ("key", job.idempotency_key),
+        ("state", job.state),
+        ("from", job.phone_number_id),
+        ("to", job.recipient),
+        ("wamid", job.wamid),
+        ("error", f"{job.error_code} {job.error_title}" if job.error_title else None),
+        ("details", job.error_details),
+        ("attempts", str(job.attempts)),
+        ("updated", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.updated_at))),
+        ("job", job.job),
+    ]
+    return "\n".join(f"{name + ':':<9} {value}" for name, value in rows if value is not None)
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def _read(settings: Settings, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    from shared.storage.database import open_database
+
+    async def run() -> T:
+        async with open_database(settings.database_url) as engine, engine.connect() as connection:
+            return await query(connection)
+
+    return asyncio.run(run())
+
+
+def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.send_jobs import latest
+
+    jobs = _read(settings, lambda connection: latest(connection, args.limit, args.state))
+    for job in jobs:
+        print(job_line(job))
+    if not jobs:
+        print("no send jobs yet", file=sys.stderr)
+    return 0
+
+
+def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.send_jobs import records
+
+    found = _read(settings, lambda connection: records(connection, [args.key]))
+    if args.key not in found:
+        print(f"wapipe jobs: no job with the key {args.key!r}", file=sys.stderr)
+        return 1
+    print(job_detail(found[args.key]))
+    return 0
+
+
+def run_conversation(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.messages import conversation
+
+    lines = _read(settings, lambda connection: conversation(connection, args.wa_id, args.limit))
+    for line in lines:
+        print(conversation_line(line))
+    if not lines:
+        print(f"no messages with {args.wa_id}", file=sys.stderr)
+    return 0
