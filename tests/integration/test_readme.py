@@ -49,8 +49,8 @@ EXPECTED = {
     "wapipe conversation": r"-> text +Your order has shipped",
     "wapipe jobs list": "accepted",
     "_sandbox/webhooks": '"delivered": true',
-    # The type of outbound rows comes once the sender records it (record_outbound).
-    'sqlite3 var/wapipe.db "select direction': r"out\|(text)?\|read",
+    # The sender records an accepted message's type (record_outbound); its statuses follow.
+    'sqlite3 var/wapipe.db "select direction': r"out\|text\|read",
     "wapipe_worker_stored": "wapipe_worker_stored_total",
     "wapipe send image": "accepted: wamid.",
     "wapipe send template": "accepted: wamid.",

@@ -78,6 +78,26 @@ async def test_a_job_is_sent_recorded_and_published_as_accepted(
     assert states[job.idempotency_key] == ("accepted", sent.wamid, None)
 
 
+async def test_an_accepted_send_records_its_messages_type_and_body(
+    settings: Settings, database_url: str
+) -> None:
+    async with (
+        sandbox_system(settings, database_url) as system,
+        following(settings.amqp_url) as events,
+        running_worker(sender.KIND, system.settings),
+    ):
+        job = system.text(body="your order has shipped")
+        await publish_jobs(settings.amqp_url, [job])
+        await events.until_done([job.idempotency_key])
+        [accepted] = events.accepted(job.idempotency_key)
+    table = schema.messages.c
+    async with open_database(database_url) as engine, engine.connect() as connection:
+        query = select(table.direction, table.type, table.payload, table.wa_id)
+        row = (await connection.execute(query.where(table.wamid == accepted.wamid))).one()
+    assert (row.direction, row.type, row.wa_id) == ("out", "text", CUSTOMER)
+    assert msgspec.json.decode(row.payload)["text"]["body"] == "your order has shipped"
+
+
 async def test_the_same_job_published_three_times_reaches_the_api_once(
     settings: Settings, database_url: str
 ) -> None:

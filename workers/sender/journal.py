@@ -1,4 +1,5 @@
-"""The sender's writes to ``send_jobs``: claims, marks and state changes, many per transaction.
+"""The sender's writes: claims, marks and state changes of ``send_jobs`` (and the ``messages``
+row of each accepted send), many per transaction.
 
 Group commit: every claim, mark and change asked for while a transaction runs goes in the next
 one, so a thousand sends a second cost tens of commits, and each caller waits for its own.
@@ -18,7 +19,8 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.storage import send_jobs
+from shared.storage import messages, send_jobs
+from shared.storage.messages import OutboundRow
 from shared.storage.send_jobs import Change, JobRecord, NewJob
 from workers.retry import Unavailable
 from workers.storage import transaction
@@ -49,6 +51,7 @@ class _Write:
     claim: Sequence[NewJob] = ()
     mark: str | None = None
     change: Change | None = None
+    outbound: OutboundRow | None = None  # the message's row, written if the change happens
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -80,9 +83,10 @@ class Journal:
         ``sending``)."""
         return bool(await self._submit(_Write(mark=key)))
 
-    async def write(self, change: Change) -> bool:
-        """True if the job moved (it was in one of ``change.only_from``)."""
-        return bool(await self._submit(_Write(change=change)))
+    async def write(self, change: Change, outbound: OutboundRow | None = None) -> bool:
+        """True if the job moved (it was in one of ``change.only_from``); then, in the same
+        commit, ``outbound`` is recorded in ``messages`` (its type and body)."""
+        return bool(await self._submit(_Write(change=change, outbound=outbound)))
 
     async def _submit(self, write: _Write) -> Any:
         self._pending.append(write)
@@ -125,6 +129,13 @@ class Journal:
         async def commit(connection: AsyncConnection) -> tuple[dict[str, JobRecord], set[str]]:
             seen = await send_jobs.claim(connection, rows)
             moved = await send_jobs.change(connection, changes, at)
+            sent = [
+                w.outbound
+                for w in writes
+                if w.outbound is not None and w.change is not None and w.change.key in moved
+            ]
+            if sent:
+                await messages.record_outbound(connection, sent)
             return seen, moved | await send_jobs.mark_sending(connection, keys, at)
 
         return await until_stored(self._engine, commit)

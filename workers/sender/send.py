@@ -23,6 +23,7 @@ from shared.cloudapi.errors import CloudApiError, Scope
 from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_file
 from shared.schemas.outbound import Stage
 from shared.storage import send_jobs
+from shared.storage.messages import outbound_row
 from workers.sender import policy
 from workers.sender.events import accepted_event, callback_data, event_of_record, failed_event
 from workers.sender.events import outgoing as event_message
@@ -117,9 +118,11 @@ async def accepted(
     job, now = pending.job, time.time()
     if isinstance(job, SendJob) and sent is not None:
         lane.sent(pending.recipient, answered_at)
-        if await sender.journal.write(send_jobs.ACCEPT(pending.key, now, wamid=sent.wamid)):
+        change = send_jobs.ACCEPT(pending.key, now, wamid=sent.wamid)
+        if await sender.journal.write(change, outbound_row(job, sent.wamid, sent.wa_id, now)):
             await sender.events.publish([event_message(accepted_event(job, sent, now))])
             sender.metrics.accepted.inc()
+            log.info("sent", extra={"key": pending.key, "to": job.to, "wamid": sent.wamid})
         else:  # settled meanwhile (a failed status came first): its own event stands
             await republish(sender, pending.key)
     else:  # a read receipt: done, no event
@@ -191,6 +194,10 @@ async def fail(
         event = failed_event(pending.job, stage, title, now, code=code, details=details)
         await sender.events.publish([event_message(event)])
         sender.metrics.failed.labels(stage).inc()
+        log.info(
+            "send failed",
+            extra={"key": pending.key, "stage": stage, "code": code, "title": title},
+        )
     else:  # another holder has it, or it is done: its own event stands
         await republish(sender, pending.key)
     await sender.ack(pending)

@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.amqp import EventPublisher, Outgoing
 from shared.schemas.events import event_decoder
+from shared.schemas.jobs import SendJob, job_decoder
 from shared.schemas.outbound import OutboundFailed
 from shared.schemas.webhook import Status
 from shared.settings import Settings
-from shared.storage import send_jobs
+from shared.storage import messages, send_jobs
+from shared.storage.messages import outbound_row
 from shared.storage.send_jobs import Change, Evidence, JobRecord
 from workers.retry import Reject
 from workers.runtime import Outcome
@@ -102,6 +104,9 @@ class Settler:
         moved = await send_jobs.finish(connection, change)
         if moved is None:
             return False
+        job = job_decoder.decode(moved.job)
+        if isinstance(job, SendJob) and moved.wamid is not None:  # its message is known now
+            await messages.record_outbound(connection, [outbound_row(job, moved.wamid, None, now)])
         event = event_of_record(moved, now)
         if found is None and isinstance(event, OutboundFailed):
             event = msgspec.structs.replace(event, stage="unknown")
