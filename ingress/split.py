@@ -39,6 +39,7 @@ WABA_OBJECT: Final = "whatsapp_business_account"
 # TypeError in the middle of the publish. Header values are long strings, but a content header
 # must fit one frame (4096 bytes is the least a peer may negotiate): the ids in headers are held
 # to the same 255, which no id of Meta's comes near (REFERENCE.md 1.4: 15-16 digits; wamids ~60).
+# Routing keys need no check: routing_token keeps their words to 64 safe ASCII characters.
 SHORTSTR_MAX_BYTES: Final = 255
 _ALWAYS_FITS: Final = SHORTSTR_MAX_BYTES // 4  # characters: UTF-8 takes 4 bytes at most
 # entry[].time is unix seconds, stored as a BIGINT: past int64 it is nobody's time.
@@ -192,7 +193,7 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
 
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
-    """The whole unparseable body, kept for a person to look at."""
+    """The whole body that could not be split (``reason``), kept for a person to look at."""
     headers: FieldTable = {
         Header.RECEIVED_AT: f"{received_at:.6f}",
         Header.QUARANTINE_REASON: reason[:200],
