@@ -11,6 +11,12 @@ per other change. Each gets a stable key (the AMQP ``message_id``) and a routing
 Meta re-sends a body byte for byte, so a digest of the change's raw bytes is stable across retries.
 Only what routing needs is decoded here (the views below); the objects themselves are forwarded
 verbatim as ``msgspec.Raw``. Their full typed model is ``shared.schemas.webhook``.
+
+Every event returned can be published: whatever becomes an AMQP property (the key as
+``message_id``, the ids in headers) is checked here, so that an error in the publish means broker
+trouble and nothing else. A signed body that cannot be carried (not UTF-8, an empty id, an id past
+AMQP's 255-byte short string) raises ``NotAWebhook`` and is quarantined whole, never answered 503
+(which Meta would retry for days).
 """
 
 from __future__ import annotations
@@ -29,8 +35,20 @@ from shared.topology import QUARANTINE_ROUTING_KEY
 WABA_OBJECT: Final = "whatsapp_business_account"
 
 
+# AMQP 0-9-1 short strings (message_id, routing key) hold 255 bytes at most; past that pamqp raises
+# TypeError in the middle of the publish. Header values are long strings, but a content header
+# must fit one frame (4096 bytes is the least a peer may negotiate): the ids in headers are held
+# to the same 255, which no id of Meta's comes near (REFERENCE.md 1.4: 15-16 digits; wamids ~60).
+# Routing keys need no check: routing_token keeps their words to 64 safe ASCII characters.
+SHORTSTR_MAX_BYTES: Final = 255
+_ALWAYS_FITS: Final = SHORTSTR_MAX_BYTES // 4  # characters: UTF-8 takes 4 bytes at most
+# entry[].time is unix seconds, stored as a BIGINT: past int64 it is nobody's time.
+_INT64: Final = range(-(2**63), 2**63)
+
+
 class NotAWebhook(ValueError):
-    """The body is not JSON, or not a WhatsApp webhook envelope; ``str()`` says why."""
+    """The body is not JSON, not a WhatsApp webhook envelope, or holds what AMQP cannot carry
+    (see ``amqp_id``); ``str()`` says why."""
 
 
 class Event(NamedTuple):
@@ -63,6 +81,13 @@ class _Envelope(msgspec.Struct):
 class _Metadata(msgspec.Struct):
     phone_number_id: str | None = None
     display_phone_number: str | None = None
+
+
+class _OtherValue(msgspec.Struct):
+    """The value of a field other than ``messages``: many (calls, user_preferences,
+    smb_message_echoes...) carry the number's metadata like ``messages`` does."""
+
+    metadata: _Metadata | None = None
 
 
 class _MessagesValue(msgspec.Struct):
@@ -99,6 +124,7 @@ class _MessageView(msgspec.Struct):
 
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _messages_value: Final = msgspec.json.Decoder(_MessagesValue)
+_other_value: Final = msgspec.json.Decoder(_OtherValue)
 _contact: Final = msgspec.json.Decoder(_ContactView)
 _status: Final = msgspec.json.Decoder(_StatusView)
 _message: Final = msgspec.json.Decoder(_MessageView)
@@ -117,18 +143,45 @@ def digest(*parts: bytes) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:32]
 
 
+def amqp_id(text: str, what: str) -> str:
+    """``text``, an id that becomes an AMQP property: non-empty (an empty key would make every
+    such event one, and aiormq swaps an empty message_id for a random one), and within a short
+    string's 255 bytes. Raises ``NotAWebhook``."""
+    if not text:
+        raise NotAWebhook(f"{what} is empty")
+    if len(text) > _ALWAYS_FITS:
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:  # a lone surrogate; msgspec decodes none, yet
+            raise NotAWebhook(f"{what} is not UTF-8: {text[:40]!r}") from None
+        if size > SHORTSTR_MAX_BYTES:
+            raise NotAWebhook(
+                f"{what} is {size} bytes, over AMQP's {SHORTSTR_MAX_BYTES}: {text[:40]!r}..."
+            )
+    return text
+
+
 def split_body(body: bytes, received_at: float) -> list[Event]:
     """All events of one webhook body, in body order. Raises ``NotAWebhook``."""
+    if not body.isascii():  # Meta escapes most of what is not ASCII: no copy for those
+        # JSON is UTF-8. msgspec raises UnicodeDecodeError (not DecodeError) on bad bytes in a
+        # string it decodes, and copies them verbatim into a Raw, which no consumer could decode.
+        try:
+            body.decode()
+        except UnicodeDecodeError as exc:
+            raise NotAWebhook(f"not UTF-8: {exc}") from None
     try:
         envelope = _envelope.decode(body)
     except msgspec.DecodeError as exc:
         raise NotAWebhook(str(exc)) from None
     if envelope.object != WABA_OBJECT:
-        raise NotAWebhook(f"object is {envelope.object!r}, not {WABA_OBJECT!r}")
+        raise NotAWebhook(f"object is {envelope.object[:40]!r}, not {WABA_OBJECT!r}")
     events: list[Event] = []
     try:
         for entry in envelope.entry:
-            waba_id = str(entry.id)
+            waba_id = amqp_id(str(entry.id), "entry id")
+            if entry.time is not None and entry.time not in _INT64:
+                raise NotAWebhook(f"entry time {str(entry.time)[:40]}... is past a 64-bit integer")
             for change in entry.changes:
                 _split_change(waba_id, entry.time, change, received_at, events)
     except msgspec.DecodeError as exc:
@@ -140,7 +193,7 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
 
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
-    """The whole unparseable body, kept for a person to look at."""
+    """The whole body that could not be split (``reason``), kept for a person to look at."""
     headers: FieldTable = {
         Header.RECEIVED_AT: f"{received_at:.6f}",
         Header.QUARANTINE_REASON: reason[:200],
@@ -171,7 +224,11 @@ class _Context:
     ) -> None:
         self.field, self.waba_id, self.entry_time = field, waba_id, entry_time
         self.received_at = received_at
-        self.phone_number_id = metadata.phone_number_id if metadata else None
+        phone_number_id = metadata.phone_number_id if metadata else None
+        # An empty id names no number: absent, as when Meta leaves it out.
+        self.phone_number_id = (
+            amqp_id(phone_number_id, "phone_number_id") if phone_number_id else None
+        )
         self.display_phone_number = metadata.display_phone_number if metadata else None
         # One dict for all the change's events: they carry the same headers, never changed.
         self.headers: FieldTable = {
@@ -204,14 +261,14 @@ class _Context:
                 payload=payload,
             )
         )
-        return Event(kind, routing_key, key, self.headers, body)
+        return Event(kind, routing_key, amqp_id(key, f"{kind} key"), self.headers, body)
 
 
 def _split_change(
     waba_id: str, entry_time: int | None, change: _Change, received_at: float, into: list[Event]
 ) -> None:
     if change.field != "messages":
-        context = _Context(change.field, waba_id, entry_time, received_at, None)
+        context = _Context(change.field, waba_id, entry_time, received_at, _metadata(change.value))
         key = f"{change.field}:{digest(waba_id.encode(), str(entry_time).encode(), change.value)}"
         routing_key = "account." + routing_token(change.field)
         into.append(context.event("account", key, routing_key, change.value))
@@ -220,6 +277,7 @@ def _split_change(
     context = _Context(change.field, waba_id, entry_time, received_at, value.metadata)
     for raw in value.statuses:
         status = _status.decode(raw)
+        amqp_id(status.id, "status id")  # empty, it would make one key of many wamids
         contact = _match(value.contacts, status.recipient_id, status.recipient_user_id)
         routing_key = "status." + routing_token(status.status)
         into.append(context.event("status", status_key(status), routing_key, raw, contact))
@@ -233,6 +291,13 @@ def _split_change(
         kind = "errors" if value.errors else "messages"
         key = f"{kind}:{digest(waba_id.encode(), change.value)}"
         into.append(context.event("account", key, "account." + kind, change.value))
+
+
+def _metadata(value: msgspec.Raw) -> _Metadata | None:
+    """The number's metadata in a field's value, when the value is an object that has it."""
+    if memoryview(value)[:1].tobytes() != b"{":  # a Raw holds the value alone, no blanks around
+        return None  # a value of another shape: a field we know nothing of
+    return _other_value.decode(value).metadata
 
 
 def status_key(status: _StatusView) -> str:

@@ -23,7 +23,7 @@ EventKind = Literal["status", "message", "account"]
 class Header:
     """AMQP header names set on every event (values are strings)."""
 
-    PHONE_NUMBER_ID: Final = "x-wa-phone-number-id"  # absent on fields without a number
+    PHONE_NUMBER_ID: Final = "x-wa-phone-number-id"  # absent when the value has no metadata
     WABA_ID: Final = "x-wa-waba-id"
     RECEIVED_AT: Final = "x-wa-received-at"  # unix seconds with microseconds, as text
     QUARANTINE_REASON: Final = "x-wapipe-reason"  # on quarantined bodies only

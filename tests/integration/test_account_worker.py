@@ -134,3 +134,53 @@ async def test_changes_are_published_once_committed_and_repeats_stored_once(
     assert {message.routing_key for message in published} == {"template.updated"}
     assert len({message.message_id for message in published}) == 1  # one key, for dedup
     assert await count(engine, schema.account_events) == 1
+
+
+def echo_with_metadata() -> bytes:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550101234", "phone_number_id": "118765432109876"},
+        "message_echoes": [
+            {
+                "from": "15550101234",
+                "to": "16315551181",
+                "id": "wamid.ECHO",
+                "timestamp": "1763990000",
+                "type": "text",
+                "text": {"body": "sent from the app"},
+            }
+        ],
+    }
+    change = {"field": "smb_message_echoes", "value": value}
+    entry = {"id": WABA_ID, "changes": [change]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+
+async def test_other_fields_with_metadata_store_their_phone_number_id(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    bodies = {
+        "user_preferences": next(
+            path for path in sample_bodies() if path.name == "user_preferences_stop_marketing.json"
+        ).read_bytes(),
+        "smb_message_echoes": echo_with_metadata(),
+        "message_template_status_update": template_status(99, "APPROVED", 1763990000),
+    }
+    async with running_worker(account.KIND, worker_settings):
+        for body in bodies.values():
+            assert await post_webhook(ingress, body) == 200
+
+        async def all_stored() -> bool:
+            return await count(engine, schema.account_events) == len(bodies)
+
+        await wait_until(all_stored, timeout=10)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(schema.account_events.c.field, schema.account_events.c.phone_number_id)
+        )
+        stored = {row.field: row.phone_number_id for row in rows}
+    assert stored == {
+        "user_preferences": "118765432109876",
+        "smb_message_echoes": "118765432109876",
+        "message_template_status_update": None,  # a template has no number
+    }

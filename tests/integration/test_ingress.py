@@ -285,6 +285,64 @@ async def test_signed_body_that_is_not_a_webhook_is_quarantined(
     assert 'wapipe_ingress_requests_total{outcome="quarantined"} 1.0' in metrics
 
 
+def one_message(wamid: str, field: str = "messages") -> bytes:
+    message = {"from": "16315551181", "id": wamid, "timestamp": "1763990000", "type": "text"}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550101234", "phone_number_id": "118765432109876"},
+        "messages": [message],
+    }
+    change = {"field": field, "value": value}
+    entry = {"id": "109876543210987", "changes": [change]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (one_message("wamid." + "A" * 250), "message key is 256 bytes"),
+        (one_message("wamid." + "é" * 125), "message key is 256 bytes"),
+        (one_message(""), "message key is empty"),
+        (one_message("wamid.A", field="f" * 300), "account key is 333 bytes"),
+        (one_message("wamid.A").replace(b"109876543210987", b"1" * 300), "entry id is 300 bytes"),
+        (one_message("wamid.A").replace(b"wamid.A", b"wamid.\xff"), "not UTF-8"),
+    ],
+)
+async def test_signed_body_amqp_cannot_carry_is_quarantined_with_200(
+    ingress: IngressClient, settings: Settings, body: bytes, reason: str
+) -> None:
+    assert await post(ingress, body) == 200
+    [kept] = await drain(settings.amqp_url, "wa.quarantine")
+    assert kept.body == body
+    assert str(kept.headers[Header.QUARANTINE_REASON]).startswith(reason)
+    got = await drain_all(settings.amqp_url)
+    assert sum(len(bodies) for bodies in got.values()) == 0  # nothing else published
+    metrics = await (await ingress.get("/metrics")).text()
+    assert 'wapipe_ingress_requests_total{outcome="quarantined"} 1.0' in metrics
+
+
+async def test_ids_of_255_bytes_are_routed(ingress: IngressClient, settings: Settings) -> None:
+    wamid = "wamid." + "é" * 124 + "A"  # 255 bytes in 131 characters
+    assert await post(ingress, one_message(wamid)) == 200
+    [message] = await drain(settings.amqp_url, "wa.message")
+    assert message.message_id == wamid
+    assert await drain(settings.amqp_url, "wa.quarantine") == []
+
+
+@pytest.mark.parametrize("field", ["user_preferences", "smb_message_echoes", "calls"])
+async def test_other_field_with_metadata_carries_the_phone_number_id_header(
+    ingress: IngressClient, settings: Settings, field: str
+) -> None:
+    body = one_message("wamid.A", field=field)
+    if field == "user_preferences":
+        body = sample("user_preferences_stop_marketing.json")
+    assert await post(ingress, body) == 200
+    [message] = await drain(settings.amqp_url, "wa.account")
+    assert message.routing_key == f"account.{field}"
+    assert message.headers[Header.PHONE_NUMBER_ID] == "118765432109876"
+    assert event_decoder.decode(message.body).phone_number_id == "118765432109876"
+
+
 # Health, readiness, metrics ------------------------------------------------------------------
 
 

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from pamqp import commands, frame, header
 
-from ingress.split import NotAWebhook, quarantine_event, routing_token, split_body
+from ingress.split import Event, NotAWebhook, quarantine_event, routing_token, split_body
+from shared import amqp, topology
 from shared.schemas.events import Header, event_decoder
 from tests.helpers import cloudapi_dir
 
@@ -248,3 +250,224 @@ def test_every_status_message_and_change_becomes_exactly_one_event(
         )
     ]
     assert payloads == originals
+
+
+# What AMQP can carry ---------------------------------------------------------------------------
+
+# The least frame size an AMQP 0-9-1 peer may negotiate: a content header must fit in one frame.
+FRAME_MIN_SIZE = 4096
+
+
+def assert_publishable(event: Event) -> None:
+    """Marshal the event's frames as aiormq would (pamqp raises TypeError on what AMQP cannot
+    carry: a short string past 255 bytes, a header value of an unknown type)."""
+    frame.marshal(
+        commands.Basic.Publish(
+            exchange=topology.EVENTS_EXCHANGE, routing_key=event.routing_key, mandatory=True
+        ),
+        1,
+    )
+    properties = commands.Basic.Properties(
+        message_id=event.message_id,
+        headers=event.headers,
+        content_type=amqp.CONTENT_TYPE,
+        delivery_mode=amqp.PERSISTENT,
+    )
+    assert len(frame.marshal(header.ContentHeader(0, len(event.body), properties), 1)) <= (
+        FRAME_MIN_SIZE
+    )
+    assert event.message_id  # aiormq would swap an empty one for a random id
+    assert all(isinstance(value, str) for value in event.headers.values())
+    if event.kind != "quarantine":
+        event_decoder.decode(event.body)
+
+
+def one_message(message_id: Any, phone_number_id: Any = "118765", waba_id: Any = "1") -> bytes:
+    change = messages_change(
+        messages=[{"from": "16315551181", "id": message_id, "timestamp": "1", "type": "text"}]
+    )
+    change["value"]["metadata"]["phone_number_id"] = phone_number_id
+    return body_of([{"id": waba_id, "changes": [change]}])
+
+
+def one_status(status_id: str, status: str = "sent", code: int | None = None) -> bytes:
+    item: dict[str, Any] = {"id": status_id, "status": status, "timestamp": "1"}
+    if code is not None:
+        item["errors"] = [{"code": code}]
+    return body_of([{"id": "1", "changes": [messages_change(statuses=[item])]}])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        one_message("wamid." + "A" * 250),  # 256 bytes
+        one_message("wamid." + "é" * 125),  # 131 characters, 256 bytes
+        one_message(""),
+        one_message(7),  # not a string
+        one_message("wamid.A", phone_number_id="1" * 256),
+        one_message("wamid.A", phone_number_id=118765),
+        one_message("wamid.A", waba_id="1" * 256),
+        one_message("wamid.A", waba_id=""),
+        one_message("wamid.A", waba_id=10**300),
+        one_status(""),
+        one_status("wamid.A", status="s" * 250),
+        one_status("wamid.A", code=10**260),
+        body_of([{"id": "1", "changes": [{"field": "f" * 300, "value": {}}]}]),
+        body_of([{"id": "1", "changes": [{"field": "é" * 120, "value": {}}]}]),
+        body_of([{"id": "1", "time": 2**64, "changes": [{"field": "calls", "value": {}}]}]),
+        body_of([{"id": "1", "changes": [{"field": "calls", "value": {"metadata": []}}]}]),
+        one_message("wamid.\ud800"),  # a lone surrogate, escaped by json.dumps
+        one_message("wamid.A").replace(b"wamid.A", b"wamid.\xff"),  # not UTF-8
+    ],
+)
+def test_signed_body_whose_ids_amqp_cannot_carry_is_refused_for_quarantine(body: bytes) -> None:
+    with pytest.raises(NotAWebhook) as refused:
+        split_body(body, RECEIVED_AT)
+    assert_publishable(quarantine_event(body, str(refused.value), RECEIVED_AT))
+
+
+def test_ids_up_to_255_bytes_route() -> None:
+    wamid = "wamid." + "é" * 124 + "A"  # 255 bytes
+    [event] = split_body(one_message(wamid, phone_number_id="9" * 255), RECEIVED_AT)
+    assert (event.kind, event.message_id) == ("message", wamid)
+    assert event.headers[Header.PHONE_NUMBER_ID] == "9" * 255
+    assert_publishable(event)
+
+
+def test_empty_phone_number_id_is_no_number() -> None:
+    [event] = split_body(one_message("wamid.A", phone_number_id=""), RECEIVED_AT)
+    assert Header.PHONE_NUMBER_ID not in event.headers
+    assert event_decoder.decode(event.body).phone_number_id is None
+
+
+# JSON of every type where the envelope has ids, fields and values: long, empty, not ASCII, an
+# escaped lone surrogate, numbers past 64 bits; and often what Meta sends, so that many route.
+_text = st.one_of(
+    st.sampled_from(["messages", "calls", "user_preferences", "sent", "text", "wamid.A", "1"]),
+    st.text(max_size=8),
+    st.text(st.characters(), min_size=60, max_size=300),
+    st.just(""),
+)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(2**63, 2**900)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_any_id = st.one_of(_text, _text, _json, st.sampled_from(["\ud800", "a\udfff"]))
+_metadata = st.fixed_dictionaries({}, optional={"phone_number_id": _any_id, "x": _json})
+_item = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _any_id,
+        "status": _any_id,
+        "type": _any_id,
+        "from": _any_id,
+        "errors": st.lists(
+            st.fixed_dictionaries({}, optional={"code": st.integers() | _json}), max_size=2
+        ),
+    },
+)
+_value = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "metadata": _metadata | _json,
+            "statuses": st.lists(_item, max_size=2),
+            "messages": st.lists(_item, max_size=2),
+            "errors": st.lists(_json, max_size=1),
+            "contacts": st.lists(_json, max_size=2),
+        },
+    ),
+)
+_any_change = st.fixed_dictionaries({"field": _any_id, "value": _value})
+_any_entry = st.fixed_dictionaries(
+    {"id": _any_id, "changes": st.lists(_any_change, max_size=3)},
+    optional={"time": st.integers() | _json},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_any_entry, max_size=3), st.booleans())
+def test_any_envelope_shaped_body_routes_or_is_quarantined_and_never_raises(
+    entries: list[dict[str, Any]], not_utf8: bool
+) -> None:
+    body = body_of(entries)
+    if not_utf8:
+        body = body.replace(b"}", b"\xff}", 1)
+    try:
+        events = split_body(body, RECEIVED_AT)
+    except NotAWebhook as refused:
+        events = [quarantine_event(body, str(refused), RECEIVED_AT)]
+    assert events
+    for event in events:
+        assert_publishable(event)
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_route_or_are_quarantined(body: bytes) -> None:
+    try:
+        events = split_body(body, RECEIVED_AT)
+    except NotAWebhook as refused:
+        events = [quarantine_event(body, str(refused), RECEIVED_AT)]
+    for event in events:
+        assert_publishable(event)
+
+
+# The number's metadata on other fields ---------------------------------------------------------
+
+
+def other_change(field: str, value: Any) -> bytes:
+    return body_of([{"id": "109876543210987", "changes": [{"field": field, "value": value}]}])
+
+
+METADATA = {"display_phone_number": "15550101234", "phone_number_id": "118765432109876"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        sample("user_preferences_stop_marketing.json"),
+        other_change(
+            "smb_message_echoes",
+            {
+                "messaging_product": "whatsapp",
+                "metadata": METADATA,
+                "message_echoes": [
+                    {"from": "15550101234", "to": "16315551181", "id": "wamid.E", "type": "text"}
+                ],
+            },
+        ),
+        other_change(
+            "calls",
+            {
+                "messaging_product": "whatsapp",
+                "metadata": METADATA,
+                "calls": [{"id": "wacid.C", "event": "connect", "from": "16315551181"}],
+            },
+        ),
+    ],
+)
+def test_other_fields_carry_the_number_of_their_metadata(body: bytes) -> None:
+    [event] = split_body(body, RECEIVED_AT)
+    assert event.kind == "account"
+    assert event.headers[Header.PHONE_NUMBER_ID] == "118765432109876"
+    decoded = event_decoder.decode(event.body)
+    assert (decoded.phone_number_id, decoded.display_phone_number) == (
+        "118765432109876",
+        "15550101234",
+    )
+
+
+@pytest.mark.parametrize("value", [{"event": "x"}, {"metadata": None}, "text", [1], None, 5])
+def test_other_fields_without_metadata_carry_no_number(value: Any) -> None:
+    [event] = split_body(other_change("some_future_field", value), RECEIVED_AT)
+    assert Header.PHONE_NUMBER_ID not in event.headers
+    assert event_decoder.decode(event.body).phone_number_id is None
