@@ -37,34 +37,47 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class _Turn:
+    """A paced send's share of its number's throughput: counted ``ahead`` until it leaves (or
+    ends), then holding a slot until a second after its answer (``Lane.release``)."""
+
+    def __init__(self, lane: Lane, paced: bool) -> None:
+        self.lane = lane
+        self.ahead = paced
+        self.slot = False
+
+    async def take(self) -> bool:
+        """Wait for a slot; False if the number was paused or the sender is stopping."""
+        self.slot = await self.lane.slot()
+        self.ahead = False
+        self.lane.left()
+        return self.slot
+
+    def answered(self, at: float) -> None:
+        if self.slot:
+            self.slot = False
+            self.lane.release(at)
+
+    def end(self) -> None:
+        if self.ahead:
+            self.lane.left()
+        # Unanswered (an error, cancelled): it may have reached Meta as late as now.
+        self.answered(self.lane.clock())
+
+
 async def send(sender: Sender, lane: Lane, pending: Pending) -> None:
-    answered_at: float | None = None
-    ahead = pending.paced  # counted in lane.ahead until it leaves or ends
-    slot = False
+    turn = _Turn(lane, pending.paced)
     try:
         if (why := refusal(pending.job, sender.files_dir, time.time())) is not None:
             stage, reason = why
             await fail(sender, pending, stage, reason, transition=send_jobs.REFUSE)
-            return
-        if not await sender.journal.mark_sending(pending.key):
+        elif not await sender.journal.mark_sending(pending.key):
             # Sent or being sent by another holder (a replica that took the shard over).
             await sender.ack(pending)
-            return
-        if pending.paced:
-            slot = await lane.slot()
-            ahead = False
-            lane.left()
-            if not slot:  # paused or stopping meanwhile: back to its line, unsent
-                await again(sender, lane, pending)
-                return
-        try:
-            sent = await call(sender.api, pending.job)
-        except CloudApiError as error:
-            answered_at = lane.clock()
-            await refused(sender, lane, pending, error)
-            return
-        answered_at = lane.clock()
-        await accepted(sender, lane, pending, sent, answered_at)
+        elif pending.paced and not await turn.take():
+            await again(sender, lane, pending)  # paused or stopping meanwhile: back, unsent
+        else:
+            await _call(sender, lane, pending, turn)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -74,11 +87,22 @@ async def send(sender: Sender, lane: Lane, pending: Pending) -> None:
         log.exception("send failed unexpectedly", extra={"key": pending.key})
         await sender.give_back(pending)
     finally:
-        if ahead:
-            lane.left()
-        if slot:  # unanswered (an error, cancelled): it may have reached Meta as late as now
-            lane.release(answered_at or lane.clock())
+        turn.end()
         lane.done(pending.recipient)
+
+
+async def _call(sender: Sender, lane: Lane, pending: Pending, turn: _Turn) -> None:
+    try:
+        sent = await call(sender.api, pending.job)
+    except CloudApiError as error:
+        answered_at = lane.clock()
+        # Acted on before its slot frees: after a 130429 the number is blocked first.
+        await refused(sender, lane, pending, error)
+        turn.answered(answered_at)
+        return
+    answered_at = lane.clock()
+    turn.answered(answered_at)  # the record need not hold the slot: the answer is in
+    await accepted(sender, lane, pending, sent, answered_at)
 
 
 def refusal(job: Job, files_dir: Path | None, now: float) -> tuple[Stage, str] | None:
