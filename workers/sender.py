@@ -61,7 +61,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import topology
-from shared.cloudapi.client import CloudApi, SentMessage
+from shared.cloudapi.client import CloudApi, GraphConfig, SentMessage
 from shared.cloudapi.errors import (
     AuthError,
     CloudApiError,
@@ -1420,7 +1420,7 @@ class FailedStatuses:
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:
     metrics = SenderMetrics()
     # The sender paces and retries itself: a retry inside the client would bypass the pacing.
-    settings_for_api = msgspec.structs.replace(settings, graph_retries=0)
+    api_config = GraphConfig.from_settings(settings, retries=0)
     async with AsyncExitStack() as stack:
         engine = await stack.enter_async_context(open_database(settings.database_url))
         name = f"wapipe-worker-sender@{socket.gethostname()}"
@@ -1431,7 +1431,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await topology.declare(publishing)
         events = EventPublisher(publishing)
-        api = await stack.enter_async_context(CloudApi(settings_for_api))
+        api = await stack.enter_async_context(CloudApi(api_config))
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
         sender = Sender(settings, engine, api, events, metrics, stop)

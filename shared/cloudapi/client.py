@@ -1,6 +1,6 @@
 """The Cloud API client: one aiohttp session per process, our retry policy, typed errors.
 
-    async with CloudApi(settings) as api:
+    async with CloudApi(GraphConfig.from_settings(settings)) as api:
         accepted = await api.send_message(phone_number_id, {"to": ..., "type": "text", ...})
 
 - Bearer auth with ``WAPIPE_ACCESS_TOKEN``; ``WAPIPE_GRAPH_URL``/``WAPIPE_GRAPH_VERSION`` as base.
@@ -45,6 +45,32 @@ RETRY_START_S: Final = 0.2  # aiohttp-retry waits start * 2**attempt: 0.4 s, 0.8
 RETRY_MAX_S: Final = 10.0
 JITTER_S: Final = 0.5  # plus uniform(0, JITTER_S) ** 2: up to a quarter second
 DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
+
+
+class GraphConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What the client needs of the settings, and nothing more (the ``WAPIPE_GRAPH_*`` and
+    ``WAPIPE_ACCESS_TOKEN*`` variables)."""
+
+    graph_url: str = "https://graph.facebook.com"
+    graph_version: str = "v24.0"
+    access_token: str = ""
+    access_token_file: str = ""  # read again by reload_token(): a rotated secret
+    timeout_s: float = 30.0  # a whole call, retries apart
+    max_connections: int = 64
+    retries: int = 3  # more tries of a call that failed transiently (or 429)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> GraphConfig:
+        config = cls(
+            graph_url=settings.graph_url,
+            graph_version=settings.graph_version,
+            access_token=settings.access_token,
+            access_token_file=settings.access_token_file,
+            timeout_s=settings.graph_timeout_s,
+            max_connections=settings.graph_max_connections,
+            retries=settings.graph_retries,
+        )
+        return msgspec.structs.replace(config, **overrides) if overrides else config
 
 
 class SentMessage(msgspec.Struct, frozen=True):
@@ -137,17 +163,17 @@ def _decoded(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
 
 
 class CloudApi:
-    def __init__(self, settings: Settings) -> None:
-        self._base = f"{settings.graph_url.rstrip('/')}/{settings.graph_version}"
-        self._token = settings.access_token
-        self._token_file = settings.access_token_file
-        self._timeout = aiohttp.ClientTimeout(total=settings.graph_timeout_s)
+    def __init__(self, config: GraphConfig) -> None:
+        self._base = f"{config.graph_url.rstrip('/')}/{config.graph_version}"
+        self._token = config.access_token
+        self._token_file = config.access_token_file
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
         # A large file takes as long as it takes: bound the silences, not the whole.
         self._download_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.graph_timeout_s, sock_read=settings.graph_timeout_s
+            total=None, sock_connect=config.timeout_s, sock_read=config.timeout_s
         )
-        self._max_connections = settings.graph_max_connections
-        attempts = self._attempts = settings.graph_retries + 1
+        self._max_connections = config.max_connections
+        attempts = self._attempts = config.retries + 1
         common: dict[str, Any] = {
             "attempts": attempts,
             "start_timeout": RETRY_START_S,
