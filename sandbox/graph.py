@@ -239,7 +239,8 @@ def _loop_time() -> float:
 
 
 async def read_node(request: web.Request) -> web.Response:
-    """``GET /{node-id}``: a media look-up, or a phone number's info (REFERENCE.md 9.1, 11.2)."""
+    """``GET /{node-id}``: a media look-up, a template, a WABA or a phone number (REFERENCE.md
+    9.1, 10.1, 11.2)."""
     world = request.app[WORLD]
     node_id = request.match_info["node_id"]
     if node_id in world.media.items:
@@ -248,6 +249,9 @@ async def read_node(request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
         return web.json_response(media.lookup_answer(item, url))
+    template = world.template_records.get(node_id)
+    if template is not None:  # GET /{template-id} (REFERENCE.md 10.1)
+        return web.json_response(template.node(request.query.get("fields")))
     waba = world.business_by_waba(node_id)
     if waba is not None:
         return web.json_response(_waba_node(world, waba, request.query.get("fields", "")))
