@@ -11,6 +11,7 @@
     wapipe dlq list|show|replay|purge      each queue's dead letters: count, peek, move back, delete
     wapipe send text|image|...|job FILE    publish a send job (see README "Sending")
     wapipe up                              the whole local system, one process per service
+    wapipe templates list|show|create|delete|sync   the WABA's templates (README "Managing ...")
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import msgspec
 from shared import logs
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
+from shared.templates_cli import add_templates_parser
 from shared.topology import declare_at
 from workers.dlq_cli import add_dlq_parser
 
@@ -328,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_dlq_parser(commands)
     add_send_parser(commands)
+    add_templates_parser(commands)
     return parser
 
 

@@ -87,6 +87,7 @@ from shared.settings import Settings, number_rates
 from shared.storage import send_jobs
 from shared.storage.database import open_database
 from shared.storage.send_jobs import Change, JobRecord, NewJob
+from shared.storage.templates import template_job_refusal
 from workers.events import EventPublisher, OutgoingEvent
 from workers.main import (
     WorkerKind,
@@ -978,7 +979,10 @@ class Sender:
         ahead = pending.paced  # counted in lane.ahead until it leaves or ends
         slot = False
         try:
-            if (refusal := self._refusal(job)) is not None:
+            refusal = self._refusal(job) or await template_job_refusal(
+                self.settings, self.engine, job
+            )
+            if refusal is not None:
                 stage, reason = refusal
                 await self._fail(pending, stage, reason, only_from=frozenset({send_jobs.QUEUED}))
                 return

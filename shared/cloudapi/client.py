@@ -345,8 +345,12 @@ class CloudApi:
             "POST", f"/{waba_id}/message_templates", json=dict(template), repeatable=False
         )
 
-    async def delete_template(self, waba_id: str, name: str) -> dict[str, Any]:
-        return await self._json("DELETE", f"/{waba_id}/message_templates", params={"name": name})
+    async def delete_template(
+        self, waba_id: str, name: str, template_id: str | None = None
+    ) -> dict[str, Any]:
+        """Every language of ``name``, or only the one of ``template_id`` (Meta's ``hsm_id``)."""
+        params = {"name": name, **({"hsm_id": template_id} if template_id else {})}
+        return await self._json("DELETE", f"/{waba_id}/message_templates", params=params)
 
     async def business_profile(self, phone_number_id: str, fields: str) -> dict[str, Any]:
         path = f"/{phone_number_id}/whatsapp_business_profile"
@@ -359,12 +363,16 @@ class CloudApi:
         body = {"messaging_product": "whatsapp", **profile}
         return await self._json("POST", path, json=body, repeatable=True)
 
-    async def phone_numbers(self, waba_id: str) -> dict[str, Any]:
-        return await self._json("GET", f"/{waba_id}/phone_numbers")
+    async def phone_numbers(self, waba_id: str, fields: str) -> dict[str, Any]:
+        return await self._json("GET", f"/{waba_id}/phone_numbers", params={"fields": fields})
 
-    async def phone_number(self, phone_number_id: str, fields: str | None = None) -> dict[str, Any]:
-        params = {"fields": fields} if fields else {}
-        return await self._json("GET", f"/{phone_number_id}", params=params)
+    async def node(self, node_id: str, fields: str) -> dict[str, Any]:
+        """GET /{node_id}?fields=...: a template, a phone number (REFERENCE.md 10.1, 11.2)."""
+        return await self._json("GET", f"/{node_id}", params={"fields": fields})
+
+    async def template_analytics(self, waba_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        path = f"/{waba_id}/template_analytics"
+        return await self._json("GET", path, params=dict(params))
 
     async def analytics(self, waba_id: str, fields: str) -> dict[str, Any]:
         """GET /{waba_id}?fields=analytics.start(...)...: the field expression as Meta writes it."""

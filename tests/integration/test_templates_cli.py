@@ -1,0 +1,136 @@
+"""``wapipe templates`` against the sandbox: paging, create (checked first), reject, delete,
+sync into storage with its status changes, and an expired token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.keys import WORLD
+from tests.helpers import wait_until
+from tests.integration.account_support import environment, wapipe
+from tests.integration.sandbox_support import SandboxClient
+from tests.integration.test_sandbox_business import ORDER_UPDATE, create
+
+YAML_TEMPLATE = """\
+name: order_update
+language: en_US
+category: UTILITY
+components:
+  - type: BODY
+    text: "Hi {{1}}, order {{2}} is on its way."
+    example:
+      body_text: [["Ana", "A-1"]]
+"""
+
+
+def statuses(sandbox: SandboxClient) -> dict[str, str]:
+    return {t.created["name"]: t.status for t in sandbox.app[WORLD].template_records.values()}
+
+
+async def test_list_follows_the_pages_to_the_last_template(
+    sandbox: SandboxClient, database_url: str
+) -> None:
+    for i in range(5):
+        await create(sandbox, {**ORDER_UPDATE, "name": f"order_{i}"})
+    env = environment(sandbox, database_url)
+    ran = await wapipe(env, "templates", "list", "--page-size", "2", "--json")
+    assert ran.code == 0, ran.err
+    listed = ran.json()
+    assert [t["name"] for t in listed["templates"]] == [f"order_{i}" for i in range(5)]
+    assert listed["summary"]["total_count"] == 5
+    assert {t["parameter_format"] for t in listed["templates"]} == {"POSITIONAL"}
+    world = sandbox.app[WORLD]
+    pages = [r for r in world.requests if r.method == "GET" and "message_templates" in r.path]
+    assert len(pages) == 3  # 2 + 2 + 1
+    table = await wapipe(env, "templates", "list")
+    assert table.code == 0
+    assert "5 templates of WABA" in table.out
+    assert "order_4" in table.out
+
+
+async def test_create_from_yaml_then_delete(
+    sandbox: SandboxClient, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "order.yaml"
+    path.write_text(YAML_TEMPLATE)
+    env = environment(sandbox, database_url)
+    ran = await wapipe(env, "templates", "create", str(path), "--json")
+    assert ran.code == 0, ran.err
+    assert ran.json()["status"] == "PENDING"
+    assert "order_update" in statuses(sandbox)
+    deleted = await wapipe(env, "templates", "delete", "order_update")
+    assert deleted.code == 0, deleted.err
+    assert statuses(sandbox) == {}
+
+
+async def test_an_invalid_file_is_refused_naming_the_field_before_any_call(
+    sandbox: SandboxClient, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(
+        '{"name": "Order Update", "language": "en_US", "category": "UTILITY", "components": '
+        '[{"type": "BODY", "text": "Hi {{1}} and {{2}}", "example": {"body_text": [["Ana"]]}}]}'
+    )
+    ran = await wapipe(environment(sandbox, database_url), "templates", "create", str(path))
+    assert ran.code == 2
+    assert "name: 1 to 512 lowercase letters" in ran.err
+    assert "components[0].example.body_text: 1 example values for 2 placeholders" in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
+    assert list(sandbox.app[WORLD].requests) == []
+
+
+async def test_a_rejected_template_shows_rejected_with_its_reason(
+    sandbox: SandboxClient, database_url: str
+) -> None:
+    created = await create(sandbox, {**ORDER_UPDATE, "name": "reject_offer"})
+    await wait_until(lambda: statuses(sandbox)["reject_offer"] == "REJECTED", timeout=5)
+    env = environment(sandbox, database_url)
+    by_name = await wapipe(env, "templates", "show", "reject_offer", "--json")
+    assert by_name.code == 0, by_name.err
+    [shown] = by_name.json()
+    assert (shown["template"]["status"], shown["template"]["rejected_reason"]) == (
+        "REJECTED",
+        "INVALID_FORMAT",
+    )
+    by_id = await wapipe(env, "templates", "show", created["id"])
+    assert by_id.code == 0, by_id.err
+    assert "REJECTED" in by_id.out
+
+
+async def test_sync_stores_templates_and_each_status_change(
+    sandbox: SandboxClient, database_url: str
+) -> None:
+    created = await create(sandbox, ORDER_UPDATE)
+    env = environment(sandbox, database_url)
+    first = await wapipe(env, "templates", "sync", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["stored"] == 1
+    assert [(c["before"], c["after"]) for c in first.json()["changes"]] == [(None, "PENDING")]
+    await wait_until(lambda: statuses(sandbox)["order_update"] == "APPROVED", timeout=5)
+    second = await wapipe(env, "templates", "sync", "--json")
+    assert [(c["before"], c["after"]) for c in second.json()["changes"]] == [
+        ("PENDING", "APPROVED")
+    ]
+    again = await wapipe(env, "templates", "sync", "--json")
+    assert again.json()["changes"] == []
+    shown = await wapipe(env, "templates", "show", created["id"], "--json")
+    history: list[dict[str, Any]] = shown.json()[0]["history"]
+    assert [(h["status"], h["source"]) for h in history] == [
+        ("PENDING", "sync"),
+        ("APPROVED", "sync"),
+    ]
+
+
+@pytest.mark.parametrize("command", [["templates", "list"], ["templates", "sync"]])
+async def test_an_expired_token_is_one_clear_line_and_a_failure(
+    sandbox: SandboxClient, database_url: str, command: list[str]
+) -> None:
+    env = environment(sandbox, database_url, WAPIPE_ACCESS_TOKEN="expired")
+    ran = await wapipe(env, *command)
+    assert ran.code == 1
+    assert ran.err.startswith(f"wapipe {' '.join(command)}: the access token was refused: (190)")
+    assert "Traceback" not in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
