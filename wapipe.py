@@ -12,6 +12,8 @@
     wapipe send text|image|...|job FILE    publish a send job (see README "Sending")
     wapipe up                              the whole local system, one process per service
     wapipe templates list|show|create|delete|sync   the WABA's templates (README "Managing ...")
+    wapipe profile show|update             a number's business profile
+    wapipe numbers list|show               the numbers: quality, tier, the sender's pace
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import aiormq
 import msgspec
 
 from shared import logs
+from shared.account_cli import add_account_parsers
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.templates_cli import add_templates_parser
@@ -331,6 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dlq_parser(commands)
     add_send_parser(commands)
     add_templates_parser(commands)
+    add_account_parsers(commands)
     return parser
 
 

@@ -26,6 +26,7 @@ from shared.template_file import TemplateFileError
 
 INVALID: Final = 2  # what was asked cannot be done as asked (a flag, a file, a setting)
 FAILED: Final = 1  # the Cloud API or the database refused or could not be reached
+PIPED_WIDTH: Final = 200
 
 
 class CommandError(Exception):
@@ -84,7 +85,8 @@ def emit(args: argparse.Namespace, value: Any, *shown: Table) -> None:
     if getattr(args, "json", False):
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
         return
-    console = Console(width=max(Console().width, 100))
+    # A terminal's own width; piped or redirected, wide enough that cells do not wrap.
+    console = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
     for item in shown:
         console.print(item)
 
