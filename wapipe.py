@@ -14,6 +14,7 @@
     wapipe templates list|show|create|delete|sync   the WABA's templates (README "Managing ...")
     wapipe profile show|update             a number's business profile
     wapipe numbers list|show               the numbers: quality, tier, the sender's pace
+    wapipe analytics messages|conversations|pricing|templates --from D --to D   pulled, stored
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import msgspec
 
 from shared import logs
 from shared.account_cli import add_account_parsers
+from shared.analytics_cli import add_analytics_parser
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.templates_cli import add_templates_parser
@@ -335,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     add_send_parser(commands)
     add_templates_parser(commands)
     add_account_parsers(commands)
+    add_analytics_parser(commands)
     return parser
 
 
