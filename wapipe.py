@@ -15,6 +15,7 @@
     wapipe profile show|update             a number's business profile
     wapipe numbers list|show               the numbers: quality, tier, the sender's pace
     wapipe analytics messages|conversations|pricing|templates --from D --to D   pulled, stored
+    wapipe report --from D --to D          from wapipe's storage: tables and a PNG chart
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import msgspec
 from shared import logs
 from shared.account_cli import add_account_parsers
 from shared.analytics_cli import add_analytics_parser
+from shared.report_cli import add_report_parser
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
 from shared.templates_cli import add_templates_parser
@@ -338,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     add_templates_parser(commands)
     add_account_parsers(commands)
     add_analytics_parser(commands)
+    add_report_parser(commands)
     return parser
 
 
