@@ -238,4 +238,10 @@ async def update_profile(request: web.Request) -> web.Response:
     body = await _json_object(request)
     _check_profile(body)
     business.profile.update({k: v for k, v in body.items() if k in business.profile})
+    if isinstance(body.get("profile_picture_handle"), str) and body["profile_picture_handle"]:
+        # Meta keeps the picture of an upload handle and serves it from its CDN.
+        business.profile["profile_picture_url"] = (
+            f"https://pps.whatsapp.net/sandbox/{business.phone_number_id}/"
+            f"{body['profile_picture_handle'].rsplit(':', 1)[-1]}.jpg"
+        )
     return web.json_response({"success": True})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.helpers import wait_until
-from tests.integration.sandbox_support import GRAPH, SandboxClient
+from tests.integration.sandbox_support import GRAPH, SandboxClient, phone_number_id
 from tests.integration.test_sandbox_business import AUTH, ORDER_UPDATE, create, waba_id
 
 
@@ -54,3 +54,37 @@ async def test_template_node_is_read_by_its_id(sandbox: SandboxClient) -> None:
         }
 
     await wait_until(rejected, timeout=5)
+
+
+async def test_phone_numbers_answer_the_fields_asked_for_and_meta_defaults_without(
+    sandbox: SandboxClient,
+) -> None:
+    number = phone_number_id(sandbox)
+    _, listed = await get(sandbox, f"{waba_id(sandbox)}/phone_numbers")
+    assert set(listed["data"][0]) == {
+        "verified_name",
+        "display_phone_number",
+        "id",
+        "quality_rating",
+    }
+    _, asked = await get(sandbox, f"{waba_id(sandbox)}/phone_numbers", fields="name_status")
+    assert asked["data"][0] == {"id": number, "name_status": "APPROVED"}
+    _, node = await get(sandbox, number)
+    assert node["throughput"] == {"level": "STANDARD"}
+    assert "name_status" not in node
+    _, tier = await get(sandbox, number, fields="messaging_limit_tier,throughput")
+    assert set(tier) == {"id", "messaging_limit_tier", "throughput"}
+
+
+async def test_a_profile_picture_handle_sets_the_picture_url(sandbox: SandboxClient) -> None:
+    number = phone_number_id(sandbox)
+    response = await sandbox.post(
+        f"{GRAPH}/{number}/whatsapp_business_profile",
+        json={"messaging_product": "whatsapp", "profile_picture_handle": "4::aW1hZ2U=:ARZ9"},
+        headers=AUTH,
+    )
+    assert (await response.json()) == {"success": True}
+    _, profile = await get(
+        sandbox, f"{number}/whatsapp_business_profile", fields="profile_picture_url"
+    )
+    assert profile["data"][0]["profile_picture_url"].endswith("/ARZ9.jpg")
