@@ -33,7 +33,7 @@ def write_chart(report: Report, path: Path, title: str) -> None:
             counts.bar(positions, [totals[day][i] for day in days], width, label=label)
         counts.set_xticks(range(len(days)), days)
         counts.set_ylabel("messages")
-        counts.legend(loc="upper left", fontsize="small")
+        counts.legend(loc="best", fontsize="small")
         counts.set_title(title)
         stage = [r for r in report.latencies if r.stage == "sent->delivered"]
         for label, attribute in (("p50", "p50_s"), ("p90", "p90_s")):
@@ -42,7 +42,7 @@ def write_chart(report: Report, path: Path, title: str) -> None:
                 by_day[r.day] = max(by_day[r.day], getattr(r, attribute))
             latency.plot(list(by_day), list(by_day.values()), marker="o", label=label)
         latency.set_ylabel("sent->delivered s\n(slowest number)")
-        latency.legend(loc="upper left", fontsize="small")
+        latency.legend(loc="best", fontsize="small")
         figure.tight_layout()
         figure.savefig(path, format="png")
     finally:

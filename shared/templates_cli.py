@@ -125,10 +125,7 @@ async def _show(api: CloudApi, settings: Settings, waba_id: str, args: argparse.
         history = {t.id: await template_history(engine, t.id) for t in found}
     tables = [console.table(f"Template {wanted}", COLUMNS, [_row(t) for t in found])]
     for t in found:
-        components = [
-            (c.get("type"), c.get("format"), c.get("text") or c.get("buttons"))
-            for c in t.components
-        ]
+        components = [(c.get("type"), c.get("format"), _text(c)) for c in t.components]
         tables.append(
             console.table(
                 f"{t.name} ({t.language}): components", ("type", "format", "text"), components
@@ -148,6 +145,13 @@ async def _show(api: CloudApi, settings: Settings, waba_id: str, args: argparse.
     value = [{"template": t, "history": history[t.id]} for t in found]
     console.emit(args, value, *tables)
     return 0
+
+
+def _text(component: dict[str, Any]) -> Any:
+    """A component's text; a button list as one ``TYPE: label`` a line."""
+    buttons = component.get("buttons") or []
+    shown = [f"{b.get('type')}: {b.get('text') or b.get('url') or ''}".strip() for b in buttons]
+    return component.get("text") or "\n".join(shown)
 
 
 async def _sync(api: CloudApi, settings: Settings, waba_id: str, args: argparse.Namespace) -> int:
