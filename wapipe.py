@@ -33,12 +33,9 @@ import aiormq
 import msgspec
 
 from shared import logs
-from shared.account_cli import add_account_parsers
-from shared.analytics_cli import add_analytics_parser
-from shared.report_cli import add_report_parser
+from shared.account_parsers import add_account_commands
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
-from shared.templates_cli import add_templates_parser
 from shared.topology import declare_at
 from workers.dlq_cli import add_dlq_parser
 
@@ -337,10 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_dlq_parser(commands)
     add_send_parser(commands)
-    add_templates_parser(commands)
-    add_account_parsers(commands)
-    add_analytics_parser(commands)
-    add_report_parser(commands)
+    add_account_commands(commands)
     return parser
 
 

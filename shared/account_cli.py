@@ -34,32 +34,6 @@ NUMBER_COLUMNS: Final = (
 )  # fmt: skip
 
 
-def add_account_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    console.add_json_flag(common)
-    profile = commands.add_parser("profile", help="the business profile of a number")
-    actions = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
-    number = argparse.ArgumentParser(add_help=False, parents=[common])
-    number.add_argument("--from", dest="phone_number_id", required=True, help="its number id")
-    actions.add_parser("show", parents=[number], help="what the profile says")
-    update = actions.add_parser("update", parents=[number], help="change some fields")
-    for field in ("about", "address", "description", "email", "vertical"):
-        update.add_argument(f"--{field}")
-    update.add_argument("--website", action="append", dest="websites", help="repeat, at most 2")
-    update.add_argument("--picture-handle", help="a Resumable Upload handle for the picture")
-    profile.set_defaults(run=run_profile, service="profile")
-
-    numbers = commands.add_parser("numbers", help="the WABA's phone numbers")
-    kinds = numbers.add_subparsers(dest="action", required=True, metavar="ACTION")
-    with_sender = argparse.ArgumentParser(add_help=False, parents=[common])
-    with_sender.add_argument("--sender-metrics", help="the sender's metrics URL")
-    listing = kinds.add_parser("list", parents=[with_sender], help="every number")
-    listing.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
-    show = kinds.add_parser("show", parents=[with_sender], help="one number")
-    show.add_argument("phone_number_id")
-    numbers.set_defaults(run=run_numbers, service="numbers")
-
-
 def run_profile(settings: Settings, args: argparse.Namespace) -> int:
     return console.run(f"profile {args.action}", lambda: _profile(settings, args))
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from shared import console
 from shared.analytics import (
-    KINDS,
     TEMPLATE_IDS_MAX,
     PeriodError,
     Point,
@@ -32,18 +31,6 @@ from shared.cloudapi.management import all_templates
 from shared.settings import Settings, require
 from shared.storage.analytics import store_points
 from shared.storage.database import open_database
-
-
-def add_analytics_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("analytics", help="the Cloud API's analytics, pulled and stored")
-    parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
-    parser.add_argument("--to", dest="last", required=True, help="last day, included")
-    parser.add_argument("--granularity", default="day", choices=("half_hour", "day", "month"))
-    parser.add_argument("--template", action="append", default=[], help="a template id; repeat")
-    parser.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
-    console.add_json_flag(parser)
-    parser.set_defaults(run=run_analytics, service="analytics")
 
 
 def run_analytics(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,19 +21,6 @@ from shared.storage.database import open_database
 from shared.storage.report import report_facts
 
 
-def add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("report", help="delivery, latency, spend, inbound, per day")
-    parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
-    parser.add_argument("--to", dest="last", required=True, help="last day, included")
-    parser.add_argument(
-        "--price", action="append", default=[], help="CATEGORY=USD a message, e.g. marketing=0.025"
-    )
-    parser.add_argument("--chart", type=Path, default=Path("wapipe-report.png"), help="the PNG")
-    parser.add_argument("--no-chart", action="store_true", help="write no chart")
-    console.add_json_flag(parser)
-    parser.set_defaults(run=run_report, service="report")
-
-
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
     return console.run("report", lambda: _report(settings, args))
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,26 +29,6 @@ from shared.storage.templates import store_pulled, template_history
 from shared.template_file import load
 
 COLUMNS = ("name", "language", "status", "category", "quality", "format", "id")
-
-
-def add_templates_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("templates", help="the WABA's message templates")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
-    common.add_argument("--page-size", type=int, default=100, help="templates per call")
-    console.add_json_flag(common)
-    listing = actions.add_parser("list", parents=[common], help="every template, with status")
-    listing.add_argument("--status", help="only these: APPROVED, PENDING, REJECTED, ...")
-    show = actions.add_parser("show", parents=[common], help="one template by name or id")
-    show.add_argument("template", help="its name (every language) or its id")
-    create = actions.add_parser("create", parents=[common], help="create from a JSON/YAML file")
-    create.add_argument("file", type=Path)
-    delete = actions.add_parser("delete", parents=[common], help="delete a template")
-    delete.add_argument("name")
-    delete.add_argument("--id", help="only the language of this template id")
-    actions.add_parser("sync", parents=[common], help="store every template and change")
-    parser.set_defaults(run=run_templates, service="templates")
 
 
 def run_templates(settings: Settings, args: argparse.Namespace) -> int:
