@@ -28,6 +28,7 @@ import aiohttp
 import msgspec
 from aiohttp_retry import JitterRetry, RetryClient
 
+from shared.cloudapi.config import GraphConfig as GraphConfig  # re-exported: callers build one
 from shared.cloudapi.errors import (
     TABLE,
     CloudApiError,
@@ -37,7 +38,6 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +45,6 @@ RETRY_START_S: Final = 0.2  # aiohttp-retry waits start * 2**attempt: 0.4 s, 0.8
 RETRY_MAX_S: Final = 10.0
 JITTER_S: Final = 0.5  # plus uniform(0, JITTER_S) ** 2: up to a quarter second
 DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
-
-
-class GraphConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """What the client needs of the settings, and nothing more (the ``WAPIPE_GRAPH_*`` and
-    ``WAPIPE_ACCESS_TOKEN*`` variables)."""
-
-    graph_url: str = "https://graph.facebook.com"
-    graph_version: str = "v24.0"
-    access_token: str = ""
-    access_token_file: str = ""  # read again by reload_token(): a rotated secret
-    timeout_s: float = 30.0  # a whole call, retries apart
-    max_connections: int = 64
-    retries: int = 3  # more tries of a call that failed transiently (or 429)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> GraphConfig:
-        config = cls(
-            graph_url=settings.graph_url,
-            graph_version=settings.graph_version,
-            access_token=settings.access_token,
-            access_token_file=settings.access_token_file,
-            timeout_s=settings.graph_timeout_s,
-            max_connections=settings.graph_max_connections,
-            retries=settings.graph_retries,
-        )
-        return msgspec.structs.replace(config, **overrides) if overrides else config
 
 
 class SentMessage(msgspec.Struct, frozen=True):
