@@ -3,12 +3,18 @@ sync into storage with its status changes, and an expired token."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sandbox import business
 from sandbox.keys import WORLD
+from shared.storage.account import AccountEventRow, TemplateRow, store_account_events
+from shared.storage.database import open_database
+from shared.storage.templates import find_template
 from tests.helpers import wait_until
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient
@@ -101,15 +107,19 @@ async def test_a_rejected_template_shows_rejected_with_its_reason(
 
 
 async def test_sync_stores_templates_and_each_status_change(
-    sandbox: SandboxClient, database_url: str
+    sandbox: SandboxClient, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(business, "REVIEW_S", 3600.0)  # reviewed when the test says
     created = await create(sandbox, ORDER_UPDATE)
     env = environment(sandbox, database_url)
     first = await wapipe(env, "templates", "sync", "--json")
     assert first.code == 0, first.err
     assert first.json()["stored"] == 1
     assert [(c["before"], c["after"]) for c in first.json()["changes"]] == [(None, "PENDING")]
-    await wait_until(lambda: statuses(sandbox)["order_update"] == "APPROVED", timeout=5)
+    review = await sandbox.post(
+        f"/_sandbox/templates/{created['id']}/review", json={"status": "APPROVED"}
+    )
+    assert review.status == 200
     second = await wapipe(env, "templates", "sync", "--json")
     assert [(c["before"], c["after"]) for c in second.json()["changes"]] == [
         ("PENDING", "APPROVED")
@@ -134,3 +144,58 @@ async def test_an_expired_token_is_one_clear_line_and_a_failure(
     assert ran.err.startswith(f"wapipe {' '.join(command)}: the access token was refused: (190)")
     assert "Traceback" not in ran.err
     assert len(ran.err.strip().splitlines()) == 1
+
+
+async def test_history_shows_webhook_changes_beside_pulled_ones(
+    sandbox: SandboxClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change the account worker stored from a template webhook reads in the same history,
+    and moves the stored status the sender's check reads."""
+    monkeypatch.setattr(business, "REVIEW_S", 3600.0)  # stays PENDING
+    created = await create(sandbox, ORDER_UPDATE)
+    env = environment(sandbox, database_url)
+    assert (await wapipe(env, "templates", "sync")).code == 0
+    later = time.time() + 60
+    payload = {
+        "event": "PAUSED",
+        "message_template_id": int(created["id"]),
+        "message_template_name": "order_update",
+        "message_template_language": "en_US",
+        "reason": None,
+    }
+    async with open_database(database_url) as engine, engine.begin() as connection:
+        await store_account_events(
+            connection,
+            [
+                AccountEventRow(
+                    key=f"message_template_status_update:{created['id']}:paused",
+                    field="message_template_status_update",
+                    waba_id=env["WAPIPE_WABA_ID"],
+                    phone_number_id=None,
+                    entry_time=int(later),
+                    received_at=later,
+                    stored_at=later,
+                    payload=json.dumps(payload),
+                )
+            ],
+            [
+                TemplateRow(
+                    template_id=created["id"], waba_id=env["WAPIPE_WABA_ID"],
+                    name="order_update", language="en_US", status="PAUSED",
+                    status_reason=None, status_at=later, category=None, category_at=None,
+                    quality=None, quality_at=None,
+                )
+            ],
+            [],
+        )  # fmt: skip
+    shown = await wapipe(env, "templates", "show", created["id"], "--json")
+    history = shown.json()[0]["history"]
+    assert [(h["status"], h["source"]) for h in history] == [
+        ("PENDING", "sync"),
+        ("PAUSED", "webhook"),
+    ]
+    async with open_database(database_url) as engine:
+        stored = await find_template(engine, "order_update", "en_US")
+    assert stored is not None
+    assert stored.status == "PAUSED"
+    assert stored.components == ORDER_UPDATE["components"]
