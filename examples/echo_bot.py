@@ -18,7 +18,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
-from shared.cloudapi.client import CloudApi
+from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.schemas.interactive import (
     Body,
     ButtonAction,
@@ -53,7 +53,7 @@ def _settings() -> Settings:
 
 
 async def image_size(media_id: str) -> int | None:
-    async with CloudApi(_settings()) as api:
+    async with CloudApi(GraphConfig.from_settings(_settings())) as api:
         return (await api.media_info(media_id)).size_bytes
 
 

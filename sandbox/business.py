@@ -56,6 +56,7 @@ VERTICALS: Final = frozenset(
 )
 PROFILE_LIMITS: Final = {"about": 139, "address": 256, "description": 512, "email": 128}
 REVIEW_S: Final = 0.2
+TEMPLATE_LIMIT: Final = 250  # an unverified portfolio's (REFERENCE.md 10.2)
 
 
 def routes() -> list[web.RouteDef]:
@@ -73,22 +74,33 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 async def list_templates(request: web.Request) -> web.Response:
+    """The WABA's templates, filtered and paged; ``fields`` picks the keys of each, and
+    ``summary`` adds the counts and the WABA's limit (REFERENCE.md 10.1)."""
     world = request.app[WORLD]
     business = world.waba(request.match_info["waba_id"])
     query = request.query
+    filters = ("name", "status", "language", "category")
     found = [
-        t.node()
+        t
         for t in world.template_records.values()
         if t.waba_id == business.waba_id
-        and all(query.get(k) in (None, t.node()[k]) for k in ("name", "status", "language"))
+        and all(query.get(k) in (None, t.node()[k]) for k in filters)
     ]
     limit = int(query.get("limit", "25")) if query.get("limit", "25").isdigit() else 25
     start = int(query.get("after", "0")) if query.get("after", "0").isdigit() else 0
-    page = found[start : start + limit]
+    page = [t.node(query.get("fields")) for t in found[start : start + limit]]
     paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + len(page))}}
     if start + len(page) < len(found):
         paging["next"] = str(request.url.update_query(after=str(start + len(page))))
-    return web.json_response({"data": page, "paging": paging})
+    answer: dict[str, Any] = {"data": page, "paging": paging}
+    if "summary" in query:
+        answer["summary"] = {
+            "total_count": len(found),
+            "message_template_count": len(found),
+            "message_template_limit": TEMPLATE_LIMIT,
+            "are_translations_complete": True,
+        }
+    return web.json_response(answer)
 
 
 def _check_template(body: dict[str, Any]) -> None:
@@ -150,6 +162,7 @@ def review(app: web.Application, template_id: str, status: str, reason: str) -> 
     if template is None:
         return False
     template.status = status
+    template.rejected_reason = reason
     key = (template.created["name"], template.created["language"])
     value = {
         "event": status,
@@ -225,4 +238,10 @@ async def update_profile(request: web.Request) -> web.Response:
     body = await _json_object(request)
     _check_profile(body)
     business.profile.update({k: v for k, v in body.items() if k in business.profile})
+    if isinstance(body.get("profile_picture_handle"), str) and body["profile_picture_handle"]:
+        # Meta keeps the picture of an upload handle and serves it from its CDN.
+        business.profile["profile_picture_url"] = (
+            f"https://pps.whatsapp.net/sandbox/{business.phone_number_id}/"
+            f"{body['profile_picture_handle'].rsplit(':', 1)[-1]}.jpg"
+        )
     return web.json_response({"success": True})

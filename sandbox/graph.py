@@ -249,7 +249,8 @@ def _loop_time() -> float:
 
 
 async def read_node(request: web.Request) -> web.Response:
-    """``GET /{node-id}``: a media look-up, or a phone number's info (REFERENCE.md 9.1, 11.2)."""
+    """``GET /{node-id}``: a media look-up, a template, a WABA or a phone number (REFERENCE.md
+    9.1, 10.1, 11.2)."""
     world = request.app[WORLD]
     node_id = request.match_info["node_id"]
     if node_id in world.media.items:
@@ -258,10 +259,28 @@ async def read_node(request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
         return web.json_response(media.lookup_answer(item, url))
+    template = world.template_records.get(node_id)
+    if template is not None:  # GET /{template-id} (REFERENCE.md 10.1)
+        return web.json_response(template.node(request.query.get("fields")))
     waba = world.business_by_waba(node_id)
     if waba is not None:
         return web.json_response(_waba_node(world, waba, request.query.get("fields", "")))
-    return web.json_response(phone_number_node(world.business(node_id)))
+    node = phone_number_node(world.business(node_id))
+    return web.json_response(chosen(node, request.query.get("fields"), NUMBER_NODE_DEFAULT))
+
+
+# What Meta answers without ``fields`` (REFERENCE.md 11.2; Meta's samples): the list shows less
+# than one number's node. With ``fields``, the fields asked for and the id.
+NUMBER_LIST_DEFAULT: Final = ("verified_name", "display_phone_number", "id", "quality_rating")
+NUMBER_NODE_DEFAULT: Final = (
+    "verified_name", "code_verification_status", "display_phone_number", "quality_rating",
+    "platform_type", "throughput", "id",
+)  # fmt: skip
+
+
+def chosen(node: dict[str, Any], fields: str | None, default: tuple[str, ...]) -> dict[str, Any]:
+    wanted = {f.strip() for f in fields.split(",")} | {"id"} if fields else set(default)
+    return {k: v for k, v in node.items() if k in wanted}
 
 
 def phone_number_node(business: Business) -> dict[str, Any]:
@@ -286,7 +305,12 @@ async def list_phone_numbers(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     waba_id = request.match_info["waba_id"]
     world.waba(waba_id)
-    numbers = [phone_number_node(b) for b in world.businesses.values() if b.waba_id == waba_id]
+    fields = request.query.get("fields")
+    numbers = [
+        chosen(phone_number_node(b), fields, NUMBER_LIST_DEFAULT)
+        for b in world.businesses.values()
+        if b.waba_id == waba_id
+    ]
     return web.json_response({"data": numbers, "paging": {"cursors": {"before": "", "after": ""}}})
 
 

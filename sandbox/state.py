@@ -115,20 +115,30 @@ class Template:
     waba_id: str
     created: dict[str, Any]  # the creation payload
     status: str = "PENDING"
+    rejected_reason: str | None = None  # once reviewed: "NONE" or the reason
 
     def spec(self) -> TemplateSpec:
         """What a send naming this template is checked against."""
         return template_spec(self.created, self.status, self.id)
 
-    def node(self) -> dict[str, Any]:
-        return {
+    def node(self, fields: str | None = None) -> dict[str, Any]:
+        """The template node (REFERENCE.md 10.2); ``fields`` as Meta reads it (``id`` always)."""
+        node = {
             "name": self.created["name"],
+            "parameter_format": self.created.get("parameter_format", "POSITIONAL"),
+            "components": self.created.get("components", []),
             "language": self.created["language"],
             "status": self.status,
             "category": self.created["category"],
-            "components": self.created.get("components", []),
+            "quality_score": {"score": "UNKNOWN"},
             "id": self.id,
         }
+        if self.rejected_reason is not None:
+            node["rejected_reason"] = self.rejected_reason
+        if not fields:
+            return node
+        wanted = {f.strip() for f in fields.split(",")} | {"id"}
+        return {k: v for k, v in node.items() if k in wanted}
 
 
 def new_wamid() -> str:

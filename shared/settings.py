@@ -91,6 +91,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Media jobs may name a local file to upload only under this folder (any system may
     # publish jobs: no other file on the sender's machine may leave). Empty: none may.
     sender_files_dir: str = ""
+    # Refuse template jobs before any call when the template stored by `wapipe templates sync`
+    # (or its webhooks) is unknown, not approved, or takes another number of parameters.
+    sender_check_templates: bool = False
+
+    # The WhatsApp Business Account `wapipe templates|numbers|analytics` manage.
+    waba_id: str = ""
 
     # Logs: "auto" is JSON lines unless stderr is a terminal.
     log_level: str = "INFO"

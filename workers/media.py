@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import topology
 from shared.amqp import EventPublisher, Outgoing
 from shared.blobs import BlobError, BlobStore, StoreUnavailable, open_store
-from shared.cloudapi.client import CloudApi
+from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Media, Message
@@ -228,7 +228,10 @@ def _event(row: MediaRow) -> Outgoing:
 @asynccontextmanager
 async def _media_handler(resources: Resources) -> AsyncIterator[Handler]:
     settings = resources.settings
-    async with CloudApi(settings) as api, open_store(settings.media_dir) as store:
+    async with (
+        CloudApi(GraphConfig.from_settings(settings)) as api,
+        open_store(settings.media_dir) as store,
+    ):
         yield MediaHandler(
             resources.engine,
             api,

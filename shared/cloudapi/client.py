@@ -1,6 +1,6 @@
 """The Cloud API client: one aiohttp session per process, our retry policy, typed errors.
 
-    async with CloudApi(settings) as api:
+    async with CloudApi(GraphConfig.from_settings(settings)) as api:
         accepted = await api.send_message(phone_number_id, {"to": ..., "type": "text", ...})
 
 - Bearer auth with ``WAPIPE_ACCESS_TOKEN``; ``WAPIPE_GRAPH_URL``/``WAPIPE_GRAPH_VERSION`` as base.
@@ -28,6 +28,7 @@ import aiohttp
 import msgspec
 from aiohttp_retry import JitterRetry, RetryClient
 
+from shared.cloudapi.config import GraphConfig as GraphConfig  # re-exported: callers build one
 from shared.cloudapi.errors import (
     TABLE,
     CloudApiError,
@@ -37,7 +38,6 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -137,17 +137,17 @@ def _decoded(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
 
 
 class CloudApi:
-    def __init__(self, settings: Settings) -> None:
-        self._base = f"{settings.graph_url.rstrip('/')}/{settings.graph_version}"
-        self._token = settings.access_token
-        self._token_file = settings.access_token_file
-        self._timeout = aiohttp.ClientTimeout(total=settings.graph_timeout_s)
+    def __init__(self, config: GraphConfig) -> None:
+        self._base = f"{config.graph_url.rstrip('/')}/{config.graph_version}"
+        self._token = config.access_token
+        self._token_file = config.access_token_file
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
         # A large file takes as long as it takes: bound the silences, not the whole.
         self._download_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.graph_timeout_s, sock_read=settings.graph_timeout_s
+            total=None, sock_connect=config.timeout_s, sock_read=config.timeout_s
         )
-        self._max_connections = settings.graph_max_connections
-        attempts = self._attempts = settings.graph_retries + 1
+        self._max_connections = config.max_connections
+        attempts = self._attempts = config.retries + 1
         common: dict[str, Any] = {
             "attempts": attempts,
             "start_timeout": RETRY_START_S,
@@ -319,8 +319,12 @@ class CloudApi:
             "POST", f"/{waba_id}/message_templates", json=dict(template), repeatable=False
         )
 
-    async def delete_template(self, waba_id: str, name: str) -> dict[str, Any]:
-        return await self._json("DELETE", f"/{waba_id}/message_templates", params={"name": name})
+    async def delete_template(
+        self, waba_id: str, name: str, template_id: str | None = None
+    ) -> dict[str, Any]:
+        """Every language of ``name``, or only the one of ``template_id`` (Meta's ``hsm_id``)."""
+        params = {"name": name, **({"hsm_id": template_id} if template_id else {})}
+        return await self._json("DELETE", f"/{waba_id}/message_templates", params=params)
 
     async def business_profile(self, phone_number_id: str, fields: str) -> dict[str, Any]:
         path = f"/{phone_number_id}/whatsapp_business_profile"
@@ -333,12 +337,16 @@ class CloudApi:
         body = {"messaging_product": "whatsapp", **profile}
         return await self._json("POST", path, json=body, repeatable=True)
 
-    async def phone_numbers(self, waba_id: str) -> dict[str, Any]:
-        return await self._json("GET", f"/{waba_id}/phone_numbers")
+    async def phone_numbers(self, waba_id: str, fields: str) -> dict[str, Any]:
+        return await self._json("GET", f"/{waba_id}/phone_numbers", params={"fields": fields})
 
-    async def phone_number(self, phone_number_id: str, fields: str | None = None) -> dict[str, Any]:
-        params = {"fields": fields} if fields else {}
-        return await self._json("GET", f"/{phone_number_id}", params=params)
+    async def node(self, node_id: str, fields: str) -> dict[str, Any]:
+        """GET /{node_id}?fields=...: a template, a phone number (REFERENCE.md 10.1, 11.2)."""
+        return await self._json("GET", f"/{node_id}", params={"fields": fields})
+
+    async def template_analytics(self, waba_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        path = f"/{waba_id}/template_analytics"
+        return await self._json("GET", path, params=dict(params))
 
     async def analytics(self, waba_id: str, fields: str) -> dict[str, Any]:
         """GET /{waba_id}?fields=analytics.start(...)...: the field expression as Meta writes it."""

@@ -16,6 +16,7 @@ Tables::
     account_events    every account and template webhook change, keyed by its event key
     templates         the latest known state of each message template
     phone_numbers     the latest known quality and messaging tier of each phone number
+    analytics_points  the Cloud API's analytics data points, as pulled (``wapipe analytics``)
 """
 
 from __future__ import annotations
@@ -196,6 +197,10 @@ templates: Final = Table(
     Column("category_at", Float),
     Column("quality", Text),  # GREEN, YELLOW, RED, UNKNOWN
     Column("quality_at", Float),
+    # What only a pull (``wapipe templates sync``) tells: the sender checks parameter counts on it.
+    Column("parameter_format", Text),  # POSITIONAL or NAMED
+    Column("components", Text),  # verbatim JSON
+    Column("synced_at", Float),
 )
 
 phone_numbers: Final = Table(
@@ -209,6 +214,21 @@ phone_numbers: Final = Table(
     Column("quality_at", Float),
     Column("account_event", Text),  # the latest account_update event, e.g. ACCOUNT_VIOLATION
     Column("account_event_at", Float),
+)
+
+analytics_points: Final = Table(
+    "analytics_points",
+    metadata,
+    # <kind>:<waba_id>:<start>:<dimensions>: a point pulled again replaces the one stored.
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # messages, conversations, pricing, templates
+    Column("waba_id", Text, nullable=False),
+    Column("start_at", BigInteger, nullable=False),  # unix seconds
+    Column("end_at", BigInteger, nullable=False),
+    Column("dimensions", Text, nullable=False),  # JSON: phone number, country, category, ...
+    Column("metrics", Text, nullable=False),  # JSON: sent, delivered, cost, ...
+    Column("pulled_at", Float, nullable=False),
+    Index("ix_analytics_points_kind_start_at", "kind", "start_at"),
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sandbox.keys import WORLD
-from shared.cloudapi.client import CloudApi
+from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.errors import (
     AuthError,
     OutcomeUnknown,
@@ -45,7 +45,7 @@ def settings_for(sandbox: SandboxClient, **changes: Any) -> Settings:
 @pytest.fixture
 async def api(sandbox: SandboxClient) -> AsyncIterator[CloudApi]:
     open_window(sandbox)
-    async with CloudApi(settings_for(sandbox)) as client:
+    async with CloudApi(GraphConfig.from_settings(settings_for(sandbox))) as client:
         yield client
 
 
@@ -113,7 +113,9 @@ async def test_a_coded_error_is_raised_at_once_as_its_class(
 
 
 async def test_a_wrong_token_is_an_auth_error(sandbox: SandboxClient) -> None:
-    async with CloudApi(settings_for(sandbox, access_token="expired")) as api:
+    async with CloudApi(
+        GraphConfig.from_settings(settings_for(sandbox, access_token="expired"))
+    ) as api:
         with pytest.raises(AuthError) as raised:
             await api.send_message(phone_number_id(sandbox), TEXT)
     assert raised.value.code == 190
@@ -132,7 +134,9 @@ async def test_a_send_whose_connection_drops_is_not_sent_again(
 async def test_a_send_that_times_out_is_an_unknown_outcome(sandbox: SandboxClient) -> None:
     open_window(sandbox)
     await fault(sandbox, endpoint="messages", hang=True, count=1)
-    async with CloudApi(settings_for(sandbox, graph_timeout_s=0.5)) as api:
+    async with CloudApi(
+        GraphConfig.from_settings(settings_for(sandbox, graph_timeout_s=0.5))
+    ) as api:
         with pytest.raises(OutcomeUnknown):
             await api.send_message(phone_number_id(sandbox), TEXT)
     assert sandbox.app[WORLD].sent == {}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.keys import WORLD
-from shared.cloudapi.client import CloudApi
+from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.schemas.jobs import SendJob, api_message, job_decoder, local_file, message_type
 from shared.settings import Settings
 from tests.integration.sandbox_support import (
@@ -49,7 +49,7 @@ async def sandbox_api(
     settings = Settings(
         graph_url=str(sandbox.make_url("")).rstrip("/"), access_token=TOKEN, graph_retries=0
     )
-    async with CloudApi(settings) as api:
+    async with CloudApi(GraphConfig.from_settings(settings)) as api:
         yield sandbox, api
     await sandbox.close()
 

@@ -24,6 +24,7 @@ from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_fi
 from shared.schemas.outbound import Stage
 from shared.storage import send_jobs
 from shared.storage.messages import outbound_row
+from shared.storage.templates import template_job_refusal
 from workers.sender import policy
 from workers.sender.events import accepted_event, callback_data, event_of_record, failed_event
 from workers.sender.events import outgoing as event_message
@@ -68,7 +69,10 @@ class _Turn:
 async def send(sender: Sender, lane: Lane, pending: Pending) -> None:
     turn = _Turn(lane, pending.paced)
     try:
-        if (why := refusal(pending.job, sender.files_dir, time.time())) is not None:
+        why = refusal(pending.job, sender.files_dir, time.time()) or await template_job_refusal(
+            sender.settings, sender.engine, pending.job
+        )
+        if why is not None:
             stage, reason = why
             await fail(sender, pending, stage, reason, transition=send_jobs.REFUSE)
         elif not await sender.journal.mark_sending(pending.key):

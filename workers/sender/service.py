@@ -18,11 +18,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-import msgspec
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from shared import topology
-from shared.cloudapi.client import CloudApi
+from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.settings import Settings
 from workers.main import WorkerKind, batching, retry_policy, worker_process
 from workers.runtime import SHUTDOWN_STEP_S, Consumer
@@ -42,7 +41,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
         if resources is None:  # stopped while waiting for the broker
             return
         # The sender paces and retries itself: a retry inside the client would bypass the pacing.
-        async with CloudApi(msgspec.structs.replace(settings, graph_retries=0)) as api:
+        async with CloudApi(GraphConfig.from_settings(settings, retries=0)) as api:
             sender = Sender(settings, resources.engine, api, resources.events, metrics, stop)
             # What start-up made lives as long as the process: out of the collector's sight, a
             # full collection takes milliseconds, not the tens that stall every send at 1,000/s.

@@ -1,0 +1,138 @@
+"""``wapipe profile`` and ``wapipe numbers``: the business profile and the phone numbers.
+
+    wapipe profile show [--from ID] [--json]
+    wapipe profile update [--from ID] [--about T] [--address T] [--description T] [--email E]
+                          [--website URL ...] [--vertical V] [--picture-handle H]
+    wapipe numbers list [--json]          the WABA's numbers: quality, tier, throughput, and
+    wapipe numbers show ID [--json]       the sender's pace and pause state for each
+
+A profile update is checked against Meta's limits before it is sent (shared/profile_check.py).
+The sender's state comes from its metrics endpoint (``--sender-metrics``; by default the
+sender's own port on ``WAPIPE_METRICS_HOST``); a sender that cannot be reached shows as such.
+Registered by wapipe.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Final
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared import console
+from shared.cloudapi.client import CloudApi, GraphConfig
+from shared.cloudapi.management import business_profile, phone_number, phone_numbers
+from shared.cloudapi.nodes import PhoneNumberNode
+from shared.profile_check import problems
+from shared.settings import Settings, number_rates, require
+
+SENDER_METRICS_PORT: Final = 9105  # workers/sender.py METRICS_PORT
+NUMBER_COLUMNS: Final = (
+    "id", "number", "verified name", "quality", "limit tier", "throughput", "name status",
+    "sender pace /s", "sender",
+)  # fmt: skip
+
+
+def run_profile(settings: Settings, args: argparse.Namespace) -> int:
+    return console.run(f"profile {args.action}", lambda: _profile(settings, args))
+
+
+def run_numbers(settings: Settings, args: argparse.Namespace) -> int:
+    return console.run(f"numbers {args.action}", lambda: _numbers(settings, args))
+
+
+def profile_update(args: argparse.Namespace) -> dict[str, Any]:
+    fields = ("about", "address", "description", "email", "vertical", "websites")
+    update = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if args.picture_handle:
+        update["profile_picture_handle"] = args.picture_handle
+    return update
+
+
+async def _profile(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "update":
+        update = profile_update(args)
+        if found := problems(update):
+            raise console.CommandError("; ".join(found))
+    require(settings, "access_token")
+    async with CloudApi(GraphConfig.from_settings(settings)) as api:
+        if args.action == "update":
+            await api.update_business_profile(args.phone_number_id, update)
+        shown = await business_profile(api, args.phone_number_id)
+    rows = [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in _fields(shown).items()]
+    title = f"Business profile of {args.phone_number_id}" + (
+        " (updated)" if args.action == "update" else ""
+    )
+    console.emit(args, shown, console.table(title, ("field", "value"), rows))
+    return 0
+
+
+def _fields(profile: Any) -> dict[str, Any]:
+    return {f: getattr(profile, f) for f in profile.__struct_fields__}
+
+
+async def _numbers(settings: Settings, args: argparse.Namespace) -> int:
+    require(settings, "access_token")
+    async with CloudApi(GraphConfig.from_settings(settings)) as api:
+        if args.action == "list":
+            waba_id = args.waba or settings.waba_id
+            if not waba_id:
+                raise console.CommandError("give --waba, or set WAPIPE_WABA_ID")
+            found = await phone_numbers(api, waba_id)
+        else:
+            found = [await phone_number(api, args.phone_number_id)]
+    port = settings.metrics_port or SENDER_METRICS_PORT
+    url = args.sender_metrics or f"http://{settings.metrics_host}:{port}/metrics"
+    paused = await sender_pauses(url)
+    rates = number_rates(settings)
+    rows = [number_row(n, rates.get(n.id, settings.sender_rate_per_s), paused) for n in found]
+    value = [dict(zip(NUMBER_COLUMNS, row, strict=True)) for row in rows]
+    console.emit(args, value, console.table("Phone numbers", NUMBER_COLUMNS, rows))
+    return 0
+
+
+def number_row(
+    number: PhoneNumberNode, rate_per_s: float, paused: dict[str, bool] | None
+) -> tuple[Any, ...]:
+    state = "not reachable" if paused is None else _state(paused.get(number.id, False))
+    throughput = number.throughput.level if number.throughput is not None else None
+    return (
+        number.id,
+        number.display_phone_number,
+        number.verified_name,
+        number.quality_rating,
+        number.limit_tier,
+        throughput,
+        number.name_status,
+        rate_per_s,
+        state,
+    )
+
+
+def _state(paused: bool) -> str:
+    return "paused" if paused else "sending"
+
+
+async def sender_pauses(url: str) -> dict[str, bool] | None:
+    """Which numbers the sender holds paused (its ``wapipe_sender_paused`` gauge); None when
+    the sender cannot be reached."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as answer:
+            if answer.status != 200:
+                return None
+            text = await answer.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    return parse_pauses(text)
+
+
+def parse_pauses(text: str) -> dict[str, bool]:
+    return {
+        sample.labels["phone_number_id"]: sample.value >= 1
+        for family in text_string_to_metric_families(text)
+        if family.name == "wapipe_sender_paused"
+        for sample in family.samples
+        if "phone_number_id" in sample.labels
+    }

@@ -1,0 +1,103 @@
+"""The Cloud API's analytics, asked for and read back as data points: pure.
+
+    GET /{waba-id}?fields=analytics.start(T).end(T).granularity(DAY)             messages
+    GET /{waba-id}?fields=conversation_analytics.start(T).end(T).granularity(DAILY)...
+    GET /{waba-id}?fields=pricing_analytics.start(T).end(T).granularity(DAILY)...
+    GET /{waba-id}/template_analytics?start=T&end=T&granularity=DAILY&template_ids=[..]
+
+Each kind names its granularities in its own words (DAY for messages, DAILY for the others);
+``--granularity day|month|half_hour`` is translated. A period is ``--from`` to ``--to``, whole
+UTC days, both included; an empty one is refused before any call.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+import msgspec
+
+KINDS: Final = ("messages", "conversations", "pricing", "templates")
+FIELD: Final = {
+    "messages": "analytics",
+    "conversations": "conversation_analytics",
+    "pricing": "pricing_analytics",
+}
+GRANULARITY: Final = {
+    "messages": {"half_hour": "HALF_HOUR", "day": "DAY", "month": "MONTH"},
+    "conversations": {"half_hour": "HALF_HOUR", "day": "DAILY", "month": "MONTHLY"},
+    "pricing": {"half_hour": "HALF_HOUR", "day": "DAILY", "month": "MONTHLY"},
+    "templates": {"day": "DAILY"},
+}
+TEMPLATE_IDS_MAX: Final = 10  # per template_analytics call
+# What each point counts (the rest of it, but start and end, are its dimensions).
+METRICS: Final = frozenset({"sent", "delivered", "read", "conversation", "volume", "cost"})
+
+
+class PeriodError(ValueError):
+    """The period asked for cannot be asked (empty, or a date that is none)."""
+
+
+class Point(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    start: int
+    end: int
+    dimensions: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        dims = json.dumps(self.dimensions, sort_keys=True, separators=(",", ":"))
+        return f"{self.kind}:{self.start}:{self.end}:{dims}"
+
+
+def period(first: str, last: str) -> tuple[int, int]:
+    """``--from``, ``--to`` (YYYY-MM-DD, both included) as [start, end) in unix seconds."""
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+    except ValueError as exc:
+        raise PeriodError(f"--from/--to: {exc}") from None
+    if end <= start:
+        raise PeriodError(f"--from {first} --to {last}: an empty date range")
+    return _unix(start), _unix(end)
+
+
+def _unix(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def granularity(kind: str, asked: str) -> str:
+    words = GRANULARITY[kind]
+    if asked not in words:
+        raise PeriodError(f"--granularity: {kind} takes {', '.join(words)}")
+    return words[asked]
+
+
+def field_expression(kind: str, start: int, end: int, grain: str) -> str:
+    return f"{FIELD[kind]}.start({start}).end({end}).granularity({grain})"
+
+
+def points(kind: str, answer: dict[str, Any]) -> list[Point]:
+    """The data points of an answer, whatever its nesting (REFERENCE.md 12)."""
+    if kind == "messages":
+        raw = (answer.get("analytics") or {}).get("data_points") or []
+    else:
+        holder = answer if kind == "templates" else answer.get(FIELD[kind]) or {}
+        raw = [p for part in holder.get("data") or [] for p in part.get("data_points") or []]
+    return [_point(kind, p) for p in raw]
+
+
+def _point(kind: str, raw: dict[str, Any]) -> Point:
+    metrics = {k: v for k, v in raw.items() if k in METRICS}
+    if isinstance(metrics.get("cost"), list):  # templates: [{"type": "amount_spent", ...}]
+        costs = {c.get("type"): c.get("value") for c in metrics["cost"]}
+        metrics["cost"] = costs.get("amount_spent")
+    dimensions = {k: v for k, v in raw.items() if k not in METRICS | {"start", "end", "clicked"}}
+    return Point(
+        kind=kind,
+        start=int(raw["start"]),
+        end=int(raw["end"]),
+        dimensions=dimensions,
+        metrics=metrics,
+    )

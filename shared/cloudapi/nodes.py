@@ -1,0 +1,98 @@
+"""The management answers of the Cloud API as Structs (REFERENCE.md 10, 11; FACTS.md): template
+nodes and their pages, phone numbers, the business profile. Permissive: a field Meta adds is
+ignored, one it leaves out takes its default."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+
+class Cursors(msgspec.Struct, frozen=True):
+    before: str | None = None
+    after: str | None = None
+
+
+class Paging(msgspec.Struct, frozen=True):
+    cursors: Cursors = Cursors()
+    next: str | None = None  # present only when there is a next page
+
+
+class QualityScore(msgspec.Struct, frozen=True):
+    score: str | None = None  # GREEN, YELLOW, RED, UNKNOWN
+    date: int | None = None
+
+
+class TemplateNode(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    language: str
+    status: str
+    category: str
+    parameter_format: str = "POSITIONAL"
+    components: list[dict[str, Any]] = []
+    quality_score: QualityScore | None = None
+    rejected_reason: str | None = None
+
+    @property
+    def quality(self) -> str | None:
+        return self.quality_score.score if self.quality_score is not None else None
+
+
+class TemplateSummary(msgspec.Struct, frozen=True):
+    total_count: int | None = None
+    message_template_count: int | None = None
+    message_template_limit: int | None = None
+
+
+class TemplatePage(msgspec.Struct, frozen=True):
+    data: list[TemplateNode]
+    paging: Paging = Paging()
+    summary: TemplateSummary | None = None
+
+
+class Throughput(msgspec.Struct, frozen=True):
+    level: str | None = None  # STANDARD, HIGH, NOT_APPLICABLE
+
+
+class PhoneNumberNode(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    display_phone_number: str
+    verified_name: str | None = None
+    quality_rating: str | None = None
+    messaging_limit_tier: str | None = None  # deprecated by Meta, still answered
+    whatsapp_business_manager_messaging_limit: str | None = None
+    throughput: Throughput | None = None
+    name_status: str | None = None
+    status: str | None = None
+
+    @property
+    def limit_tier(self) -> str | None:
+        return self.whatsapp_business_manager_messaging_limit or self.messaging_limit_tier
+
+
+class PhoneNumberPage(msgspec.Struct, frozen=True):
+    data: list[PhoneNumberNode]
+    paging: Paging = Paging()
+
+
+class BusinessProfile(msgspec.Struct, frozen=True, omit_defaults=True):
+    about: str | None = None
+    address: str | None = None
+    description: str | None = None
+    email: str | None = None
+    websites: list[str] | None = None
+    vertical: str | None = None
+    profile_picture_url: str | None = None
+
+
+class ProfileAnswer(msgspec.Struct, frozen=True):
+    data: list[BusinessProfile]
+
+
+PHONE_NUMBER_FIELDS: Final = (
+    "id,display_phone_number,verified_name,quality_rating,messaging_limit_tier,"
+    "whatsapp_business_manager_messaging_limit,throughput,name_status,status"
+)
+PROFILE_FIELDS: Final = "about,address,description,email,websites,vertical,profile_picture_url"

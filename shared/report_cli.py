@@ -1,0 +1,95 @@
+"""``wapipe report``: delivery, latency, spend and inbound volume from wapipe's own storage.
+
+    wapipe report --from 2026-12-01 --to 2026-12-03 [--price marketing=0.025 ...]
+                  [--chart wapipe-report.png | --no-chart] [--json]
+
+The numbers are shared/report.py's; the chart shared/report_chart.py's. No Cloud API call.
+Registered by wapipe.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from shared import console
+from shared.analytics import PeriodError, period
+from shared.report import Report, build
+from shared.settings import Settings
+from shared.storage.database import open_database
+from shared.storage.report import report_facts
+
+
+def run_report(settings: Settings, args: argparse.Namespace) -> int:
+    return console.run("report", lambda: _report(settings, args))
+
+
+def prices(given: list[str]) -> dict[str, float]:
+    found = {}
+    for item in given:
+        category, _, usd = item.partition("=")
+        try:
+            found[category.strip().lower()] = float(usd)
+        except ValueError:
+            raise console.CommandError(f"--price {item!r}: give CATEGORY=USD") from None
+    return found
+
+
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        start, end = period(args.first, args.last)
+    except PeriodError as exc:
+        raise console.CommandError(str(exc)) from None
+    priced = prices(args.price)
+    async with open_database(settings.database_url) as engine:
+        statuses, inbound = await report_facts(engine, start, end)
+    report = build(statuses, inbound, priced)
+    if not args.no_chart:
+        from shared.report_chart import write_chart
+
+        write_chart(report, args.chart, f"wapipe {args.first} to {args.last} (UTC)")
+    console.emit(args, report, *_tables(report, None if args.no_chart else args.chart))
+    return 0
+
+
+def _tables(report: Report, chart: Path | None) -> list[Any]:
+    tables = [
+        console.table(
+            "Delivery (messages, by the day of each status)",
+            ("day", "number", "sent", "delivered", "read", "failed"),
+            [
+                (r.day, r.phone_number_id, r.sent, r.delivered, r.read, r.failed)
+                for r in report.deliveries
+            ],
+        ),
+        console.table(
+            "Failures by error code",
+            ("day", "number", "code", "messages"),
+            [(r.day, r.phone_number_id, r.error_code, r.messages) for r in report.failures],
+        ),
+        console.table(
+            "Latency (seconds)",
+            ("day", "number", "stage", "messages", "p50", "p90", "p99"),
+            [
+                (r.day, r.phone_number_id, r.stage, r.messages, r.p50_s, r.p90_s, r.p99_s)
+                for r in report.latencies
+            ],
+        ),
+        console.table(
+            "Conversations and cost by category",
+            ("day", "number", "category", "conversations", "messages", "cost USD"),
+            [
+                (r.day, r.phone_number_id, r.category, r.conversations, r.priced_messages, r.cost)
+                for r in report.spend
+            ],
+        ),
+        console.table(
+            "Inbound by type",
+            ("day", "number", "type", "messages"),
+            [(r.day, r.phone_number_id, r.type, r.messages) for r in report.inbound],
+        ),
+    ]
+    if chart is not None:
+        tables.append(console.table("Chart", ("written to",), [(str(chart),)]))
+    return tables
