@@ -53,9 +53,9 @@ def add_templates_parser(commands: Commands) -> None:
     show = actions.add_parser("show", parents=[common], help="one template by name or id")
     show.add_argument("template", help="its name (every language) or its id")
     create = actions.add_parser("create", parents=[common], help="create from a JSON/YAML file")
-    create.add_argument("file", type=Path)
+    create.add_argument("file", type=Path, help="the template, as JSON or YAML (checked first)")
     delete = actions.add_parser("delete", parents=[common], help="delete a template")
-    delete.add_argument("name")
+    delete.add_argument("name", help="the template's name")
     delete.add_argument("--id", help="only the language of this template id")
     actions.add_parser("sync", parents=[common], help="store every template and change")
     parser.set_defaults(run=_lazy("shared.templates_cli", "run_templates"), service="templates")
@@ -70,8 +70,15 @@ def add_account_parsers(commands: Commands) -> None:
     number.add_argument("--from", dest="phone_number_id", required=True, help="its number id")
     actions.add_parser("show", parents=[number], help="what the profile says")
     update = actions.add_parser("update", parents=[number], help="change some fields")
-    for field in ("about", "address", "description", "email", "vertical"):
-        update.add_argument(f"--{field}")
+    fields = {
+        "about": "the about text (1 to 139 characters)",
+        "address": "the business's address (up to 256 characters)",
+        "description": "what the business does (up to 512 characters)",
+        "email": "a contact email address (up to 128 characters)",
+        "vertical": "the industry, as Meta names it: RETAIL, RESTAURANT, OTHER ...",
+    }
+    for field, meaning in fields.items():
+        update.add_argument(f"--{field}", help=meaning)
     update.add_argument("--website", action="append", dest="websites", help="repeat, at most 2")
     update.add_argument("--picture-handle", help="a Resumable Upload handle for the picture")
     profile.set_defaults(run=_lazy("shared.account_cli", "run_profile"), service="profile")
@@ -83,16 +90,21 @@ def add_account_parsers(commands: Commands) -> None:
     listing = kinds.add_parser("list", parents=[with_sender], help="every number")
     listing.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
     show = kinds.add_parser("show", parents=[with_sender], help="one number")
-    show.add_argument("phone_number_id")
+    show.add_argument("phone_number_id", help="the number's phone number id")
     numbers.set_defaults(run=_lazy("shared.account_cli", "run_numbers"), service="numbers")
 
 
 def add_analytics_parser(commands: Commands) -> None:
     parser = commands.add_parser("analytics", help="the Cloud API's analytics, pulled and stored")
-    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("kind", choices=KINDS, help="which analytics to pull")
     parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
     parser.add_argument("--to", dest="last", required=True, help="last day, included")
-    parser.add_argument("--granularity", default="day", choices=("half_hour", "day", "month"))
+    parser.add_argument(
+        "--granularity",
+        default="day",
+        choices=("half_hour", "day", "month"),
+        help="one data point per this much time",
+    )
     parser.add_argument("--template", action="append", default=[], help="a template id; repeat")
     parser.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
     _json_flag(parser)
