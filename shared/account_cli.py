@@ -15,7 +15,7 @@ Registered by wapipe.py.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,7 +27,7 @@ from shared.cloudapi.nodes import PhoneNumberNode
 from shared.profile_check import problems
 from shared.settings import Settings, number_rates, require
 
-SENDER_METRICS_PORT: Final = 9105  # workers/sender.py METRICS_PORT
+SENDER_METRICS_PORT: Final = 9105  # workers/sender/service.py METRICS_PORT
 NUMBER_COLUMNS: Final = (
     "id", "number", "verified name", "quality", "limit tier", "throughput", "name status",
     "sender pace /s", "sender",
@@ -84,18 +84,20 @@ async def _numbers(settings: Settings, args: argparse.Namespace) -> int:
             found = [await phone_number(api, args.phone_number_id)]
     port = settings.metrics_port or SENDER_METRICS_PORT
     url = args.sender_metrics or f"http://{settings.metrics_host}:{port}/metrics"
-    paused = await sender_pauses(url)
+    sender = await sender_state(url)
     rates = number_rates(settings)
-    rows = [number_row(n, rates.get(n.id, settings.sender_rate_per_s), paused) for n in found]
+    rows = [number_row(n, rates.get(n.id, settings.sender_rate_per_s), sender) for n in found]
     value = [dict(zip(NUMBER_COLUMNS, row, strict=True)) for row in rows]
     console.emit(args, value, console.table("Phone numbers", NUMBER_COLUMNS, rows))
     return 0
 
 
 def number_row(
-    number: PhoneNumberNode, rate_per_s: float, paused: dict[str, bool] | None
+    number: PhoneNumberNode, rate_per_s: float, sender: SenderState | None
 ) -> tuple[Any, ...]:
-    state = "not reachable" if paused is None else _state(paused.get(number.id, False))
+    """``rate_per_s``: the number's configured pace, shown while the sender has none live."""
+    state = "not reachable" if sender is None else _state(sender.paused.get(number.id, False))
+    pace = sender.pace.get(number.id, rate_per_s) if sender is not None else rate_per_s
     throughput = number.throughput.level if number.throughput is not None else None
     return (
         number.id,
@@ -105,7 +107,7 @@ def number_row(
         number.limit_tier,
         throughput,
         number.name_status,
-        rate_per_s,
+        pace,
         state,
     )
 
@@ -114,9 +116,15 @@ def _state(paused: bool) -> str:
     return "paused" if paused else "sending"
 
 
-async def sender_pauses(url: str) -> dict[str, bool] | None:
-    """Which numbers the sender holds paused (its ``wapipe_sender_paused`` gauge); None when
-    the sender cannot be reached."""
+class SenderState(NamedTuple):
+    """What the sender's metrics say of each number it holds (by phone number id)."""
+
+    paused: dict[str, bool]  # its ``wapipe_sender_paused`` gauge
+    pace: dict[str, float]  # its ``wapipe_sender_pace``: the limit, or less after a 130429
+
+
+async def sender_state(url: str) -> SenderState | None:
+    """The sender's view of its numbers; None when the sender cannot be reached."""
     try:
         timeout = aiohttp.ClientTimeout(total=2)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as answer:
@@ -125,14 +133,17 @@ async def sender_pauses(url: str) -> dict[str, bool] | None:
             text = await answer.text()
     except (aiohttp.ClientError, TimeoutError):
         return None
-    return parse_pauses(text)
+    return parse_sender(text)
 
 
-def parse_pauses(text: str) -> dict[str, bool]:
-    return {
-        sample.labels["phone_number_id"]: sample.value >= 1
-        for family in text_string_to_metric_families(text)
-        if family.name == "wapipe_sender_paused"
-        for sample in family.samples
-        if "phone_number_id" in sample.labels
-    }
+def parse_sender(text: str) -> SenderState:
+    by_gauge: dict[str, dict[str, float]] = {"wapipe_sender_paused": {}, "wapipe_sender_pace": {}}
+    for family in text_string_to_metric_families(text):
+        found = by_gauge.get(family.name)
+        if found is None:
+            continue
+        for sample in family.samples:
+            if "phone_number_id" in sample.labels:
+                found[sample.labels["phone_number_id"]] = sample.value
+    paused = {number: value >= 1 for number, value in by_gauge["wapipe_sender_paused"].items()}
+    return SenderState(paused, by_gauge["wapipe_sender_pace"])

@@ -7,24 +7,23 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from sandbox.keys import WORLD
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient, phone_number_id
+from workers.sender.metrics import SenderMetrics
 
 
 @pytest.fixture
 async def sender_metrics(sandbox: SandboxClient) -> AsyncIterator[str]:
-    """A metrics endpoint as the sender serves it, with the sandbox's number paused."""
-    registry = CollectorRegistry()
-    paused = Gauge(
-        "wapipe_sender_paused", "1 while paused.", ["phone_number_id"], registry=registry
-    )
-    paused.labels(phone_number_id(sandbox)).set(1)
+    """The sender's own metrics, served, with the sandbox's number paused and slowed down (a
+    130429: half its pace)."""
+    sender = SenderMetrics()
+    sender.paused.labels(phone_number_id(sandbox)).set(1)
+    sender.pace.labels(phone_number_id(sandbox)).set(40)
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), content_type="text/plain")
+        return web.Response(body=sender.render(), content_type="text/plain")
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
@@ -67,7 +66,7 @@ async def test_an_over_long_profile_field_is_refused_before_any_call(
     assert list(sandbox.app[WORLD].requests) == []
 
 
-async def test_numbers_show_quality_tier_and_the_senders_pause(
+async def test_numbers_show_quality_tier_and_the_senders_pace_and_pause(
     sandbox: SandboxClient, database_url: str, sender_metrics: str
 ) -> None:
     env = environment(sandbox, database_url, WAPIPE_SENDER_NUMBER_RATES="")
@@ -81,7 +80,7 @@ async def test_numbers_show_quality_tier_and_the_senders_pause(
     assert row["quality"] == business.quality_rating
     assert row["limit tier"] == business.messaging_limit_tier
     assert row["throughput"] == business.throughput_level
-    assert (row["sender pace /s"], row["sender"]) == (80.0, "paused")
+    assert (row["sender pace /s"], row["sender"]) == (40.0, "paused")
     shown = await wapipe(env, "numbers", "show", number, "--sender-metrics", "http://127.0.0.1:9")
     assert shown.code == 0, shown.err
     assert "not reachable" in shown.out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.account_cli import parse_pauses
+from shared.account_cli import SenderState, parse_sender
 from shared.profile_check import problems
 
 
@@ -32,10 +32,12 @@ def test_an_empty_about_or_nothing_at_all_is_refused() -> None:
     assert problems({}) == ["nothing to update: give at least one field"]
 
 
-def test_the_senders_pauses_are_read_from_its_metrics() -> None:
+def test_the_senders_pauses_and_pace_are_read_from_its_metrics() -> None:
     text = (
         "# TYPE wapipe_sender_paused gauge\n"
         'wapipe_sender_paused{phone_number_id="1"} 1.0\n'
         'wapipe_sender_paused{phone_number_id="2"} 0.0\n'
+        "# TYPE wapipe_sender_pace gauge\n"
+        'wapipe_sender_pace{phone_number_id="2"} 40.0\n'
     )
-    assert parse_pauses(text) == {"1": True, "2": False}
+    assert parse_sender(text) == SenderState({"1": True, "2": False}, {"2": 40.0})

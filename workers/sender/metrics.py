@@ -34,6 +34,12 @@ class SenderMetrics(WorkerMetrics):
             "Jobs parked in a wait queue, their turn far away.",
             registry=registry,
         )
+        self.pace = Gauge(
+            "wapipe_sender_pace",
+            "A number's pace now, sends per second: its limit, or less after a 130429.",
+            ["phone_number_id"],
+            registry=registry,
+        )
         self.paused = Gauge(
             "wapipe_sender_paused",
             "1 while a number is paused.",

@@ -83,6 +83,8 @@ async def _tend(sender: Sender, settler: Settler) -> None:
         await asyncio.sleep(TEND_EVERY_S)  # a period, not a wait for something
         for lane in sender.lanes.values():
             lane.tend()
+            pace = lane.throughput.limit(lane.clock())
+            sender.metrics.pace.labels(lane.number).set(pace)
         try:
             await settler.settle_once()
         except Exception:  # the database or the broker away: next time
