@@ -16,7 +16,9 @@ from typing import Any, Final
 import msgspec
 
 PREFIX: Final = "WAPIPE_"
-SECRET_FIELDS: Final = frozenset({"amqp_url", "app_secrets", "verify_token", "access_token"})
+SECRET_FIELDS: Final = frozenset(
+    {"amqp_url", "database_url", "app_secrets", "verify_token", "access_token"}
+)
 
 
 class SettingsError(ValueError):
