@@ -70,7 +70,7 @@ compose-up: $(BIN)/wapipe
 	$(COMPOSE) ps
 
 compose-down:
-	$(COMPOSE) down
+	$(COMPOSE) --profile observability down
 
 # The deploy tests alone (make test runs them too), required: they fail where they cannot run.
 deploy-test: $(BIN)/wapipe

@@ -34,4 +34,15 @@ def stack() -> Iterator[Stack]:
         print(stack.logs())
         raise
     finally:
-        stack("down", "--volumes", "--remove-orphans", "--timeout", "5", timeout_s=180, check=False)
+        # The profile too: `down` leaves the services of profiles it was not given.
+        stack(
+            "--profile",
+            "observability",
+            "down",
+            "--volumes",
+            "--remove-orphans",
+            "--timeout",
+            "5",
+            timeout_s=180,
+            check=False,
+        )
