@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender clean
+.PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender clean \
+	compose-up compose-down deploy-test
 
 $(BIN)/wapipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +59,24 @@ clean:
 .PHONY: schemas
 schemas: $(BIN)/wapipe
 	$(BIN)/python -m shared.schemas.export
+
+# The deployable stack (deploy/): a Docker engine, Compose and local images made from Debian's
+# packages when missing (deploy/scripts/engine.sh, as root; no image registry is needed), the
+# secrets made when missing, wapipe's image built, every service up and healthy.
+COMPOSE := $(BIN)/docker-compose -f deploy/compose.yaml
+WAPIPE_BASE_IMAGE ?= wapipe-local/python:3.11
+export WAPIPE_BASE_IMAGE
+
+compose-up: $(BIN)/wapipe
+	deploy/scripts/engine.sh
+	deploy/scripts/secrets.sh
+	$(COMPOSE) up --build --detach --wait --wait-timeout 240
+	$(COMPOSE) ps
+
+compose-down:
+	$(COMPOSE) --profile observability down
+
+# The deploy tests alone (make test runs them too), required: they fail where they cannot run.
+deploy-test: $(BIN)/wapipe
+	deploy/scripts/engine.sh
+	WAPIPE_DEPLOY_TESTS=required $(BIN)/pytest tests/deploy

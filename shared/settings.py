@@ -17,7 +17,9 @@ import msgspec
 from yarl import URL
 
 PREFIX: Final = "WAPIPE_"
-SECRET_FIELDS: Final = frozenset({"amqp_url", "app_secrets", "verify_token", "access_token"})
+SECRET_FIELDS: Final = frozenset(
+    {"amqp_url", "database_url", "app_secrets", "verify_token", "access_token"}
+)
 
 
 class SettingsError(ValueError):

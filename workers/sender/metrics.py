@@ -12,7 +12,10 @@ class SenderMetrics(WorkerMetrics):
         super().__init__("sender")
         registry = self.registry
         self.accepted = Counter(
-            "wapipe_sender_accepted", "Jobs the Cloud API accepted.", registry=registry
+            "wapipe_sender_accepted",
+            "Jobs the Cloud API accepted, by sending number.",
+            ["phone_number_id"],
+            registry=registry,
         )
         self.failed = Counter(
             "wapipe_sender_failed", "Jobs failed, by stage.", ["stage"], registry=registry

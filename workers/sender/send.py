@@ -149,7 +149,7 @@ async def accepted(
         change = send_jobs.ACCEPT(pending.key, now, wamid=sent.wamid)
         if await sender.journal.write(change, outbound_row(job, sent.wamid, sent.wa_id, now)):
             await sender.events.publish([event_message(accepted_event(job, sent, now))])
-            sender.metrics.accepted.inc()
+            sender.metrics.accepted.labels(job.phone_number_id).inc()
             log.info("sent", extra={"key": pending.key, "to": job.to, "wamid": sent.wamid})
         else:  # settled meanwhile (a failed status came first): its own event stands
             await republish(sender, pending.key)

@@ -1,0 +1,107 @@
+"""deploy/compose.yaml end to end: a customer writes through the sandbox (the Cloud API), a
+reply job goes out, and the rows and statuses land in PostgreSQL; a worker killed mid-stream
+loses nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.stack import Stack, wait_until
+
+pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1500)]
+
+CUSTOMER = "16315551181"
+
+
+def phone_number_id(stack: Stack) -> str:
+    state = stack.get_json("sandbox", 8090, "/_sandbox/state")
+    return str(state["businesses"][0]["phone_number_id"])
+
+
+def send_replies(stack: Stack, bodies: list[str], service: str = "sender-b") -> None:
+    number = phone_number_id(stack)
+    script = " && ".join(
+        f"wapipe send text --from {number} --to {CUSTOMER} --body '{body}'" for body in bodies
+    )
+    stack("exec", "-T", service, "sh", "-c", script, timeout_s=120)
+
+
+def statuses_of(stack: Stack, body: str) -> set[str]:
+    rows = stack.sql(
+        "select s.status from statuses s join send_jobs j on j.wamid = s.wamid "
+        f"where j.job like '%\"{body}\"%'"
+    )
+    return {row[0] for row in rows}
+
+
+def accepted_sends(stack: Stack) -> int:
+    """Sends the sandbox (the Cloud API) accepted: each job must be sent exactly once."""
+    requests = stack.get_json("sandbox", 8090, "/_sandbox/requests")
+    return sum(1 for r in requests if r["path"].endswith("/messages") and r["status"] == 200)
+
+
+def test_customer_message_and_reply_are_stored_with_their_statuses(stack: Stack) -> None:
+    stack(
+        "exec", "-T", "sandbox", "wapipe", "sandbox", "customer", "send", CUSTOMER,
+        "--text", "hello from compose",
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            stack.sql(
+                "select count(*) from messages where direction = 'in' "
+                "and payload like '%hello from compose%'"
+            )
+            == [["1"]]
+        ),
+        60,
+        "the customer's message in PostgreSQL",
+    )
+
+    send_replies(stack, ["reply from compose"])
+    wait_until(
+        lambda: statuses_of(stack, "reply from compose") == {"sent", "delivered", "read"},
+        90,
+        "the reply's sent, delivered and read statuses",
+    )
+    jobs = stack.sql("select state from send_jobs where job like '%reply from compose%'")
+    assert jobs == [["accepted"]]
+    # The Cloud API took one send per job: the two senders did not both send it.
+    assert accepted_sends(stack) == int(stack.sql("select count(*) from send_jobs")[0][0])
+
+
+def test_killed_workers_lose_nothing(stack: Stack) -> None:
+    bodies = [f"batch reply {n}" for n in range(10)]
+    # The status worker dies with the statuses of the sends still to come, and sender-a (the
+    # active owner of some shards) dies too: sender-b takes its shards over.
+    stack("kill", "-s", "SIGKILL", "status", "sender-a")
+    send_replies(stack, bodies)
+
+    def accepted_jobs() -> int:
+        rows = stack.sql(
+            "select count(*) from send_jobs where job like '%batch reply%' and wamid is not null"
+        )
+        return int(rows[0][0])
+
+    wait_until(lambda: accepted_jobs() == len(bodies), 120, "every reply accepted")
+    assert all(statuses_of(stack, body) == set() for body in bodies)  # nobody stored them yet
+    stack("start", "status", "sender-a")
+    wait_until(
+        lambda: all(statuses_of(stack, body) == {"sent", "delivered", "read"} for body in bodies),
+        120,
+        "every reply's three statuses after the status worker came back",
+    )
+    rows = stack.sql(
+        "select count(*) from statuses s join send_jobs j on j.wamid = s.wamid "
+        "where j.job like '%batch reply%'"
+    )
+    assert rows == [[str(3 * len(bodies))]]
+    assert accepted_sends(stack) == int(stack.sql("select count(*) from send_jobs")[0][0])
+    dead = stack(
+        "exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "messages",
+    )  # fmt: skip
+    dead_letters = {
+        name: int(count)
+        for name, count in (line.split() for line in dead.splitlines() if ".dlq" in line)
+    }
+    assert dead_letters, dead
+    assert not any(dead_letters.values()), dead_letters
