@@ -42,7 +42,7 @@ class Publisher:
         self._amqp_url = amqp_url
         self._connection_name = connection_name
         self._deadlines = Deadlines(confirm_timeout_s)
-        self._connection: AbstractRobustConnection | None = None  # while connecting, too
+        self._connection: AbstractRobustConnection | None = None  # once connected
         self._channel: AbstractRobustChannel | None = None  # once connected and declared
         self._underlay: aiormq.Channel | None = None  # aiormq's, under self._channel
         # A confirm came too late: the broker is up but stuck, or the link half-open. Not ready

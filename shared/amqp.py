@@ -30,8 +30,8 @@ from typing import Any, Final, NamedTuple
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConnection
-from aio_pika.connection import make_url
 from pamqp.common import FieldTable
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRob
         # Made here, not by connect_robust(), so that a cancelled connect can close it: a
         # cancelled connect_robust() leaves its reconnecting task behind.
         connection = aio_pika.RobustConnection(
-            make_url(amqp_url, reconnect_interval=RECONNECT_INTERVAL_S, heartbeat=HEARTBEAT_S),
-            client_properties={"connection_name": name},
+            with_defaults(amqp_url), client_properties={"connection_name": name}
         )
         try:
             await connection.connect(timeout=CONNECT_TIMEOUT_S)
@@ -81,6 +80,14 @@ async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRob
         except BaseException:
             await connection.close()
             raise
+
+
+def with_defaults(amqp_url: str) -> URL:
+    """The broker URL with our heartbeat and reconnect interval, unless it sets its own
+    (``?heartbeat=30&reconnect_interval=5``)."""
+    url = URL(amqp_url)
+    defaults = {"heartbeat": str(HEARTBEAT_S), "reconnect_interval": str(RECONNECT_INTERVAL_S)}
+    return url.update_query({k: v for k, v in defaults.items() if k not in url.query})
 
 
 async def connect_once(amqp_url: str, name: str) -> AbstractConnection:

@@ -15,15 +15,12 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.cloudapi.nodes import TemplateNode
-from shared.schemas.jobs import Job, SendJob, TemplateMessage
-from shared.schemas.outbound import Stage
-from shared.settings import Settings
 from shared.storage import schema
 from shared.storage.account import AccountEventRow, TemplateRow, store_account_events
-from shared.template_guard import StoredTemplate, refusal
+from shared.template_guard import StoredTemplate
 
 STATUS_FIELD: Final = "message_template_status_update"
 _components: Final = msgspec.json.Decoder(list[dict[str, Any]])
@@ -132,10 +129,17 @@ def _event_row(change: StatusChange, waba_id: str, now: float) -> AccountEventRo
 
 
 async def find_template(engine: AsyncEngine, name: str, language: str) -> StoredTemplate | None:
+    async with engine.connect() as connection:
+        return await stored_template(connection, name, language)
+
+
+async def stored_template(
+    connection: AsyncConnection, name: str, language: str
+) -> StoredTemplate | None:
+    """The template stored by ``wapipe templates sync`` (and its webhooks), if any."""
     table = schema.templates
     query = select(table).where(table.c.name == name, table.c.language == language)
-    async with engine.connect() as connection:
-        row = (await connection.execute(query)).first()
+    row = (await connection.execute(query)).first()
     if row is None:
         return None
     return StoredTemplate(
@@ -169,18 +173,3 @@ async def template_history(engine: AsyncEngine, template_id: str) -> list[Histor
                 )
             )
     return sorted(found, key=lambda entry: entry.at)
-
-
-async def template_job_refusal(
-    settings: Settings, engine: AsyncEngine, job: Job
-) -> tuple[Stage, str] | None:
-    """The sender's early check (``WAPIPE_SENDER_CHECK_TEMPLATES``): why a template job must
-    fail before any call, or None (off, not a template job, or fit to send)."""
-    if not settings.sender_check_templates or not isinstance(job, SendJob):
-        return None
-    if not isinstance(job.message, TemplateMessage):
-        return None
-    template = job.message.template
-    stored = await find_template(engine, template.name, template.language.code)
-    reason = refusal(template, stored)
-    return ("invalid", reason) if reason is not None else None

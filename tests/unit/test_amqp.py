@@ -58,3 +58,11 @@ async def test_a_connect_cancelled_mid_handshake_leaves_no_task_behind() -> None
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+def test_the_broker_url_keeps_its_own_heartbeat_and_gets_ours_otherwise() -> None:
+    ours = amqp.with_defaults("amqp://guest:guest@broker:5672/wapipe")
+    assert (ours.query["heartbeat"], ours.query["reconnect_interval"]) == ("10", "1.0")
+    theirs = amqp.with_defaults("amqp://guest:guest@broker:5672/wapipe?heartbeat=30")
+    assert (theirs.query["heartbeat"], theirs.query["reconnect_interval"]) == ("30", "1.0")
+    assert theirs.path == "/wapipe"

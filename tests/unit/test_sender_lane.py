@@ -234,6 +234,19 @@ async def test_a_paused_number_sends_nothing_parks_what_waits_long_then_probes()
     in_line.cancel()
 
 
+def test_refusals_of_the_sends_in_flight_are_one_pause_not_more() -> None:
+    lane, host, clock = lane_of()
+    for _ in range(8):  # an expired token answers every send on its way
+        lane.pause(30.0 * 2**lane.pause_strikes, "190: token expired")
+    assert lane.pause_strikes == 1
+    assert lane.step(clock.now) == 30.0
+    assert host.pauses == [True]
+    clock.now += 30.0
+    lane.pause(30.0 * 2**lane.pause_strikes, "190: token expired")  # its probe, refused again
+    assert lane.pause_strikes == 2
+    assert lane.step(clock.now) == 60.0
+
+
 def test_a_short_pause_holds_jobs_rather_than_park_them() -> None:
     lane, host, clock = lane_of()
     lane.add(pending(1))

@@ -29,6 +29,7 @@ from workers.sender.journal import Journal
 from workers.sender.lane import Lane
 from workers.sender.metrics import SenderMetrics
 from workers.sender.send import send
+from workers.sender.templates import Templates
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Sender:
         self.events = events
         self.metrics = metrics
         self.journal = Journal(engine)
+        self.templates = Templates(engine, check=settings.sender_check_templates)
         self.lanes: dict[str, Lane] = {}
         self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
         self.files_dir = (

@@ -46,12 +46,12 @@ async def until_stored(engine: AsyncEngine, work: Callable[[AsyncConnection], Aw
 @dataclass
 class _Write:
     """One request in a group commit: new jobs to claim, a key to mark ``sending``, or a state
-    to write."""
+    to write (with, for an accepted send, its message's row)."""
 
     claim: Sequence[NewJob] = ()
     mark: str | None = None
     change: Change | None = None
-    outbound: OutboundRow | None = None  # the message's row, written if the change happens
+    outbound: OutboundRow | None = None  # an accepted message's row in ``messages``
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -84,8 +84,8 @@ class Journal:
         return bool(await self._submit(_Write(mark=key)))
 
     async def write(self, change: Change, outbound: OutboundRow | None = None) -> bool:
-        """True if the job moved (it was in one of ``change.only_from``); then, in the same
-        commit, ``outbound`` is recorded in ``messages`` (its type and body)."""
+        """True if the job moved (it was in one of ``change.only_from``). ``outbound``, an
+        accepted message's row, is recorded in ``messages`` in the same commit either way."""
         return bool(await self._submit(_Write(change=change, outbound=outbound)))
 
     async def _submit(self, write: _Write) -> Any:
@@ -129,11 +129,9 @@ class Journal:
         async def commit(connection: AsyncConnection) -> tuple[dict[str, JobRecord], set[str]]:
             seen = await send_jobs.claim(connection, rows)
             moved = await send_jobs.change(connection, changes, at)
-            sent = [
-                w.outbound
-                for w in writes
-                if w.outbound is not None and w.change is not None and w.change.key in moved
-            ]
+            # A message Meta accepted, whatever became of its job since (a failed status may
+            # have come first): its type and body.
+            sent = [w.outbound for w in writes if w.outbound is not None]
             if sent:
                 await messages.record_outbound(connection, sent)
             return seen, moved | await send_jobs.mark_sending(connection, keys, at)

@@ -294,15 +294,19 @@ class Lane:
         self.pairs.hold(recipient, self.clock() + delay_s)
 
     def pause(self, seconds: float, reason: str) -> None:
-        until = self.clock() + seconds
+        """Nothing leaves for ``seconds``; then one probe. The sends in flight when it began
+        come back refused too: the same strike, not more (else one expired token, answered
+        to the dozens of sends on their way, would pause the number for the longest)."""
+        now = self.clock()
+        if now < self.paused_until:
+            return
         self.pause_strikes += 1
         self.probing = True
-        if until > self.paused_until:
-            self.paused_until = until
-            log.warning(
-                "number paused",
-                extra={"phone_number_id": self.number, "for_s": seconds, "reason": reason},
-            )
+        self.paused_until = now + seconds
+        log.warning(
+            "number paused",
+            extra={"phone_number_id": self.number, "for_s": seconds, "reason": reason},
+        )
         self.host.paused(self, True)
         self.give_slots()  # the sends in line go back to their recipients' lines
         # A long pause: its jobs wait outside the prefetch. A recipient with a send in flight

@@ -24,10 +24,14 @@ from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_fi
 from shared.schemas.outbound import Stage
 from shared.storage import send_jobs
 from shared.storage.messages import outbound_row
-from shared.storage.templates import template_job_refusal
 from workers.sender import policy
-from workers.sender.events import accepted_event, callback_data, event_of_record, failed_event
-from workers.sender.events import outgoing as event_message
+from workers.sender.events import (
+    accepted_event,
+    callback_data,
+    event_of_record,
+    failed_event,
+    outgoing,
+)
 from workers.sender.held import Pending
 from workers.sender.journal import until_stored
 from workers.sender.lane import Lane
@@ -69,9 +73,8 @@ class _Turn:
 async def send(sender: Sender, lane: Lane, pending: Pending) -> None:
     turn = _Turn(lane, pending.paced)
     try:
-        why = refusal(pending.job, sender.files_dir, time.time()) or await template_job_refusal(
-            sender.settings, sender.engine, pending.job
-        )
+        why = refusal(pending.job, sender.files_dir, time.time())
+        why = why or await sender.templates.refusal(pending.job)
         if why is not None:
             stage, reason = why
             await fail(sender, pending, stage, reason, transition=send_jobs.REFUSE)
@@ -148,9 +151,9 @@ async def accepted(
         lane.sent(pending.recipient, answered_at)
         change = send_jobs.ACCEPT(pending.key, now, wamid=sent.wamid)
         if await sender.journal.write(change, outbound_row(job, sent.wamid, sent.wa_id, now)):
-            await sender.events.publish([event_message(accepted_event(job, sent, now))])
+            await sender.events.publish([outgoing(accepted_event(job, sent, now))])
             sender.metrics.accepted.labels(job.phone_number_id).inc()
-            log.info("sent", extra={"key": pending.key, "to": job.to, "wamid": sent.wamid})
+            log.info("sent", extra={"key": pending.key, "wamid": sent.wamid})
         else:  # settled meanwhile (a failed status came first): its own event stands
             await republish(sender, pending.key)
     else:  # a read receipt: done, no event
@@ -220,7 +223,7 @@ async def fail(
     change = transition(pending.key, now, error_code=code, error_title=title, error_details=details)
     if await sender.journal.write(change):
         event = failed_event(pending.job, stage, title, now, code=code, details=details)
-        await sender.events.publish([event_message(event)])
+        await sender.events.publish([outgoing(event)])
         sender.metrics.failed.labels(stage).inc()
         log.info(
             "send failed",
@@ -235,4 +238,4 @@ async def republish(sender: Sender, key: str) -> None:
     found = await until_stored(sender.engine, lambda c: send_jobs.records(c, [key]))
     record = found.get(key)
     if record is not None and (event := event_of_record(record, time.time())) is not None:
-        await sender.events.publish([event_message(event)])
+        await sender.events.publish([outgoing(event)])

@@ -4,8 +4,8 @@
       └─ the Cloud API client (no retries of its own: the sender paces and retries)
          └─ Sender: the journal, the intake, the lanes (one task each), tending every 2 s
             └─ consuming every shard (active where no other replica is) and wa.send.status
-SIGTERM: stop taking, stop sending (before a standby takes the shards over and starts at
-once), let the sends in flight end and be recorded, cancel the rest, close in reverse order.
+SIGTERM: stop sending, then stop taking (a standby takes the shards over and sends at once),
+let the sends in flight end and be recorded, cancel the rest, close in reverse order.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
             gc.collect()
             gc.freeze()
             try:
-                await _run(sender, resources.connection, stop)
+                await _run(sender, resources.connection, stop, resources.port)
             finally:
                 await sender.cancel()
     if sender.failure is not None:
@@ -56,7 +56,9 @@ async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> No
     log.info("sender stopped")
 
 
-async def _run(sender: Sender, connection: AbstractRobustConnection, stop: asyncio.Event) -> None:
+async def _run(
+    sender: Sender, connection: AbstractRobustConnection, stop: asyncio.Event, port: int
+) -> None:
     settings = sender.settings
     connection.reconnect_callbacks.add(sender.on_reconnect)
     intake = Intake(sender)
@@ -71,7 +73,10 @@ async def _run(sender: Sender, connection: AbstractRobustConnection, stop: async
         retry_policy(settings),
     )
     async with consuming(connection, intake, settings.sender_prefetch):
-        log.info("sender started", extra={"queues": topology.SHARD_QUEUES})
+        log.info(
+            "sender started",
+            extra={"queues": topology.SHARD_QUEUES, "metrics_port": port},
+        )
         await statuses.run(connection, stop)
         sender.stop_sending()  # before the shards go to a standby, which sends at once
     # The sends in flight end and are recorded (their answers are on the way).

@@ -106,7 +106,9 @@ class Settler:
             return False
         job = job_decoder.decode(moved.job)
         if isinstance(job, SendJob) and moved.wamid is not None:  # its message is known now
-            await messages.record_outbound(connection, [outbound_row(job, moved.wamid, None, now)])
+            # Sent about when its outcome was lost, not now (``wapipe conversation``'s order).
+            row = outbound_row(job, moved.wamid, None, record.updated_at)
+            await messages.record_outbound(connection, [row])
         event = event_of_record(moved, now)
         if found is None and isinstance(event, OutboundFailed):
             event = msgspec.structs.replace(event, stage="unknown")

@@ -1,0 +1,46 @@
+"""The sender's early template check (``WAPIPE_SENDER_CHECK_TEMPLATES``): a template job whose
+template is unknown, not approved, or given the wrong number of parameters fails before any
+call (shared/template_guard.py decides, from what ``wapipe templates sync`` and the template
+webhooks stored).
+
+The stored templates are looked up once per ``FRESH_S`` per name and language, not per send:
+on SQLite every transaction takes the one writer's lock, which the journal's group commit needs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.schemas.jobs import Job, SendJob, TemplateMessage
+from shared.schemas.outbound import Stage
+from shared.storage.templates import stored_template
+from shared.template_guard import StoredTemplate, refusal
+from workers.sender.journal import until_stored
+
+FRESH_S: Final = 10.0  # a template approved or paused meanwhile is seen this much later
+
+
+class Templates:
+    def __init__(self, engine: AsyncEngine, *, check: bool) -> None:
+        self._engine = engine
+        self._check = check
+        self._found: dict[tuple[str, str], tuple[float, StoredTemplate | None]] = {}
+
+    async def refusal(self, job: Job) -> tuple[Stage, str] | None:
+        """Why this template job must fail before any call; None if it may go (or is none)."""
+        if not self._check or not isinstance(job, SendJob):
+            return None
+        if not isinstance(job.message, TemplateMessage):
+            return None
+        template = job.message.template
+        name, language = template.name, template.language.code
+        now = time.monotonic()
+        cached = self._found.get((name, language))
+        if cached is None or now - cached[0] > FRESH_S:
+            stored = await until_stored(self._engine, lambda c: stored_template(c, name, language))
+            cached = self._found[(name, language)] = (now, stored)
+        reason = refusal(template, cached[1])
+        return ("invalid", reason) if reason is not None else None
