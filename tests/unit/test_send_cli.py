@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.schemas.jobs import MarkReadJob, SendJob, api_message
+from shared import send_cli
 from shared.send_cli import InvalidJob, add_send_parser, build_job, run_send
 from shared.settings import Settings
 
@@ -154,8 +155,14 @@ def test_a_whole_job_from_standard_input(monkeypatch: pytest.MonkeyPatch) -> Non
     ],
 )
 def test_an_invalid_job_exits_2_with_the_reason_and_publishes_nothing(
-    argv: tuple[str, ...], reason: str, capsys: pytest.CaptureFixture[str]
+    argv: tuple[str, ...],
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # No --from and no setting: a local sandbox's number would do; none answers here (a
+    # `wapipe up` of another test on this machine must not decide this one).
+    monkeypatch.setattr(send_cli, "local_sandbox_number", lambda: None)
     with pytest.raises(InvalidJob, match=None) as raised:
         build_job(parse(*argv), SETTINGS)
     assert reason in str(raised.value)
