@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.schemas.jobs import MarkReadJob, SendJob, api_message
 from shared import send_cli
+from shared.schemas.jobs import MarkReadJob, SendJob, api_message
 from shared.send_cli import InvalidJob, add_send_parser, build_job, run_send
 from shared.settings import Settings
 
