@@ -71,7 +71,7 @@ async def test_every_readme_command_works_as_written(vhost_url: str, tmp_path: P
     makes = [
         block for block in every if all(line.startswith("make ") for line in block.splitlines())
     ]
-    assert len(blocks) + len(makes) == len(every) == 6
+    assert len(blocks) + len(makes) == len(every) == 7
     shutil.copytree(REPOSITORY / "examples", tmp_path / "examples")  # as in a clone
     async with wapipe_up(vhost_url, tmp_path, free_port()) as system:
         assert "console         http://127.0.0.1:8090/_sandbox/console/" in system.banner
