@@ -3,15 +3,29 @@ stored (Meta's numbers for a recent period still move)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.analytics import Point
 from shared.storage import schema
 from shared.storage.statements import insert_for
+
+
+class Point(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    start: int
+    end: int
+    dimensions: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        dims = json.dumps(self.dimensions, sort_keys=True, separators=(",", ":"))
+        return f"{self.kind}:{self.start}:{self.end}:{dims}"
+
 
 _encoder: Final = msgspec.json.Encoder(order="sorted")
 

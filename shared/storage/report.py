@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.report import InboundFact, StatusFact
 from shared.storage import schema
+
+
+class StatusFact(msgspec.Struct, frozen=True):
+    wamid: str
+    phone_number_id: str
+    status: str
+    timestamp: int
+    error_code: int | None = None
+    conversation_id: str | None = None
+    pricing_category: str | None = None
+
+
+class InboundFact(msgspec.Struct, frozen=True):
+    phone_number_id: str
+    type: str
+    timestamp: int
 
 
 async def report_facts(

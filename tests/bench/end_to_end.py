@@ -38,7 +38,7 @@ SECRET = "bench-app-secret"
 
 
 def service(args: list[str], core: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", core, sys.executable, "-m", "wapipe", *args]
+    command = ["taskset", "-c", core, sys.executable, "-m", "cli", *args]
     return subprocess.Popen(command, env={**os.environ, **env})
 
 

@@ -40,7 +40,7 @@ CONCURRENCY = 8  # the worker's default
 
 
 def service(args: list[str], core: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", core, sys.executable, "-m", "wapipe", *args]
+    command = ["taskset", "-c", core, sys.executable, "-m", "cli", *args]
     return subprocess.Popen(command, env={**os.environ, **env})
 
 

@@ -134,7 +134,7 @@ async def worker_round(broker: Broker, backend: str, events: int, seed: int, fol
             "WAPIPE_METRICS_PORT": str(port),
             "WAPIPE_LOG_LEVEL": "WARNING",
         }
-        command = ["taskset", "-c", "0", sys.executable, "-m", "wapipe", "worker", "status"]
+        command = ["taskset", "-c", "0", sys.executable, "-m", "cli", "worker", "status"]
         process = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - a benchmark's child
         try:
             rate = await drain_rate(f"http://127.0.0.1:{port}/metrics", len(messages), process)

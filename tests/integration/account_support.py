@@ -45,7 +45,7 @@ def environment(sandbox: SandboxClient, database_url: str, **more: str) -> dict[
 
 async def wapipe(env: dict[str, str], *argv: str) -> Ran:
     """``wapipe *argv`` with ``env`` set, as a person would run it; its exit code and output."""
-    from wapipe import main
+    from cli.main import main
 
     def run() -> Ran:
         out, err = io.StringIO(), io.StringIO()

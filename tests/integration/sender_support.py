@@ -203,7 +203,7 @@ async def sender_process(
     env = sender_env(settings, WAPIPE_METRICS_PORT=str(port), **extra)
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wapipe", "worker", "sender", env=env, stderr=output
+            sys.executable, "-m", "cli", "worker", "sender", env=env, stderr=output
         )
     try:
 

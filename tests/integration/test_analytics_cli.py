@@ -82,6 +82,6 @@ async def test_an_empty_date_range_is_refused_before_any_call(
     )
     assert ran.code == 2
     assert ran.err == (
-        "wapipe analytics conversations: --from 2026-12-04 --to 2026-12-03: an empty date range\n"
+        "wapipe analytics: --from 2026-12-04 --to 2026-12-03: an empty date range\n"
     )
     assert list(sandbox.app[WORLD].requests) == []

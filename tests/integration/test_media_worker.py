@@ -238,7 +238,7 @@ async def test_a_50_mb_document_is_stored_while_the_worker_grows_by_less_than_20
     metrics = f"http://127.0.0.1:{port}/metrics"
     with (tmp_path / "worker.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wapipe", "worker", "media", env=env, stderr=log
+            sys.executable, "-m", "cli", "worker", "media", env=env, stderr=log
         )
     try:
 

@@ -29,6 +29,8 @@ COMMANDS = (
     ("ingress",),
     ("up",),
 )
+# The command's name, as its errors begin: `wapipe dlq list: ...`
+NAMES = {"dlq": "dlq list", "send": "send text"}
 
 
 async def wapipe(
@@ -38,7 +40,7 @@ async def wapipe(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wapipe",
+        "cli",
         *args,
         env={**os.environ, "WAPIPE_LOG_FORMAT": "json", **(env or {})},
         cwd=cwd,
@@ -63,9 +65,10 @@ async def test_a_malformed_broker_url_is_one_line_for_any_command(command: tuple
     for url, says in BAD_URLS:
         code, lines = await wapipe(*command, env={"WAPIPE_AMQP_URL": url})
         assert (code, lines) == (
-            2,
+            3,
             [
-                f"wapipe: configuration error: WAPIPE_AMQP_URL: {says} "
+                f"wapipe {NAMES.get(command[0], command[0])}: configuration error: "
+                f"WAPIPE_AMQP_URL: {says} "
                 "(e.g. amqp://user:password@host:5672/vhost)"
             ],
         )
@@ -82,17 +85,17 @@ async def test_a_port_in_use_names_the_service_and_the_port() -> None:
             "WAPIPE_INGRESS_PORT": str(port),
         }
         code, lines = await wapipe("ingress", env=env)
-        assert code == 1
+        assert code == 3
         assert lines[-1] == (
-            "wapipe: the ingress cannot listen: error while attempting to bind on address "
+            "wapipe ingress: the ingress cannot listen: error while attempting to bind on address "
             f"('127.0.0.1', {port}): address already in use "
             "(set WAPIPE_INGRESS_PORT or --port to move it)"
         )
         our_own(lines)
 
         code, lines = await wapipe("worker", "account", "--metrics-port", str(port))
-        assert code == 1
-        assert lines[-1].startswith("wapipe: the worker account cannot listen: ")
+        assert code == 3
+        assert lines[-1].startswith("wapipe worker: the worker account cannot listen: ")
         assert lines[-1].endswith(
             f"('127.0.0.1', {port}): address already in use "
             "(set WAPIPE_METRICS_PORT or --metrics-port to move it)"
@@ -121,7 +124,7 @@ async def test_a_missing_broker_plugin_says_which_and_how_to_enable_it(vhost_url
     # The broker here has the plugin; a topology naming an exchange type no plugin provides
     # meets the same refusal from the real broker, and is reported the same way.
     script = (
-        "import sys, shared.topology as t, wapipe\n"
+        "import sys, shared.topology as t, cli.main as wapipe\n"
         "t.EXCHANGES = (*t.EXCHANGES, t.Exchange('wa.test', 'x-consistent-hash-v9'))\n"
         "sys.exit(wapipe.main(['topology']))\n"
     )
@@ -133,9 +136,9 @@ async def test_a_missing_broker_plugin_says_which_and_how_to_enable_it(vhost_url
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
+    assert process.returncode == 3
     assert err.decode().splitlines() == [
-        "wapipe: the broker at WAPIPE_AMQP_URL does not know the exchange type "
+        "wapipe topology: the broker at WAPIPE_AMQP_URL does not know the exchange type "
         "'x-consistent-hash-v9': enable the plugin that provides it"
     ]
 
@@ -144,9 +147,12 @@ async def test_an_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     url = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
     for command in (("topology",), ("send", "text", "--to", "1", "--body", "x", "--from", "1")):
         code, lines = await wapipe(*command, env={"WAPIPE_AMQP_URL": url})
-        assert code == 1
+        assert code == 3
         assert len(lines) == 1
-        assert lines[0].startswith("wapipe: cannot reach the broker at WAPIPE_AMQP_URL: ")
+        assert lines[0].startswith(
+            f"wapipe {NAMES.get(command[0], command[0])}: cannot reach the broker at "
+            "WAPIPE_AMQP_URL"
+        )
 
 
 @pytest.mark.timeout(180)
@@ -165,9 +171,9 @@ async def test_a_second_wapipe_up_is_refused_and_a_dying_service_is_named(
     env = {"WAPIPE_AMQP_URL": vhost_url, "WAPIPE_INGRESS_PORT": str(free_port())}
     env["WAPIPE_MESSAGE_HANDLERS"] = "no_such_module:handle"
     code, lines = await wapipe("up", env=env, cwd=tmp_path / "again")
-    assert code == 2
+    assert code == 3
     assert lines[-1] == (
-        "wapipe up: the worker message exited (code 2): wapipe: configuration error: "
+        "wapipe up: the worker message exited (code 3): wapipe worker: configuration error: "
         "WAPIPE_MESSAGE_HANDLERS: cannot load 'no_such_module:handle': No module named "
         "'no_such_module'; stopped the others"
     )

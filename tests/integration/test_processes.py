@@ -31,7 +31,7 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wapipe",
+        "cli",
         *args,
         env={**os.environ, **env},
         stderr=asyncio.subprocess.PIPE,
@@ -154,7 +154,7 @@ async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str, tmp_p
         customer = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "wapipe",
+            "cli",
             "sandbox",
             "customer",
             "send",
@@ -180,8 +180,8 @@ async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str, tmp_p
 
 async def test_unreachable_broker_and_bad_setting_fail_with_a_clear_message() -> None:
     for env, code, says in (
-        ({"WAPIPE_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}, 1, "WAPIPE_AMQP_URL"),
-        ({"WAPIPE_CONFIRM_TIMEOUT_S": "soon"}, 2, "WAPIPE_CONFIRM_TIMEOUT_S"),
+        ({"WAPIPE_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}, 3, "WAPIPE_AMQP_URL"),
+        ({"WAPIPE_CONFIRM_TIMEOUT_S": "soon"}, 3, "WAPIPE_CONFIRM_TIMEOUT_S"),
     ):
         async with running("topology", env=env) as process:
             assert await asyncio.wait_for(process.wait(), timeout=20) == code
@@ -192,7 +192,7 @@ async def test_unreachable_broker_and_bad_setting_fail_with_a_clear_message() ->
 async def test_ingress_refuses_to_start_without_its_secrets() -> None:
     env = {"WAPIPE_APP_SECRETS": "", "WAPIPE_VERIFY_TOKEN": "", "WAPIPE_INGRESS_PORT": "1"}
     async with running("ingress", env=env) as process:
-        assert await asyncio.wait_for(process.wait(), timeout=20) == 2
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 3
         assert process.stderr is not None
         message = (await process.stderr.read()).decode()
     assert "WAPIPE_APP_SECRETS, WAPIPE_VERIFY_TOKEN" in message

@@ -11,10 +11,10 @@ import msgspec
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ExchangeType
 
+from cli.send import register, run_send
 from shared.publisher import JobPublisher, JobUnroutable, PublishError
 from shared.schemas.content import Text
 from shared.schemas.jobs import MarkReadJob, SendJob, TextMessage, job_decoder, text_message
-from shared.send_cli import add_send_parser, run_send
 from shared.settings import Settings
 from shared.topology import OUTBOUND_EXCHANGE
 from tests.helpers import wait_until
@@ -110,7 +110,7 @@ async def test_wapipe_send_publishes_the_job_it_describes(
 ) -> None:
     queue = await bound_queue(channel, "send.#")
     parser = argparse.ArgumentParser()
-    add_send_parser(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     argv = ["send", "text", "--from", NUMBER, "--to", "16315551181", "--body", "hi", "--key", "k1"]
     # run_send runs its own event loop, as the command does: in a thread, beside this one.
     assert await asyncio.to_thread(run_send, settings, parser.parse_args(argv)) == 0

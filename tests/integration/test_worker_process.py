@@ -38,7 +38,7 @@ async def worker_process(
     }
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
+            sys.executable, "-m", "cli", "worker", "status", env=env, stderr=output
         )
     try:
         yield process, f"http://127.0.0.1:{port}/metrics"
@@ -105,7 +105,7 @@ async def test_a_worker_waiting_for_the_broker_stops_at_once_on_sigterm(tmp_path
     log = tmp_path / "worker.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
+            sys.executable, "-m", "cli", "worker", "status", env=env, stderr=output
         )
     try:
         await wait_until(lambda: "broker unreachable" in log.read_text(), timeout=20)
@@ -119,14 +119,14 @@ async def test_a_worker_waiting_for_the_broker_stops_at_once_on_sigterm(tmp_path
 
 async def test_a_worker_says_clearly_when_the_database_is_unusable(tmp_path: Path) -> None:
     for database_url, code, says in (
-        (f"postgresql://postgres@127.0.0.1:{free_port()}/wapipe", 1, "cannot use the database"),
-        ("mysql://localhost/wapipe", 2, "WAPIPE_DATABASE_URL: 'mysql' is not supported"),
+        (f"postgresql://postgres@127.0.0.1:{free_port()}/wapipe", 3, "cannot use the database"),
+        ("mysql://localhost/wapipe", 3, "WAPIPE_DATABASE_URL: 'mysql' is not supported"),
     ):
         env = {**os.environ, "WAPIPE_DATABASE_URL": database_url}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "wapipe",
+            "cli",
             "worker",
             "status",
             env=env,
@@ -141,7 +141,7 @@ async def test_wapipe_migrate_brings_a_new_database_to_the_latest_schema(tmp_pat
     database_url = f"sqlite:///{tmp_path / 'fresh.db'}"
     env = {**os.environ, "WAPIPE_DATABASE_URL": database_url}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wapipe", "migrate", env=env, stderr=asyncio.subprocess.DEVNULL
+        sys.executable, "-m", "cli", "migrate", env=env, stderr=asyncio.subprocess.DEVNULL
     )
     assert await asyncio.wait_for(process.wait(), timeout=30) == 0
     engine = create_engine(database_url)

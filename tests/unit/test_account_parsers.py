@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from shared.account_parsers import KINDS
-from shared.analytics import KINDS as ANALYTICS_KINDS
+from cli.analytics import KINDS
+from cli.analytics.query import KINDS as ANALYTICS_KINDS
 
 
 def test_the_parsers_offer_every_analytics_kind() -> None:
@@ -15,7 +15,7 @@ def test_the_parsers_offer_every_analytics_kind() -> None:
 
 def test_the_wapipe_command_loads_no_table_chart_or_database_library() -> None:
     code = (
-        "import sys, wapipe; wapipe._parser(); "
+        "import sys, cli.main; cli.main.build_parser(); "
         "print(sorted(m for m in ('rich', 'matplotlib', 'sqlalchemy') if m in sys.modules))"
     )
     loaded = subprocess.run(

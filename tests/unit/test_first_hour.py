@@ -10,11 +10,11 @@ import aiormq
 import msgspec
 import pytest
 
-from localrun.demo import Step, transcript
-from localrun.up import EXAMPLE_HANDLER, LOCAL_DEFAULTS, Sandbox, local_env, plan, summary
-from shared.failures import explain
-from shared.history_cli import conversation_line
-from shared.history_cli import summary as said
+from cli.errors import UNREACHABLE, explain
+from cli.history import conversation_line
+from cli.history import summary as said
+from cli.local.demo import Step, transcript
+from cli.local.up import EXAMPLE_HANDLER, LOCAL_DEFAULTS, Sandbox, local_env, plan, summary
 from shared.settings import Settings, SettingsError, from_env
 from shared.storage.messages import ConversationLine
 
@@ -64,7 +64,7 @@ def test_errors_become_one_line_each() -> None:
     assert explain(in_use, "ingress") == (
         "the ingress cannot listen: error while attempting to bind on ('127.0.0.1', 8080) "
         "(set WAPIPE_INGRESS_PORT or --port to move it)",
-        1,
+        UNREACHABLE,
     )
     plugin = aiormq.exceptions.ConnectionCommandInvalid(
         "COMMAND_INVALID - unknown exchange type 'x-consistent-hash'"
@@ -73,20 +73,20 @@ def test_errors_become_one_line_each() -> None:
         "the broker at WAPIPE_AMQP_URL lacks the plugin rabbitmq_consistent_hash_exchange "
         "(exchange type 'x-consistent-hash'): enable it with "
         "`rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`",
-        1,
+        UNREACHABLE,
     )
     login = aiormq.exceptions.ProbableAuthenticationError("ACCESS_REFUSED - Login was refused")
     message, code = explain(login, "topology") or ("", 0)
     assert (message.split(":")[0], code) == (
         "the broker at WAPIPE_AMQP_URL refused the user, password or vhost",
-        1,
+        UNREACHABLE,
     )
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
     assert (explain(refused, "send") or ("", 0))[0].startswith(
         "cannot reach the broker at WAPIPE_AMQP_URL: "
     )
     denied = PermissionError(errno.EACCES, "Permission denied", "var")
-    assert explain(denied, "up") == ("[Errno 13] Permission denied: 'var'", 1)
+    assert explain(denied, "up") == ("var: Permission denied", UNREACHABLE)
     assert explain(ValueError("a bug"), "send") is None  # shown whole: it is ours to fix
 
 

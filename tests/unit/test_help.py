@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import wapipe
+from cli import main as wapipe
 
 
 def parsers(
@@ -25,7 +25,7 @@ def parsers(
 def test_every_command_and_option_has_a_description() -> None:
     missing = [
         f"{path} {action.option_strings or action.dest}"
-        for path, parser in parsers(wapipe._parser())
+        for path, parser in parsers(wapipe.build_parser())
         for action in parser._actions
         if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction)
         and not action.help

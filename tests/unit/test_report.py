@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.report import StatusFact, build, percentile
+from cli.report.figures import build, percentile
+from shared.storage.report import StatusFact
 
 
 def test_nearest_rank_percentiles() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import send_cli
+from cli import send as send_cli
+from cli.send import InvalidJob, build_job, register, run_send
 from shared.schemas.jobs import MarkReadJob, SendJob, api_message
-from shared.send_cli import InvalidJob, add_send_parser, build_job, run_send
 from shared.settings import Settings
 
 NUMBER = "109876000001"
@@ -21,7 +21,7 @@ SETTINGS = Settings()
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="wapipe")
-    add_send_parser(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["send", *argv])
 
 

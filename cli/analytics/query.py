@@ -12,11 +12,10 @@ UTC days, both included; an empty one is refused before any call.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-import msgspec
+from shared.storage.analytics import Point
 
 KINDS: Final = ("messages", "conversations", "pricing", "templates")
 FIELD: Final = {
@@ -37,19 +36,6 @@ METRICS: Final = frozenset({"sent", "delivered", "read", "conversation", "volume
 
 class PeriodError(ValueError):
     """The period asked for cannot be asked (empty, or a date that is none)."""
-
-
-class Point(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str
-    start: int
-    end: int
-    dimensions: dict[str, Any]
-    metrics: dict[str, Any]
-
-    @property
-    def key(self) -> str:
-        dims = json.dumps(self.dimensions, sort_keys=True, separators=(",", ":"))
-        return f"{self.kind}:{self.start}:{self.end}:{dims}"
 
 
 def period(first: str, last: str) -> tuple[int, int]:

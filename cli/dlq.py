@@ -1,8 +1,5 @@
-"""``wapipe dlq list|show|replay|purge``: the command line over workers/deadletters.py.
-
-Kept apart from wapipe.py (which registers it) to keep that module short; imports the broker
-code only when a dlq command runs.
-"""
+"""``wapipe dlq list|show|replay|purge``: the command line over workers/deadletters.py, which
+it imports only when a dlq command runs."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import sys
 
 import msgspec
 
+from cli.command import Commands
 from shared.settings import Settings
 
 
@@ -26,7 +24,7 @@ def _dlq_limit(text: str) -> int:
     return value
 
 
-def add_dlq_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     dlq = commands.add_parser("dlq", help="the dead letters of every queue")
     actions = dlq.add_subparsers(
         dest="dlq_command", required=True, metavar="{list,show,replay,purge}"

@@ -17,24 +17,10 @@ from typing import Final
 
 import msgspec
 
+from shared.storage.report import InboundFact, StatusFact
+
 PERCENTILES: Final = (50, 90, 99)
 STAGES: Final = (("sent", "delivered"), ("delivered", "read"))
-
-
-class StatusFact(msgspec.Struct, frozen=True):
-    wamid: str
-    phone_number_id: str
-    status: str
-    timestamp: int
-    error_code: int | None = None
-    conversation_id: str | None = None
-    pricing_category: str | None = None
-
-
-class InboundFact(msgspec.Struct, frozen=True):
-    phone_number_id: str
-    type: str
-    timestamp: int
 
 
 class Delivery(msgspec.Struct, frozen=True):

@@ -1,7 +1,7 @@
-"""What the account commands share: tables on a terminal (rich), JSON with ``--json``, progress
-on long pulls, and errors as one clear line with a non-zero exit, never a traceback.
+"""How commands answer people and programs: tables on a terminal (rich), JSON with ``--json``,
+progress on long pulls. Imported by a command's run function only (rich is the ``cli`` extra).
 
-    run(name, work)              asyncio.run(work()), its errors turned into one line and a code
+    run(name, work)              asyncio.run(work()); its errors go to cli/main.py's error path
     emit(args, value, table)     JSON of ``value`` with --json, else the table
     table(title, columns, rows)  a rich table
 """
@@ -19,56 +19,20 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from shared.cloudapi.errors import AuthError, CloudApiError
-from shared.settings import SettingsError
-from shared.storage.database import DatabaseUnreachable
-from shared.template_file import TemplateFileError
+from cli.errors import CommandError
 
-INVALID: Final = 2  # what was asked cannot be done as asked (a flag, a file, a setting)
-FAILED: Final = 1  # the Cloud API or the database refused or could not be reached
+__all__ = ["CommandError", "PullProgress", "emit", "run", "table"]
+
 PIPED_WIDTH: Final = 200
 
 
-class CommandError(Exception):
-    """A command cannot go on; its message is the one line shown."""
-
-    def __init__(self, message: str, code: int = INVALID) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def run(name: str, work: Callable[[], Awaitable[int]]) -> int:
-    """Run a command's coroutine; any expected failure is one line on stderr and its code."""
-    try:
-        return asyncio.run(_run(work))
-    except CommandError as exc:
-        return _fail(name, str(exc), exc.code)
-    except (SettingsError, TemplateFileError) as exc:
-        return _fail(name, str(exc), INVALID)
-    except AuthError as exc:
-        return _fail(name, f"the access token was refused: {_reason(exc)}", FAILED)
-    except CloudApiError as exc:
-        return _fail(name, f"the Cloud API refused: {_reason(exc)}", FAILED)
-    except (OSError, DatabaseUnreachable) as exc:
-        return _fail(name, f"{type(exc).__name__}: {exc}", FAILED)
+    """Run a command's coroutine; what it raises goes to cli/main.py's one error path."""
+    return asyncio.run(_run(work))
 
 
 async def _run(work: Callable[[], Awaitable[int]]) -> int:
     return await work()
-
-
-def _reason(error: CloudApiError) -> str:
-    said = error.details or error.message
-    return f"({error.code}) {said}" if error.code is not None else said
-
-
-def _fail(name: str, message: str, code: int) -> int:
-    print(f"wapipe {name}: {message}", file=sys.stderr)
-    return code
-
-
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON rather than a table")
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -1,32 +1,34 @@
-"""``wapipe up`` and ``wapipe demo``: their options. Registered by wapipe.py:
-``add_local_parsers(commands)``; each imports its module only when run."""
+"""``wapipe up`` and ``wapipe demo``: the whole system on this machine (cli/local/up.py), and a
+customer talking to the example bot through it (cli/local/demo.py). They live in cli/ because
+they are commands for a person at a terminal: they parse options, start processes as a user
+would, and print for people; no service imports them."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from cli.command import Commands
+from cli.errors import FAILED, CommandError
 from shared.settings import Settings
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    from localrun.up import UpError, run
+    from cli.local.up import UpError, run
 
     try:
         return run(settings, os.environ)
     except UpError as exc:
-        print(f"wapipe up: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(str(exc), FAILED) from None
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from localrun.demo import run
+    from cli.local.demo import run
 
     return run(settings, args.sandbox_url, args.customer, args.timeout)
 
 
-def add_local_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     commands.add_parser(
         "up",
         help="run the whole system here: ingress, workers, sender, and the sandbox as the "

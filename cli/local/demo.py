@@ -22,7 +22,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.history_cli import summary
+from cli.history import summary
 from shared.settings import Settings
 from shared.storage import schema
 

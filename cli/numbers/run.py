@@ -1,15 +1,10 @@
-"""``wapipe profile`` and ``wapipe numbers``: the business profile and the phone numbers.
+"""``wapipe numbers``: the WABA's phone numbers.
 
-    wapipe profile show [--from ID] [--json]
-    wapipe profile update [--from ID] [--about T] [--address T] [--description T] [--email E]
-                          [--website URL ...] [--vertical V] [--picture-handle H]
     wapipe numbers list [--json]          the WABA's numbers: quality, tier, throughput, and
     wapipe numbers show ID [--json]       the sender's pace and pause state for each
 
-A profile update is checked against Meta's limits before it is sent (shared/profile_check.py).
 The sender's state comes from its metrics endpoint (``--sender-metrics``; by default the
 sender's own port on ``WAPIPE_METRICS_HOST``); a sender that cannot be reached shows as such.
-Registered by wapipe.py.
 """
 
 from __future__ import annotations
@@ -20,11 +15,10 @@ from typing import Any, Final, NamedTuple
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import console
+from cli import output as console
 from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import business_profile, phone_number, phone_numbers
+from shared.cloudapi.management import phone_number, phone_numbers
 from shared.cloudapi.nodes import PhoneNumberNode
-from shared.profile_check import problems
 from shared.settings import Settings, number_rates, require
 
 SENDER_METRICS_PORT: Final = 9105  # workers/sender/service.py METRICS_PORT
@@ -34,42 +28,8 @@ NUMBER_COLUMNS: Final = (
 )  # fmt: skip
 
 
-def run_profile(settings: Settings, args: argparse.Namespace) -> int:
-    return console.run(f"profile {args.action}", lambda: _profile(settings, args))
-
-
 def run_numbers(settings: Settings, args: argparse.Namespace) -> int:
     return console.run(f"numbers {args.action}", lambda: _numbers(settings, args))
-
-
-def profile_update(args: argparse.Namespace) -> dict[str, Any]:
-    fields = ("about", "address", "description", "email", "vertical", "websites")
-    update = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
-    if args.picture_handle:
-        update["profile_picture_handle"] = args.picture_handle
-    return update
-
-
-async def _profile(settings: Settings, args: argparse.Namespace) -> int:
-    if args.action == "update":
-        update = profile_update(args)
-        if found := problems(update):
-            raise console.CommandError("; ".join(found))
-    require(settings, "access_token")
-    async with CloudApi(GraphConfig.from_settings(settings)) as api:
-        if args.action == "update":
-            await api.update_business_profile(args.phone_number_id, update)
-        shown = await business_profile(api, args.phone_number_id)
-    rows = [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in _fields(shown).items()]
-    title = f"Business profile of {args.phone_number_id}" + (
-        " (updated)" if args.action == "update" else ""
-    )
-    console.emit(args, shown, console.table(title, ("field", "value"), rows))
-    return 0
-
-
-def _fields(profile: Any) -> dict[str, Any]:
-    return {f: getattr(profile, f) for f in profile.__struct_fields__}
 
 
 async def _numbers(settings: Settings, args: argparse.Namespace) -> int:

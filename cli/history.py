@@ -4,7 +4,7 @@
     wapipe jobs show KEY                       one job: its state, wamid, error and body
     wapipe conversation WA_ID [--limit N]      both directions with a customer, oldest first
 
-Registered by wapipe.py: ``add_history_parsers(commands)``. The formatting is pure (``job_line``,
+ The formatting is pure (``job_line``,
 ``conversation_line``, ``summary``); only ``run_*`` touch the database.
 """
 
@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from cli.command import Commands
 from shared.settings import Settings
 
 if TYPE_CHECKING:  # the storage (SQLAlchemy) is imported when a command runs, not by `wapipe`
@@ -31,7 +32,7 @@ T = TypeVar("T")
 STATES: Final = ("queued", "sending", "accepted", "failed", "unknown")
 
 
-def add_history_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     jobs = commands.add_parser("jobs", help="the send jobs and how each ended (from the database)")
     actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="{list,show}")

@@ -208,7 +208,7 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
         service.name: await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "wapipe",
+            "cli",
             *service.args,
             env=env,
             stderr=asyncio.subprocess.PIPE,

@@ -8,7 +8,7 @@
 
 The WABA is ``WAPIPE_WABA_ID`` (or ``--waba``). ``sync`` writes the templates beside their
 webhooks (shared/storage/templates.py): the sender's early check
-(``WAPIPE_SENDER_CHECK_TEMPLATES``) reads them. Registered by wapipe.py.
+(``WAPIPE_SENDER_CHECK_TEMPLATES``) reads them.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Any
 
 import msgspec
 
-from shared import console
+from cli import output as console
+from cli.templates.file import load
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import all_templates, template
 from shared.cloudapi.nodes import TemplateNode
 from shared.settings import Settings, require
 from shared.storage.database import open_database
 from shared.storage.templates import store_pulled, template_history
-from shared.template_file import load
 
 COLUMNS = ("name", "language", "status", "category", "quality", "format", "id")
 

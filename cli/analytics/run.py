@@ -5,7 +5,6 @@
 
 ``templates`` asks for the ids given, or else for every template of the WABA, ten a call.
 Every point is stored (``analytics_points``); the table shows one row a point.
-Registered by wapipe.py.
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import console
-from shared.analytics import (
+from cli import output as console
+from cli.analytics.query import (
     TEMPLATE_IDS_MAX,
     PeriodError,
-    Point,
     field_expression,
     granularity,
     period,
@@ -29,7 +27,7 @@ from shared.analytics import (
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import all_templates
 from shared.settings import Settings, require
-from shared.storage.analytics import store_points
+from shared.storage.analytics import Point, store_points
 from shared.storage.database import open_database
 
 

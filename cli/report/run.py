@@ -4,7 +4,6 @@
                   [--chart wapipe-report.png | --no-chart] [--json]
 
 The numbers are shared/report.py's; the chart shared/report_chart.py's. No Cloud API call.
-Registered by wapipe.py.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shared import console
-from shared.analytics import PeriodError, period
-from shared.report import Report, build
+from cli import output as console
+from cli.analytics.query import PeriodError, period
+from cli.report.figures import Report, build
 from shared.settings import Settings
 from shared.storage.database import open_database
 from shared.storage.report import report_facts
@@ -46,7 +45,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         statuses, inbound = await report_facts(engine, start, end)
     report = build(statuses, inbound, priced)
     if not args.no_chart:
-        from shared.report_chart import write_chart
+        from cli.report.chart import write_chart
 
         write_chart(report, args.chart, f"wapipe {args.first} to {args.last} (UTC)")
     console.emit(args, report, *_tables(report, None if args.no_chart else args.chart))

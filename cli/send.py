@@ -14,7 +14,7 @@ key; a fresh uuid4 by default), ``--callback-data`` and ``--reply-to``; and, but
 ``--wait``: wait for the sender's outcome, print it, exit 1 if the job failed. The job is
 checked against the contract before anything is published: an invalid one exits 2 with
 msgspec's reason.
-Registered by wapipe.py: ``add_send_parser(commands)``.
+
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import msgspec
 
+from cli.command import Commands
 from shared.schemas.jobs import Job, job_decoder, routing_key
 from shared.schemas.outbound import OutboundAccepted, OutboundEvent, outbound_decoder
 from shared.settings import Settings
@@ -43,7 +44,7 @@ class InvalidJob(Exception):
     """What the command line asked for is not a valid job."""
 
 
-def add_send_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     send = commands.add_parser("send", help="publish a send job on wa.outbound")
     kinds = send.add_subparsers(dest="send_kind", required=True, metavar="KIND")
     job = _common()

@@ -1,0 +1,116 @@
+"""The ``wapipe`` command: the parser built from every command group, and the one error path.
+
+Each group is a module (or package) of cli/ with a ``register(commands)`` function; ``GROUPS``
+below is the one list of them. Registering imports nothing heavy (cli/command.py says the rule):
+a command's services and libraries are imported when it runs, so ``wapipe ingress`` never loads
+worker or CLI-only code. Whatever a command raises that cli/errors.py knows becomes one line on
+stderr and an exit status from its table. ``HELP`` is what ``wapipe --help`` shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import cli.analytics
+import cli.dlq
+import cli.history
+import cli.local
+import cli.numbers
+import cli.profile
+import cli.report
+import cli.sandbox
+import cli.send
+import cli.services
+import cli.templates
+import cli.topology
+from cli.command import Commands
+from cli.errors import INTERRUPTED, explain, fail
+from cli.helpformat import with_help_formatter
+from shared import logs
+from shared.settings import from_env
+
+HELP: Final = """\
+wapipe: WhatsApp Business Cloud API webhooks in, typed events on RabbitMQ, messages out.
+
+Start here (RabbitMQ on 127.0.0.1:5672; no Meta account needed):
+  wapipe up                         everything on this machine, the sandbox playing Meta
+  wapipe demo                       a customer talks to the example bot; prints the transcript
+  wapipe send text --to 16315551181 --body "hi" --wait
+  wapipe conversation 16315551181   both directions, with statuses
+  then open http://127.0.0.1:8090/_sandbox/console/
+
+Settings are environment variables (WAPIPE_*, see the README); `wapipe COMMAND --help` for more.
+"""
+
+GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
+    cli.local.register,  # up, demo
+    cli.send.register,
+    cli.history.register,  # jobs, conversation
+    cli.templates.register,
+    cli.profile.register,
+    cli.numbers.register,
+    cli.analytics.register,
+    cli.report.register,
+    cli.dlq.register,
+    cli.topology.register,
+    cli.services.register,  # ingress, worker, migrate
+    cli.sandbox.register,  # sandbox, sandbox customer, sandbox load
+)
+
+# One-shot commands: a library's log lines would only come before our one line.
+QUIET_LIBRARIES: Final = ("aiormq", "aio_pika", "matplotlib", "PIL")
+SERVICES: Final = frozenset({"ingress", "sandbox", "worker", "load"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in GROUPS:
+        register(commands)
+    _name_commands(parser)
+    return with_help_formatter(parser)
+
+
+def _name_commands(parser: argparse.ArgumentParser) -> None:
+    """Each command knows its own name (``wapipe templates list``), the prefix of its errors: the
+    deepest subparser's default wins."""
+    parser.set_defaults(command_name=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _name_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name: str = args.command_name
+    try:
+        settings = from_env()
+        logs.setup(settings.log_level, settings.log_format, args.service)
+        if args.service not in SERVICES:
+            for library in QUIET_LIBRARIES:
+                logging.getLogger(library).setLevel(logging.CRITICAL + 1)
+        code: int = args.run(settings, args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception as exc:
+        known = explain(exc, " ".join([args.service, *([args.kind] if "kind" in args else [])]))
+        if known is None:
+            raise
+        return fail(name, *known)
+    return code
+
+
+def entry() -> None:
+    """The console script: ``wapipe`` (pyproject's [project.scripts])."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

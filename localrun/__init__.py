@@ -1,1 +1,0 @@
-"""Running wapipe on one machine: ``wapipe up`` (up.py) and ``wapipe demo`` (demo.py)."""
