@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Final
@@ -31,12 +29,13 @@ from typing import Any, Final
 import msgspec
 
 from cli.command import Commands
+from cli.errors import FAILED, UNREACHABLE, CommandError
+from cli.send_wait import WAIT_STATUSES, Watch
 from shared.schemas.jobs import Job, job_decoder, routing_key
-from shared.schemas.outbound import OutboundAccepted, OutboundEvent, outbound_decoder
+from shared.schemas.outbound import OutboundAccepted, OutboundEvent
 from shared.settings import Settings
 
 MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
-LOCAL_SANDBOX_STATE: Final = "http://127.0.0.1:8090/_sandbox/state"
 _CAPTIONED: Final = ("image", "video", "document")
 
 
@@ -100,14 +99,19 @@ def _waiting() -> argparse.ArgumentParser:
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument(
         "--wait",
-        action="store_true",
-        help="wait for the sender's outcome and print it (exit 1 if the job failed)",
+        nargs="?",
+        const="accepted",
+        choices=WAIT_STATUSES,
+        metavar="STATUS",
+        help="wait until the message is accepted (the default), sent, delivered or read, "
+        "printing each step; exit 1 with the Cloud API's code and title if it fails "
+        "(--wait=delivered)",
     )
     waiting.add_argument(
         "--timeout",
         type=float,
         default=60.0,
-        help="with --wait: seconds to wait for the outcome (default: 60)",
+        help="with --wait: seconds to wait for the status (default: 60)",
     )
     return waiting
 
@@ -204,21 +208,6 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
     return _decoded(msgspec.json.encode(job))
 
 
-def local_sandbox_number(url: str = LOCAL_SANDBOX_STATE) -> str | None:
-    """The number of a sandbox running here (`wapipe up`), when it has exactly one: what
-    ``--from`` means on a developer's machine with nothing set."""
-    try:
-        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - our fixed URL
-            businesses = json.loads(answer.read())["businesses"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if len(businesses) != 1:
-        return None
-    number = str(businesses[0]["phone_number_id"])
-    print(f"wapipe send: from {number}, the local sandbox's number", file=sys.stderr)
-    return number
-
-
 def _read(name: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -237,35 +226,30 @@ def _decoded(body: bytes) -> Job:
 
 
 def run_send(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.publisher import PublishError
+    from cli.localsandbox import with_local_sandbox
 
     if args.send_kind != "job" and not (args.phone_number_id or settings.phone_number_id):
-        number = local_sandbox_number()
-        if number is not None:
-            settings = msgspec.structs.replace(settings, phone_number_id=number)
+        settings = with_local_sandbox(settings, "send", need=("phone_number_id",))
+        if not settings.phone_number_id:
+            raise CommandError(
+                "no number to send from: give --from, set WAPIPE_PHONE_NUMBER_ID, or start "
+                "the local sandbox (`wapipe up`)",
+                UNREACHABLE,
+            )
     try:
         job = build_job(args, settings)
     except InvalidJob as exc:
-        print(f"wapipe send: invalid job: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"invalid job: {exc}") from None
+    wait_for: str | None = getattr(args, "wait", None)
     try:
-        wait_s = args.timeout if getattr(args, "wait", False) else None
-        outcome = asyncio.run(_publish(settings, job, wait_s))
-    except PublishError as exc:
-        print(f"wapipe send: {exc}", file=sys.stderr)
-        return 1
+        outcome = asyncio.run(_publish(settings, job, wait_for, args.timeout))
     except TimeoutError:
-        print(
-            f"wapipe send: published {job.idempotency_key}, no outcome within {args.timeout:g} s"
+        raise CommandError(
+            f"published {job.idempotency_key}, no outcome within {args.timeout:g} s"
             " (is the sender running? `wapipe jobs show KEY` tells later)",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"published {job.idempotency_key} to {routing_key(job.phone_number_id)}")
-    if outcome is None:
-        return 0
-    print(describe_outcome(outcome))
-    return 0 if isinstance(outcome, OutboundAccepted) else 1
+            UNREACHABLE,
+        ) from None
+    return 0 if outcome is None or outcome.failure is None else FAILED
 
 
 def describe_outcome(outcome: OutboundEvent) -> str:
@@ -276,37 +260,41 @@ def describe_outcome(outcome: OutboundEvent) -> str:
     return f"failed at {outcome.stage}: {code}{outcome.title}{details}"
 
 
-async def _publish(settings: Settings, job: Job, wait_s: float | None) -> OutboundEvent | None:
-    """Publish the job; with ``wait_s``, its first outcome, heard on a queue of our own bound
-    to ``outbound.#`` before the job leaves (so a quick answer is not missed)."""
-    import aio_pika
-
+async def _publish(
+    settings: Settings, job: Job, wait_for: str | None, timeout_s: float
+) -> Watch | None:
+    """Publish the job; with ``wait_for``, follow it up to that status, heard on a queue of our
+    own bound before the job leaves (so a quick answer is not missed). One connection, plain
+    (a command fails loudly rather than reconnect in silence: shared/amqp.py)."""
+    from shared import amqp
     from shared.publisher import JobPublisher
     from shared.topology import EVENTS_EXCHANGE
 
-    if wait_s is None:
-        async with JobPublisher(settings, name="wapipe-send") as jobs:
+    connection = await amqp.connect_once(settings.amqp_url, amqp.connection_name("send"))
+    try:
+        queue = None
+        if wait_for is not None:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            for pattern in ("outbound.#", "status.#"):
+                await queue.bind(EVENTS_EXCHANGE, pattern)
+        async with JobPublisher(settings, connection=connection) as jobs:
             await jobs.publish(job)
-        return None
-    connection = await aio_pika.connect(
-        settings.amqp_url, client_properties={"connection_name": "wapipe-send-wait"}
-    )
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(EVENTS_EXCHANGE, "outbound.#")
-        async with JobPublisher(settings, name="wapipe-send") as jobs:
-            await jobs.publish(job)
-        return await asyncio.wait_for(_outcome_of(queue, job.idempotency_key), wait_s)
+        print(f"published {job.idempotency_key} to {routing_key(job.phone_number_id)}")
+        if queue is None or wait_for is None:
+            return None
+        watch = Watch(job.idempotency_key, wait_for)
+        await asyncio.wait_for(_follow(queue, watch), timeout_s)
+        return watch
+    finally:
+        await amqp.close(connection)
 
 
-async def _outcome_of(queue: Any, key: str) -> OutboundEvent:
+async def _follow(queue: Any, watch: Watch) -> None:
     async with queue.iterator(no_ack=True) as messages:
         async for message in messages:
-            try:
-                event: OutboundEvent = outbound_decoder.decode(message.body)
-            except msgspec.DecodeError:
-                continue
-            if event.key == key:
-                return event
+            for line in watch.heard(message.routing_key or "", message.body):
+                print(line, flush=True)
+            if watch.done:
+                return
     raise TimeoutError  # the queue went away

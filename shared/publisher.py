@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Self
 
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from shared import amqp
 from shared.schemas.jobs import Job, encode_job, routing_key
@@ -50,28 +50,40 @@ class JobRefused(PublishError):
 
 
 class JobPublisher:
-    def __init__(self, settings: Settings, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str | None = None,
+        connection: AbstractConnection | None = None,
+    ) -> None:
+        """``connection``: one of the caller's to publish on (left open), else one of its own."""
         self._amqp_url = settings.amqp_url
         self._name = name or amqp.connection_name("publisher")
-        self._connection: AbstractRobustConnection | None = None
+        self._given = connection
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await amqp.connect(self._amqp_url, self._name, wait=False)
+        self._connection = self._given or await amqp.connect(self._amqp_url, self._name, wait=False)
         try:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             await channel.get_exchange(OUTBOUND_EXCHANGE, ensure=True)  # declared? (passive)
             self._channel = channel
         except aiormq.exceptions.ChannelNotFoundEntity:
-            await self._connection.close()
+            await self._close()
             raise PublishError(
                 f"the exchange {OUTBOUND_EXCHANGE} does not exist (declare the topology: "
                 "`wapipe topology`)"
             ) from None
         except BaseException:
-            await self._connection.close()
+            await self._close()
             raise
         return self
+
+    async def _close(self) -> None:
+        if self._connection is not None and self._connection is not self._given:
+            await self._connection.close()
 
     async def __aexit__(
         self,
@@ -79,8 +91,9 @@ class JobPublisher:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        if self._channel is not None and self._given is not None:
+            await self._channel.close()
+        await self._close()
 
     async def publish(self, job: Job) -> None:
         """Publish ``job`` and wait for the broker's confirm. Raises as the docstring says."""

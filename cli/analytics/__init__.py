@@ -22,6 +22,8 @@ def register(commands: Commands) -> None:
         help="one data point per this much time",
     )
     parser.add_argument("--template", action="append", default=[], help="a template id; repeat")
-    parser.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
+    parser.add_argument(
+        "--waba", help="the WABA id (default: WAPIPE_WABA_ID, else the local sandbox's)"
+    )
     add_json_flag(parser)
     parser.set_defaults(run=lazy("cli.analytics.run", "run_analytics"), service="analytics")

@@ -24,9 +24,10 @@ from cli.analytics.query import (
     period,
     points,
 )
+from cli.localsandbox import cloud_api_settings
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import all_templates
-from shared.settings import Settings, require
+from shared.settings import Settings
 from shared.storage.analytics import Point, store_points
 from shared.storage.database import open_database
 
@@ -41,10 +42,9 @@ async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
         grain = granularity(args.kind, args.granularity)
     except PeriodError as exc:
         raise console.CommandError(str(exc)) from None
-    waba_id = args.waba or settings.waba_id
-    if not waba_id:
-        raise console.CommandError("give --waba, or set WAPIPE_WABA_ID")
-    require(settings, "access_token")
+    command = f"analytics {args.kind}"
+    settings = cloud_api_settings(settings, command, ("waba_id",), waba_id=args.waba)
+    waba_id = settings.waba_id
     async with CloudApi(GraphConfig.from_settings(settings)) as api:
         if args.kind == "templates":
             found = await _templates(api, waba_id, args, start, end, grain)

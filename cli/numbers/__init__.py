@@ -16,7 +16,14 @@ def register(commands: Commands) -> None:
     with_sender = argparse.ArgumentParser(add_help=False, parents=[common])
     with_sender.add_argument("--sender-metrics", help="the sender's metrics URL")
     listing = kinds.add_parser("list", parents=[with_sender], help="every number")
-    listing.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
+    listing.add_argument(
+        "--waba", help="the WABA id (default: WAPIPE_WABA_ID, else the local sandbox's)"
+    )
     show = kinds.add_parser("show", parents=[with_sender], help="one number")
-    show.add_argument("phone_number_id", help="the number's phone number id")
+    show.add_argument(
+        "--from",
+        dest="phone_number_id",
+        help="the number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else the local "
+        "sandbox's)",
+    )
     numbers.set_defaults(run=lazy("cli.numbers.run", "run_numbers"), service="numbers")

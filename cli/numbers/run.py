@@ -16,10 +16,11 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli import output as console
+from cli.localsandbox import cloud_api_settings
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import phone_number, phone_numbers
 from shared.cloudapi.nodes import PhoneNumberNode
-from shared.settings import Settings, number_rates, require
+from shared.settings import Settings, number_rates
 
 SENDER_METRICS_PORT: Final = 9105  # workers/sender/service.py METRICS_PORT
 NUMBER_COLUMNS: Final = (
@@ -33,15 +34,18 @@ def run_numbers(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _numbers(settings: Settings, args: argparse.Namespace) -> int:
-    require(settings, "access_token")
+    command = f"numbers {args.action}"
+    if args.action == "list":
+        settings = cloud_api_settings(settings, command, ("waba_id",), waba_id=args.waba)
+    else:
+        settings = cloud_api_settings(
+            settings, command, ("phone_number_id",), phone_number_id=args.phone_number_id
+        )
     async with CloudApi(GraphConfig.from_settings(settings)) as api:
         if args.action == "list":
-            waba_id = args.waba or settings.waba_id
-            if not waba_id:
-                raise console.CommandError("give --waba, or set WAPIPE_WABA_ID")
-            found = await phone_numbers(api, waba_id)
+            found = await phone_numbers(api, settings.waba_id)
         else:
-            found = [await phone_number(api, args.phone_number_id)]
+            found = [await phone_number(api, settings.phone_number_id)]
     port = settings.metrics_port or SENDER_METRICS_PORT
     url = args.sender_metrics or f"http://{settings.metrics_host}:{port}/metrics"
     sender = await sender_state(url)

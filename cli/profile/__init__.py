@@ -14,7 +14,12 @@ def register(commands: Commands) -> None:
     profile = commands.add_parser("profile", help="the business profile of a number")
     actions = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
     number = argparse.ArgumentParser(add_help=False, parents=[common])
-    number.add_argument("--from", dest="phone_number_id", required=True, help="its number id")
+    number.add_argument(
+        "--from",
+        dest="phone_number_id",
+        help="the number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else the local "
+        "sandbox's)",
+    )
     actions.add_parser("show", parents=[number], help="what the profile says")
     update = actions.add_parser("update", parents=[number], help="change some fields")
     fields = {

@@ -13,10 +13,11 @@ import argparse
 from typing import Any
 
 from cli import output as console
+from cli.localsandbox import cloud_api_settings
 from cli.profile.check import problems
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import business_profile
-from shared.settings import Settings, require
+from shared.settings import Settings
 
 
 def run_profile(settings: Settings, args: argparse.Namespace) -> int:
@@ -36,15 +37,17 @@ async def _profile(settings: Settings, args: argparse.Namespace) -> int:
         update = profile_update(args)
         if found := problems(update):
             raise console.CommandError("; ".join(found))
-    require(settings, "access_token")
+    command = f"profile {args.action}"
+    settings = cloud_api_settings(
+        settings, command, ("phone_number_id",), phone_number_id=args.phone_number_id
+    )
+    number = settings.phone_number_id
     async with CloudApi(GraphConfig.from_settings(settings)) as api:
         if args.action == "update":
-            await api.update_business_profile(args.phone_number_id, update)
-        shown = await business_profile(api, args.phone_number_id)
+            await api.update_business_profile(number, update)
+        shown = await business_profile(api, number)
     rows = [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in _fields(shown).items()]
-    title = f"Business profile of {args.phone_number_id}" + (
-        " (updated)" if args.action == "update" else ""
-    )
+    title = f"Business profile of {number}" + (" (updated)" if args.action == "update" else "")
     console.emit(args, shown, console.table(title, ("field", "value"), rows))
     return 0
 

@@ -13,7 +13,9 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser("templates", help="the WABA's message templates")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--waba", help="the WABA id (default: WAPIPE_WABA_ID)")
+    common.add_argument(
+        "--waba", help="the WABA id (default: WAPIPE_WABA_ID, else the local sandbox's)"
+    )
     common.add_argument("--page-size", type=int, default=100, help="templates per call")
     add_json_flag(common)
     listing = actions.add_parser("list", parents=[common], help="every template, with status")

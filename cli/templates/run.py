@@ -20,11 +20,12 @@ from typing import Any
 import msgspec
 
 from cli import output as console
+from cli.localsandbox import cloud_api_settings
 from cli.templates.file import load
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import all_templates, template
 from shared.cloudapi.nodes import TemplateNode
-from shared.settings import Settings, require
+from shared.settings import Settings
 from shared.storage.database import open_database
 from shared.storage.templates import store_pulled, template_history
 
@@ -36,12 +37,11 @@ def run_templates(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _templates(settings: Settings, args: argparse.Namespace) -> int:
-    waba_id = args.waba or settings.waba_id
-    if not waba_id:
-        raise console.CommandError("give --waba, or set WAPIPE_WABA_ID")
     if args.action == "create":
         body = load(args.file)  # checked before any call
-    require(settings, "access_token")
+    command = f"templates {args.action}"
+    settings = cloud_api_settings(settings, command, ("waba_id",), waba_id=args.waba)
+    waba_id = settings.waba_id
     async with CloudApi(GraphConfig.from_settings(settings)) as api:
         if args.action == "list":
             return await _list(api, waba_id, args)

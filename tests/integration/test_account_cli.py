@@ -81,14 +81,14 @@ async def test_numbers_show_quality_tier_and_the_senders_pace_and_pause(
     assert row["limit tier"] == business.messaging_limit_tier
     assert row["throughput"] == business.throughput_level
     assert (row["sender pace /s"], row["sender"]) == (40.0, "paused")
-    shown = await wapipe(env, "numbers", "show", number, "--sender-metrics", "http://127.0.0.1:9")
+    shown = await wapipe(env, "numbers", "show", "--from", number, "--sender-metrics", "http://127.0.0.1:9")
     assert shown.code == 0, shown.err
     assert "not reachable" in shown.out
     assert business.verified_name in shown.out
 
 
 async def test_an_unknown_number_is_one_line(sandbox: SandboxClient, database_url: str) -> None:
-    ran = await wapipe(environment(sandbox, database_url), "numbers", "show", "404404")
+    ran = await wapipe(environment(sandbox, database_url), "numbers", "show", "--from", "404404")
     assert ran.code == 1
     assert ran.err.startswith("wapipe numbers show: the Cloud API refused: (100)")
     assert len(ran.err.splitlines()) == 1

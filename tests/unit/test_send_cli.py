@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import send as send_cli
+from cli import localsandbox
+from cli.errors import UNREACHABLE, USAGE, CommandError
 from cli.send import InvalidJob, build_job, register, run_send
 from shared.schemas.jobs import MarkReadJob, SendJob, api_message
 from shared.settings import Settings
@@ -162,14 +163,19 @@ def test_an_invalid_job_exits_2_with_the_reason_and_publishes_nothing(
 ) -> None:
     # No --from and no setting: a local sandbox's number would do; none answers here (a
     # `wapipe up` of another test on this machine must not decide this one).
-    monkeypatch.setattr(send_cli, "local_sandbox_number", lambda: None)
+    monkeypatch.setattr(localsandbox, "local_business", lambda: None)
     with pytest.raises(InvalidJob, match=None) as raised:
         build_job(parse(*argv), SETTINGS)
     assert reason in str(raised.value)
     # No broker here: an invalid job never gets as far as connecting.
     unreachable = Settings(amqp_url="amqp://guest:guest@127.0.0.1:1/")
-    assert run_send(unreachable, parse(*argv)) == 2
-    assert reason in capsys.readouterr().err
+    with pytest.raises(CommandError) as refused:
+        run_send(unreachable, parse(*argv))
+    if "--from" in argv:
+        assert (refused.value.code, str(refused.value)) == (USAGE, f"invalid job: {raised.value}")
+    else:  # no number at all: a setting is missing, not a flag wrong
+        assert refused.value.code == UNREACHABLE
+        assert str(refused.value).startswith("no number to send from: give --from")
 
 
 def test_a_job_file_that_is_not_json_is_invalid(tmp_path: Path) -> None:
