@@ -18,7 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from cli.command import Commands
+from cli.command import Commands, add_json_flag
+from cli.database import existing
+from cli.errors import FAILED, CommandError
 from shared.settings import Settings
 
 if TYPE_CHECKING:  # the storage (SQLAlchemy) is imported when a command runs, not by `wapipe`
@@ -41,9 +43,11 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--state", choices=STATES, help="only jobs in this state")
     listing.add_argument("--limit", type=int, default=20, help="how many jobs at most")
+    add_json_flag(listing)
     listing.set_defaults(run=run_jobs_list, service="jobs")
     show = actions.add_parser("show", help="one job: state, wamid, error, the job itself")
     show.add_argument("key", help="the job's idempotency key")
+    add_json_flag(show)
     show.set_defaults(run=run_jobs_show, service="jobs")
     talk = commands.add_parser(
         "conversation",
@@ -52,6 +56,7 @@ def register(commands: Commands) -> None:
     )
     talk.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
     talk.add_argument("--limit", type=int, default=50, help="the last this many messages")
+    add_json_flag(talk)
     talk.set_defaults(run=run_conversation, service="conversation")
 
 
@@ -120,6 +125,9 @@ def conversation_line(line: ConversationLine) -> str:
     return f"{_when(line.at)} {arrow} {kind or '?':<11} {summary(kind, payload)}{status}"
 
 
+JOBS_HEADER: Final = f"{'updated':<8}  {'state':<9} key  to recipient  wamid or error"
+
+
 def job_line(job: JobRecord) -> str:
     outcome = job.wamid or ""
     if job.error_code is not None or job.error_title:
@@ -151,7 +159,8 @@ def _read(settings: Settings, query: Callable[[AsyncConnection], Awaitable[T]]) 
     from shared.storage.database import open_database
 
     async def run() -> T:
-        async with open_database(settings.database_url) as engine, engine.connect() as connection:
+        database_url = existing(settings.database_url)
+        async with open_database(database_url) as engine, engine.connect() as connection:
             return await query(connection)
 
     return asyncio.run(run())
@@ -161,6 +170,10 @@ def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
     from shared.storage.send_jobs import latest
 
     jobs = _read(settings, lambda connection: latest(connection, args.limit, args.state))
+    if args.json:
+        return _json(jobs)
+    if jobs:
+        print(JOBS_HEADER)
     for job in jobs:
         print(job_line(job))
     if not jobs:
@@ -173,8 +186,9 @@ def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
 
     found = _read(settings, lambda connection: records(connection, [args.key]))
     if args.key not in found:
-        print(f"wapipe jobs: no job with the key {args.key!r}", file=sys.stderr)
-        return 1
+        raise CommandError(f"no job with the key {args.key!r}", FAILED)
+    if args.json:
+        return _json(found[args.key])
     print(job_detail(found[args.key]))
     return 0
 
@@ -183,8 +197,17 @@ def run_conversation(settings: Settings, args: argparse.Namespace) -> int:
     from shared.storage.messages import conversation
 
     lines = _read(settings, lambda connection: conversation(connection, args.wa_id, args.limit))
+    if args.json:
+        return _json(lines)
     for line in lines:
         print(conversation_line(line))
     if not lines:
         print(f"no messages with {args.wa_id}", file=sys.stderr)
+    return 0
+
+
+def _json(value: object) -> int:
+    import msgspec
+
+    print(msgspec.json.format(msgspec.json.encode(value)).decode())
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from cli.command import Commands, add_json_flag, lazy
+from cli.period import add_period_flags
 
 KINDS: Final = ("messages", "conversations", "pricing", "templates")  # cli/analytics/query.py
 
@@ -13,8 +14,7 @@ KINDS: Final = ("messages", "conversations", "pricing", "templates")  # cli/anal
 def register(commands: Commands) -> None:
     parser = commands.add_parser("analytics", help="the Cloud API's analytics, pulled and stored")
     parser.add_argument("kind", choices=KINDS, help="which analytics to pull")
-    parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
-    parser.add_argument("--to", dest="last", required=True, help="last day, included")
+    add_period_flags(parser)
     parser.add_argument(
         "--granularity",
         default="day",

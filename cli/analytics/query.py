@@ -6,13 +6,12 @@
     GET /{waba-id}/template_analytics?start=T&end=T&granularity=DAILY&template_ids=[..]
 
 Each kind names its granularities in its own words (DAY for messages, DAILY for the others);
-``--granularity day|month|half_hour`` is translated. A period is ``--from`` to ``--to``, whole
-UTC days, both included; an empty one is refused before any call.
+``--granularity day|month|half_hour`` is translated. The period is cli/period.py's
+(``--since``, ``--until``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from shared.storage.analytics import Point
@@ -36,21 +35,6 @@ METRICS: Final = frozenset({"sent", "delivered", "read", "conversation", "volume
 
 class PeriodError(ValueError):
     """The period asked for cannot be asked (empty, or a date that is none)."""
-
-
-def period(first: str, last: str) -> tuple[int, int]:
-    """``--from``, ``--to`` (YYYY-MM-DD, both included) as [start, end) in unix seconds."""
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
-    except ValueError as exc:
-        raise PeriodError(f"--from/--to: {exc}") from None
-    if end <= start:
-        raise PeriodError(f"--from {first} --to {last}: an empty date range")
-    return _unix(start), _unix(end)
-
-
-def _unix(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 def granularity(kind: str, asked: str) -> str:

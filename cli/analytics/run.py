@@ -21,10 +21,10 @@ from cli.analytics.query import (
     PeriodError,
     field_expression,
     granularity,
-    period,
     points,
 )
 from cli.localsandbox import cloud_api_settings
+from cli.period import period, today_utc
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.cloudapi.management import all_templates
 from shared.settings import Settings
@@ -37,8 +37,9 @@ def run_analytics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
+    asked = period(args.since, args.until, today_utc())
+    start, end = asked.start, asked.end
     try:
-        start, end = period(args.first, args.last)
         grain = granularity(args.kind, args.granularity)
     except PeriodError as exc:
         raise console.CommandError(str(exc)) from None

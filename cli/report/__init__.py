@@ -6,16 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli.command import Commands, add_json_flag, lazy
+from cli.period import add_period_flags
 
 
 def register(commands: Commands) -> None:
     parser = commands.add_parser("report", help="delivery, latency, spend, inbound, per day")
-    parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
-    parser.add_argument("--to", dest="last", required=True, help="last day, included")
+    add_period_flags(parser)
     parser.add_argument(
         "--price", action="append", default=[], help="CATEGORY=USD a message, e.g. marketing=0.025"
     )
-    parser.add_argument("--chart", type=Path, default=Path("wapipe-report.png"), help="the PNG")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the chart (PNG) goes (default: var/report-SINCE-to-UNTIL.png)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="write no chart")
     add_json_flag(parser)
     parser.set_defaults(run=lazy("cli.report.run", "run_report"), service="report")

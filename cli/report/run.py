@@ -1,23 +1,28 @@
 """``wapipe report``: delivery, latency, spend and inbound volume from wapipe's own storage.
 
-    wapipe report --from 2026-12-01 --to 2026-12-03 [--price marketing=0.025 ...]
-                  [--chart wapipe-report.png | --no-chart] [--json]
+    wapipe report [--since 2026-12-01] [--until 2026-12-03] [--price marketing=0.025 ...]
+                  [--out report.png | --no-chart] [--json]
 
-The numbers are shared/report.py's; the chart shared/report_chart.py's. No Cloud API call.
+The period is cli/period.py's (the last 7 days unless told); the numbers are
+cli/report/figures.py's, the chart cli/report/chart.py's. No Cloud API call; the database must
+exist (cli/database.py).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cli import output as console
-from cli.analytics.query import PeriodError, period
+from cli.database import existing
+from cli.period import period, today_utc
 from cli.report.figures import Report, build
 from shared.settings import Settings
 from shared.storage.database import open_database
 from shared.storage.report import report_facts
+
+DEFAULT_OUT: Final = Path("var") / "report.png"  # named for its period
 
 
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -36,19 +41,19 @@ def prices(given: list[str]) -> dict[str, float]:
 
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        start, end = period(args.first, args.last)
-    except PeriodError as exc:
-        raise console.CommandError(str(exc)) from None
+    asked = period(args.since, args.until, today_utc())
     priced = prices(args.price)
-    async with open_database(settings.database_url) as engine:
-        statuses, inbound = await report_facts(engine, start, end)
+    async with open_database(existing(settings.database_url)) as engine:
+        statuses, inbound = await report_facts(engine, asked.start, asked.end)
     report = build(statuses, inbound, priced)
+    chart = None
     if not args.no_chart:
         from cli.report.chart import write_chart
 
-        write_chart(report, args.chart, f"wapipe {args.first} to {args.last} (UTC)")
-    console.emit(args, report, *_tables(report, None if args.no_chart else args.chart))
+        chart = args.out or DEFAULT_OUT.with_name(f"report-{asked.first}-to-{asked.last}.png")
+        chart.parent.mkdir(parents=True, exist_ok=True)
+        write_chart(report, chart, f"wapipe {asked.first} to {asked.last} (UTC)")
+    console.emit(args, report, *_tables(report, chart))
     return 0
 
 

@@ -81,7 +81,9 @@ async def test_numbers_show_quality_tier_and_the_senders_pace_and_pause(
     assert row["limit tier"] == business.messaging_limit_tier
     assert row["throughput"] == business.throughput_level
     assert (row["sender pace /s"], row["sender"]) == (40.0, "paused")
-    shown = await wapipe(env, "numbers", "show", "--from", number, "--sender-metrics", "http://127.0.0.1:9")
+    shown = await wapipe(
+        env, "numbers", "show", "--from", number, "--sender-metrics", "http://127.0.0.1:9"
+    )
     assert shown.code == 0, shown.err
     assert "not reachable" in shown.out
     assert business.verified_name in shown.out

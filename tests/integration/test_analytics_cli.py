@@ -41,15 +41,15 @@ async def test_messages_and_pricing_are_pulled_stored_and_shown(
     await wait_until(lambda: delivered(sandbox, 3), timeout=10)
     env = environment(sandbox, database_url)
     day = today(sandbox)
-    ran = await wapipe(env, "analytics", "messages", "--from", day, "--to", day, "--json")
+    ran = await wapipe(env, "analytics", "messages", "--since", day, "--until", day, "--json")
     assert ran.code == 0, ran.err
     [point] = ran.json()
     assert (point["metrics"]["sent"], point["metrics"]["delivered"]) == (3, 3)
-    pricing = await wapipe(env, "analytics", "pricing", "--from", day, "--to", day)
+    pricing = await wapipe(env, "analytics", "pricing", "--since", day, "--until", day)
     assert pricing.code == 0, pricing.err
     assert "SERVICE" in pricing.out
     assert await stored_points(database_url) == {"messages": 1, "pricing": 1}
-    again = await wapipe(env, "analytics", "messages", "--from", day, "--to", day)
+    again = await wapipe(env, "analytics", "messages", "--since", day, "--until", day)
     assert again.code == 0
     assert await stored_points(database_url) == {"messages": 1, "pricing": 1}  # replaced
 
@@ -65,7 +65,7 @@ async def test_template_analytics_for_every_template_of_the_waba(
     await wait_until(lambda: delivered(sandbox, 1), timeout=10)
     day = today(sandbox)
     env = environment(sandbox, database_url)
-    ran = await wapipe(env, "analytics", "templates", "--from", day, "--to", day, "--json")
+    ran = await wapipe(env, "analytics", "templates", "--since", day, "--until", day, "--json")
     assert ran.code == 0, ran.err
     [point] = ran.json()
     assert point["dimensions"] == {"template_id": created["id"]}
@@ -78,10 +78,8 @@ async def test_an_empty_date_range_is_refused_before_any_call(
 ) -> None:
     env = environment(sandbox, database_url)
     ran = await wapipe(
-        env, "analytics", "conversations", "--from", "2026-12-04", "--to", "2026-12-03"
+        env, "analytics", "conversations", "--since", "2026-12-04", "--until", "2026-12-03"
     )
     assert ran.code == 2
-    assert ran.err == (
-        "wapipe analytics: --from 2026-12-04 --to 2026-12-03: an empty date range\n"
-    )
+    assert ran.err == "wapipe analytics: --since 2026-12-04 --until 2026-12-03: an empty period\n"
     assert list(sandbox.app[WORLD].requests) == []

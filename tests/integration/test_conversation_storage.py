@@ -179,19 +179,21 @@ async def test_wapipe_jobs_list_and_show(engine: AsyncEngine, database_url: str)
 
     code, out = await wapipe(database_url, "jobs", "list")
     assert code == 0
-    assert [line.split()[1:3] for line in out.splitlines()] == [
+    header, *lines = out.splitlines()
+    assert header.split()[:3] == ["updated", "state", "key"]
+    assert [line.split()[1:3] for line in lines] == [
         ["failed", "order-2"],
         ["accepted", "order-1"],
     ]
-    assert out.splitlines()[0].endswith("131026 Message Undeliverable.")
+    assert lines[0].endswith("131026 Message Undeliverable.")
     code, out = await wapipe(database_url, "jobs", "list", "--state", "accepted")
-    assert [line.split()[2] for line in out.splitlines()] == ["order-1"]
+    assert [line.split()[2] for line in out.splitlines()[1:]] == ["order-1"]
     code, out = await wapipe(database_url, "jobs", "show", "order-2")
     assert code == 0
     assert "state:    failed" in out
     assert "error:    131026 Message Undeliverable." in out
     code, out = await wapipe(database_url, "jobs", "show", "no-such-key")
-    assert (code, out) == (1, "wapipe jobs: no job with the key 'no-such-key'\n")
+    assert (code, out) == (1, "wapipe jobs show: no job with the key 'no-such-key'\n")
 
 
 async def test_an_outbound_message_not_recorded_yet_shows_its_send_jobs_body(

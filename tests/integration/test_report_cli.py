@@ -77,7 +77,7 @@ async def store_fixture(database_url: str) -> None:
 
 async def report(database_url: str, *more: str) -> Ran:
     env = {"WAPIPE_DATABASE_URL": database_url, "WAPIPE_LOG_LEVEL": "WARNING"}
-    return await wapipe(env, "report", "--from", "2026-12-01", "--to", "2026-12-02", *more)
+    return await wapipe(env, "report", "--since", "2026-12-01", "--until", "2026-12-02", *more)
 
 
 def rows(found: list[dict[str, Any]], *columns: str) -> list[tuple[Any, ...]]:
@@ -123,7 +123,7 @@ async def test_the_reports_numbers_equal_a_hand_count(database_url: str, tmp_pat
 async def test_the_chart_is_written_and_not_blank(database_url: str, tmp_path: Path) -> None:
     await store_fixture(database_url)
     chart = tmp_path / "report.png"
-    ran = await report(database_url, "--chart", str(chart))
+    ran = await report(database_url, "--out", str(chart))
     assert ran.code == 0, ran.err
     assert "Delivery" in ran.out
     assert str(chart) in ran.out
@@ -139,8 +139,8 @@ async def test_the_chart_is_written_and_not_blank(database_url: str, tmp_path: P
 
 async def test_an_empty_date_range_is_one_line(database_url: str) -> None:
     env = {"WAPIPE_DATABASE_URL": database_url}
-    ran = await wapipe(env, "report", "--from", "2026-12-02", "--to", "2026-12-01")
+    ran = await wapipe(env, "report", "--since", "2026-12-02", "--until", "2026-12-01")
     assert (ran.code, ran.err) == (
         2,
-        "wapipe report: --from 2026-12-02 --to 2026-12-01: an empty date range\n",
+        "wapipe report: --since 2026-12-02 --until 2026-12-01: an empty period\n",
     )

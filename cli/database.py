@@ -1,0 +1,25 @@
+"""The database a read command reads: it must be there already. ``wapipe jobs``, ``conversation``,
+``report`` and ``templates show`` run from another folder would otherwise create an empty SQLite
+file there and report nothing found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli.errors import UNREACHABLE, CommandError
+
+
+def existing(database_url: str) -> str:
+    """``database_url``, if its database exists; else a CommandError naming where it looked."""
+    from shared.storage.database import is_sqlite, resolve_url
+
+    url = resolve_url(database_url)
+    if is_sqlite(url) and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database))
+        if not path.exists():
+            raise CommandError(
+                f"no database at {path} (WAPIPE_DATABASE_URL): run this in the folder "
+                "`wapipe up` runs in, or set WAPIPE_DATABASE_URL to the database",
+                UNREACHABLE,
+            )
+    return database_url
