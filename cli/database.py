@@ -1,12 +1,21 @@
 """The database a read command reads: it must be there already. ``wapipe jobs``, ``conversation``,
-``report`` and ``templates show`` run from another folder would otherwise create an empty SQLite
-file there and report nothing found."""
+and ``report`` run from another folder would otherwise create an empty SQLite
+file there and report nothing found. ``templates show`` shows no history then."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from cli.errors import UNREACHABLE, CommandError
+
+
+def stored(database_url: str) -> bool:
+    """Whether the database is there (a server's always is: only a SQLite file can be missing)."""
+    try:
+        existing(database_url)
+    except CommandError:
+        return False
+    return True
 
 
 def existing(database_url: str) -> str:

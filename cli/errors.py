@@ -92,7 +92,10 @@ def _cloud_api(error: BaseException, command: str) -> tuple[str, int] | None:
     if _is(error, "shared.cloudapi.errors", "AuthError"):
         return f"the access token was refused: {reason}", FAILED
     if code is None and getattr(error, "http_status", None) is None:  # it never answered
-        return f"cannot reach the Cloud API at WAPIPE_GRAPH_URL: {reason}", UNREACHABLE
+        cause: Any = error.__cause__
+        where = f" ({cause.host}:{cause.port})" if hasattr(cause, "host") else ""
+        said = "no answer" if cause is None else type(cause).__name__
+        return f"cannot reach the Cloud API at WAPIPE_GRAPH_URL{where}: {said}", UNREACHABLE
     return f"the Cloud API refused: {reason}", FAILED
 
 

@@ -1,8 +1,12 @@
-"""How ``wapipe``'s help reads: each option's default after its description."""
+"""How ``wapipe``'s help reads (each option's default after its description), and how its
+parser refuses (one line)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
+
+from cli.errors import USAGE
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -24,3 +28,11 @@ def with_help_formatter(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
             for subparser in set(action.choices.values()):
                 with_help_formatter(subparser)
     return parser
+
+
+class Parser(argparse.ArgumentParser):
+    """A parser whose refusal is one line, like every other error of ``wapipe``: the command,
+    what is wrong, and where the help is (argparse prints its whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")

@@ -28,8 +28,8 @@ import cli.services
 import cli.templates
 import cli.topology
 from cli.command import Commands
-from cli.errors import INTERRUPTED, explain, fail
-from cli.helpformat import with_help_formatter
+from cli.errors import INTERRUPTED, USAGE, explain, fail
+from cli.helpformat import Parser, with_help_formatter
 from shared import logs
 from shared.settings import from_env
 
@@ -67,7 +67,7 @@ SERVICES: Final = frozenset({"ingress", "sandbox", "worker", "load"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="wapipe", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -88,8 +88,12 @@ def _name_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
     name: str = args.command_name
+    if unknown:  # said by the command they were given to, not by `wapipe`
+        return fail(
+            name, f"unrecognized arguments: {' '.join(unknown)} (see `{name} --help`)", USAGE
+        )
     try:
         settings = from_env()
         logs.setup(settings.log_level, settings.log_format, args.service)

@@ -126,12 +126,15 @@ def register(commands: Commands) -> None:
 
 def _customer_parser(clients: Commands) -> None:
     customer = clients.add_parser("customer", help="act as a customer of a running sandbox")
-    customer.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--sandbox-url", default="http://127.0.0.1:8090", help="the running sandbox"
     )
-    add_json_flag(customer)
+    add_json_flag(common)
     actions = customer.add_subparsers(dest="customer_command", required=True)
-    send = actions.add_parser("send", help="the customer sends a message (a signed webhook)")
+    send = actions.add_parser(
+        "send", parents=[common], help="the customer sends a message (a signed webhook)"
+    )
     send.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
     send.add_argument("--type", default="text", help="text, image, audio, location, ...")
     send.add_argument("--text", help="the body of a text message")
@@ -143,7 +146,7 @@ def _customer_parser(clients: Commands) -> None:
         help="a field of the message, JSON values allowed; repeat as needed",
     )
     send.set_defaults(run=_customer_send, service="customer")
-    add = actions.add_parser("add", help="add a customer, or change one")
+    add = actions.add_parser("add", parents=[common], help="add a customer, or change one")
     add.add_argument("wa_id", help="the customer's WhatsApp id (digits)")
     add.add_argument("name", help="their profile name")
     add.add_argument(

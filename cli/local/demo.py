@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cli.errors import FAILED, UNREACHABLE, CommandError
 from cli.history import summary
 from shared.settings import Settings
 from shared.storage import schema
@@ -39,8 +39,11 @@ FINAL_STATUSES: Final = ("read", "played", "failed")
 STATUS_ORDER: Final = {"sent": 0, "delivered": 1, "read": 2, "played": 3, "failed": 4}
 
 
-class DemoError(Exception):
-    """Why the demo could not go on: one line."""
+class DemoError(CommandError):
+    """Why the demo could not go on: one line; failed, unless nothing answered."""
+
+    def __init__(self, message: str, code: int = FAILED) -> None:
+        super().__init__(message, code)
 
 
 @dataclass
@@ -53,11 +56,7 @@ class Step:
 
 
 def run(settings: Settings, sandbox_url: str, customer: str, timeout_s: float) -> int:
-    try:
-        steps = asyncio.run(_play(settings, sandbox_url.rstrip("/"), customer, timeout_s))
-    except DemoError as exc:
-        print(f"wapipe demo: {exc}", file=sys.stderr)
-        return 1
+    steps = asyncio.run(_play(settings, sandbox_url.rstrip("/"), customer, timeout_s))
     print(transcript(steps))
     print(
         f"\nSee it again with `wapipe conversation {customer}`, or live in the console: "
@@ -67,18 +66,19 @@ def run(settings: Settings, sandbox_url: str, customer: str, timeout_s: float) -
 
 
 def transcript(steps: list[Step]) -> str:
-    """The conversation, one line a message. Pure."""
+    """The conversation, one line a message, with ``wapipe conversation``'s arrows (the
+    business's side: ``<-`` came in from the customer, ``->`` went out to them). Pure."""
     lines = []
     for step in steps:
         kind = step.said.get("type", "?")
         said = summary(kind, json.dumps(step.said))
-        lines.append(f"customer -> {kind:<11} {said}")
+        lines.append(f"<- customer {kind:<11} {said}")
         if step.stored_at:
             lines.append(f"{'':<24} stored by the media worker at {step.stored_at}")
         if step.reply is not None:
             kind = step.reply.get("type", "?")
             answer = summary(kind, json.dumps(step.reply))
-            lines.append(f"business <- {kind:<11} {answer}")
+            lines.append(f"-> business {kind:<11} {answer}")
             lines.append(f"{'':<24} {' > '.join(step.statuses) or 'no status'}  {step.reply_wamid}")
     return "\n".join(lines)
 
@@ -119,7 +119,9 @@ async def _check_sandbox(session: aiohttp.ClientSession, base: str) -> None:
                 return
     except aiohttp.ClientError:
         pass
-    raise DemoError(f"no sandbox answers at {base}: start `make up` (or `wapipe up`) first")
+    raise DemoError(
+        f"no sandbox answers at {base}: start `make up` (or `wapipe up`) first", UNREACHABLE
+    )
 
 
 async def _events(stream: aiohttp.StreamReader) -> AsyncIterator[dict[str, Any]]:

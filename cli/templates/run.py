@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from cli import output as console
+from cli.database import stored
 from cli.localsandbox import cloud_api_settings
 from cli.templates.file import load
 from shared.cloudapi.client import CloudApi, GraphConfig
@@ -100,8 +101,10 @@ async def _show(api: CloudApi, settings: Settings, waba_id: str, args: argparse.
         found = [t for t in (await _pull(api, waba_id, args))[0] if t.name == wanted]
         if not found:
             raise console.CommandError(f"no template named {wanted} in WABA {waba_id}", 1)
-    async with open_database(settings.database_url) as engine:
-        history = {t.id: await template_history(engine, t.id) for t in found}
+    history: dict[str, list[Any]] = {t.id: [] for t in found}
+    if stored(settings.database_url):  # a look is no reason to make a database
+        async with open_database(settings.database_url) as engine:
+            history = {t.id: list(await template_history(engine, t.id)) for t in found}
     tables = [console.table(f"Template {wanted}", COLUMNS, [_row(t) for t in found])]
     for t in found:
         components = [(c.get("type"), c.get("format"), _text(c)) for c in t.components]

@@ -136,9 +136,9 @@ def test_the_demos_transcript() -> None:
         )
     ]
     assert transcript(steps).splitlines() == [
-        "customer -> image       [image] shop",
+        "<- customer image       [image] shop",
         "                         stored by the media worker at /srv/var/media/ab/cd/abcd",
-        "business <- text        Got your image: 48,213 bytes.",
+        "-> business text        Got your image: 48,213 bytes.",
         "                         sent > delivered > read  wamid.B",
     ]
 
