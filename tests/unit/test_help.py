@@ -54,3 +54,34 @@ def test_the_top_level_help_is_for_users(capsys: pytest.CaptureFixture[str]) -> 
     assert "wapipe demo " in shown
     assert "/_sandbox/console/" in shown
     assert "lazily" not in shown  # the module's docstring is for us, not for users
+
+
+def options() -> Iterator[tuple[str, argparse.Action]]:
+    for path, parser in parsers(wapipe.build_parser()):
+        for action in parser._actions:
+            for flag in action.option_strings:
+                yield f"{path} {flag}", action
+
+
+def test_the_same_flag_means_the_same_thing_everywhere() -> None:
+    """--from is the business number's phone number id, --waba the WABA id, a period is
+    --since/--until: one tool, one vocabulary."""
+    for where, action in options():
+        if where.endswith(" --from"):
+            assert action.dest == "phone_number_id", where
+            assert "phone number id" in (action.help or ""), where
+        if where.endswith(" --waba"):
+            assert action.dest == "waba", where
+        if where.endswith(" --to"):
+            assert where.startswith("wapipe send "), where  # the recipient, nothing else
+        if where.endswith((" --since", " --until")):
+            assert "default" in (action.help or ""), where
+
+
+def test_every_command_that_answers_with_a_table_offers_json() -> None:
+    answering = {"templates", "profile", "numbers", "analytics", "report", "jobs", "conversation"}
+    for path, parser in parsers(wapipe.build_parser()):
+        words = path.split()
+        has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        if len(words) > 1 and words[1] in answering and not has_subcommands:
+            assert any("--json" in a.option_strings for a in parser._actions), path
