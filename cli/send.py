@@ -242,7 +242,7 @@ def run_send(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"invalid job: {exc}") from None
     wait_for: str | None = getattr(args, "wait", None)
     try:
-        outcome = asyncio.run(_publish(settings, job, wait_for, args.timeout))
+        outcome = asyncio.run(_publish(settings, job, wait_for, getattr(args, "timeout", 0.0)))
     except TimeoutError:
         raise CommandError(
             f"published {job.idempotency_key}, no outcome within {args.timeout:g} s"

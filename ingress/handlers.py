@@ -23,7 +23,7 @@ throttle = Throttle()
 
 
 async def verify(request: web.Request) -> web.Response:
-    """GET /webhook: Meta's subscription handshake (FACTS.md 2, "Verification handshake")."""
+    """GET /webhook: Meta's subscription handshake (docs/cloudapi/webhooks.md)."""
     expected = request.app[SETTINGS].verify_token.encode()
     mode = request.query.get("hub.mode")
     token = request.query.get("hub.verify_token", "").encode()

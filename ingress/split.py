@@ -3,7 +3,7 @@
 One event per status, one per inbound message (with its contact and the number's metadata), one
 per other change. Each gets a stable key (the AMQP ``message_id``) and a routing key:
 
-    status.<status>      key: <wamid>:<status>[:<error code>]   (REFERENCE.md 3.4)
+    status.<status>      key: <wamid>:<status>[:<error code>]   (docs/cloudapi/webhooks.md)
     message.<type>       key: <wamid>
     account.<field>      key: <field>:<digest of the change>    (every field but ``messages``)
     account.errors       key: errors:<digest>                   (value-level errors in ``messages``)
@@ -38,8 +38,8 @@ WABA_OBJECT: Final = "whatsapp_business_account"
 # AMQP 0-9-1 short strings (message_id, routing key) hold 255 bytes at most; past that pamqp raises
 # TypeError in the middle of the publish. Header values are long strings, but a content header
 # must fit one frame (4096 bytes is the least a peer may negotiate): the ids in headers are held
-# to the same 255, which no id of Meta's comes near (REFERENCE.md 1.4: 15-16 digits; wamids ~60).
-# Routing keys need no check: routing_token keeps their words to 64 safe ASCII characters.
+# to the same 255, which no id of Meta's comes near (docs/cloudapi/basics.md: 15-16 digits; wamids
+# ~60). Routing keys need no check: routing_token keeps their words to 64 safe ASCII characters.
 SHORTSTR_MAX_BYTES: Final = 255
 _ALWAYS_FITS: Final = SHORTSTR_MAX_BYTES // 4  # characters: UTF-8 takes 4 bytes at most
 # entry[].time is unix seconds, stored as a BIGINT: past int64 it is nobody's time.

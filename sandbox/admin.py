@@ -220,7 +220,7 @@ async def customer_sends(request: web.Request) -> web.Response:
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise web.HTTPBadRequest(text=f"the {kind} message's fields do not fit: {exc}") from None
-    customer.last_inbound_at = now  # opens the 24-hour window (REFERENCE.md 4.6)
+    customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
     world.throughput.record_inbound(business.phone_number_id, now)
     value = inbound_value(
         display_phone_number=business.display_phone_number,

@@ -128,7 +128,7 @@ MANAGEMENT_CALLS_PER_HOUR: Final = 5000  # per app per WABA with a registered nu
 
 def _usage_headers(world: World, request: web.Request) -> dict[str, str]:
     """``X-Business-Use-Case-Usage`` and ``X-App-Usage`` as Graph sends them on management calls
-    (REFERENCE.md 6.7): the share of the hourly allowance used, in percent."""
+    (docs/cloudapi/sending.md): the share of the hourly allowance used, in percent."""
     waba_id = _waba_of(world, request.match_info)
     now = world.clock.now()
     calls = world.management_calls.setdefault(waba_id, deque())

@@ -1,4 +1,4 @@
-"""Templates and the business profile (REFERENCE.md 10, 11.1).
+"""Templates and the business profile (docs/cloudapi/templates.md, business.md).
 
     GET    /{version}/{waba-id}/message_templates     list (name, status, language, limit, after)
     POST   /{version}/{waba-id}/message_templates     create: PENDING, then reviewed
@@ -56,7 +56,7 @@ VERTICALS: Final = frozenset(
 )
 PROFILE_LIMITS: Final = {"about": 139, "address": 256, "description": 512, "email": 128}
 REVIEW_S: Final = 0.2
-TEMPLATE_LIMIT: Final = 250  # an unverified portfolio's (REFERENCE.md 10.2)
+TEMPLATE_LIMIT: Final = 250  # an unverified portfolio's (docs/cloudapi/templates.md)
 
 
 def routes() -> list[web.RouteDef]:
@@ -75,7 +75,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 async def list_templates(request: web.Request) -> web.Response:
     """The WABA's templates, filtered and paged; ``fields`` picks the keys of each, and
-    ``summary`` adds the counts and the WABA's limit (REFERENCE.md 10.1)."""
+    ``summary`` adds the counts and the WABA's limit (docs/cloudapi/templates.md)."""
     world = request.app[WORLD]
     business = world.waba(request.match_info["waba_id"])
     query = request.query

@@ -29,7 +29,7 @@ class SandboxConfig:
     port: int = 8090
     webhook_url: str = "http://127.0.0.1:8080/webhook"  # the local ingress
     graph_version: str = "v24.0"  # the one the sandbox names in URLs it hands out; any answers
-    rate_per_s: int = 80  # throughput per phone number (FACTS.md 5)
+    rate_per_s: int = 80  # throughput per phone number (docs/cloudapi/limits.md)
     pair_interval_s: float = 6.0  # pair rate: one message every this many seconds...
     pair_burst: int = 45  # ...in bursts of up to this many
     media_url_ttl_s: float = 300.0  # a looked-up download URL works this long

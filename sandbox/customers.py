@@ -2,10 +2,11 @@
 send come from media_files.py.)
 
 - ``inbound_message(kind, ...)``: one ``value.messages[]`` object shaped as Meta shapes it
-  (REFERENCE.md 4.2, 4.3); per-kind fields come from ``spec``, with defaults for what is absent.
+  (docs/cloudapi/inbound-messages.md); per-kind fields come from ``spec``, with defaults for
+  what is absent.
 - ``inbound_value(...)``: the ``value`` of a ``messages`` change around one such message.
 
-Shapes follow the sample bodies in ../shared/cloudapi/webhooks/message_*.json key for key.
+Shapes follow the sample bodies in tests/data/cloudapi/webhooks/message_*.json key for key.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any, Final
 
 from sandbox.media_files import DEFAULT_DOCUMENT_FILENAME, MEDIA_KINDS
 
-UNSUPPORTED_CODE: Final = 131051  # REFERENCE.md 4.3, type "unsupported"
+UNSUPPORTED_CODE: Final = 131051  # docs/cloudapi/inbound-messages.md, type "unsupported"
 
 
-# --- Inbound messages (REFERENCE.md 4) ---------------------------------------------------------
+# --- Inbound messages (docs/cloudapi/inbound-messages.md) -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def _text(inbound: _Inbound) -> _Fields:
     return {"text": {"body": inbound.spec.get("body", "Hello!")}}
 
 
-# What each media kind adds to {id, mime_type, sha256} (REFERENCE.md 4.3): a caption the customer
+# What each media kind adds to {id, mime_type, sha256}
+# (docs/cloudapi/inbound-messages.md): a caption the customer
 # may write, or a flag Meta always sends.
 _CAPTIONED: Final = frozenset({"image", "video", "document"})
 _FLAGS: Final = {"audio": "voice", "sticker": "animated"}
@@ -74,7 +76,7 @@ def _media(inbound: _Inbound) -> _Fields:
     media: dict[str, Any] = {
         "id": inbound.media.id,
         "mime_type": inbound.media.mime_type,
-        # base64 in webhooks, hex in GET /{media-id} (REFERENCE.md 4.3)
+        # base64 in webhooks, hex in GET /{media-id} (docs/cloudapi/inbound-messages.md)
         "sha256": base64.b64encode(inbound.media.sha256).decode(),
     } | _present(spec, *(("caption", "url") if kind in _CAPTIONED else ("url",)))
     if flag := _FLAGS.get(kind):
@@ -141,12 +143,14 @@ def _interactive(inbound: _Inbound) -> _Fields:
 
 def _button(inbound: _Inbound) -> _Fields:
     text = inbound.spec.get("text", "Yes")
-    # the payload falls back to the button text when none was set at send time (REFERENCE.md 4.3)
+    # the payload falls back to the button text when none was set at send time
+    # (docs/cloudapi/inbound-messages.md)
     return {"button": {"payload": inbound.spec.get("payload", text), "text": text}}
 
 
 def _reaction(inbound: _Inbound) -> _Fields:
-    # A removed reaction has emoji absent or "" (both seen, REFERENCE.md 4.3): keep what is asked.
+    # A removed reaction has emoji absent or "" (both seen,
+    # docs/cloudapi/inbound-messages.md): keep what is asked.
     message_id = inbound.spec.get("message_id", "wamid.sandbox-unknown")
     return {"reaction": {"message_id": message_id} | _present(inbound.spec, "emoji")}
 
@@ -189,7 +193,8 @@ def _unsupported(inbound: _Inbound) -> _Fields:
     spec = inbound.spec
     error = {
         "code": UNSUPPORTED_CODE,
-        "title": "Message type unknown",  # build on the code, never the title (REFERENCE.md 5.4)
+        # build on the code, never the title (docs/cloudapi/statuses.md)
+        "title": "Message type unknown",
         "message": spec.get("message", "Message type unknown"),
         "error_data": {"details": spec.get("details", "Message type is currently not supported.")},
     }
@@ -231,7 +236,7 @@ def inbound_message(
     build = _BUILDERS.get(kind)
     if build is None:
         raise ValueError(f"no inbound message kind {kind!r}; known: {', '.join(INBOUND_KINDS)}")
-    # timestamp is a string of unix seconds in webhooks (REFERENCE.md 4.2)
+    # timestamp is a string of unix seconds in webhooks (docs/cloudapi/inbound-messages.md)
     message = {"from": sender, "id": wamid, "timestamp": str(timestamp), "type": kind}
     message |= build(_Inbound(kind=kind, sender=sender, spec=spec, media=media))
     return message | copy.deepcopy(_present(spec, "context", "referral"))
@@ -253,7 +258,8 @@ def inbound_value(
             "phone_number_id": phone_number_id,
         },
     }
-    if message.get("type") != "system":  # system webhooks carry no contacts (REFERENCE.md 4.3)
+    # system webhooks carry no contacts (docs/cloudapi/inbound-messages.md)
+    if message.get("type") != "system":
         value["contacts"] = [{"profile": {"name": customer_name}, "wa_id": wa_id}]
     value["messages"] = [message]
     return value

@@ -1,11 +1,12 @@
 """The Cloud API's error answers, as the sandbox gives them.
 
-Shapes and HTTP statuses from ``../shared/cloudapi/`` (responses/err_*.json, REFERENCE.md 6.7 and
-7): ``{"error": {"message": "(#<code>) <title>", "type", "code", "error_subcode"?, "error_data":
-{"messaging_product": "whatsapp", "details"}, "fbtrace_id"}}``. Build logic on ``code``; the HTTP
-status follows Meta's table (throttling codes answer 400, not 429). Where the kit's README and
-REFERENCE.md 7 differ (131000 and 132001: 400 in the kit, 500 and 404 in the table), the kit's
-sample files win: they are what wapipe is tested against.
+Shapes and HTTP statuses from the sample answers in tests/data/cloudapi/responses/err_*.json
+and docs/cloudapi/sending.md, errors.md: ``{"error": {"message": "(#<code>) <title>", "type",
+"code", "error_subcode"?, "error_data": {"messaging_product": "whatsapp", "details"},
+"fbtrace_id"}}``. Build logic on ``code``; the HTTP status follows Meta's table (throttling codes
+answer 400, not 429). Where the sample answers and Meta's table differ (131000 and 132001: 400
+in the samples, 500 and 404 in the table), the samples win: they are what wapipe is tested
+against.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-# code -> (HTTP status, title), from REFERENCE.md 7.
+# code -> (HTTP status, title), from docs/cloudapi/errors.md.
 CODES: Final[dict[int, tuple[int, str]]] = {
     0: (401, "AuthException"),
     1: (400, "API Unknown"),
@@ -104,7 +105,7 @@ class GraphError(Exception):
         return {"error": error}
 
     def status_error(self) -> dict[str, Any]:
-        """The object in a failed status's ``errors[]`` (REFERENCE.md 5.4)."""
+        """The object in a failed status's ``errors[]`` (docs/cloudapi/statuses.md)."""
         return {
             "code": self.code,
             "title": self.title,

@@ -1,6 +1,7 @@
 """The Graph endpoints wapipe calls, under ``/{version}/``: sends, mark-as-read, phone numbers.
 
-Send outcomes follow REFERENCE.md 6 and 7: refusals Meta makes on the call (bad parameters,
+Send outcomes follow
+docs/cloudapi/sending.md, errors.md: refusals Meta makes on the call (bad parameters,
 limits) answer an error at once; refusals Meta makes after accepting (outside the 24-hour window,
 unknown recipient, marketing stopped) answer 200 with a wamid, then a ``failed`` status webhook.
 """
@@ -102,7 +103,8 @@ def _templates(world: World, waba_id: str) -> FindTemplate:
 
 
 def _accept(world: World, business: Business, parsed: SendRequest, now: float) -> SentMessage:
-    # Pricing category: the template's, or "service" for free-form replies (REFERENCE.md 5.1).
+    # Pricing category: the template's, or "service" for free-form replies
+    # (docs/cloudapi/statuses.md).
     category = parsed.template.category.lower() if parsed.template is not None else "service"
     template_id = parsed.template.id if parsed.template is not None else None
     sent = SentMessage(
@@ -121,7 +123,7 @@ def _accept(world: World, business: Business, parsed: SendRequest, now: float) -
 
 
 def _refusal(world: World, parsed: SendRequest) -> GraphError | None:
-    """What Meta refuses after accepting the send (REFERENCE.md 7: async)."""
+    """What Meta refuses after accepting the send (docs/cloudapi/errors.md: async)."""
     customer = world.customers.get(parsed.wa_id)
     if customer is None:
         return GraphError(131026, "Message Undeliverable.")
@@ -165,7 +167,7 @@ def _schedule_statuses(
             errors=[refusal.status_error()],
         )
         return
-    # A reaction gets only `sent`; audio is played after it is read (REFERENCE.md 5.1, 13).
+    # A reaction gets only `sent`; audio is played after it is read (docs/cloudapi/statuses.md).
     statuses = ["sent"] if sent.type == "reaction" else ["sent", "delivered", "read"]
     if sent.type == "audio":
         statuses.append("played")
@@ -179,7 +181,7 @@ def _schedule_statuses(
 
 def _conversation(world: World, sent: SentMessage) -> str:
     """The conversation this message belongs to: one per customer, category and 24 hours,
-    opened by the first message of its kind (REFERENCE.md 5.1, 8.7)."""
+    opened by the first message of its kind (docs/cloudapi/statuses.md, inbound-messages.md)."""
     key = (sent.phone_number_id, sent.to, sent.category)
     conversation_id, expires_at = world.conversations.get(key, ("", 0.0))
     if sent.sent_at >= expires_at:
@@ -249,8 +251,8 @@ def _loop_time() -> float:
 
 
 async def read_node(request: web.Request) -> web.Response:
-    """``GET /{node-id}``: a media look-up, a template, a WABA or a phone number (REFERENCE.md
-    9.1, 10.1, 11.2)."""
+    """``GET /{node-id}``: a media look-up, a template, a WABA or a phone number
+    (docs/cloudapi/media.md, templates.md, business.md)."""
     world = request.app[WORLD]
     node_id = request.match_info["node_id"]
     if node_id in world.media.items:
@@ -260,7 +262,7 @@ async def read_node(request: web.Request) -> web.Response:
         url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
         return web.json_response(media.lookup_answer(item, url))
     template = world.template_records.get(node_id)
-    if template is not None:  # GET /{template-id} (REFERENCE.md 10.1)
+    if template is not None:  # GET /{template-id} (docs/cloudapi/templates.md)
         return web.json_response(template.node(request.query.get("fields")))
     waba = world.business_by_waba(node_id)
     if waba is not None:
@@ -269,7 +271,8 @@ async def read_node(request: web.Request) -> web.Response:
     return web.json_response(chosen(node, request.query.get("fields"), NUMBER_NODE_DEFAULT))
 
 
-# What Meta answers without ``fields`` (REFERENCE.md 11.2; Meta's samples): the list shows less
+# What Meta answers without ``fields``
+# (docs/cloudapi/business.md; Meta's samples): the list shows less
 # than one number's node. With ``fields``, the fields asked for and the id.
 NUMBER_LIST_DEFAULT: Final = ("verified_name", "display_phone_number", "id", "quality_rating")
 NUMBER_NODE_DEFAULT: Final = (
@@ -284,7 +287,7 @@ def chosen(node: dict[str, Any], fields: str | None, default: tuple[str, ...]) -
 
 
 def phone_number_node(business: Business) -> dict[str, Any]:
-    """A phone number's fields (REFERENCE.md 11.2)."""
+    """A phone number's fields (docs/cloudapi/business.md)."""
     return {
         "id": business.phone_number_id,
         "display_phone_number": business.display_phone_number,

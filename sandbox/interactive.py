@@ -1,5 +1,5 @@
-"""Interactive messages as the Cloud API checks them (REFERENCE.md 6.3): reply buttons, lists,
-call-to-action URLs, flows, products, location requests. Pure; raises GraphError."""
+"""Interactive messages as the Cloud API checks them (docs/cloudapi/sending.md): reply buttons,
+lists, call-to-action URLs, flows, products, location requests. Pure; raises GraphError."""
 
 from __future__ import annotations
 

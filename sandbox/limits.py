@@ -1,10 +1,11 @@
 """The Cloud API's send limits, counted exactly from real traffic. Pure: time is passed in.
 
-- Throughput, per business phone number (FACTS.md 5): at most ``rate_per_s`` messages in any
+- Throughput, per business phone number
+(docs/cloudapi/limits.md): at most ``rate_per_s`` messages in any
   one-second window, inbound and outbound together; the send that would make it
   ``rate_per_s + 1`` is refused with 130429 (inbound messages are never refused, but they fill
   the window). The window slides, so no second, wherever it starts, holds more than the limit.
-- Pair rate, per (phone number, recipient) (REFERENCE.md 8.2): one message every
+- Pair rate, per (phone number, recipient) (docs/cloudapi/limits.md): one message every
   ``interval_s`` (6 s) sustained, bursts of up to ``burst`` (45) that borrow from later; modelled
   as GCRA, so the message that breaks it gets 131056, and not one before.
 

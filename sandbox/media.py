@@ -1,5 +1,5 @@
-"""Media as the Cloud API keeps it (REFERENCE.md 9): ids that live for a while, look-ups that hand
-out download URLs which expire, downloads that need the bearer token and honour ``Range``.
+"""Media as the Cloud API keeps it (docs/cloudapi/media.md): ids that live for a while, look-ups
+that hand out download URLs which expire, downloads that need the bearer token and honour ``Range``.
 
     POST   /{version}/{phone-number-id}/media   multipart upload -> {"id"}
     GET    /{version}/{media-id}                -> {messaging_product, url, mime_type, sha256 (hex),
@@ -19,10 +19,11 @@ from aiohttp import BodyPartReader, web
 
 from sandbox import errors
 
-UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # REFERENCE.md 9.1
+UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # docs/cloudapi/media.md
 DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"
 URLS_BEFORE_PRUNING: Final = 10_000  # expired download URLs are dropped past this many
-LARGEST_MEDIA_BYTES: Final = 100 * 1024 * 1024  # documents, the largest kind (REFERENCE.md 9.2)
+# documents, the largest kind (docs/cloudapi/media.md)
+LARGEST_MEDIA_BYTES: Final = 100 * 1024 * 1024
 
 
 @dataclass
@@ -86,7 +87,7 @@ def lookup_answer(item: MediaItem, url: str) -> dict[str, Any]:
         "messaging_product": "whatsapp",
         "url": url,
         "mime_type": item.mime_type,
-        "sha256": item.sha256.hex(),  # hex here, base64 in webhooks (FACTS.md 6)
+        "sha256": item.sha256.hex(),  # hex here, base64 in webhooks (docs/cloudapi/media.md)
         "file_size": len(item.content),
         "id": item.id,
     }

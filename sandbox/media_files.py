@@ -1,5 +1,5 @@
-"""Small real files of each media kind a customer can send (REFERENCE.md 9.2): PNG, Ogg Opus or
-MP3, MP4, PDF, WebP; the same bytes every call, padded to a size where the format tolerates it.
+"""Small real files of each media kind a customer can send (docs/cloudapi/media.md): PNG, Ogg Opus
+or MP3, MP4, PDF, WebP; the same bytes every call, padded to a size where the format tolerates it.
 Pure."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def _png(pad: int) -> bytes:
-    """One 8-bit RGB pixel (REFERENCE.md 9.2: PNG must be 8-bit RGB or RGBA).
+    """One 8-bit RGB pixel (docs/cloudapi/media.md: PNG must be 8-bit RGB or RGBA).
 
     The pixel goes in a stored (uncompressed) zlib block, so the bytes never depend on which zlib
     Python was built with. Padding follows IEND, where decoders stop reading.

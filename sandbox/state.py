@@ -122,7 +122,8 @@ class Template:
         return template_spec(self.created, self.status, self.id)
 
     def node(self, fields: str | None = None) -> dict[str, Any]:
-        """The template node (REFERENCE.md 10.2); ``fields`` as Meta reads it (``id`` always)."""
+        """The template node
+        (docs/cloudapi/templates.md); ``fields`` as Meta reads it (``id`` always)."""
         node = {
             "name": self.created["name"],
             "parameter_format": self.created.get("parameter_format", "POSITIONAL"),
@@ -142,7 +143,7 @@ class Template:
 
 
 def new_wamid() -> str:
-    """An id shaped like Meta's: ``wamid.`` and base64 text (FACTS.md 1: opaque)."""
+    """An id shaped like Meta's: ``wamid.`` and base64 text (docs/cloudapi/basics.md: opaque)."""
     return (
         "wamid." + base64.b64encode(b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(18)).decode()
     )

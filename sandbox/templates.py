@@ -1,5 +1,6 @@
 """Templates as a send refers to them: what the sandbox keeps of a created template
-(REFERENCE.md 10.2) and the check of a template message against it (6.4): 132001 for a template
+(docs/cloudapi/templates.md) and the check
+of a template message against it (6.4): 132001 for a template
 that does not exist in that language or is not approved, 132000 for a parameter count that does
 not match. Pure; raises GraphError."""
 
@@ -44,7 +45,7 @@ class TemplateSpec:
 
 FindTemplate: TypeAlias = Callable[[str, str], TemplateSpec | None]  # (name, language code)
 
-# --- template creation (REFERENCE.md 10.2) ---------------------------------------------------
+# --- template creation (docs/cloudapi/templates.md) -----------------------------------------------
 
 _PLACEHOLDER: Final = re.compile(r"\{\{([A-Za-z0-9_]+)\}\}")
 # A media, location or product header is always filled at send time by one parameter.
@@ -98,7 +99,7 @@ def _button_placeholders(button: dict[str, Any]) -> int:
     return 1 if kind in _ONE_PARAM_BUTTONS else 0
 
 
-# --- templates (REFERENCE.md 6.4) ----------------------------------------------------------
+# --- templates (docs/cloudapi/sending.md) ---------------------------------------------------------
 
 _COMPONENT_TYPES: Final = ("header", "body", "button", "carousel", "limited_time_offer")
 # Button data, not placeholders: a quick reply's payload and a flow button's action.

@@ -1,9 +1,10 @@
 """The body of ``POST /{version}/{phone-number-id}/messages``, checked as the Cloud API checks it.
 
 Pure: a JSON value in, a ``SendRequest`` or ``ReadRequest`` out, or a ``GraphError`` raised.
-Shapes and limits from ``../shared/cloudapi/REFERENCE.md`` 6.1-6.5 (common body, per-type
+Shapes and limits from docs/cloudapi/sending.md (common body, per-type
 payloads, mark as read) and 8.6 (sizes); interactive kinds are checked in interactive.py,
-templates in templates.py. Codes from REFERENCE.md 7: a wrong JSON type is 100, a missing part
+templates in templates.py. Codes from
+docs/cloudapi/errors.md: a wrong JSON type is 100, a missing part
 131008, a bad value 131009, an unknown type 131051. Unknown keys are ignored, as Meta ignores them.
 """
 
@@ -146,7 +147,7 @@ def _context_message_id(request: dict[str, Any], kind: str) -> str | None:
     return message_id
 
 
-# --- per-type payloads (REFERENCE.md 6.2) --------------------------------------------------
+# --- per-type payloads (docs/cloudapi/sending.md) -------------------------------------------------
 
 
 def _text(payload: Any) -> None:

@@ -1,7 +1,7 @@
 """Webhooks back to the receiver, signed and delivered as Meta delivers them.
 
 - Signed with the app secret over the exact bytes sent (``X-Hub-Signature-256``), serialised as
-  Meta serialises: compact, non-ASCII as ``\\uXXXX``, ``/`` as ``\\/`` (cloudapi/README.md).
+  Meta serialises: compact, non-ASCII as ``\\uXXXX``, ``/`` as ``\\/`` (docs/cloudapi/webhooks.md).
 - Order: a message's statuses are posted one after the other, in the order they are due (with no
   chaos: sent, delivered, read), whatever the receiver's timing.
 - Chaos, on request and reproducible: ``Chaos`` decides every delay, duplicate and reordering from

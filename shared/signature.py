@@ -1,6 +1,6 @@
 """Meta's webhook signature: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``.
 
-Checked over the exact bytes received (FACTS.md 2, "Delivery"), against every configured app
+Checked over the exact bytes received (docs/cloudapi/webhooks.md), against every configured app
 secret so a secret can be rotated without dropping webhooks. Pure; no I/O.
 """
 

@@ -72,7 +72,8 @@ def decode(body: bytes) -> MediaEvent:
 
 
 def hex_digest(webhook_sha256: str | None) -> str | None:
-    """The webhook's digest (base64 of the 32 bytes, FACTS.md 6) as hex; None if unusable."""
+    """The webhook's digest (base64 of the 32
+    bytes, docs/cloudapi/media.md) as hex; None if unusable."""
     if not webhook_sha256:
         return None
     try:

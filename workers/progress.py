@@ -1,7 +1,8 @@
 """A message's delivery state from its status updates, however they arrive. Pure.
 
 First piece of issue 4's status worker. Statuses come duplicated and out of order (read before
-delivered, delivered before sent; FACTS.md 2 "Status"), so the state is a join over the updates
+delivered, delivered before sent;
+docs/cloudapi/statuses.md), so the state is a join over the updates
 seen, the same whatever their order:
 
 - the furthest forward status: accepted < sent < delivered < read < played;
@@ -9,8 +10,8 @@ seen, the same whatever their order:
   depend on order).
 
 The status shown is ``failed`` unless the message got further than ``sent`` anyway (a
-multi-device user's late ``delivered``, REFERENCE.md 3.4), which is then shown and flagged. A
-status wapipe does not know (Meta adds them without notice) moves nothing; the caller keeps it in
+multi-device user's late ``delivered``, docs/cloudapi/webhooks.md), which is then shown and flagged.
+A status wapipe does not know (Meta adds them without notice) moves nothing; the caller keeps it in
 the history all the same.
 """
 

@@ -1,6 +1,6 @@
 """The status worker: ``wa.status`` -> the status history and each message's delivery state.
 
-Each event is one status update of one outbound message (FACTS.md 2, "Status"). A batch becomes
+Each event is one status update of one outbound message (docs/cloudapi/statuses.md). A batch becomes
 three lists (pure: ``rows_for``), written in one transaction by ``shared/storage/statuses.py``:
 every update into the history, keyed ``<wamid>:<status>[:code]``; one folded state per message,
 merged forward-only; the conversations seen. A status for a message wapipe never sent creates the

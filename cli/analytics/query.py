@@ -49,7 +49,7 @@ def field_expression(kind: str, start: int, end: int, grain: str) -> str:
 
 
 def points(kind: str, answer: dict[str, Any]) -> list[Point]:
-    """The data points of an answer, whatever its nesting (REFERENCE.md 12)."""
+    """The data points of an answer, whatever its nesting (docs/cloudapi/analytics.md)."""
     if kind == "messages":
         raw = (answer.get("analytics") or {}).get("data_points") or []
     else:

@@ -1,5 +1,5 @@
-"""A business profile update checked against Meta's limits before it is sent (REFERENCE.md
-11.1): pure. Each problem names its field."""
+"""A business profile update checked against Meta's limits before it is sent
+(docs/cloudapi/business.md): pure. Each problem names its field."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A template to create, read from a JSON or YAML file and checked before it is sent: pure.
 
-The checks are Meta's documented limits (REFERENCE.md 10.2 and Meta's template guidelines): a
-name of lowercase letters, digits and underscores (<= 512), a language code, a category, one
+The checks are Meta's documented limits (docs/cloudapi/templates.md and Meta's template guidelines):
+a name of lowercase letters, digits and underscores (<= 512), a language code, a category, one
 body (<= 1024 characters) and at most one header, footer and buttons component; a text header
 <= 60 characters with at most one placeholder; a footer <= 60; 1 to 10 buttons, their labels
 <= 25; example values for every placeholder. Every problem is reported, each naming its field:

@@ -58,7 +58,8 @@ class MediaInfo(msgspec.Struct, frozen=True):
     url: str
     mime_type: str | None = None
     sha256: str | None = None  # hex here (base64 in webhooks)
-    file_size: int | str | None = None  # documented as a string (FACTS.md 6), seen as a number
+    # documented as a string (docs/cloudapi/media.md), seen as a number
+    file_size: int | str | None = None
 
     @property
     def size_bytes(self) -> int | None:
@@ -341,7 +342,8 @@ class CloudApi:
         return await self._json("GET", f"/{waba_id}/phone_numbers", params={"fields": fields})
 
     async def node(self, node_id: str, fields: str) -> dict[str, Any]:
-        """GET /{node_id}?fields=...: a template, a phone number (REFERENCE.md 10.1, 11.2)."""
+        """GET /{node_id}?fields=...: a template, a phone
+        number (docs/cloudapi/templates.md, business.md)."""
         return await self._json("GET", f"/{node_id}", params={"fields": fields})
 
     async def template_analytics(self, waba_id: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The Cloud API's errors: Meta's error body as a typed exception, and what each code means.
 
-The table is ``../shared/cloudapi/FACTS.md`` section 4, as data: each code's ``kind`` (what the
+The table is docs/cloudapi/errors.md, as data: each code's ``kind`` (what the
 caller does about it) and ``scope`` (what it concerns). Pure: no I/O.
 
     CloudApiError                 code, subcode, title, message, details, fbtrace_id, HTTP status
@@ -164,7 +164,8 @@ class TransientError(CloudApiError):
 
 class OutcomeUnknown(TransientError):
     """The request went out and no answer came (a timeout, a reset): it may have taken effect.
-    A send is then settled by its idempotency key, never blindly sent again (FACTS.md 4)."""
+    A send is then settled by its idempotency key, never blindly sent again
+    (docs/cloudapi/errors.md)."""
 
 
 class RateLimited(CloudApiError):

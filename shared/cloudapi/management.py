@@ -1,8 +1,8 @@
 """Typed management calls over the client (templates, numbers, profile): the answers decoded
 into shared/cloudapi/nodes.py, and the template list followed through its pages.
 
-Meta pages the template list with cursors (REFERENCE.md 10.1): ``paging.next`` is there while
-more follow, and ``after=<paging.cursors.after>`` asks for the next page. A WABA may hold
+Meta pages the template list with cursors (docs/cloudapi/templates.md): ``paging.next`` is there
+while more follow, and ``after=<paging.cursors.after>`` asks for the next page. A WABA may hold
 hundreds (6,000 at most when verified).
 """
 

@@ -1,6 +1,6 @@
-"""The management answers of the Cloud API as Structs (REFERENCE.md 10, 11; FACTS.md): template
-nodes and their pages, phone numbers, the business profile. Permissive: a field Meta adds is
-ignored, one it leaves out takes its default."""
+"""The management answers of the Cloud API as Structs (docs/cloudapi/templates.md, business.md):
+template nodes and their pages, phone numbers, the business profile. Permissive: a field Meta
+adds is ignored, one it leaves out takes its default."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The objects of a send job's message: text, media, location, contacts, reaction.
 
-Each is the Cloud API's own object, field for field (``../shared/cloudapi/FACTS.md`` section 3,
-REFERENCE.md 6.2), with its documented limits as ``msgspec.Meta`` constraints, so decoding and the
-published JSON Schema refuse the same jobs; rules across fields live in ``__post_init__`` (msgspec
-reports its ValueError as a ValidationError with the path). One addition: a top-level media may
-name a local ``file`` (with an optional ``mime_type``), which the sender uploads first.
+Each is the Cloud API's own object, field for field (docs/cloudapi/sending.md), with its
+documented limits as ``msgspec.Meta`` constraints, so decoding and the published JSON Schema
+refuse the same jobs; rules across fields live in ``__post_init__`` (msgspec reports its
+ValueError as a ValidationError with the path). One addition: a top-level media may name a local
+``file`` (with an optional ``mime_type``), which the sender uploads first.
 Interactive messages are in interactive.py, templates in template.py.
 """
 

@@ -1,5 +1,5 @@
 """Interactive messages: reply buttons, lists, call-to-action URLs, flows, products, catalogs,
-location requests (REFERENCE.md 6.3), each kind a Struct tagged by its ``type``.
+location requests (docs/cloudapi/sending.md), each kind a Struct tagged by its ``type``.
 
 Limits as ``msgspec.Meta``: body 1024, footer and header text 60, up to 3 reply buttons (title
 20, id 256), a list's label 20 and up to 10 sections and 10 rows in all (row title 24,

@@ -9,7 +9,7 @@ same key published twice is sent once.
 A send job's ``message`` is the Cloud API's own message object, as it follows ``"to"`` in a
 ``POST /{phone_number_id}/messages`` body: ``{"type": "text", "text": {"body": "Hello"}}``,
 ``{"type": "image", "image": {"link": "https://...", "caption": "..."}}`` and so on for every
-kind the API sends (FACTS.md section 3), typed here with the API's limits (content.py,
+kind the API sends (docs/cloudapi/sending.md), typed here with the API's limits (content.py,
 interactive.py, template.py). One addition: an image, audio, video, document or sticker may name
 a local ``file`` instead of an ``id`` or ``link``; the sender uploads it, then sends its id.
 
@@ -189,7 +189,7 @@ class LocalFile(msgspec.Struct, frozen=True, kw_only=True):
     mime_type: str
 
 
-# What WhatsApp takes (REFERENCE.md 9.2), not the machine's own table, which varies.
+# What WhatsApp takes (docs/cloudapi/media.md), not the machine's own table, which varies.
 _MIME_TYPES: Final = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",

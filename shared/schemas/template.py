@@ -1,4 +1,5 @@
-"""Template messages (REFERENCE.md 6.4): a name, a language, and the parameters of each component.
+"""Template messages (docs/cloudapi/sending.md):
+a name, a language, and the parameters of each component.
 
 Components and parameters are Structs tagged by ``type``. Positional parameters are sent in
 order; named ones carry ``parameter_name``. Text parameters: at most 60 characters in a header,

@@ -8,7 +8,8 @@ what they share in webhook_base.py.
 
 Permissive on purpose: unknown keys are ignored, nearly every key is optional, and message and
 status kinds are plain strings, because Meta adds fields, message types and statuses without
-notice (../shared/cloudapi/FACTS.md section 2). Shapes follow REFERENCE.md 3.5, 3.7, 4, 5.
+notice (docs/cloudapi/webhooks.md). Shapes follow
+docs/cloudapi/webhooks.md, inbound-messages.md, statuses.md.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from shared.schemas.webhook_fields import (
     UserPreferencesValue,
 )
 
-# --- Envelope (REFERENCE.md 3.5) -------------------------------------------------------------
+# --- Envelope (docs/cloudapi/webhooks.md) ---------------------------------------------------------
 
 
 class Change(WebhookStruct, frozen=True, kw_only=True):
@@ -57,7 +58,7 @@ class Envelope(WebhookStruct, frozen=True, kw_only=True):
     entry: tuple[Entry, ...]
 
 
-# --- Status (REFERENCE.md 5) -------------------------------------------------------------------
+# --- Status (docs/cloudapi/statuses.md) -----------------------------------------------------------
 
 
 class ConversationOrigin(WebhookStruct, frozen=True, kw_only=True):
@@ -79,7 +80,7 @@ class Pricing(WebhookStruct, frozen=True, kw_only=True):
 
 class Status(WebhookStruct, frozen=True, kw_only=True):
     id: str  # wamid of our message
-    status: str  # a plain str: unknown statuses must still route (REFERENCE.md 5.2)
+    status: str  # a plain str: unknown statuses must still route (docs/cloudapi/statuses.md)
     timestamp: str
     recipient_id: str | None = None  # omitted when we sent to a BSUID
     recipient_user_id: str | None = None
@@ -93,7 +94,7 @@ class Status(WebhookStruct, frozen=True, kw_only=True):
     errors: tuple[Error, ...] = ()
 
 
-# --- Inbound message (REFERENCE.md 4) ----------------------------------------------------------
+# --- Inbound message (docs/cloudapi/inbound-messages.md) ------------------------------------------
 
 
 class ReferredProduct(WebhookStruct, frozen=True, kw_only=True):
@@ -138,7 +139,8 @@ class Text(WebhookStruct, frozen=True, kw_only=True):
 
 
 class Media(WebhookStruct, frozen=True, kw_only=True):
-    """image, video, audio, document and sticker share one shape (REFERENCE.md 4.3)."""
+    """image, video, audio, document and sticker share one shape
+    (docs/cloudapi/inbound-messages.md)."""
 
     id: str
     mime_type: str | None = None

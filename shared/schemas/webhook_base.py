@@ -27,7 +27,8 @@ class Profile(WebhookStruct, frozen=True, kw_only=True):
 
 
 class Contact(WebhookStruct, frozen=True, kw_only=True):
-    """The sender's profile (REFERENCE.md 4.1): wa_id may be absent for username users."""
+    """The sender's profile
+    (docs/cloudapi/inbound-messages.md): wa_id may be absent for username users."""
 
     profile: Profile | None = None
     wa_id: str | None = None
@@ -41,7 +42,7 @@ class ErrorData(WebhookStruct, frozen=True, kw_only=True):
 
 
 class Error(WebhookStruct, frozen=True, kw_only=True):
-    """One error (REFERENCE.md 5.4): build logic on ``code``, never on the title."""
+    """One error (docs/cloudapi/statuses.md): build logic on ``code``, never on the title."""
 
     code: int
     title: str | None = None

@@ -1,5 +1,6 @@
 """The values of the webhook fields other than ``messages``: templates, phone numbers, the
-account, user preferences (REFERENCE.md 3.7, 10.4). Permissive, as the whole model is."""
+account, user preferences
+(docs/cloudapi/webhooks.md, templates.md). Permissive, as the whole model is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from shared.schemas.webhook_base import Contact, Metadata, WebhookStruct
 
-# --- Template fields (REFERENCE.md 3.7, 10.4) --------------------------------------------------
+# --- Template fields (docs/cloudapi/webhooks.md, templates.md) ------------------------------------
 # message_template_id is an int in Meta's samples; accept a string too.
 
 
@@ -74,11 +75,11 @@ class TemplateCategoryUpdate(WebhookStruct, frozen=True, kw_only=True):
     category_update_timestamp: int | str | None = None
 
 
-# --- Phone number and account fields (REFERENCE.md 3.7) ---------------------------------------
+# --- Phone number and account fields (docs/cloudapi/webhooks.md) ----------------------------------
 
 
 class PhoneNumberQualityUpdate(WebhookStruct, frozen=True, kw_only=True):
-    event: str  # old and new event names alike (FACTS.md 2, "Other fields' values")
+    event: str  # old and new event names alike (docs/cloudapi/webhooks.md)
     display_phone_number: str | None = None
     current_limit: str | None = None  # announced for removal
     old_limit: str | None = None

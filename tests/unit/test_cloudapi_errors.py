@@ -1,4 +1,5 @@
-"""The Cloud API error table, code by code from the kit (FACTS.md section 4), and error bodies."""
+"""The Cloud API error table, code by code from tests/data/cloudapi/FACTS.md section 4 (a copy
+of the team's notes, kept as data), and error bodies."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ CLASSES["transient"] = Kind.TRANSIENT
 
 
 def kit_table() -> list[tuple[int, Kind, bool]]:
-    """(code, kind, account-wide) for every code in FACTS.md section 4."""
+    """(code, kind, account-wide) for every code in tests/data/cloudapi/FACTS.md section 4."""
     text = (cloudapi_dir() / "FACTS.md").read_text()
     section = text.split("## 4.", 1)[1].split("\n## ", 1)[0]
     rows = []

@@ -402,7 +402,7 @@ def check_png(content: bytes) -> None:
     chunks = png_chunks(content)
     assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
     width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (width, height, depth, colour) == (1, 1, 8, 2)  # 8-bit RGB (REFERENCE.md 9.2)
+    assert (width, height, depth, colour) == (1, 1, 8, 2)  # 8-bit RGB (docs/cloudapi/media.md)
     assert len(zlib.decompress(chunks[1][1])) == 1 + 3  # filter byte + one RGB pixel
 
 

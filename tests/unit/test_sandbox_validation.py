@@ -12,7 +12,7 @@ from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 
 WAMID = "wamid.HBgLMTYzMTU1NTExODEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
 
-# The creation payload behind REFERENCE.md 6.4's send example.
+# The creation payload behind docs/cloudapi/sending.md's send example.
 ORDER_UPDATE_CREATED: dict[str, Any] = {
     "name": "order_update",
     "language": "en_US",
@@ -63,7 +63,7 @@ def order_update(components: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def order_update_components() -> list[dict[str, Any]]:
-    """REFERENCE.md 6.4's example: an image header, three body params, two buttons."""
+    """docs/cloudapi/sending.md's example: an image header, three body params, two buttons."""
     return [
         {"type": "header", "parameters": [{"type": "image", "image": {"id": "1037543291543636"}}]},
         {
