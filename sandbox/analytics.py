@@ -1,5 +1,5 @@
-"""Analytics computed from what the
-sandbox really sent, in Meta's shapes (docs/cloudapi/analytics.md).
+"""Analytics computed from what the sandbox really sent, in Meta's shapes
+(docs/cloudapi/analytics.md).
 
     GET /{waba-id}?fields=analytics.start(T).end(T).granularity(DAY)[.phone_numbers([..])]
     GET /{waba-id}?fields=conversation_analytics.start(T).end(T).granularity(DAILY)...

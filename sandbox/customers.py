@@ -2,8 +2,8 @@
 send come from media_files.py.)
 
 - ``inbound_message(kind, ...)``: one ``value.messages[]`` object shaped as Meta shapes it
-  (docs/cloudapi/inbound-messages.md); per-kind fields come from ``spec``, with defaults for
-  what is absent.
+  (docs/cloudapi/inbound-messages.md); per-kind fields come from ``spec``, with defaults for what is
+  absent.
 - ``inbound_value(...)``: the ``value`` of a ``messages`` change around one such message.
 
 Shapes follow the sample bodies in tests/data/cloudapi/webhooks/message_*.json key for key.

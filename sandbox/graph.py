@@ -1,9 +1,9 @@
 """The Graph endpoints wapipe calls, under ``/{version}/``: sends, mark-as-read, phone numbers.
 
-Send outcomes follow
-docs/cloudapi/sending.md, errors.md: refusals Meta makes on the call (bad parameters,
-limits) answer an error at once; refusals Meta makes after accepting (outside the 24-hour window,
-unknown recipient, marketing stopped) answer 200 with a wamid, then a ``failed`` status webhook.
+Send outcomes follow docs/cloudapi/sending.md, errors.md: refusals Meta makes on the call (bad
+parameters, limits) answer an error at once; refusals Meta makes after accepting (outside the
+24-hour window, unknown recipient, marketing stopped) answer 200 with a wamid, then a ``failed``
+status webhook.
 """
 
 from __future__ import annotations
@@ -271,9 +271,8 @@ async def read_node(request: web.Request) -> web.Response:
     return web.json_response(chosen(node, request.query.get("fields"), NUMBER_NODE_DEFAULT))
 
 
-# What Meta answers without ``fields``
-# (docs/cloudapi/business.md; Meta's samples): the list shows less
-# than one number's node. With ``fields``, the fields asked for and the id.
+# What Meta answers without ``fields`` (docs/cloudapi/business.md; Meta's samples): the list shows
+# less than one number's node. With ``fields``, the fields asked for and the id.
 NUMBER_LIST_DEFAULT: Final = ("verified_name", "display_phone_number", "id", "quality_rating")
 NUMBER_NODE_DEFAULT: Final = (
     "verified_name", "code_verification_status", "display_phone_number", "quality_rating",

@@ -1,6 +1,6 @@
-"""Checks on the JSON of a Cloud API request, with Meta's codes: a wrong JSON type is 100, a
-missing part 131008, a bad value 131009
-(docs/cloudapi/errors.md). Each raises a GraphError naming the field by its path."""
+"""Checks on the JSON of a Cloud API request, with Meta's codes: a wrong JSON type is 100, a missing
+part 131008, a bad value 131009 (docs/cloudapi/errors.md). Each raises a GraphError naming the field
+by its path."""
 
 from __future__ import annotations
 

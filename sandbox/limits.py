@@ -1,8 +1,7 @@
 """The Cloud API's send limits, counted exactly from real traffic. Pure: time is passed in.
 
-- Throughput, per business phone number
-(docs/cloudapi/limits.md): at most ``rate_per_s`` messages in any
-  one-second window, inbound and outbound together; the send that would make it
+- Throughput, per business phone number (docs/cloudapi/limits.md): at most ``rate_per_s``
+  messages in any one-second window, inbound and outbound together; the send that would make it
   ``rate_per_s + 1`` is refused with 130429 (inbound messages are never refused, but they fill
   the window). The window slides, so no second, wherever it starts, holds more than the limit.
 - Pair rate, per (phone number, recipient) (docs/cloudapi/limits.md): one message every

@@ -1,8 +1,7 @@
 """Templates as a send refers to them: what the sandbox keeps of a created template
-(docs/cloudapi/templates.md) and the check
-of a template message against it (6.4): 132001 for a template
-that does not exist in that language or is not approved, 132000 for a parameter count that does
-not match. Pure; raises GraphError."""
+(docs/cloudapi/templates.md) and the check of a template message against it (sending.md): 132001 for
+a template that does not exist in that language or is not approved, 132000 for a parameter count
+that does not match. Pure; raises GraphError."""
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """The body of ``POST /{version}/{phone-number-id}/messages``, checked as the Cloud API checks it.
 
-Pure: a JSON value in, a ``SendRequest`` or ``ReadRequest`` out, or a ``GraphError`` raised.
-Shapes and limits from docs/cloudapi/sending.md (common body, per-type
-payloads, mark as read) and 8.6 (sizes); interactive kinds are checked in interactive.py,
-templates in templates.py. Codes from
-docs/cloudapi/errors.md: a wrong JSON type is 100, a missing part
-131008, a bad value 131009, an unknown type 131051. Unknown keys are ignored, as Meta ignores them.
+Pure: a JSON value in, a ``SendRequest`` or ``ReadRequest`` out, or a ``GraphError`` raised. Shapes
+and limits from docs/cloudapi/sending.md (common body, per-type payloads, mark as read) and
+limits.md (sizes); interactive kinds are checked in interactive.py, templates in templates.py. Codes
+from docs/cloudapi/errors.md: a wrong JSON type is 100, a missing part 131008, a bad value 131009,
+an unknown type 131051. Unknown keys are ignored, as Meta ignores them.
 """
 
 from __future__ import annotations

@@ -77,10 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     message_handlers: tuple[str, ...] = ()
     mark_read: bool = False  # mark every inbound message read once handled
 
-    # The sender (`wapipe worker sender`): each
-    # number's throughput (docs/cloudapi/limits.md: 80/s by default,
-    # 1,000/s once upgraded, 20/s for coexistence numbers; per number as "<id>=<rate>"), each
-    # recipient's pair rate (one message per interval, bursts of up to `sender_pair_burst`),
+    # The sender (`wapipe worker sender`): each number's throughput (docs/cloudapi/limits.md: 80/s
+    # by default, 1,000/s once upgraded, 20/s for coexistence numbers; per number as "<id>=<rate>"),
+    # each recipient's pair rate (one message per interval, bursts of up to `sender_pair_burst`),
     # jobs held per shard, tries of a transient failure, and how long a send whose outcome is
     # unknown waits for a status to settle it before it is failed without a resend.
     sender_rate_per_s: float = 80.0

@@ -1,11 +1,10 @@
 """Whether a template job may be sent, judged against the templates wapipe has stored: pure.
 
 With ``WAPIPE_SENDER_CHECK_TEMPLATES`` on, the sender refuses a template job before any call when
-the template is unknown in that language,
-not ``APPROVED`` (docs/cloudapi/templates.md: only approved can
-be sent), or given a number of parameters other than its header, body and buttons take (what the
-Cloud API would refuse with 132001 or 132000). A template stored from its webhooks alone (no
-components yet: never synced) is checked for its status only.
+the template is unknown in that language, not ``APPROVED`` (docs/cloudapi/templates.md: only
+approved can be sent), or given a number of parameters other than its header, body and buttons take
+(what the Cloud API would refuse with 132001 or 132000). A template stored from its webhooks alone
+(no components yet: never synced) is checked for its status only.
 
     expected_counts(components, category) -> ParameterCounts   from the template's components
     sent_counts(template) -> ParameterCounts                   from a job's template message

@@ -1,8 +1,7 @@
 """The sender's limits as arithmetic: a number's throughput, a recipient's pair rate, back-offs.
 Pure: time is passed in, nothing sleeps here (workers/sender/lane.py does the waiting).
 
-Throughput (docs/cloudapi/limits.md: at most N
-messages per second per number, 130429 past it). Meta counts
+Throughput (docs/cloudapi/limits.md: at most N per second per number, 130429 past it). Meta counts
 a send when it arrives, which the sender cannot see: only that it arrived after the request left
 and before the answer came. So a send holds its slot from before it leaves until one second
 after its answer, and a new send leaves only while fewer than N slots are held. Then no second,
@@ -22,8 +21,8 @@ taken the moment it frees, not a commit later; the round trip is then the only p
 After a 130429 anyway (inbound messages fill the same window, or another system sends from the
 number), the number waits a second and its limit is halved, then grows back over a minute.
 
-Pair rate (docs/cloudapi/limits.md: one message per 6 s to one user, bursts allowed, 131056 past
-it): GCRA per recipient, counted from each answer (when Meta had surely counted it). After a 131056
+Pair rate (docs/cloudapi/limits.md: one per 6 s to one user, bursts allowed, 131056 past): GCRA
+per recipient, counted from each answer (when Meta had surely counted it). After a 131056
 anyway, that recipient alone waits 1, 4, 16, 64, then 256 s (Meta's advice), the others go on.
 """
 

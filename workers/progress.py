@@ -1,9 +1,8 @@
 """A message's delivery state from its status updates, however they arrive. Pure.
 
-First piece of issue 4's status worker. Statuses come duplicated and out of order (read before
-delivered, delivered before sent;
-docs/cloudapi/statuses.md), so the state is a join over the updates
-seen, the same whatever their order:
+The status worker's core. Statuses come duplicated and out of order (read before delivered,
+delivered before sent; docs/cloudapi/statuses.md), so the state is a join over the updates seen,
+the same whatever their order:
 
 - the furthest forward status: accepted < sent < delivered < read < played;
 - the failure, if a ``failed`` status came (with several, the lowest code, so the choice does not

@@ -44,6 +44,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], int]] = [
             ("topology",),
             ("dlq", "list"),
             ("send", "text", "--to", "1", "--body", "hi", "--from", "2"),
+            ("send", "mark-read", "--message-id", "wamid.A", "--from", "2"),
+            ("send", "text", "--to", "1", "--body", "hi", "--from", "2", "--wait=delivered"),
         )
     ),
     *(
