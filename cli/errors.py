@@ -70,7 +70,7 @@ def explain(error: BaseException, command: str) -> tuple[str, int] | None:
 def _ours(error: BaseException, command: str) -> tuple[str, int] | None:
     if isinstance(error, CommandError):
         return str(error), error.code
-    if isinstance(error, ModuleNotFoundError) and error.name in EXTRA_MODULES:
+    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRA_MODULES:
         return "this command needs the cli extra: pip install 'wapipe[cli]'", UNREACHABLE
     if _is(error, "shared.settings", "SettingsError"):
         return f"configuration error: {error}", UNREACHABLE

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,23 @@ def test_each_error_is_one_line_with_its_exit_status(
     assert exit_code == code, lines
     one_line(lines, argv)
     assert not Path("var").exists()  # nothing made here by a command that failed
+
+
+@pytest.mark.parametrize("argv", [("templates", "list"), ("report",)], ids=" ".join)
+def test_a_command_that_needs_the_cli_extra_says_so_when_it_is_missing(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = [name for name in sys.modules if name.startswith("rich.")]
+    for name in ("cli.output", "cli.templates.run", "cli.report.run", *loaded):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        package, _, attribute = name.rpartition(".")
+        if package in sys.modules:  # `from cli import output` would find it there
+            monkeypatch.delattr(sys.modules[package], attribute, raising=False)
+    monkeypatch.setitem(sys.modules, "rich", None)  # as if `pip install wapipe` without [cli]
+    for name, value in CLOUD_API.items():
+        monkeypatch.setenv(name, value)
+    code, lines = run(argv, capsys)
+    assert (code, lines) == (
+        UNREACHABLE,
+        [f"wapipe {' '.join(argv)}: this command needs the cli extra: pip install 'wapipe[cli]'"],
+    )
