@@ -36,6 +36,7 @@ from shared.schemas.events import NULL, WebhookEvent, event_decoder
 from shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
+    addressed,
     encode_job,
     job_encoder,
     routing_key,
@@ -166,7 +167,7 @@ class MessageContext:
         sent = SendJob(
             idempotency_key=f"reply:{self.wamid}:{len(self.jobs)}",
             phone_number_id=self.event.phone_number_id,
-            to=self.sender,
+            **addressed(self.sender),  # a username customer with no number: their BSUID
             message=message,
             reply_to=self.wamid if quote else None,
             **job,

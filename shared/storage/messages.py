@@ -20,7 +20,7 @@ import msgspec
 from sqlalchemy import Dialect, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.schemas.jobs import SendJob, message_type
+from shared.schemas.jobs import SendJob, customer_of, message_type
 from shared.storage import schema
 from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
@@ -64,7 +64,7 @@ def outbound_row(job: SendJob, wamid: str, wa_id: str | None, at: float) -> Outb
     return OutboundRow(
         wamid=wamid,
         phone_number_id=job.phone_number_id,
-        wa_id=wa_id or job.to,
+        wa_id=wa_id or customer_of(job),
         type=message_type(job.message),
         payload=msgspec.json.encode(job.message).decode(),
         received_at=at,
