@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import analytics, errors, media
+from sandbox import analytics, blocking, errors, media, usernames
 from sandbox.errors import GraphError
 from sandbox.json_checks import json_body
 from sandbox.keys import CONFIG, FEED, SENDER, WORLD
@@ -29,6 +29,7 @@ _ENVELOPE: Final = ("messaging_product", "recipient_type", "to")  # not the mess
 
 def routes() -> list[web.RouteDef]:
     return [
+        *blocking.routes(),
         web.get(media.DOWNLOAD_PATH, download_media),
         web.post("/{version}/{phone_number_id}/messages", send_message),
         web.post("/{version}/{phone_number_id}/media", upload_media),
@@ -47,9 +48,10 @@ async def send_message(request: web.Request) -> web.Response:
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()
-    refused = admit_send(
-        world.throughput, world.pair_rate, business.phone_number_id, parsed.wa_id, now
-    )
+    customer = world.customer(parsed.wa_id)  # by phone number or by BSUID
+    usernames.refuse_at_once(business, parsed, customer)
+    paired = customer.wa_id if customer is not None else parsed.wa_id  # one pair limit a person
+    refused = admit_send(world.throughput, world.pair_rate, business.phone_number_id, paired, now)
     if refused == 130429:
         raise GraphError(
             130429,
@@ -64,6 +66,9 @@ async def send_message(request: web.Request) -> web.Response:
             "short period of time.",
         )
     sent = _accept(world, business, parsed, now)
+    sent.to_bsuid = usernames.BSUID.fullmatch(parsed.wa_id) is not None
+    if customer is not None and not sent.to_bsuid:  # an exchange by phone number: shown 30 days
+        customer.phone_contact_at[business.phone_number_id] = now
     request.app[FEED].publish(
         "outbound",
         wa_id=parsed.wa_id,
@@ -78,7 +83,9 @@ async def send_message(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": parsed.to, "wa_id": parsed.wa_id}],
+            "contacts": [
+                {"input": parsed.to, **usernames.resolved(parsed, customer, sent.to_bsuid)}
+            ],
             "messages": [message],
         }
     )
@@ -122,7 +129,7 @@ def _accept(world: World, business: Business, parsed: SendRequest, now: float) -
 
 def _refusal(world: World, parsed: SendRequest) -> GraphError | None:
     """What Meta refuses after accepting the send (REFERENCE.md 7: async)."""
-    customer = world.customers.get(parsed.wa_id)
+    customer = world.customer(parsed.wa_id)
     if customer is None:
         return GraphError(131026, "Message Undeliverable.")
     if parsed.template is None and not customer.in_window(world.clock.now()):
@@ -206,8 +213,12 @@ def _schedule(
         "id": sent.wamid,
         "status": status,
         "timestamp": str(timestamp),
-        "recipient_id": sent.to,
     }
+    customer = world.customer(sent.to)
+    if not sent.to_bsuid:  # omitted for a send to a BSUID (docs/cloudapi/usernames.md)
+        item["recipient_id"] = customer.wa_id if customer is not None else sent.to
+    if customer is not None:
+        item["recipient_user_id"] = customer.user_id
     if errors:
         item["errors"] = errors
     else:
@@ -229,10 +240,9 @@ def _schedule(
     if sent.biz_opaque_callback_data is not None:
         item["biz_opaque_callback_data"] = sent.biz_opaque_callback_data
     sent.statuses.append((status, float(timestamp)))
-    customer = world.customers.get(sent.to)
     value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": _metadata(business)}
     if customer is not None:
-        value["contacts"] = [{"profile": {"name": customer.name}, "wa_id": customer.wa_id}]
+        value["contacts"] = [customer.contact(business.phone_number_id, world.clock.now())]
     value["statuses"] = [item]
     sender.schedule(at, business.waba_id, "messages", value, order_key=sent.wamid)
 

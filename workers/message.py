@@ -36,8 +36,8 @@ from shared.schemas.events import NULL, WebhookEvent, event_decoder
 from shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
-    addressed,
     encode_job,
+    is_bsuid,
     job_encoder,
     routing_key,
     text_message,
@@ -164,10 +164,12 @@ class MessageContext:
         sets more of the SendJob (``callback_data``, ``metadata``, ``expires_at``)."""
         if self.event.phone_number_id is None or self.sender is None:
             raise ValueError("this message names no number to answer from or to")
+        bsuid = is_bsuid(self.sender)  # a username customer whose number is not shown
         sent = SendJob(
             idempotency_key=f"reply:{self.wamid}:{len(self.jobs)}",
             phone_number_id=self.event.phone_number_id,
-            **addressed(self.sender),  # a username customer with no number: their BSUID
+            to=None if bsuid else self.sender,
+            recipient=self.sender if bsuid else None,
             message=message,
             reply_to=self.wamid if quote else None,
             **job,

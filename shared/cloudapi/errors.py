@@ -61,7 +61,7 @@ TABLE: Final[dict[int, Rule]] = {
     190: Rule(_A, Scope.APP),
     368: Rule(_P, Scope.ACCOUNT),
     80007: Rule(_R, Scope.WABA),
-    130403: Rule(_P, Scope.REQUEST),  # the business blocked this customer (docs/cloudapi/blocking.md)
+    130403: Rule(_P, Scope.REQUEST),  # this customer is blocked (docs/cloudapi/blocking.md)
     130429: Rule(_R, Scope.NUMBER),
     130472: Rule(_P, Scope.REQUEST),
     130497: Rule(_P, Scope.REQUEST),

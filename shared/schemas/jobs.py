@@ -191,12 +191,6 @@ def is_bsuid(customer: str) -> bool:
     return re.fullmatch(BSUID_PATTERN, customer) is not None
 
 
-def addressed(customer: str) -> dict[str, str]:
-    """A send job's address for this customer id (a wa_id or a BSUID, as webhooks name them):
-    ``{"to": ...}`` or ``{"recipient": ...}``, for ``SendJob(**addressed(customer), ...)``."""
-    return {"recipient": customer} if is_bsuid(customer) else {"to": customer}
-
-
 def customer_of(job: SendJob) -> str:
     """The customer a send job addresses, as it names them (its pair-limit key)."""
     customer = job.to if job.to is not None else job.recipient
