@@ -17,6 +17,7 @@ import msgspec
 from localrun.cli import add_local_parsers
 from shared import logs
 from shared.account_parsers import add_account_commands
+from shared.block_cli import add_block_commands
 from shared.cli_help import with_help_formatter
 from shared.failures import explain
 from shared.history_cli import add_history_parsers
@@ -315,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     add_send_parser(commands)
     add_history_parsers(commands)
     add_account_commands(commands)
+    add_block_commands(commands)
     return with_help_formatter(parser)
 
 
