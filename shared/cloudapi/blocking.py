@@ -63,11 +63,11 @@ class _Answer(msgspec.Struct):
     block_users: BlockResult = BlockResult()
 
 
-class _Cursors(msgspec.Struct):
+class _Cursors(msgspec.Struct, frozen=True):
     after: str | None = None
 
 
-class _Paging(msgspec.Struct):
+class _Paging(msgspec.Struct, frozen=True):
     cursors: _Cursors = _Cursors()
     next: str | None = None
 
