@@ -98,7 +98,9 @@ async def test_a_send_to_a_bsuid_is_accepted_and_its_statuses_name_no_phone_numb
         assert raw["recipient_user_id"] == bsuid
 
 
-async def test_a_malformed_bsuid_recipient_is_refused_as_an_invalid_value(sandbox: SandboxClient) -> None:
+async def test_a_malformed_bsuid_recipient_is_refused_as_an_invalid_value(
+    sandbox: SandboxClient,
+) -> None:
     body = {"messaging_product": "whatsapp", "recipient": "us-1234", "type": "text"}
     status, answer = await send(sandbox, body | {"text": {"body": "x"}})
     assert (status, answer["error"]["code"]) == (400, 131009)
