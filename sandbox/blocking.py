@@ -47,9 +47,10 @@ def _users(body: Any) -> list[str]:
         raise missing_parameter('block_users is required: a list of {"user": ...}')
     if len(entries) > USERS_PER_REQUEST:
         raise GraphError(130429, f"at most {USERS_PER_REQUEST} users a request")
-    users = [e.get("user") if isinstance(e, dict) else None for e in entries]
+    # A phone number or wa_id as "user"; a BSUID as "user_id" (docs/cloudapi/blocking.md).
+    users = [(e.get("user") or e.get("user_id")) if isinstance(e, dict) else None for e in entries]
     if not all(isinstance(u, str) and u for u in users):
-        raise invalid_parameter('each block_users entry needs a "user" string')
+        raise invalid_parameter('each block_users entry needs a "user" or "user_id" string')
     return [str(u) for u in users]
 
 
@@ -145,7 +146,11 @@ async def blocked_list(request: web.Request) -> web.Response:
     except ValueError:
         raise invalid_parameter("after and limit must be as a previous page gave them") from None
     page = listed[start : start + limit]
-    data = [{"messaging_product": "whatsapp", "wa_id": c.wa_id, "user_id": c.user_id} for c in page]
+    # "input" too: clients read it on every listed user (docs/cloudapi/blocking.md).
+    data = [
+        {"messaging_product": "whatsapp", "input": c.wa_id, "wa_id": c.wa_id, "user_id": c.user_id}
+        for c in page
+    ]
     cursor = base64.urlsafe_b64encode(str(start + len(page)).encode()).decode().rstrip("=")
     paging: dict[str, Any] = {"cursors": {"before": "", "after": cursor}}
     if start + len(page) < len(listed):

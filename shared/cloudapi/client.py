@@ -38,6 +38,7 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
+from shared.schemas.jobs import is_bsuid
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +360,9 @@ class CloudApi:
     ) -> dict[str, Any]:
         """POST (block) or DELETE (unblock) /{phone_number_id}/block_users: shared/cloudapi/
         blocking.py reads the answer. Either is harmless twice: repeatable."""
-        body = {"messaging_product": "whatsapp", "block_users": [{"user": u} for u in users]}
+        # A BSUID goes as "user_id", a phone number as "user" (docs/cloudapi/blocking.md).
+        named = [{"user_id" if is_bsuid(u) else "user": u} for u in users]
+        body = {"messaging_product": "whatsapp", "block_users": named}
         method = "DELETE" if unblock else "POST"
         return await self._json(method, f"/{phone_number_id}/block_users", json=body)
 
