@@ -23,6 +23,7 @@ from tests.integration.sender_support import (
 from tests.integration.test_sender import job_states
 from tests.integration.worker_support import running_worker
 from workers import sender
+from workers.deadletters import describe
 
 
 def to_bsuid(system: System, bsuid: str, body: str = "olá") -> SendJob:
@@ -99,6 +100,11 @@ async def test_a_job_with_no_customer_or_a_malformed_bsuid_is_dead_lettered_with
         for shard in topology.SHARD_QUEUES:
             dead += await drain(settings.amqp_url, shard + ".dlq")
         assert sorted(m.body for m in dead) == sorted([neither, malformed, both])
+        for letter in dead:  # each with its reason, as `wapipe dlq list` shows it
+            described = describe(letter.message_id, letter.headers, letter.body)
+            key = json.loads(letter.body)["idempotency_key"]
+            assert described.error == reasons[key]
+            assert described.queue in topology.SHARD_QUEUES
 
 
 async def test_a_send_to_a_blocked_customer_fails_with_130403_once_and_others_go_on(
