@@ -66,9 +66,7 @@ async def send_message(request: web.Request) -> web.Response:
             "short period of time.",
         )
     sent = _accept(world, business, parsed, now)
-    sent.to_bsuid = usernames.BSUID.fullmatch(parsed.wa_id) is not None
-    if customer is not None and not sent.to_bsuid:  # an exchange by phone number: shown 30 days
-        customer.phone_contact_at[business.phone_number_id] = now
+    usernames.sent_to(customer, sent, now)
     request.app[FEED].publish(
         "outbound",
         wa_id=parsed.wa_id,
@@ -83,9 +81,7 @@ async def send_message(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "messaging_product": "whatsapp",
-            "contacts": [
-                {"input": parsed.to, **usernames.resolved(parsed, customer, sent.to_bsuid)}
-            ],
+            "contacts": [usernames.resolved(parsed, customer, sent.to_bsuid)],
             "messages": [message],
         }
     )
@@ -215,10 +211,7 @@ def _schedule(
         "timestamp": str(timestamp),
     }
     customer = world.customer(sent.to)
-    if not sent.to_bsuid:  # omitted for a send to a BSUID (docs/cloudapi/usernames.md)
-        item["recipient_id"] = customer.wa_id if customer is not None else sent.to
-    if customer is not None:
-        item["recipient_user_id"] = customer.user_id
+    item |= usernames.recipient_ids(customer, sent)
     if errors:
         item["errors"] = errors
     else:

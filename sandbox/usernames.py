@@ -26,7 +26,7 @@ from sandbox import blocking
 from sandbox.customers import inbound_value
 from sandbox.errors import GraphError
 from sandbox.keys import FEED, SENDER, WORLD
-from sandbox.state import Business, Customer, World, new_bsuid, new_wamid
+from sandbox.state import Business, Customer, SentMessage, World, new_bsuid, new_wamid
 from sandbox.validation import SendRequest
 
 BSUID: Final = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
@@ -181,3 +181,22 @@ def resolved(parsed: SendRequest, customer: Customer | None, to_bsuid: bool) -> 
     if to_bsuid:
         return {"input": parsed.to, "user_id": parsed.wa_id}
     return {"input": parsed.to, "wa_id": customer.wa_id if customer is not None else parsed.wa_id}
+
+
+def sent_to(customer: Customer | None, sent: SentMessage, now: float) -> None:
+    """Note how an accepted send addressed its customer: by BSUID, or by phone number (which
+    keeps the number shown to that business number for 30 days)."""
+    sent.to_bsuid = BSUID.fullmatch(sent.to) is not None
+    if customer is not None and not sent.to_bsuid:
+        customer.phone_contact_at[sent.phone_number_id] = now
+
+
+def recipient_ids(customer: Customer | None, sent: SentMessage) -> dict[str, str]:
+    """A status's recipient: ``recipient_user_id`` always, ``recipient_id`` (the number) unless
+    the message was sent to a BSUID."""
+    ids = {}
+    if not sent.to_bsuid:
+        ids["recipient_id"] = customer.wa_id if customer is not None else sent.to
+    if customer is not None:
+        ids["recipient_user_id"] = customer.user_id
+    return ids
