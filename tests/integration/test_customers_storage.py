@@ -16,6 +16,7 @@ from shared.storage import schema
 from shared.storage.customers import identities_of, identity_kind, link, sighting
 from shared.storage.messages import InboundRow, conversation, store_inbound
 from tests.helpers import CUSTOMER, PHONE_NUMBER_ID
+from tests.integration.test_conversation_storage import wapipe
 from workers import status
 from workers.status import StatusHandler
 
@@ -131,3 +132,39 @@ async def test_statuses_of_a_send_to_a_bsuid_belong_to_the_customers_conversatio
     assert [line.wamid for line in by_phone] == ["wamid.IN", "wamid.OUT"]
     assert by_bsuid == by_phone
     assert by_phone[1].status == "delivered"
+
+
+async def test_wapipe_conversation_finds_the_one_customer_by_bsuid_or_any_phone_format(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    async with engine.begin() as connection:
+        await store_inbound(connection, [inbound("wamid.BY-PHONE", CUSTOMER, "hi")], [])
+        await store_inbound(connection, [inbound("wamid.BY-BSUID", NEW_BSUID, "again")], [])
+    await linked(engine, {CUSTOMER, BSUID}, {BSUID, NEW_BSUID})
+    outputs = []
+    for who in (NEW_BSUID, "+1 (631) 555-1181", BSUID):
+        code, out = await wapipe(database_url, "conversation", who)
+        assert code == 0, out
+        outputs.append(out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "hi" in outputs[0]
+    assert "again" in outputs[0]
+
+
+def inbound(wamid: str, sender: str, body: str) -> InboundRow:
+    return InboundRow(
+        wamid=wamid,
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id="1",
+        wa_id=sender,
+        type="text",
+        timestamp=1763989000,
+        received_at=1763989000.0 + len(body),
+        payload=json.dumps({"type": "text", "text": {"body": body}}),
+        context_wamid=None,
+        context_from=None,
+        forwarded=None,
+        frequently_forwarded=None,
+        referral=None,
+        errors=None,
+    )
