@@ -2,7 +2,8 @@
 
     wapipe jobs list [--state S] [--limit N]   the send jobs last changed, newest first
     wapipe jobs show KEY                       one job: its state, wamid, error and body
-    wapipe conversation WA_ID [--limit N]      both directions with a customer, oldest first
+    wapipe conversation CUSTOMER [--limit N]   both directions with a customer (a phone number
+                                               or a BSUID: either finds the one customer)
 
  The formatting is pure (``job_line``,
 ``conversation_line``, ``summary``); only ``run_*`` touch the database.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -54,7 +56,12 @@ def register(commands: Commands) -> None:
         help="the messages with one customer, both directions, with their statuses",
         formatter_class=formatter,
     )
-    talk.add_argument("wa_id", help="the customer's WhatsApp id, e.g. 16315551181")
+    talk.add_argument(
+        "wa_id",
+        metavar="customer",
+        help="the customer's phone number (e.g. 16315551181) or business-scoped user id "
+        "(e.g. US.13491208655302741918); either shows their one conversation",
+    )
     talk.add_argument("--limit", type=int, default=50, help="the last this many messages")
     add_json_flag(talk)
     talk.set_defaults(run=run_conversation, service="conversation")
@@ -194,9 +201,11 @@ def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_conversation(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.schemas.jobs import is_bsuid
     from shared.storage.messages import conversation
 
-    lines = _read(settings, lambda connection: conversation(connection, args.wa_id, args.limit))
+    who = args.wa_id if is_bsuid(args.wa_id) else re.sub(r"[+\s()-]", "", args.wa_id)
+    lines = _read(settings, lambda connection: conversation(connection, who, args.limit))
     if args.json:
         return _json(lines)
     for line in lines:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import cli.analytics
+import cli.block
 import cli.dlq
 import cli.history
 import cli.local
@@ -53,6 +54,7 @@ GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     cli.templates.register,
     cli.profile.register,
     cli.numbers.register,
+    cli.block.register,
     cli.analytics.register,
     cli.report.register,
     cli.dlq.register,

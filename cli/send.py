@@ -1,6 +1,7 @@
 """``wapipe send``: publish one send job from the command line (shared/publisher.py).
 
     wapipe send text --to 16315551181 --body "Your order has shipped" [--preview-url]
+    wapipe send text --to US.13491208655302741918 --body "..."   a BSUID: sent as recipient
     wapipe send image --to ... (--id ID | --link URL | --file PATH [--mime-type T]) [--caption C]
     wapipe send audio|video|document|sticker ...   the same (document adds --filename)
     wapipe send template --to ... --name shipping_update --language en_US [--param TEXT ...]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -117,7 +119,12 @@ def _waiting() -> argparse.ArgumentParser:
 
 
 def _recipient(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--to", required=True, help="the recipient's phone number or wa_id")
+    parser.add_argument(
+        "--to",
+        required=True,
+        help="the customer: a phone number or wa_id (16315551181), or a business-scoped user "
+        "id (US.13491208655302741918), sent as the job's recipient",
+    )
 
 
 def _media_parser(
@@ -195,7 +202,7 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
         job = {
             "kind": "send",
             **envelope,
-            "to": args.to,
+            **_address(args.to),
             "message": _message(args),
             **_drop_none(
                 {
@@ -206,6 +213,12 @@ def build_job(args: argparse.Namespace, settings: Settings) -> Job:
             ),
         }
     return _decoded(msgspec.json.encode(job))
+
+
+def _address(customer: str) -> dict[str, str]:
+    """A phone number has only digits and + ( ) - and spaces; anything else is meant as a BSUID
+    (``recipient``), and the contract refuses it if it is not one."""
+    return {"recipient": customer} if re.search(r"[A-Za-z.]", customer) else {"to": customer}
 
 
 def _read(name: str) -> bytes:
@@ -254,7 +267,7 @@ def run_send(settings: Settings, args: argparse.Namespace) -> int:
 
 def describe_outcome(outcome: OutboundEvent) -> str:
     if isinstance(outcome, OutboundAccepted):
-        return f"accepted: {outcome.wamid} to {outcome.wa_id or outcome.to}"
+        return f"accepted: {outcome.wamid} to {outcome.wa_id or outcome.to or outcome.recipient}"
     code = f"{outcome.code} " if outcome.code is not None else ""
     details = f" ({outcome.details})" if outcome.details else ""
     return f"failed at {outcome.stage}: {code}{outcome.title}{details}"

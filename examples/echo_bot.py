@@ -5,6 +5,7 @@
 - text: answered with the same text, quoted ("menu" is answered with reply buttons);
 - an image: answered with its size, looked up from the Cloud API (``GET /{media-id}``);
 - a reply button tapped: answered with the choice;
+- a system message (a changed number or BSUID): not answered, it is WhatsApp's notice;
 - anything else: said what it was.
 
 A handler gets a ``MessageContext`` and answers with ``context.reply(...)`` or
@@ -59,6 +60,8 @@ async def image_size(media_id: str) -> int | None:
 
 async def handle(context: MessageContext) -> None:
     message = context.message
+    if message.type == "system":
+        return  # WhatsApp's notice of a changed number or id, not the customer writing
     if message.type == "text" and message.text is not None:
         if message.text.body.strip().lower() == "menu":
             context.reply(menu())

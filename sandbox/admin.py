@@ -8,8 +8,11 @@ POST /_sandbox/webhooks/{id}/redeliver   send one again
 POST /_sandbox/clock                     {"advance_s": N, "freeze": bool}: move, stop, start
 POST /_sandbox/reset                     forget everything but the configuration
 POST /_sandbox/businesses                {"display_phone_number"}: add a business
-POST /_sandbox/customers                 {"wa_id", "name", "stopped_marketing"?}: add or change
-POST /_sandbox/customers/{wa_id}/messages  the customer sends a message (see customers.py)
+POST /_sandbox/customers                 {"wa_id", "name", "stopped_marketing"?, "username"?,
+                                          "user_id"?, "parent_user_id"?, "in_contact_book"?}
+POST /_sandbox/customers/{wa_id}/messages  the customer sends a message (see customers.py);
+                                          {wa_id} may be their BSUID
+POST /_sandbox/customers/{wa_id}/user_id|number  a BSUID or phone number change (usernames.py)
 POST /_sandbox/templates/{id}/review     {"status", "reason"?}: decide a template's review now
 GET|POST|DELETE /_sandbox/faults         errors, latency, hangs, drops on demand (faults.py)
 """
@@ -22,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import business
+from sandbox import business, usernames
 from sandbox.customers import (
     INBOUND_KINDS,
     MediaRef,
@@ -48,6 +51,7 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.post(prefix + "/businesses", add_business),
         web.post(prefix + "/customers", put_customer),
         web.post(prefix + "/customers/{wa_id}/messages", customer_sends),
+        *usernames.routes(prefix),
         web.post(prefix + "/templates/{template_id}/review", review_template),
         web.get(prefix + "/faults", list_faults),
         web.post(prefix + "/faults", add_fault),
@@ -181,6 +185,7 @@ async def put_customer(request: web.Request) -> web.Response:
     customer = request.app[WORLD].add_customer(wa_id, name)
     if "stopped_marketing" in body:
         customer.stopped_marketing = bool(body["stopped_marketing"])
+    usernames.update_customer(customer, body)
     return web.json_response(dataclasses.asdict(customer))
 
 
@@ -206,29 +211,38 @@ async def customer_sends(request: web.Request) -> web.Response:
     business = world.businesses.get(
         str(body.pop("phone_number_id", "")), next(iter(world.businesses.values()))
     )
-    wa_id = request.match_info["wa_id"]
-    customer = world.customers.get(wa_id) or world.add_customer(wa_id, "Customer")
-    now = world.clock.now()
+    customer = world.customer(request.match_info["wa_id"])
+    if customer is None:
+        customer = world.add_customer(usernames.digits(request.match_info["wa_id"]), "Customer")
+    wa_id, now = customer.wa_id, world.clock.now()
+    # A username customer's number shows only to some businesses (Customer.phone_shared).
+    shown = customer.phone_shared(business.phone_number_id, now)
     media_ref = None
     if kind in MEDIA_KINDS:
         media_ref = _customer_media(
             world, business.phone_number_id, kind, body, now, config.inbound_media_ttl_s
         )
     try:
+        sender = wa_id if shown else customer.user_id
         message = inbound_message(
-            kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
-        )
+            kind, sender=sender, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
+        ) | usernames.from_ids(customer)
     except (TypeError, ValueError, AttributeError) as exc:
         raise web.HTTPBadRequest(text=f"the {kind} message's fields do not fit: {exc}") from None
-    customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
-    world.throughput.record_inbound(business.phone_number_id, now)
+    if business.phone_number_id in customer.blocked_by:  # blocked: never reaches the business
+        return web.json_response({"wamid": message["id"], "delivered": False})
     value = inbound_value(
         display_phone_number=business.display_phone_number,
         phone_number_id=business.phone_number_id,
         customer_name=customer.name,
         wa_id=wa_id,
         message=message,
+        contact=customer.contact(business.phone_number_id, now),
     )
+    customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
+    if shown:
+        customer.phone_contact_at[business.phone_number_id] = now
+    world.throughput.record_inbound(business.phone_number_id, now)
     request.app[SENDER].schedule(
         asyncio.get_running_loop().time(), business.waba_id, "messages", value
     )

@@ -249,8 +249,10 @@ def inbound_value(
     customer_name: str,
     wa_id: str,
     message: dict[str, Any],
+    contact: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``value`` of a ``messages`` change carrying ``message`` from customer ``wa_id``."""
+    """The ``value`` of a ``messages`` change carrying ``message`` from customer ``wa_id``;
+    ``contact``, when given, is the ``contacts[]`` object as is (a username customer's)."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {
@@ -260,6 +262,6 @@ def inbound_value(
     }
     # system webhooks carry no contacts (docs/cloudapi/inbound-messages.md)
     if message.get("type") != "system":
-        value["contacts"] = [{"profile": {"name": customer_name}, "wa_id": wa_id}]
+        value["contacts"] = [contact or {"profile": {"name": customer_name}, "wa_id": wa_id}]
     value["messages"] = [message]
     return value

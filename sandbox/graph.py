@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import analytics, errors, media
+from sandbox import analytics, blocking, errors, media, usernames
 from sandbox.errors import GraphError
 from sandbox.json_checks import json_body
 from sandbox.keys import CONFIG, FEED, SENDER, WORLD
@@ -30,6 +30,7 @@ _ENVELOPE: Final = ("messaging_product", "recipient_type", "to")  # not the mess
 
 def routes() -> list[web.RouteDef]:
     return [
+        *blocking.routes(),
         web.get(media.DOWNLOAD_PATH, download_media),
         web.post("/{version}/{phone_number_id}/messages", send_message),
         web.post("/{version}/{phone_number_id}/media", upload_media),
@@ -48,9 +49,10 @@ async def send_message(request: web.Request) -> web.Response:
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
     now = world.clock.now()
-    refused = admit_send(
-        world.throughput, world.pair_rate, business.phone_number_id, parsed.wa_id, now
-    )
+    customer = world.customer(parsed.wa_id)  # by phone number or by BSUID
+    usernames.refuse_at_once(business, parsed, customer)
+    paired = customer.wa_id if customer is not None else parsed.wa_id  # one pair limit a person
+    refused = admit_send(world.throughput, world.pair_rate, business.phone_number_id, paired, now)
     if refused == 130429:
         raise GraphError(
             130429,
@@ -65,6 +67,7 @@ async def send_message(request: web.Request) -> web.Response:
             "short period of time.",
         )
     sent = _accept(world, business, parsed, now)
+    usernames.sent_to(customer, sent, now)
     request.app[FEED].publish(
         "outbound",
         wa_id=parsed.wa_id,
@@ -79,7 +82,7 @@ async def send_message(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": parsed.to, "wa_id": parsed.wa_id}],
+            "contacts": [usernames.resolved(parsed, customer, sent.to_bsuid)],
             "messages": [message],
         }
     )
@@ -124,7 +127,7 @@ def _accept(world: World, business: Business, parsed: SendRequest, now: float) -
 
 def _refusal(world: World, parsed: SendRequest) -> GraphError | None:
     """What Meta refuses after accepting the send (docs/cloudapi/errors.md: async)."""
-    customer = world.customers.get(parsed.wa_id)
+    customer = world.customer(parsed.wa_id)
     if customer is None:
         return GraphError(131026, "Message Undeliverable.")
     if parsed.template is None and not customer.in_window(world.clock.now()):
@@ -208,8 +211,9 @@ def _schedule(
         "id": sent.wamid,
         "status": status,
         "timestamp": str(timestamp),
-        "recipient_id": sent.to,
     }
+    customer = world.customer(sent.to)
+    item |= usernames.recipient_ids(customer, sent)
     if errors:
         item["errors"] = errors
     else:
@@ -231,10 +235,9 @@ def _schedule(
     if sent.biz_opaque_callback_data is not None:
         item["biz_opaque_callback_data"] = sent.biz_opaque_callback_data
     sent.statuses.append((status, float(timestamp)))
-    customer = world.customers.get(sent.to)
     value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": _metadata(business)}
     if customer is not None:
-        value["contacts"] = [{"profile": {"name": customer.name}, "wa_id": customer.wa_id}]
+        value["contacts"] = [customer.contact(business.phone_number_id, world.clock.now())]
     value["statuses"] = [item]
     sender.schedule(at, business.waba_id, "messages", value, order_key=sent.wamid)
 

@@ -21,6 +21,9 @@ from sandbox.media import MediaStore
 from sandbox.templates import TemplateSpec, template_spec
 
 SERVICE_WINDOW_S: Final = 24 * 3600
+# A username customer's phone number still shows in webhooks to a business number that messaged
+# or called it, or heard from it, within this long (docs/cloudapi/usernames.md).
+PHONE_SHARED_S: Final = 30 * 24 * 3600
 REQUEST_LOG_SIZE: Final = 10_000
 
 
@@ -73,15 +76,51 @@ class Business:
     )
 
 
+def new_bsuid(country: str = "US") -> str:
+    """A business-scoped user id shaped like Meta's: country code, a dot, digits."""
+    return f"{country}.{secrets.randbelow(9 * 10**19) + 10**19}"
+
+
 @dataclass
 class Customer:
-    wa_id: str
+    wa_id: str  # every customer has a phone number; a username may hide it (phone_shared)
     name: str
     last_inbound_at: float | None = None  # opens the 24-hour customer service window
     stopped_marketing: bool = False
+    user_id: str = field(default_factory=new_bsuid)  # the BSUID (one business portfolio here)
+    parent_user_id: str | None = None
+    username: str | None = None
+    in_contact_book: bool = False  # Meta's contact book keeps the phone number shown
+    # business phone number id -> the last exchange by phone number (a send to it, or a message
+    # from it while it was shown)
+    phone_contact_at: dict[str, float] = field(default_factory=dict)
+    blocked_by: dict[str, float] = field(default_factory=dict)  # business number id -> when
 
     def in_window(self, now: float) -> bool:
         return self.last_inbound_at is not None and now - self.last_inbound_at < SERVICE_WINDOW_S
+
+    def phone_shared(self, phone_number_id: str, now: float) -> bool:
+        """Whether webhooks to this business number show the phone number: always without a
+        username; with one, only while Meta's contact book holds it or within 30 days of an
+        exchange by phone number with this business number (docs/cloudapi/usernames.md)."""
+        if self.username is None or self.in_contact_book:
+            return True
+        last = self.phone_contact_at.get(phone_number_id)
+        return last is not None and now - last < PHONE_SHARED_S
+
+    def ids(self, phone_number_id: str, now: float) -> dict[str, str]:
+        """The ids a webhook names this customer by: ``user_id`` always, ``wa_id`` if shared."""
+        ids = {"user_id": self.user_id}
+        if self.parent_user_id is not None:
+            ids["parent_user_id"] = self.parent_user_id
+        if self.phone_shared(phone_number_id, now):
+            ids = {"wa_id": self.wa_id, **ids}
+        return ids
+
+    def contact(self, phone_number_id: str, now: float) -> dict[str, Any]:
+        """The ``contacts[]`` object of a webhook about this customer."""
+        profile = {"name": self.name, **({"username": self.username} if self.username else {})}
+        return {"profile": profile, **self.ids(phone_number_id, now)}
 
 
 @dataclass
@@ -97,6 +136,7 @@ class SentMessage:
     template_id: str | None = None
     conversation_id: str | None = None
     opened_conversation: bool = False  # the first message of its conversation
+    to_bsuid: bool = False  # sent to a BSUID (``recipient``): statuses name no phone number
     statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
 
@@ -179,6 +219,16 @@ class World:
         customer = self.customers.setdefault(wa_id, Customer(wa_id, name))
         customer.name = name
         return customer
+
+    def customer(self, wa_id_or_bsuid: str) -> Customer | None:
+        """The customer with this phone number (digits) or BSUID (current or parent)."""
+        found = self.customers.get(wa_id_or_bsuid)
+        if found is not None:
+            return found
+        return next(
+            (c for c in self.customers.values() if wa_id_or_bsuid in (c.user_id, c.parent_user_id)),
+            None,
+        )
 
     def replace_with(self, fresh: World) -> None:
         """Become ``fresh`` (a reset), keeping this object, which the app holds."""

@@ -115,6 +115,8 @@ def _recipient(request: dict[str, Any]) -> tuple[str, str]:
         recipient = optional_str(request, "recipient", "recipient")
         if not recipient:
             raise missing_parameter("to is required")
+        if not re.fullmatch(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}", recipient):
+            raise invalid_value(f"recipient ({recipient}) is not a business-scoped user ID")
         return recipient, recipient
     recipient_type = optional_str(request, "recipient_type", "recipient_type") or "individual"
     if recipient_type not in ("individual", "group"):

@@ -37,6 +37,7 @@ from shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
     encode_job,
+    is_bsuid,
     job_encoder,
     routing_key,
     text_message,
@@ -45,6 +46,7 @@ from shared.schemas.jobs import Message as OutgoingMessage
 from shared.schemas.webhook import Message
 from shared.schemas.webhook_base import Contact
 from shared.settings import SettingsError
+from shared.storage import customers
 from shared.storage.messages import (
     ContactRow,
     InboundRow,
@@ -88,6 +90,19 @@ def sender_of(item: MessageEvent) -> str | None:
     """Who sent it: the wa_id, or the user id of a username user who hides the number."""
     message, contact = item.message, item.contact
     return message.from_ or (contact.wa_id if contact else None) or message.from_user_id
+
+
+def sighting_of(item: MessageEvent) -> customers.Sighting:
+    """The ids of the person behind a message, seen together: the sender's (``from``, the
+    contact's) and, in a system message, those before and after a change."""
+    message, contact, system = item.message, item.contact, item.message.system
+    ids = [message.from_, message.from_user_id, message.from_parent_user_id]
+    if contact is not None:
+        ids += [contact.wa_id, contact.user_id, contact.parent_user_id]
+    if system is not None:
+        ids += [system.wa_id, system.new_wa_id, system.user_id, system.previous_user_id]
+        ids += [system.parent_user_id, system.previous_parent_user_id]
+    return customers.sighting(ids)
 
 
 def _json(value: object) -> str | None:
@@ -163,10 +178,12 @@ class MessageContext:
         sets more of the SendJob (``callback_data``, ``metadata``, ``expires_at``)."""
         if self.event.phone_number_id is None or self.sender is None:
             raise ValueError("this message names no number to answer from or to")
+        bsuid = is_bsuid(self.sender)  # a username customer whose number is not shown
         sent = SendJob(
             idempotency_key=f"reply:{self.wamid}:{len(self.jobs)}",
             phone_number_id=self.event.phone_number_id,
-            to=self.sender,
+            to=None if bsuid else self.sender,
+            recipient=self.sender if bsuid else None,
             message=message,
             reply_to=self.wamid if quote else None,
             **job,
@@ -218,6 +235,7 @@ class MessageHandler:
             new = await store_inbound(
                 connection, [inbound_row(item) for item in items], contact_rows(items)
             )
+            await customers.link(connection, map(sighting_of, items), time.time())
             waiting = await unhandled(connection, {item.message.id for item in items})
         for item, message in zip(items, batch, strict=True):
             if item.message.id in waiting:

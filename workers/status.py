@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import topology
 from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import Status
+from shared.storage import customers
 from shared.storage.schema import bigint
 from shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
 from workers.main import Resources, WorkerKind
@@ -107,7 +108,8 @@ def _state(wamid: str, updates: list[StatusEvent]) -> MessageState:
         wamid=wamid,
         phone_number_id=event.phone_number_id,
         waba_id=event.waba_id,
-        wa_id=_first(status.recipient_id for status in statuses),
+        # A send to a BSUID has no recipient_id in its statuses: the BSUID names the customer.
+        wa_id=_first(status.recipient_id or status.recipient_user_id for status in statuses),
         status_rank=RANK[progress.furthest] if progress.furthest else None,
         failure_code=failure.code if failure else None,
         failure_title=failure.title if failure else None,
@@ -140,6 +142,14 @@ def conversation_rows(items: Sequence[StatusEvent], seen_at: float) -> list[Conv
     return list(rows.values())
 
 
+def sighting_of(item: StatusEvent) -> customers.Sighting:
+    """The recipient's ids, seen together on a status."""
+    status = item.status
+    return customers.sighting(
+        [status.recipient_id, status.recipient_user_id, status.recipient_parent_user_id]
+    )
+
+
 def _first(values: Iterable[str | None]) -> str | None:
     return next((value for value in values if value is not None), None)
 
@@ -160,6 +170,7 @@ class StatusHandler:
             new_keys = await store_statuses(
                 connection, rows, fold(items), conversation_rows(items, now)
             )
+            await customers.link(connection, map(sighting_of, items), now)
         return Outcome(stored=len(new_keys), duplicates=len(rows) - len(new_keys))
 
 

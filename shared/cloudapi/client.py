@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -38,6 +38,7 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
+from shared.schemas.jobs import is_bsuid
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
 class SentMessage(msgspec.Struct, frozen=True):
     wamid: str
     message_status: str | None = None  # "accepted", "held_for_quality_assessment" (templates)
-    wa_id: str | None = None  # the recipient as Meta resolved it
+    wa_id: str | None = None  # the recipient as Meta resolved it (a BSUID for a BSUID send)
 
 
 class MediaInfo(msgspec.Struct, frozen=True):
@@ -76,6 +77,7 @@ class _SentMessage(msgspec.Struct):
 
 class _Contact(msgspec.Struct):
     wa_id: str | None = None
+    user_id: str | None = None  # a send to a BSUID is answered with it instead of a wa_id
 
 
 class _SendAnswer(msgspec.Struct):
@@ -232,7 +234,8 @@ class CloudApi:
             raise OutcomeUnknown(
                 code=None, message="send: an answer without a message id", http_status=200
             )
-        wa_id = answer.contacts[0].wa_id if answer.contacts else None
+        contact = answer.contacts[0] if answer.contacts else None
+        wa_id = (contact.wa_id or contact.user_id) if contact else None
         sent = answer.messages[0]
         return SentMessage(sent.id, sent.message_status, wa_id)
 
@@ -353,6 +356,20 @@ class CloudApi:
     async def analytics(self, waba_id: str, fields: str) -> dict[str, Any]:
         """GET /{waba_id}?fields=analytics.start(...)...: the field expression as Meta writes it."""
         return await self._json("GET", f"/{waba_id}", params={"fields": fields})
+
+    async def block_users(
+        self, phone_number_id: str, users: Sequence[str], *, unblock: bool = False
+    ) -> dict[str, Any]:
+        """POST (block) or DELETE (unblock) /{phone_number_id}/block_users: shared/cloudapi/
+        blocking.py reads the answer. Either is harmless twice: repeatable."""
+        # A BSUID goes as "user_id", a phone number as "user" (docs/cloudapi/blocking.md).
+        named = [{"user_id" if is_bsuid(u) else "user": u} for u in users]
+        body = {"messaging_product": "whatsapp", "block_users": named}
+        method = "DELETE" if unblock else "POST"
+        return await self._json(method, f"/{phone_number_id}/block_users", json=body)
+
+    async def blocked_users(self, phone_number_id: str, **params: str) -> dict[str, Any]:
+        return await self._json("GET", f"/{phone_number_id}/block_users", params=params)
 
     # --- The one way a call is made ------------------------------------------------------------
 

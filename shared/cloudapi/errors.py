@@ -61,6 +61,7 @@ TABLE: Final[dict[int, Rule]] = {
     190: Rule(_A, Scope.APP),
     368: Rule(_P, Scope.ACCOUNT),
     80007: Rule(_R, Scope.WABA),
+    130403: Rule(_P, Scope.REQUEST),  # this customer is blocked (docs/cloudapi/blocking.md)
     130429: Rule(_R, Scope.NUMBER),
     130472: Rule(_P, Scope.REQUEST),
     130497: Rule(_P, Scope.REQUEST),
@@ -101,6 +102,12 @@ TABLE: Final[dict[int, Rule]] = {
     132069: Rule(_R, Scope.REQUEST),
     135000: Rule(_P, Scope.REQUEST),
     137000: Rule(_P, Scope.REQUEST),
+    # The block-users API (docs/cloudapi/blocking.md): some users not (un)blocked, the 64,000
+    # blocklist full, the list changed while paging it, Meta's internal error.
+    139100: Rule(_P, Scope.REQUEST),
+    139101: Rule(_P, Scope.REQUEST),
+    139102: Rule(_T, Scope.REQUEST),
+    139103: Rule(_T, Scope.REQUEST),
 }
 RANGES: Final = (
     (200, 299, Rule(_A, Scope.APP)),  # API permissions
@@ -138,6 +145,7 @@ class CloudApiError(Exception):
         title: str | None = None,
         details: str | None = None,
         fbtrace_id: str | None = None,
+        answer: bytes = b"",
     ) -> None:
         super().__init__(f"({code}) {message}" if code is not None else message)
         self.code = code
@@ -147,6 +155,7 @@ class CloudApiError(Exception):
         self.title = title
         self.details = details
         self.fbtrace_id = fbtrace_id
+        self.answer = answer  # the whole error body (the block-users API puts results in it)
         self.rule = classify(code, http_status)
 
     @property
@@ -226,6 +235,7 @@ def error_from_response(http_status: int, body: bytes) -> CloudApiError:
         title=error.error_user_title or _title(error.message),
         details=details,
         fbtrace_id=error.fbtrace_id,
+        answer=body,
     )
 
 

@@ -6,6 +6,10 @@ Cloud API shows typing only this way, so there is no job of its own for it). Rou
 ``send.<phone_number_id>`` (``routing_key``). ``idempotency_key`` makes a job at most once: the
 same key published twice is sent once.
 
+A send job addresses its customer by phone number (``to``) or by business-scoped user id
+(``recipient``, a BSUID such as ``US.13491208655302741918``): exactly one of them; a job with
+neither, both, or a malformed BSUID is refused (dead-lettered with the reason).
+
 A send job's ``message`` is the Cloud API's own message object, as it follows ``"to"`` in a
 ``POST /{phone_number_id}/messages`` body: ``{"type": "text", "text": {"body": "Hello"}}``,
 ``{"type": "image", "image": {"link": "https://...", "caption": "..."}}`` and so on for every
@@ -21,6 +25,7 @@ request body and ``local_file`` for what to upload first.
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -49,6 +54,19 @@ CALLBACK_DATA_MAX: Final = 512
 
 # Digits only: the id is a word of the routing key, where a dot would split it.
 PhoneNumberId = Annotated[str, Meta(pattern=r"^[0-9]+$", description="the business number's id")]
+# A business-scoped user id: an ISO 3166 alpha-2 country code, a dot, up to 128 letters and
+# digits; a parent BSUID has ENT between (docs/cloudapi/usernames.md).
+BSUID_PATTERN: Final = r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$"
+Bsuid = Annotated[
+    str,
+    Meta(
+        pattern=BSUID_PATTERN,
+        description="a business-scoped user id (BSUID), e.g. US.13491208655302741918",
+    ),
+]
+PhoneNumber = Annotated[
+    str, Meta(min_length=1, description="the customer's phone number or wa_id, e.g. 16315551181")
+]
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=256)]
 
 # --- the message: one Struct per type, holding the API's object under the type's name -----------
@@ -133,7 +151,9 @@ class SendJob(
     v: int = JOB_VERSION
     idempotency_key: IdempotencyKey
     phone_number_id: PhoneNumberId  # the business number to send from
-    to: Annotated[str, Meta(min_length=1)]  # the recipient's phone number or wa_id
+    # The customer: exactly one of a phone number (``to``) or a BSUID (``recipient``).
+    to: PhoneNumber | None = None
+    recipient: Bsuid | None = None
     message: Message
     reply_to: NonEmpty | None = None  # the wamid this answers (sent as the message's context)
     # biz_opaque_callback_data, echoed on the message's statuses
@@ -144,6 +164,12 @@ class SendJob(
     )  # passed back in the outbound.* events
 
     def __post_init__(self) -> None:
+        if (self.to is None) == (self.recipient is None):
+            raise ValueError(
+                "a send job names its customer once: to (a phone number) or recipient (a BSUID)"
+            )
+        if self.to is not None and is_bsuid(self.to):
+            raise ValueError(f"to is a phone number; the BSUID {self.to} goes in recipient")
         if self.reply_to is not None and isinstance(self.message, ReactionMessage):
             raise ValueError("a reaction cannot reply to a message (it names its own)")
 
@@ -158,6 +184,18 @@ class MarkReadJob(
     phone_number_id: PhoneNumberId
     message_id: NonEmpty  # the inbound wamid
     typing: bool = False
+
+
+def is_bsuid(customer: str) -> bool:
+    """Whether this customer id is a BSUID (else a phone number or wa_id)."""
+    return re.fullmatch(BSUID_PATTERN, customer) is not None
+
+
+def customer_of(job: SendJob) -> str:
+    """The customer a send job addresses, as it names them (its pair-limit key)."""
+    customer = job.to if job.to is not None else job.recipient
+    assert customer is not None  # a job names exactly one (SendJob.__post_init__)
+    return customer
 
 
 def routing_key(phone_number_id: str) -> str:
@@ -242,7 +280,10 @@ def api_message(job: SendJob, *, media_id: str | None = None) -> dict[str, Any]:
     """The body of ``POST /{phone_number_id}/messages``, but for ``messaging_product`` and
     ``biz_opaque_callback_data``, which the sender adds. ``media_id`` (the upload of
     ``local_file(job)``) stands in for a local file; a job with a file needs it."""
-    body: dict[str, Any] = {"recipient_type": "individual", "to": job.to}
+    # Meta's Messages API: "to" for a phone number, "recipient" for a BSUID (one of them only;
+    # given both, Meta would take "to": docs/cloudapi/usernames.md).
+    address = {"to": job.to} if job.to is not None else {"recipient": job.recipient}
+    body: dict[str, Any] = {"recipient_type": "individual", **address}
     body.update(msgspec.json.decode(job_encoder.encode(job.message)))  # JSON's own types
     media = _media_of(job.message)
     if media is not None and media.file is not None:

@@ -33,7 +33,8 @@ class OutboundAccepted(
     v: int = OUTBOUND_VERSION
     key: str  # the job's idempotency key
     phone_number_id: str
-    to: str
+    to: str | None = None  # the job's phone number, or
+    recipient: str | None = None  # its BSUID
     wamid: str
     wa_id: str | None = None  # the recipient as WhatsApp knows them, when the answer said
     message_status: str | None = None  # "accepted" or "held_for_quality_assessment" (templates)
@@ -47,6 +48,7 @@ class OutboundFailed(msgspec.Struct, frozen=True, kw_only=True, tag="failed", ta
     key: str  # the job's idempotency key ("" when an invalid job had none)
     phone_number_id: str | None = None
     to: str | None = None
+    recipient: str | None = None
     stage: Stage
     code: int | None = None  # the Cloud API's error code, when it gave one
     title: str  # the Cloud API's title, or wapipe's reason

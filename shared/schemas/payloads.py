@@ -194,10 +194,34 @@ def component_schemas() -> dict[str, Any]:
     for contract, top in zip(modelled, tops, strict=True):
         if top.get("$ref", "").rsplit("/", 1)[-1] != contract.name:  # a union: name it
             components[contract.name] = top
-    return dict(sorted(components.items()))
+    return _with_rules(dict(sorted(components.items())))
 
 
 def json_schema(contract: Contract) -> dict[str, Any]:
     """The contract's standalone JSON Schema (what schemas/<file> holds)."""
     schema = msgspec.json.schema(_describable(contract.type))
+    if "$defs" in schema:
+        schema["$defs"] = _with_rules(schema["$defs"])
     return {"$schema": JSON_SCHEMA_DIALECT, "title": contract.title, **schema}
+
+
+# What a Struct checks in __post_init__, which msgspec cannot render: said in the schema too.
+_ONE_OF_TO_OR_RECIPIENT: Final = {
+    "description": "A send job names its customer once: to (a phone number) or recipient (a "
+    "business-scoped user id, BSUID), never both, never neither.",
+    "oneOf": [
+        {
+            "required": ["to"],
+            "properties": {"to": {"type": "string"}, "recipient": {"type": "null"}},
+        },
+        {
+            "required": ["recipient"],
+            "properties": {"recipient": {"type": "string"}, "to": {"type": "null"}},
+        },
+    ],
+}
+_RULES: Final = {"SendJob": _ONE_OF_TO_OR_RECIPIENT}
+
+
+def _with_rules(definitions: dict[str, Any]) -> dict[str, Any]:
+    return {name: {**d, **_RULES.get(name, {})} for name, d in definitions.items()}

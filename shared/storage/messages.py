@@ -20,8 +20,9 @@ import msgspec
 from sqlalchemy import Dialect, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.schemas.jobs import SendJob, message_type
+from shared.schemas.jobs import SendJob, customer_of, message_type
 from shared.storage import schema
+from shared.storage.customers import identities_of
 from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
 
@@ -64,7 +65,7 @@ def outbound_row(job: SendJob, wamid: str, wa_id: str | None, at: float) -> Outb
     return OutboundRow(
         wamid=wamid,
         phone_number_id=job.phone_number_id,
-        wa_id=wa_id or job.to,
+        wa_id=wa_id or customer_of(job),
         type=message_type(job.message),
         payload=msgspec.json.encode(job.message).decode(),
         received_at=at,
@@ -124,11 +125,13 @@ async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRo
 
 
 async def conversation(
-    connection: AsyncConnection, wa_id: str, limit: int = 200
+    connection: AsyncConnection, customer: str, limit: int = 200
 ) -> list[ConversationLine]:
-    """The last ``limit`` messages with this customer, both directions, oldest first; an
-    outbound one with the send job that made it, if any (its body, before the sender records
-    it in ``messages``)."""
+    """The last ``limit`` messages with this customer (named by any of their ids: a phone
+    number, a BSUID, one they had before; shared/storage/customers.py), both directions, oldest
+    first; an outbound one with the send job that made it, if any (its body, before the sender
+    records it in ``messages``)."""
+    ids = await identities_of(connection, customer)
     table = schema.messages.c
     jobs = schema.send_jobs
     # Meta's timestamps are whole seconds: a reply and what it answers would tie. Ours are not.
@@ -146,7 +149,7 @@ async def conversation(
             jobs.c.job,
         )
         .select_from(schema.messages.outerjoin(jobs, jobs.c.wamid == table.wamid))
-        .where(table.wa_id == wa_id)
+        .where(table.wa_id.in_(ids))
         .order_by(at.desc(), table.wamid)
         .limit(limit)
     )

@@ -121,6 +121,18 @@ contacts: Final = Table(
     Column("last_seen_at", Float, nullable=False),
 )
 
+# One person across their ids: a phone number (wa_id), a BSUID, a parent BSUID, and the ones
+# they had before a change. Every id seen together with another is the same customer
+# (shared/storage/customers.py); customer_id is the first id the customer was known by.
+customer_identities: Final = Table(
+    "customer_identities",
+    metadata,
+    Column("identity", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # phone, bsuid, parent_bsuid
+    Column("customer_id", Text, nullable=False, index=True),
+    Column("linked_at", Float, nullable=False),
+)
+
 conversations: Final = Table(
     "conversations",
     metadata,

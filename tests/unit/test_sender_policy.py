@@ -96,7 +96,15 @@ def test_a_blocked_account_pauses_the_number_like_a_refused_token(code: int) -> 
     assert decided(meta_error(code)) == Pause(PAUSE_S, f"{code}: what Meta says", True)
 
 
-@pytest.mark.parametrize("code", [100, 131026, 131047, 131051, 132000, 133005])
+def test_a_send_to_a_customer_the_business_blocked_fails_at_once_never_retried() -> None:
+    # 130403: docs/cloudapi/blocking.md; the block must be lifted first (wapipe block remove).
+    for attempts in range(MAX_ATTEMPTS):
+        assert decided(meta_error(130403), attempts=attempts) == Fail(
+            "what Meta says", 130403, None
+        )
+
+
+@pytest.mark.parametrize("code", [100, 130403, 131026, 131047, 131051, 132000, 133005])
 def test_a_permanent_refusal_fails_the_job_with_its_code_and_title(code: int) -> None:
     assert decided(meta_error(code)) == Fail("what Meta says", code, None)
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared import topology
-from shared.schemas.jobs import Job, SendJob
+from shared.schemas.jobs import Job, SendJob, customer_of
 
 
 def recipient_of(job: Job) -> str:
-    """The pacing key: the customer; a read receipt is its own (it paces nothing)."""
-    return job.to if isinstance(job, SendJob) else f"read:{job.message_id}"
+    """The pacing key: the customer as the job names them (phone or BSUID); a read receipt is
+    its own (it paces nothing)."""
+    return customer_of(job) if isinstance(job, SendJob) else f"read:{job.message_id}"
 
 
 @dataclass(eq=False)

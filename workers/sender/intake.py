@@ -1,7 +1,7 @@
 """Taking jobs in: from the shard queues, decoded, claimed by key, into their number's lane.
 
 wa.send.<shard> ──> inbox ──(up to INTAKE_BATCH, INTAKE_WAIT_S after the first)──> admit:
-    not a job ──> outbound.failed (invalid), rejected into the shard's dead-letter queue
+    not a job ──> outbound.failed (invalid), into the shard's dead-letter queue with the reason
     held already ──> one more delivery of it (acked with it)
     claimed before ──> done: its event again, acked; found sending: unknown, acked
     new ──> held, in its recipient's line
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared import topology
+from shared.amqp import Outgoing
 from shared.schemas.jobs import Job, SendJob, job_decoder, routing_key
 from shared.storage import send_jobs
 from shared.storage.send_jobs import JobRecord, NewJob
@@ -51,6 +53,7 @@ class Intake:
         self._sender = sender
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._seq = 0
+        self.shards: dict[str | None, str] = {}  # consumer tag -> its shard queue
 
     async def receive(self, message: AbstractIncomingMessage) -> None:
         """The shard queues' consumer callback."""
@@ -155,6 +158,28 @@ class Intake:
         with contextlib.suppress(Exception):  # the dead letter keeps it; the event is a courtesy
             await self._sender.events.publish([outgoing(event)])
         self._sender.metrics.failed.labels("invalid").inc()
+        await self._dead_letter(message, key, reason)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, key: str, reason: str) -> None:
+        """Into the shard's dead-letter queue with the reason (``wapipe dlq list`` shows it),
+        then acked; rejected as it is (the broker's own dead-lettering) if that cannot be."""
+        shard = self.shards.get(message.consumer_tag)
+        if shard is not None:
+            headers = dict(message.headers or {}) | {
+                runtime.DeadLetterHeader.ERROR: reason[:1000],
+                runtime.DeadLetterHeader.ATTEMPTS: 1,
+                runtime.DeadLetterHeader.FAILED_AT: f"{time.time():.6f}",
+                runtime.DeadLetterHeader.QUEUE: shard,
+                runtime.DeadLetterHeader.ROUTING_KEY: message.routing_key or "",
+            }
+            dead = Outgoing(topology.DEAD_LETTER_EXCHANGE, shard, key, message.body, headers)
+            try:
+                await self._sender.events.publish([dead])
+            except Exception as exc:
+                log.warning("dead-lettering with the reason failed", extra={"error": str(exc)})
+            else:
+                await runtime.ack([message])
+                return
         await runtime.reject(message)
 
 

@@ -9,6 +9,7 @@
     4, 80007, other rate limits                  Pause: the number, 1, 4, 16 ... s, at most 300
     an auth error, or an account-wide block      Pause: the number, WAPIPE_SENDER_PAUSE_S doubling
                                                  up to 900, the token file read again
+    130403 (the business blocked the customer)   Fail: final while the block stands
     any other permanent error                    Fail, with the code and title
     transient (131000, 5xx, transport)           Retry after a back-off; Fail after max_attempts
 

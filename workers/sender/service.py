@@ -106,7 +106,9 @@ async def consuming(
     queues: list[tuple[AbstractQueue, str]] = []
     for name in topology.SHARD_QUEUES:
         queue = await channel.declare_queue(name, passive=True)
-        queues.append((queue, await queue.consume(intake.receive)))
+        tag = await queue.consume(intake.receive)
+        intake.shards[tag] = name  # where an invalid job came from: its dead letter's queue
+        queues.append((queue, tag))
     try:
         yield
     finally:

@@ -1,0 +1,89 @@
+"""One customer per person, across the ids Meta names them by.
+
+A person may write from a phone number (``wa_id``), be known by a business-scoped user id
+(BSUID) and a parent BSUID, change their BSUID or their number (docs/cloudapi/usernames.md).
+Every set of ids seen together in one webhook (a message's sender, a status's recipient, a
+system message's old and new ids) is one *sighting*; ``link`` ties a sighting's ids to one
+customer, merging customers that turn out to be one. ``customer_id`` is the first id the customer
+was known by. Workers link in the transaction that stores the event, so a repeat links nothing
+new; two workers linking at once both end on the same customer (the smaller id wins).
+
+``identities_of`` answers "every id of this person", which ``wapipe conversation`` reads by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.schemas.jobs import is_bsuid
+from shared.storage import schema
+from shared.storage.statements import insert_for
+
+Sighting = frozenset[str]  # ids of one person, seen together
+
+
+def sighting(ids: Iterable[str | None]) -> Sighting:
+    return frozenset(i for i in ids if i)
+
+
+def identity_kind(identity: str) -> str:
+    if is_bsuid(identity):
+        return "parent_bsuid" if identity[2:7] == ".ENT." else "bsuid"
+    return "phone"
+
+
+async def link(connection: AsyncConnection, sightings: Iterable[Sighting], at: float) -> None:
+    """Tie each sighting's ids to one customer, in the caller's transaction."""
+    for ids in sorted(set(sightings), key=sorted):
+        if ids:
+            await _link(connection, sorted(ids), at)
+
+
+async def _owners(connection: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    table = schema.customer_identities.c
+    query = select(table.customer_id).where(table.identity.in_(ids))
+    return set((await connection.execute(query)).scalars())
+
+
+async def _link(connection: AsyncConnection, ids: Sequence[str], at: float) -> None:
+    table = schema.customer_identities
+    owners = await _owners(connection, ids)
+    if len(owners) == 1:
+        known = await identities_of_customer(connection, next(iter(owners)))
+        if set(ids) <= known:
+            return  # nothing new: the common case
+    candidate = min(owners) if owners else ids[0]
+    rows = [
+        {"identity": i, "kind": identity_kind(i), "customer_id": candidate, "linked_at": at}
+        for i in ids
+    ]
+    insert = insert_for(connection.dialect, table).on_conflict_do_nothing(
+        index_elements=["identity"]
+    )
+    await connection.execute(insert, rows)
+    owners = await _owners(connection, ids)  # another worker may have linked some meanwhile
+    target = min(owners)
+    if len(owners) > 1:  # one person known as several customers until now: merged
+        await connection.execute(
+            update(table)
+            .where(table.c.customer_id.in_(owners - {target}))
+            .values(customer_id=target, linked_at=at)
+        )
+
+
+async def identities_of_customer(connection: AsyncConnection, customer_id: str) -> set[str]:
+    table = schema.customer_identities.c
+    query = select(table.identity).where(table.customer_id == customer_id)
+    return set((await connection.execute(query)).scalars())
+
+
+async def identities_of(connection: AsyncConnection, identity: str) -> set[str]:
+    """Every id of the customer ``identity`` names (a phone number or a BSUID); just it when
+    no webhook tied it to anyone yet."""
+    owners = await _owners(connection, [identity])
+    if not owners:
+        return {identity}
+    return await identities_of_customer(connection, next(iter(owners))) | {identity}
