@@ -221,6 +221,8 @@ async def customer_sends(request: web.Request) -> web.Response:
     except (TypeError, ValueError, AttributeError) as exc:
         raise web.HTTPBadRequest(text=f"the {kind} message's fields do not fit: {exc}") from None
     customer.last_inbound_at = now  # opens the 24-hour window (REFERENCE.md 4.6)
+    if "referral" in body:  # from an ad: the next answer may open a free entry point
+        customer.referral_at = now
     world.throughput.record_inbound(business.phone_number_id, now)
     value = inbound_value(
         display_phone_number=business.display_phone_number,

@@ -79,6 +79,9 @@ class Customer:
     name: str
     last_inbound_at: float | None = None  # opens the 24-hour customer service window
     stopped_marketing: bool = False
+    referral_at: float | None = None  # last message from an ad (sandbox/pricing.py)
+    entry_point_id: str = ""  # the free entry point window open or last open, and its end
+    entry_point_until: float = 0.0
 
     def in_window(self, now: float) -> bool:
         return self.last_inbound_at is not None and now - self.last_inbound_at < SERVICE_WINDOW_S
@@ -91,12 +94,14 @@ class SentMessage:
     display_phone_number: str
     to: str
     type: str
-    category: str  # pricing category: marketing, utility, authentication, service
+    category: str  # pricing category (sandbox/pricing.py)
     sent_at: float
     biz_opaque_callback_data: str | None = None
     template_id: str | None = None
-    conversation_id: str | None = None
-    opened_conversation: bool = False  # the first message of its conversation
+    conversation_id: str | None = None  # its free entry point window's, if any
+    opened_conversation: bool = False  # the first message of its entry point window
+    billable: bool = True
+    pricing_type: str = "regular"
     statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
 
@@ -159,8 +164,6 @@ class World:
     media: MediaStore = field(default_factory=MediaStore)
     template_records: dict[str, Template] = field(default_factory=dict)  # by template id
     management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour
-    # (phone number id, customer, category) -> (conversation id, expires at)
-    conversations: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -52,7 +52,7 @@ async def test_send_answers_the_success_shape_then_sent_delivered_read(
     ]
     assert all(got.signed)
     sent = got.statuses()[0][2]
-    assert sent["conversation"]["origin"]["type"] == "service"
+    assert "conversation" not in sent  # per-message pricing: only entry point windows have one
     assert sent["pricing"] == {
         "billable": False,
         "pricing_model": "PMP",
