@@ -1,14 +1,14 @@
 """How Meta prices a message it delivers, under per-message pricing (docs/cloudapi/pricing.md).
 Pure: the customer's windows and the send are passed in.
 
-| the send                                          | category, type                           | bills |
-|---------------------------------------------------|------------------------------------------|-------|
-| anything inside an open free entry point window   | referral_conversion, free_entry_point    | no    |
-| a free-form reply inside the service window       | service, free_customer_service           | no    |
-| a utility template inside the service window      | utility, free_customer_service           | no    |
-| a marketing template through MM Lite              | marketing_lite, regular                  | yes   |
-| an authentication template to an auth-intl market | authentication_international, regular    | yes   |
-| any other template                                | its category, regular                    | yes   |
+| the send                                          | category, type                       | bills |
+|---------------------------------------------------|--------------------------------------|-------|
+| anything inside an open free entry point window   | referral_conversion, free_entry_point| no    |
+| a free-form reply inside the service window       | service, free_customer_service       | no    |
+| a utility template inside the service window      | utility, free_customer_service       | no    |
+| a marketing template through MM Lite              | marketing_lite, regular              | yes   |
+| an authentication template to an auth-intl market | authentication_international, regular| yes   |
+| any other template                                | its category, regular                | yes   |
 
 A free entry point window opens when the business answers, within 24 hours, a customer who wrote
 from a click-to-WhatsApp ad or a Page's call-to-action (their message carried a ``referral``), and
