@@ -116,7 +116,10 @@ def add_report_parser(commands: Commands) -> None:
     parser.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
     parser.add_argument("--to", dest="last", required=True, help="last day, included")
     parser.add_argument(
-        "--price", action="append", default=[], help="CATEGORY=USD a message, e.g. marketing=0.025"
+        "--prices", type=Path, help="price table, TOML by market (docs/pricing-table.md)"
+    )
+    parser.add_argument(
+        "--price", action="append", default=[], help="CATEGORY=USD, any market (no --prices)"
     )
     parser.add_argument("--chart", type=Path, default=Path("wapipe-report.png"), help="the PNG")
     parser.add_argument("--no-chart", action="store_true", help="write no chart")

@@ -1,9 +1,10 @@
 """``wapipe report``: delivery, latency, spend and inbound volume from wapipe's own storage.
 
-    wapipe report --from 2026-12-01 --to 2026-12-03 [--price marketing=0.025 ...]
+    wapipe report --from 2026-12-01 --to 2026-12-03 [--prices prices.toml | --price marketing=0.025]
                   [--chart wapipe-report.png | --no-chart] [--json]
 
-The numbers are shared/report.py's; the chart shared/report_chart.py's. No Cloud API call.
+The numbers are shared/report.py's (charges: shared/charges.py); the chart shared/report_chart.py's.
+No Cloud API call.
 Registered by wapipe.py.
 """
 
@@ -13,8 +14,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from shared import console
 from shared.analytics import PeriodError, period
+from shared.charges import PriceTable, PriceTableError, load_price_table, parse_price_table
 from shared.report import Report, build
 from shared.settings import Settings
 from shared.storage.database import open_database
@@ -25,15 +29,23 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
     return console.run("report", lambda: _report(settings, args))
 
 
-def prices(given: list[str]) -> dict[str, float]:
-    found = {}
-    for item in given:
-        category, _, usd = item.partition("=")
-        try:
-            found[category.strip().lower()] = float(usd)
-        except ValueError:
-            raise console.CommandError(f"--price {item!r}: give CATEGORY=USD") from None
-    return found
+def prices(args: argparse.Namespace) -> PriceTable | None:
+    """The table of --prices, or one market for all of --price CATEGORY=USD, or None."""
+    if args.prices is not None and args.price:
+        raise console.CommandError("give --prices or --price, not both")
+    try:
+        if args.prices is not None:
+            return load_price_table(args.prices)
+        if not args.price:
+            return None
+        flat: dict[str, str] = {}
+        for item in args.price:
+            category, _, usd = item.partition("=")
+            flat[category.strip().lower()] = usd.strip()
+        document = {"markets": {"all": ["*"]}, "PMP": {"all": flat}, "CBP": {"all": flat}}
+        return parse_price_table(document, "--price")
+    except PriceTableError as exc:
+        raise console.CommandError(str(exc)) from None
 
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
@@ -41,7 +53,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         start, end = period(args.first, args.last)
     except PeriodError as exc:
         raise console.CommandError(str(exc)) from None
-    priced = prices(args.price)
+    priced = prices(args)
     async with open_database(settings.database_url) as engine:
         statuses, inbound = await report_facts(engine, start, end)
     report = build(statuses, inbound, priced)
@@ -77,12 +89,9 @@ def _tables(report: Report, chart: Path | None) -> list[Any]:
             ],
         ),
         console.table(
-            "Conversations and cost by category",
-            ("day", "number", "category", "conversations", "messages", "cost USD"),
-            [
-                (r.day, r.phone_number_id, r.category, r.conversations, r.priced_messages, r.cost)
-                for r in report.spend
-            ],
+            f"Charges (total {'unpriced' if report.total_cost is None else report.total_cost})",
+            ("day", "number", "model", "market", "category", "type", "messages", "billed", "cost"),
+            [msgspec.structs.astuple(r) for r in report.charges],
         ),
         console.table(
             "Inbound by type",
