@@ -31,7 +31,9 @@ def pmp(
     ]
 
 
-def cbp(wamid: str, to: str, conversation: str, category: str, billable: bool, *statuses: str):  # type: ignore[no-untyped-def]
+def cbp(
+    wamid: str, to: str, conversation: str, category: str, billable: bool, *statuses: str
+) -> list[StatusFact]:
     return [
         StatusFact(
             wamid, "111", status, OLD + 100 + i, None, conversation, category, to, billable, "CBP"
