@@ -12,7 +12,7 @@ TODAY = date(2026, 12, 4)
 
 def test_the_default_is_the_newest_released_version() -> None:
     released = [v for v, (start, _) in VERSIONS.items() if start <= TODAY]
-    assert DEFAULT_GRAPH_VERSION == max(released, key=lambda v: float(v[1:]))
+    assert max(released, key=lambda v: float(v[1:])) == DEFAULT_GRAPH_VERSION
     assert Settings().graph_version == DEFAULT_GRAPH_VERSION
 
 
