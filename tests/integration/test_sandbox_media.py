@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -146,7 +147,7 @@ async def test_an_upload_beyond_its_kinds_limits_is_refused_with_metas_code(
     form = aiohttp.FormData()
     form.add_field("messaging_product", "whatsapp")
     form.add_field("type", mime)
-    form.add_field("file", content, filename="file", content_type=mime)
+    form.add_field("file", io.BytesIO(content), filename="file", content_type=mime)
     response = await sandbox.post(
         f"{GRAPH}/{phone_number_id(sandbox)}/media", data=form, headers=AUTH
     )
