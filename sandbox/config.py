@@ -20,7 +20,13 @@ EXAMPLE_TEMPLATE: Final = {
     "name": "shipping_update",
     "language": "en_US",
     "category": "UTILITY",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, your order has shipped."}],
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your order has shipped.",
+            "example": {"body_text": [["Ana"]]},
+        }
+    ],
 }
 
 

@@ -15,10 +15,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import msgspec
+
 from sandbox.errors import unknown_object
 from sandbox.limits import PairRate, Throughput
 from sandbox.media import MediaStore
 from sandbox.templates import TemplateSpec, template_spec
+from shared.cloudapi.nodes import QualityScore, TemplateNode
 
 SERVICE_WINDOW_S: Final = 24 * 3600
 REQUEST_LOG_SIZE: Final = 10_000
@@ -118,32 +121,41 @@ class RequestRecord:
 class Template:
     id: str
     waba_id: str
-    created: dict[str, Any]  # the creation payload
+    created: dict[str, Any]  # the creation payload, with edits applied
     status: str = "PENDING"
     rejected_reason: str | None = None  # once reviewed: "NONE" or the reason
+    quality: str = "UNKNOWN"  # GREEN, YELLOW, RED, UNKNOWN (until sends are rated)
+    quality_at: int = field(default_factory=lambda: int(time.time()))
+    previous_category: str | None = None
+    edits_at: list[float] = field(default_factory=list)  # edits while approved (rules: 24h, 30d)
 
     def spec(self) -> TemplateSpec:
         """What a send naming this template is checked against."""
         return template_spec(self.created, self.status, self.id)
 
     def node(self, fields: str | None = None) -> dict[str, Any]:
-        """The template node (REFERENCE.md 10.2); ``fields`` as Meta reads it (``id`` always)."""
-        node = {
-            "name": self.created["name"],
-            "parameter_format": self.created.get("parameter_format", "POSITIONAL"),
-            "components": self.created.get("components", []),
-            "language": self.created["language"],
-            "status": self.status,
-            "category": self.created["category"],
-            "quality_score": {"score": "UNKNOWN"},
-            "id": self.id,
-        }
-        if self.rejected_reason is not None:
-            node["rejected_reason"] = self.rejected_reason
+        """The template node as Meta answers it (shared/cloudapi/nodes.py, the one shape the
+        client reads too); ``fields`` as Meta reads it (``id`` always)."""
+        node = TemplateNode(
+            id=self.id,
+            name=self.created["name"],
+            language=self.created["language"],
+            status=self.status,
+            category=self.created["category"],
+            parameter_format=self.created.get("parameter_format", "POSITIONAL"),
+            components=self.created.get("components", []),
+            quality_score=QualityScore(self.quality, self.quality_at),
+            rejected_reason=self.rejected_reason,
+            previous_category=self.previous_category,
+            message_send_ttl_seconds=self.created.get("message_send_ttl_seconds"),
+            cta_url_link_tracking_opted_out=self.created.get("cta_url_link_tracking_opted_out"),
+        )
+        # Meta leaves out what a template does not have (no previous category, no TTL).
+        answer = {k: v for k, v in msgspec.to_builtins(node).items() if v is not None}
         if not fields:
-            return node
+            return answer
         wanted = {f.strip() for f in fields.split(",")} | {"id"}
-        return {k: v for k, v in node.items() if k in wanted}
+        return {k: v for k, v in answer.items() if k in wanted}
 
 
 def new_wamid() -> str:
