@@ -3,6 +3,7 @@
     wapipe templates list [--status S] [--json]     every template, page after page
     wapipe templates show NAME|ID [--json]          one template (each language), its history
     wapipe templates create FILE [--json]           a JSON or YAML file, checked before it is sent
+    wapipe templates edit ID FILE [--json]          new components and/or category, back to review
     wapipe templates delete NAME [--id ID]          every language, or only the one of that id
     wapipe templates sync [--json]                  store them all, and each status that changed
 
@@ -21,12 +22,12 @@ import msgspec
 
 from shared import console
 from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import all_templates, template
+from shared.cloudapi.management import all_templates, edit_template, template
 from shared.cloudapi.nodes import TemplateNode
 from shared.settings import Settings, require
 from shared.storage.database import open_database
 from shared.storage.templates import store_pulled, template_history
-from shared.template_file import load
+from shared.template_file import load, load_edit
 
 COLUMNS = ("name", "language", "status", "category", "quality", "format", "id")
 
@@ -41,6 +42,8 @@ async def _templates(settings: Settings, args: argparse.Namespace) -> int:
         raise console.CommandError("give --waba, or set WAPIPE_WABA_ID")
     if args.action == "create":
         body = load(args.file)  # checked before any call
+    if args.action == "edit":
+        body = load_edit(args.file)
     require(settings, "access_token")
     async with CloudApi(GraphConfig.from_settings(settings)) as api:
         if args.action == "list":
@@ -56,6 +59,13 @@ async def _templates(settings: Settings, args: argparse.Namespace) -> int:
                 [(*row, created.get("id"))],
             )
             console.emit(args, created, shown)
+            return 0
+        if args.action == "edit":
+            await edit_template(api, args.id, body)
+            shown = console.table(
+                "Template edited: back in review", ("id", "changed"), [(args.id, ", ".join(body))]
+            )
+            console.emit(args, {"edited": args.id, "changes": body}, shown)
             return 0
         if args.action == "delete":
             await api.delete_template(waba_id, args.name, args.id)
