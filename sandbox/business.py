@@ -203,7 +203,9 @@ async def edit_template(request: web.Request) -> web.Response:
     decide = functools.partial(_automatic_review, request.app, template, "APPROVED", "NONE")
     asyncio.get_running_loop().call_later(REVIEW_S, decide)
     _components_update(request.app, template)
-    return web.json_response({"success": True})
+    # The id, name and category beside success: what pywa 4.5 reads of Meta's answer today.
+    answer = {"success": True, "id": template.id, "name": edited["name"]}
+    return web.json_response({**answer, "category": edited["category"]})
 
 
 def _components_update(app: web.Application, template: Template) -> None:

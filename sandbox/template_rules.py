@@ -19,7 +19,9 @@ from sandbox.errors import GraphError, invalid_parameter, missing_parameter
 
 EXAMPLE_MISSING_SUBCODE: Final = 2388043
 EDITABLE: Final = frozenset({"APPROVED", "REJECTED", "PAUSED"})
-EDITABLE_FIELDS: Final = frozenset({"components", "category", "parameter_format"})
+EDITABLE_FIELDS: Final = frozenset(
+    {"components", "category", "parameter_format", "message_send_ttl_seconds"}
+)
 DAY_S: Final = 24 * 3600
 APPROVED_EDITS: Final = ((DAY_S, 1), (30 * DAY_S, 10))  # (window, edits allowed in it)
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*[A-Za-z0-9_]+\s*\}\}")

@@ -68,7 +68,7 @@ async def test_an_edit_goes_back_to_review_and_announces_the_new_components(
 ) -> None:
     template_id = await approved(sandbox)
     status, answer = await post(sandbox, template_id, {"components": body("Yo {{1}}", ["Ana"])})
-    assert (status, answer) == (200, {"success": True})
+    assert (status, answer["success"], answer["id"]) == (200, True, template_id)
     template = sandbox.app[WORLD].template_records[template_id]
     assert template.status == "PENDING"
     await wait_until(lambda: template.status == "APPROVED", timeout=5)
