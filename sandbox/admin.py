@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -214,6 +214,8 @@ async def customer_sends(request: web.Request) -> web.Response:
         media_ref = _customer_media(
             world, business.phone_number_id, kind, body, now, config.inbound_media_ttl_s
         )
+    if kind in REPLIES and "context" not in body:  # a button is pressed on a message we sent
+        body["context"] = {"from": business.display_phone_number, "id": _last_sent(world, wa_id)}
     try:
         message = inbound_message(
             kind, sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
@@ -245,6 +247,15 @@ async def customer_sends(request: web.Request) -> web.Response:
     if media_ref is not None:
         answer["media_id"] = media_ref.id
     return web.json_response(answer)
+
+
+REPLIES: Final = ("button", "interactive")  # always answer a message: Meta sends its context
+
+
+def _last_sent(world: World, wa_id: str) -> str:
+    """The wamid of the business's last message to this customer (a new one if none)."""
+    sent = [m for m in world.sent.values() if m.to == wa_id]
+    return max(sent, key=lambda m: m.sent_at).wamid if sent else new_wamid()
 
 
 def _customer_media(
