@@ -61,11 +61,13 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         from shared.report_chart import write_chart
 
         write_chart(report, args.chart, f"wapipe {args.first} to {args.last} (UTC)")
-    console.emit(args, report, *_tables(report, None if args.no_chart else args.chart))
+    currency = priced.currency if priced is not None else ""
+    console.emit(args, report, *_tables(report, None if args.no_chart else args.chart, currency))
     return 0
 
 
-def _tables(report: Report, chart: Path | None) -> list[Any]:
+def _tables(report: Report, chart: Path | None, currency: str) -> list[Any]:
+    total = "unpriced" if report.total_cost is None else f"{report.total_cost} {currency}"
     tables = [
         console.table(
             "Delivery (messages, by the day of each status)",
@@ -89,7 +91,7 @@ def _tables(report: Report, chart: Path | None) -> list[Any]:
             ],
         ),
         console.table(
-            f"Charges (total {'unpriced' if report.total_cost is None else report.total_cost})",
+            f"Charges: billable messages once each when delivered (total {total})",
             ("day", "number", "model", "market", "category", "type", "messages", "billed", "cost"),
             [msgspec.structs.astuple(r) for r in report.charges],
         ),

@@ -104,20 +104,31 @@ async def test_heyoo_reads_the_sandboxs_message_and_status_webhooks(
     served: Served, heyoo_client: heyoo.WhatsApp
 ) -> None:
     sandbox = served.sandbox
-    for spec in ({"type": "text", "body": "hello"}, {"type": "location"}, {"type": "image"}):
-        assert (await sandbox.post(f"/_sandbox/customers/{CUSTOMER}/messages", json=spec)).ok
+    kinds = ("text", "location", "image", "document", "audio", "video", "interactive")
+    for kind in kinds:
+        answer = await sandbox.post(f"/_sandbox/customers/{CUSTOMER}/messages", json={"type": kind})
+        assert answer.ok
     assert "messages" in await asyncio.to_thread(heyoo_client.send_message, "hi", CUSTOMER)
     await wait_until(lambda: len(served.receiver.statuses()) == 3, timeout=5)
+    readers = {
+        "text": heyoo_client.get_message,
+        "location": heyoo_client.get_location,
+        "image": heyoo_client.get_image,
+        "document": heyoo_client.get_document,
+        "audio": heyoo_client.get_audio,
+        "video": heyoo_client.get_video,
+        "interactive": heyoo_client.get_interactive_response,
+    }
     read: list[tuple[Any, ...]] = []
     for body in served.receiver.bodies:
         data = json.loads(body)
         assert heyoo_client.changed_field(data) == "messages"
         if heyoo_client.is_message(data):
             kind = heyoo_client.get_message_type(data)
+            assert readers[kind](data)
+            assert heyoo_client.get_message_id(data).startswith("wamid.")
+            assert heyoo_client.get_message_timestamp(data).isdigit()
             read.append((kind, heyoo_client.get_mobile(data), heyoo_client.get_name(data)))
-            assert {"text": heyoo_client.get_message, "location": heyoo_client.get_location}.get(
-                kind, heyoo_client.get_image
-            )(data)
         else:
             assert heyoo_client.get_delivery(data) in ("sent", "delivered", "read")
-    assert read == [(k, CUSTOMER, "Kerry Fisher") for k in ("text", "location", "image")]
+    assert read == [(k, CUSTOMER, "Kerry Fisher") for k in kinds]
