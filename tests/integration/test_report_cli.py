@@ -173,3 +173,38 @@ async def test_an_empty_date_range_is_one_line(database_url: str) -> None:
         2,
         "wapipe report: --from 2026-12-02 --to 2026-12-01: an empty date range\n",
     )
+
+
+async def test_statuses_stored_before_the_pricing_columns_are_charged_from_their_payload(
+    database_url: str,
+) -> None:
+    """A status stored before migration 0004 has its pricing only in its payload: a CBP one
+    from June 2025 here, charged once for its conversation."""
+    june = int(datetime(2025, 6, 30, tzinfo=UTC).timestamp())
+    pricing = '{"pricing": {"billable": true, "pricing_model": "CBP", "category": "utility"}}'
+    async with open_database(database_url) as engine, engine.begin() as connection:
+        await connection.execute(
+            insert(schema.statuses),
+            [
+                {
+                    "key": f"{wamid}:delivered:",
+                    "wamid": wamid,
+                    "status": "delivered",
+                    "timestamp": june + i,
+                    "phone_number_id": "111",
+                    "recipient_id": "16315551181",
+                    "conversation_id": "conv-1",
+                    "pricing_category": "utility",
+                    "received_at": june,
+                    "stored_at": june,
+                    "payload": pricing,
+                }
+                for i, wamid in enumerate(("old-1", "old-2"))
+            ],
+        )
+    env = {"WAPIPE_DATABASE_URL": database_url, "WAPIPE_LOG_LEVEL": "WARNING"}
+    ran = await wapipe(env, "report", "--from", "2025-06-30", "--to", "2025-06-30", "--price",
+                       "utility=0.015", "--no-chart", "--json")  # fmt: skip
+    assert ran.code == 0, ran.err
+    charged = ("pricing_model", "category", "messages", "billed", "cost")
+    assert rows(ran.json()["charges"], *charged) == [("CBP", "utility", 2, 1, "0.015")]
