@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -222,6 +222,8 @@ async def customer_sends(request: web.Request) -> web.Response:
         media_ref = _customer_media(
             world, business.phone_number_id, kind, body, now, config.inbound_media_ttl_s
         )
+    if kind in REPLIES and "context" not in body:  # a button is pressed on a message we sent
+        body["context"] = {"from": business.display_phone_number, "id": _last_sent(world, wa_id)}
     try:
         sender = wa_id if shown else customer.user_id
         message = inbound_message(
@@ -240,6 +242,8 @@ async def customer_sends(request: web.Request) -> web.Response:
         contact=customer.contact(business.phone_number_id, now),
     )
     customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
+    if "referral" in body:  # from an ad: the next answer may open a free entry point
+        customer.referral_at = now
     if shown:
         customer.phone_contact_at[business.phone_number_id] = now
     world.throughput.record_inbound(business.phone_number_id, now)
@@ -257,6 +261,15 @@ async def customer_sends(request: web.Request) -> web.Response:
     if media_ref is not None:
         answer["media_id"] = media_ref.id
     return web.json_response(answer)
+
+
+REPLIES: Final = ("button", "interactive")  # always answer a message: Meta sends its context
+
+
+def _last_sent(world: World, wa_id: str) -> str:
+    """The wamid of the business's last message to this customer (a new one if none)."""
+    sent = [m for m in world.sent.values() if m.to == wa_id]
+    return max(sent, key=lambda m: m.sent_at).wamid if sent else new_wamid()
 
 
 def _customer_media(

@@ -23,7 +23,14 @@ from typing import Any, Final
 from sandbox.errors import GraphError
 from sandbox.state import SentMessage
 
-PRICE_USD: Final = {"marketing": 0.025, "utility": 0.004, "authentication": 0.0135, "service": 0.0}
+PRICE_USD: Final = {
+    "marketing": 0.025,
+    "marketing_lite": 0.025,
+    "utility": 0.004,
+    "authentication": 0.0135,
+    "authentication_international": 0.03,
+    "service": 0.0,
+}
 _SECONDS: Final = {"HALF_HOUR": 1800, "DAY": 86400, "DAILY": 86400}
 _MONTHLY: Final = ("MONTH", "MONTHLY")
 _CALL: Final = re.compile(r"\.?([a-z_]+)\(([^()]*)\)")
@@ -128,18 +135,27 @@ def _per_category(
 
 
 def pricing(query: Query, sent: Iterable[SentMessage]) -> dict[str, Any]:
-    """Volume and cost per pricing category, per period (delivered messages are charged)."""
-    points = [
-        {
-            "start": a,
-            "end": b,
-            "pricing_category": category.upper(),
-            "pricing_type": "FREE_CUSTOMER_SERVICE" if category == "service" else "REGULAR",
-            "volume": count,
-            "cost": round(count * PRICE_USD.get(category, 0.0), 4),
-        }
-        for a, b, category, count in _per_category(query, list(sent), "delivered")
-    ]
+    """Volume and cost per pricing category and type, per period (a delivered billable message
+    is charged; free ones are counted at no cost)."""
+    messages = list(sent)
+    points = []
+    for a, b in buckets(query.start, query.end, query.granularity):
+        counted = Counter(
+            (m.category, m.pricing_type, m.billable)
+            for m in messages
+            if _in(m, "delivered", (a, b))
+        )
+        for (category, pricing_type, billable), count in sorted(counted.items()):
+            points.append(
+                {
+                    "start": a,
+                    "end": b,
+                    "pricing_category": category.upper(),
+                    "pricing_type": pricing_type.upper(),
+                    "volume": count,
+                    "cost": round(count * PRICE_USD.get(category, 0.0), 4) if billable else 0.0,
+                }
+            )
     return {"data": [{"data_points": points}]}
 
 

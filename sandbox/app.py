@@ -11,20 +11,23 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
 from sandbox import admin, business, console, graph
 from sandbox.config import SandboxConfig
-from sandbox.errors import GraphError, token_invalid
+from sandbox.errors import GraphError, invalid_parameter, token_invalid
 from sandbox.faults import Fault, Faults, endpoint_of
 from sandbox.feed import Feed
 from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, TOKEN, WORLD
 from sandbox.state import RequestRecord, World
 from sandbox.webhooks import Delivery, WebhookSender
+from shared.cloudapi.versions import availability
 from shared.eventloop import new_event_loop
 from shared.settings import Settings, require
 
@@ -88,6 +91,7 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
     try:
         if request.headers.get("Authorization") != f"Bearer {request.app[TOKEN]}":
             raise token_invalid()
+        _check_version(request.path, world.clock.now())
         fault = request.app[FAULTS].pick(request.path)
         if fault is None:
             response = await handler(request)
@@ -120,6 +124,17 @@ async def _graph_auth_and_log(request: web.Request, handler: Handler) -> web.Str
     if endpoint_of(request.path) in MANAGEMENT_ENDPOINTS:
         response.headers.update(_usage_headers(world, request))
     return response
+
+
+def _check_version(path: str, now: float) -> None:
+    """A Graph version never released is refused; one past its end of life is served (Meta
+    answers it as the oldest available, shared/cloudapi/versions.py)."""
+    version = path.split("/")[1] if path.count("/") > 1 else ""
+    if (
+        re.fullmatch(r"v[0-9.]+", version)
+        and availability(version, datetime.fromtimestamp(now, UTC).date()) == "unknown"
+    ):
+        raise invalid_parameter(f"Unknown Graph API version: {version}")
 
 
 MANAGEMENT_ENDPOINTS: Final = ("templates", "profile", "node")

@@ -13,13 +13,20 @@ from typing import Any, Final
 from sandbox.limits import PairRate, Throughput
 from sandbox.state import REQUEST_LOG_SIZE, Clock, Template, World
 from sandbox.webhooks import Chaos, Retry
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 
 # What `wapipe sandbox` starts with, so the README's `wapipe send template` works at once.
 EXAMPLE_TEMPLATE: Final = {
     "name": "shipping_update",
     "language": "en_US",
     "category": "UTILITY",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, your order has shipped."}],
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your order has shipped.",
+            "example": {"body_text": [["Ana"]]},
+        }
+    ],
 }
 
 
@@ -28,7 +35,8 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 8090
     webhook_url: str = "http://127.0.0.1:8080/webhook"  # the local ingress
-    graph_version: str = "v24.0"  # the one the sandbox names in URLs it hands out; any answers
+    # The version the sandbox names in URLs it hands out; it serves every available one.
+    graph_version: str = DEFAULT_GRAPH_VERSION
     rate_per_s: int = 80  # throughput per phone number (docs/cloudapi/limits.md)
     pair_interval_s: float = 6.0  # pair rate: one message every this many seconds...
     pair_burst: int = 45  # ...in bursts of up to this many

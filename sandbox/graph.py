@@ -15,12 +15,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import analytics, blocking, errors, media, usernames
+from sandbox import analytics, blocking, errors, media, pricing, usernames
 from sandbox.errors import GraphError
 from sandbox.json_checks import json_body
 from sandbox.keys import CONFIG, FEED, SENDER, WORLD
 from sandbox.limits import admit_send
-from sandbox.state import SERVICE_WINDOW_S, Business, SentMessage, World, new_wamid
+from sandbox.state import Business, SentMessage, World, new_wamid
 from sandbox.templates import FindTemplate, TemplateSpec
 from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 from sandbox.webhooks import WebhookSender
@@ -33,6 +33,8 @@ def routes() -> list[web.RouteDef]:
         *blocking.routes(),
         web.get(media.DOWNLOAD_PATH, download_media),
         web.post("/{version}/{phone_number_id}/messages", send_message),
+        # The Marketing Messages API (MM Lite): marketing templates only, priced marketing_lite.
+        web.post("/{version}/{phone_number_id}/marketing_messages", send_message),
         web.post("/{version}/{phone_number_id}/media", upload_media),
         web.get("/{version}/{waba_id}/template_analytics", template_analytics),
         web.get("/{version}/{waba_id}/phone_numbers", list_phone_numbers),
@@ -48,6 +50,9 @@ async def send_message(request: web.Request) -> web.Response:
     parsed = parse_messages_request(body, _templates(world, business.waba_id))
     if isinstance(parsed, ReadRequest):
         return web.json_response({"success": True})
+    lite = request.path.endswith("/marketing_messages")
+    if lite and (parsed.template is None or parsed.template.category != "MARKETING"):
+        raise errors.invalid_parameter("marketing_messages sends marketing templates only")
     now = world.clock.now()
     customer = world.customer(parsed.wa_id)  # by phone number or by BSUID
     usernames.refuse_at_once(business, parsed, customer)
@@ -66,7 +71,7 @@ async def send_message(request: web.Request) -> web.Response:
             "sent from this phone number to the same phone number in a "
             "short period of time.",
         )
-    sent = _accept(world, business, parsed, now)
+    sent = _accept(world, business, parsed, now, lite=lite)
     usernames.sent_to(customer, sent, now)
     request.app[FEED].publish(
         "outbound",
@@ -105,10 +110,9 @@ def _templates(world: World, waba_id: str) -> FindTemplate:
     return find
 
 
-def _accept(world: World, business: Business, parsed: SendRequest, now: float) -> SentMessage:
-    # Pricing category: the template's, or "service" for free-form replies
-    # (docs/cloudapi/statuses.md).
-    category = parsed.template.category.lower() if parsed.template is not None else "service"
+def _accept(
+    world: World, business: Business, parsed: SendRequest, now: float, *, lite: bool = False
+) -> SentMessage:
     template_id = parsed.template.id if parsed.template is not None else None
     sent = SentMessage(
         new_wamid(),
@@ -116,13 +120,42 @@ def _accept(world: World, business: Business, parsed: SendRequest, now: float) -
         business.display_phone_number,
         parsed.wa_id,
         parsed.type,
-        category,
+        "service",
         now,
         parsed.biz_opaque_callback_data,
         template_id,
     )
+    _price(world, sent, parsed, lite)
     world.sent[sent.wamid] = sent
     return sent
+
+
+def _price(world: World, sent: SentMessage, parsed: SendRequest, lite: bool) -> None:
+    """Price the send as Meta does (sandbox/pricing.py), opening a free entry point window when
+    this send answers a customer who came from an ad."""
+    customer = world.customer(sent.to)
+    now = sent.sent_at
+    in_entry_point = False
+    if customer is not None:
+        if pricing.opens_entry_point(customer.referral_at, customer.entry_point_until, now):
+            customer.entry_point_id = secrets.token_hex(16)
+            customer.entry_point_until = now + pricing.ENTRY_POINT_WINDOW_S
+            sent.opened_conversation = True
+        in_entry_point = now < customer.entry_point_until
+    send = pricing.Send(
+        parsed.template.category if parsed.template is not None else None,
+        lite,
+        sent.display_phone_number,
+        sent.to,
+    )
+    price = pricing.price(
+        send,
+        in_service_window=customer is not None and customer.in_window(now),
+        in_entry_point=in_entry_point,
+    )
+    sent.category, sent.billable, sent.pricing_type = price.category, price.billable, price.type
+    if in_entry_point and customer is not None:
+        sent.conversation_id = customer.entry_point_id
 
 
 def _refusal(world: World, parsed: SendRequest) -> GraphError | None:
@@ -175,24 +208,8 @@ def _schedule_statuses(
     if sent.type == "audio":
         statuses.append("played")
         delays.append(max(delays) + 0.01)
-    conversation_id = _conversation(world, sent)
     for status, delay in zip(statuses, delays, strict=False):
-        _schedule(
-            sender, world, business, sent, status, loop_now + delay, conversation_id=conversation_id
-        )
-
-
-def _conversation(world: World, sent: SentMessage) -> str:
-    """The conversation this message belongs to: one per customer, category and 24 hours,
-    opened by the first message of its kind (docs/cloudapi/statuses.md, inbound-messages.md)."""
-    key = (sent.phone_number_id, sent.to, sent.category)
-    conversation_id, expires_at = world.conversations.get(key, ("", 0.0))
-    if sent.sent_at >= expires_at:
-        conversation_id = secrets.token_hex(16)
-        world.conversations[key] = (conversation_id, sent.sent_at + SERVICE_WINDOW_S)
-        sent.opened_conversation = True
-    sent.conversation_id = conversation_id
-    return conversation_id
+        _schedule(sender, world, business, sent, status, loop_now + delay)
 
 
 def _schedule(
@@ -203,7 +220,6 @@ def _schedule(
     status: str,
     at: float,
     *,
-    conversation_id: str | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> None:
     timestamp = int(world.clock.now() + max(0.0, at - _loop_time()))
@@ -217,21 +233,7 @@ def _schedule(
     if errors:
         item["errors"] = errors
     else:
-        if status == "sent" and conversation_id:
-            item["conversation"] = {
-                "id": conversation_id,
-                "expiration_timestamp": str(
-                    int(world.conversations[(sent.phone_number_id, sent.to, sent.category)][1])
-                ),
-                "origin": {"type": sent.category},
-            }
-        free = sent.category == "service"
-        item["pricing"] = {
-            "billable": not free,
-            "pricing_model": "PMP",
-            "category": sent.category,
-            "type": "free_customer_service" if free else "regular",
-        }
+        item.update(_pricing_fields(world, sent, status))
     if sent.biz_opaque_callback_data is not None:
         item["biz_opaque_callback_data"] = sent.biz_opaque_callback_data
     sent.statuses.append((status, float(timestamp)))
@@ -240,6 +242,23 @@ def _schedule(
         value["contacts"] = [customer.contact(business.phone_number_id, world.clock.now())]
     value["statuses"] = [item]
     sender.schedule(at, business.waba_id, "messages", value, order_key=sent.wamid)
+
+
+def _pricing_fields(world: World, sent: SentMessage, status: str) -> dict[str, Any]:
+    """``pricing``, and ``conversation`` for a message of a free entry point window only: Meta
+    dropped it elsewhere with per-message pricing (docs/cloudapi/pricing.md)."""
+    price = pricing.Price(sent.billable, sent.category, sent.pricing_type)
+    fields: dict[str, Any] = {"pricing": price.pricing_object()}
+    if sent.conversation_id:
+        conversation: dict[str, Any] = {
+            "id": sent.conversation_id,
+            "origin": {"type": "referral_conversion"},
+        }
+        customer = world.customer(sent.to)
+        if status == "sent" and sent.opened_conversation and customer is not None:
+            conversation["expiration_timestamp"] = str(int(customer.entry_point_until))
+        fields["conversation"] = conversation
+    return fields
 
 
 def _metadata(business: Business) -> dict[str, str]:

@@ -18,12 +18,13 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 
 from sandbox import errors
+from shared.media_limits import LARGEST_BYTES, check_media, is_animated_webp
 
 UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # docs/cloudapi/media.md
 DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"
 URLS_BEFORE_PRUNING: Final = 10_000  # expired download URLs are dropped past this many
-# documents, the largest kind (docs/cloudapi/media.md)
-LARGEST_MEDIA_BYTES: Final = 100 * 1024 * 1024
+# documents, the largest kind (docs/cloudapi/media-limits.md)
+LARGEST_MEDIA_BYTES: Final = LARGEST_BYTES
 
 
 @dataclass
@@ -114,4 +115,15 @@ async def read_upload(request: web.Request) -> tuple[bytes, str, str | None]:
     mime_type = fields.get("type") or part_type
     if not mime_type:
         raise errors.missing_parameter("type is required")
+    _check_limits(content, mime_type)
     return content, mime_type, filename
+
+
+def _check_limits(content: bytes, mime_type: str) -> None:
+    """Meta's type and size per kind (shared/media_limits.py): a type no kind takes is an
+    invalid parameter, a file too large a media upload error."""
+    refused = check_media(None, mime_type, len(content), animated=is_animated_webp(content[:32]))
+    if refused is not None and refused.reason == "type":
+        raise errors.invalid_parameter(f"Param file: {refused.details}")
+    if refused is not None:
+        raise errors.GraphError(131053, refused.details)

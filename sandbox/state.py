@@ -15,10 +15,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import msgspec
+
 from sandbox.errors import unknown_object
 from sandbox.limits import PairRate, Throughput
 from sandbox.media import MediaStore
 from sandbox.templates import TemplateSpec, template_spec
+from shared.cloudapi.nodes import QualityScore, TemplateNode
 
 SERVICE_WINDOW_S: Final = 24 * 3600
 # A username customer's phone number still shows in webhooks to a business number that messaged
@@ -95,6 +98,9 @@ class Customer:
     # from it while it was shown)
     phone_contact_at: dict[str, float] = field(default_factory=dict)
     blocked_by: dict[str, float] = field(default_factory=dict)  # business number id -> when
+    referral_at: float | None = None  # last message from an ad (sandbox/pricing.py)
+    entry_point_id: str = ""  # the free entry point window open or last open, and its end
+    entry_point_until: float = 0.0
 
     def in_window(self, now: float) -> bool:
         return self.last_inbound_at is not None and now - self.last_inbound_at < SERVICE_WINDOW_S
@@ -130,12 +136,14 @@ class SentMessage:
     display_phone_number: str
     to: str
     type: str
-    category: str  # pricing category: marketing, utility, authentication, service
+    category: str  # pricing category (sandbox/pricing.py)
     sent_at: float
     biz_opaque_callback_data: str | None = None
     template_id: str | None = None
-    conversation_id: str | None = None
-    opened_conversation: bool = False  # the first message of its conversation
+    conversation_id: str | None = None  # its free entry point window's, if any
+    opened_conversation: bool = False  # the first message of its entry point window
+    billable: bool = True
+    pricing_type: str = "regular"
     to_bsuid: bool = False  # sent to a BSUID (``recipient``): statuses name no phone number
     statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
@@ -153,33 +161,42 @@ class RequestRecord:
 class Template:
     id: str
     waba_id: str
-    created: dict[str, Any]  # the creation payload
+    created: dict[str, Any]  # the creation payload, with edits applied
     status: str = "PENDING"
     rejected_reason: str | None = None  # once reviewed: "NONE" or the reason
+    quality: str = "UNKNOWN"  # GREEN, YELLOW, RED, UNKNOWN (until sends are rated)
+    quality_at: int = field(default_factory=lambda: int(time.time()))
+    previous_category: str | None = None
+    edits_at: list[float] = field(default_factory=list)  # edits while approved (rules: 24h, 30d)
 
     def spec(self) -> TemplateSpec:
         """What a send naming this template is checked against."""
         return template_spec(self.created, self.status, self.id)
 
     def node(self, fields: str | None = None) -> dict[str, Any]:
-        """The template node
-        (docs/cloudapi/templates.md); ``fields`` as Meta reads it (``id`` always)."""
-        node = {
-            "name": self.created["name"],
-            "parameter_format": self.created.get("parameter_format", "POSITIONAL"),
-            "components": self.created.get("components", []),
-            "language": self.created["language"],
-            "status": self.status,
-            "category": self.created["category"],
-            "quality_score": {"score": "UNKNOWN"},
-            "id": self.id,
-        }
-        if self.rejected_reason is not None:
-            node["rejected_reason"] = self.rejected_reason
+        """The template node as Meta answers it (docs/cloudapi/templates.md;
+        shared/cloudapi/nodes.py, the one shape the client reads too); ``fields`` as Meta reads
+        it (``id`` always)."""
+        node = TemplateNode(
+            id=self.id,
+            name=self.created["name"],
+            language=self.created["language"],
+            status=self.status,
+            category=self.created["category"],
+            parameter_format=self.created.get("parameter_format", "POSITIONAL"),
+            components=self.created.get("components", []),
+            quality_score=QualityScore(self.quality, self.quality_at),
+            rejected_reason=self.rejected_reason,
+            previous_category=self.previous_category,
+            message_send_ttl_seconds=self.created.get("message_send_ttl_seconds"),
+            cta_url_link_tracking_opted_out=self.created.get("cta_url_link_tracking_opted_out"),
+        )
+        # Meta leaves out what a template does not have (no previous category, no TTL).
+        answer = {k: v for k, v in msgspec.to_builtins(node).items() if v is not None}
         if not fields:
-            return node
+            return answer
         wanted = {f.strip() for f in fields.split(",")} | {"id"}
-        return {k: v for k, v in node.items() if k in wanted}
+        return {k: v for k, v in answer.items() if k in wanted}
 
 
 def new_wamid() -> str:
@@ -200,8 +217,6 @@ class World:
     media: MediaStore = field(default_factory=MediaStore)
     template_records: dict[str, Template] = field(default_factory=dict)  # by template id
     management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour
-    # (phone number id, customer, category) -> (conversation id, expires at)
-    conversations: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -16,6 +16,8 @@ from typing import Any, Final
 import msgspec
 from yarl import URL
 
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+
 PREFIX: Final = "WAPIPE_"
 SECRET_FIELDS: Final = frozenset(
     {"amqp_url", "database_url", "app_secrets", "verify_token", "access_token"}
@@ -37,7 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # The Cloud API (Meta's, or the sandbox's address locally).
     graph_url: str = "https://graph.facebook.com"
-    graph_version: str = "v24.0"
+    graph_version: str = DEFAULT_GRAPH_VERSION  # the newest (shared/cloudapi/versions.py)
     access_token: str = ""
     # Where WAPIPE_ACCESS_TOKEN_FILE pointed, if it did: the sender reads it again when Meta
     # refuses the token, so a rotated secret is picked up without a restart.

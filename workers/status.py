@@ -82,6 +82,9 @@ def history_row(item: StatusEvent, stored_at: float) -> StatusRow:
         received_at=event.received_at,
         stored_at=stored_at,
         payload=bytes(event.payload).decode(),
+        pricing_billable=status.pricing.billable if status.pricing else None,
+        pricing_model=status.pricing.pricing_model if status.pricing else None,
+        pricing_type=status.pricing.type if status.pricing else None,
     )
 
 

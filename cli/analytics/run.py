@@ -1,6 +1,6 @@
 """``wapipe analytics``: the Cloud API's analytics for the WABA, pulled, stored, shown.
 
-    wapipe analytics messages|conversations|pricing|templates --from 2026-12-01 --to 2026-12-03
+    wapipe analytics messages|conversations|pricing|templates --since 2026-12-01 --until 2026-12-03
                      [--granularity day|month|half_hour] [--template ID ...] [--json]
 
 ``templates`` asks for the ids given, or else for every template of the WABA, ten a call.

@@ -15,7 +15,8 @@ def register(commands: Commands) -> None:
     common.add_argument(
         "--from",
         dest="phone_number_id",
-        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else the local sandbox's)",
+        help="the business number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else "
+        "the local sandbox's)",
     )
     add_json_flag(common)
     for action, meaning in (("add", "block customers"), ("remove", "unblock customers")):

@@ -13,7 +13,13 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser("report", help="delivery, latency, spend, inbound, per day")
     add_period_flags(parser)
     parser.add_argument(
-        "--price", action="append", default=[], help="CATEGORY=USD a message, e.g. marketing=0.025"
+        "--prices", type=Path, help="price table, TOML by market (docs/pricing-table.md)"
+    )
+    parser.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        help="CATEGORY=USD a message in any market, e.g. marketing=0.025 (not with --prices)",
     )
     parser.add_argument(
         "--out",

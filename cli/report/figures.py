@@ -3,20 +3,22 @@
 Per UTC day and per business number: messages sent, delivered, read and failed (each message
 counted once a status, on the day of that status), failures by error code, send-to-delivered and
 delivered-to-read latency percentiles (on the day of the earlier status; Meta's timestamps are
-whole seconds), conversations and messages by pricing category (with a cost when a
-price is given for the category), and inbound messages by type.
+whole seconds), what Meta charges by pricing model, market, category and type
+(cli/report/charges.py, priced from the user's price table), and inbound messages by type.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final
 
 import msgspec
 
+from cli.report.charges import Charge, PricedStatus, PriceTable, charges, total_cost
 from shared.storage.report import InboundFact, StatusFact
 
 PERCENTILES: Final = (50, 90, 99)
@@ -49,15 +51,6 @@ class Latency(msgspec.Struct, frozen=True):
     p99_s: float
 
 
-class Spend(msgspec.Struct, frozen=True):
-    day: str
-    phone_number_id: str
-    category: str
-    conversations: int
-    priced_messages: int
-    cost: float | None  # priced_messages x the price given for the category, else None
-
-
 class Inbound(msgspec.Struct, frozen=True):
     day: str
     phone_number_id: str
@@ -69,7 +62,8 @@ class Report(msgspec.Struct, frozen=True):
     deliveries: list[Delivery]
     failures: list[Failure]
     latencies: list[Latency]
-    spend: list[Spend]
+    charges: list[Charge]
+    total_cost: Decimal | None  # to the cent; None when a billed row has no price
     inbound: list[Inbound]
 
 
@@ -86,15 +80,33 @@ def percentile(values: Sequence[float], p: int) -> float:
 def build(
     statuses: Iterable[StatusFact],
     inbound: Iterable[InboundFact],
-    prices: Mapping[str, float] | None = None,
+    prices: PriceTable | None = None,
 ) -> Report:
+    statuses = list(statuses)
     firsts = _first_times(statuses)
+    charged = charges((_priced(s) for s in statuses), prices)
     return Report(
         deliveries=_deliveries(firsts),
         failures=_failures(firsts),
         latencies=_latencies(firsts),
-        spend=_spend(firsts, prices or {}),
+        charges=charged,
+        total_cost=total_cost(charged),
         inbound=_inbound(inbound),
+    )
+
+
+def _priced(fact: StatusFact) -> PricedStatus:
+    return PricedStatus(
+        fact.wamid,
+        fact.phone_number_id,
+        fact.status,
+        fact.timestamp,
+        fact.recipient_id,
+        fact.conversation_id,
+        fact.pricing_billable,
+        fact.pricing_model,
+        fact.pricing_category,
+        fact.pricing_type,
     )
 
 
@@ -102,21 +114,16 @@ class _Message(msgspec.Struct):
     phone_number_id: str
     at: dict[str, int]  # status -> its earliest timestamp
     codes: set[int | None]
-    conversations: set[str]
-    category: str | None = None
 
 
 def _first_times(statuses: Iterable[StatusFact]) -> dict[str, _Message]:
     found: dict[str, _Message] = {}
     for fact in statuses:
-        message = found.setdefault(fact.wamid, _Message(fact.phone_number_id, {}, set(), set()))
+        message = found.setdefault(fact.wamid, _Message(fact.phone_number_id, {}, set()))
         if fact.status not in message.at or fact.timestamp < message.at[fact.status]:
             message.at[fact.status] = fact.timestamp
         if fact.status == "failed":
             message.codes.add(fact.error_code)
-        if fact.conversation_id:
-            message.conversations.add(fact.conversation_id)
-        message.category = fact.pricing_category or message.category
     return found
 
 
@@ -155,28 +162,6 @@ def _latencies(messages: dict[str, _Message]) -> list[Latency]:
     return [
         Latency(day, number, stage, len(values), *(percentile(values, p) for p in PERCENTILES))
         for (day, number, stage), values in sorted(waits.items())
-    ]
-
-
-def _spend(messages: dict[str, _Message], prices: Mapping[str, float]) -> list[Spend]:
-    conversations: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    billable: dict[tuple[str, str, str], int] = defaultdict(int)
-    for message in messages.values():
-        if message.category is None or not message.at:
-            continue
-        key = (day_of(min(message.at.values())), message.phone_number_id, message.category)
-        conversations[key] |= message.conversations
-        billable[key] += 1
-    return [
-        Spend(
-            day,
-            number,
-            category,
-            len(conversations[(day, number, category)]),
-            count,
-            round(count * prices[category], 6) if category in prices else None,
-        )
-        for (day, number, category), count in sorted(billable.items())
     ]
 
 

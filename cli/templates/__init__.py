@@ -1,4 +1,4 @@
-"""``wapipe templates list|show|create|delete|sync``: the WABA's message templates (the work in
+"""``wapipe templates list|show|create|edit|delete|sync``: the WABA's message templates (the work in
 cli/templates/run.py, the file check in cli/templates/file.py)."""
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ def register(commands: Commands) -> None:
     show.add_argument("template", help="its name (every language) or its id")
     create = actions.add_parser("create", parents=[common], help="create from a JSON/YAML file")
     create.add_argument("file", type=Path, help="the template, as JSON or YAML (checked first)")
+    edit = actions.add_parser("edit", parents=[common], help="new components or category")
+    edit.add_argument("id", help="the template's id")
+    edit.add_argument("file", type=Path, help="JSON/YAML with components and/or category")
     delete = actions.add_parser("delete", parents=[common], help="delete a template")
     delete.add_argument("name", help="the template's name")
     delete.add_argument("--id", help="only the language of this template id")

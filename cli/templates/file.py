@@ -46,6 +46,38 @@ class TemplateFileError(Exception):
 
 def load(path: Path) -> dict[str, Any]:
     """The template in a ``.json``, ``.yaml`` or ``.yml`` file, checked."""
+    loaded = _read(path)
+    problems = check(loaded)
+    if problems:
+        raise TemplateFileError(str(path), problems)
+    return loaded
+
+
+EDITABLE: Final = ("components", "category", "parameter_format")
+
+
+def load_edit(path: Path) -> dict[str, Any]:
+    """An edit of a template: its new ``components`` and/or ``category`` (all Meta lets change,
+    docs/cloudapi/template-rules.md), checked as a template would be."""
+    loaded = _read(path)
+    fixed = sorted(set(loaded) - set(EDITABLE))
+    if fixed or not loaded:
+        return _refused(path, f"an edit gives only {', '.join(EDITABLE)}", fixed)
+    whole = {"name": "edited", "language": "en_US", "category": "UTILITY"} | loaded
+    if "components" not in loaded:
+        whole["components"] = [{"type": "BODY", "text": "unchanged"}]
+    problems = check(whole)
+    if problems:
+        raise TemplateFileError(str(path), problems)
+    return loaded
+
+
+def _refused(path: Path, rule: str, fixed: list[str]) -> dict[str, Any]:
+    shown = f" ({', '.join(fixed)} cannot change)" if fixed else ""
+    raise TemplateFileError(str(path), [rule + shown])
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -60,9 +92,6 @@ def load(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(loaded, dict):
         raise TemplateFileError(str(path), ["the file must hold one object (the template)"])
-    problems = check(loaded)
-    if problems:
-        raise TemplateFileError(str(path), problems)
     return loaded
 
 

@@ -3,6 +3,7 @@
     wapipe templates list [--status S] [--json]     every template, page after page
     wapipe templates show NAME|ID [--json]          one template (each language), its history
     wapipe templates create FILE [--json]           a JSON or YAML file, checked before it is sent
+    wapipe templates edit ID FILE [--json]          new components and/or category, back to review
     wapipe templates delete NAME [--id ID]          every language, or only the one of that id
     wapipe templates sync [--json]                  store them all, and each status that changed
 
@@ -22,9 +23,9 @@ import msgspec
 from cli import output as console
 from cli.database import stored
 from cli.localsandbox import cloud_api_settings
-from cli.templates.file import load
+from cli.templates.file import load, load_edit
 from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import all_templates, template
+from shared.cloudapi.management import all_templates, edit_template, template
 from shared.cloudapi.nodes import TemplateNode
 from shared.settings import Settings
 from shared.storage.database import open_database
@@ -40,6 +41,8 @@ def run_templates(settings: Settings, args: argparse.Namespace) -> int:
 async def _templates(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "create":
         body = load(args.file)  # checked before any call
+    if args.action == "edit":
+        body = load_edit(args.file)
     command = f"templates {args.action}"
     settings = cloud_api_settings(settings, command, ("waba_id",), waba_id=args.waba)
     waba_id = settings.waba_id
@@ -57,6 +60,13 @@ async def _templates(settings: Settings, args: argparse.Namespace) -> int:
                 [(*row, created.get("id"))],
             )
             console.emit(args, created, shown)
+            return 0
+        if args.action == "edit":
+            await edit_template(api, args.id, body)
+            shown = console.table(
+                "Template edited: back in review", ("id", "changed"), [(args.id, ", ".join(body))]
+            )
+            console.emit(args, {"edited": args.id, "changes": body}, shown)
             return 0
         if args.action == "delete":
             await api.delete_template(waba_id, args.name, args.id)

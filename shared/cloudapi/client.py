@@ -323,6 +323,10 @@ class CloudApi:
             "POST", f"/{waba_id}/message_templates", json=dict(template), repeatable=False
         )
 
+    async def edit_template(self, template_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /{template-id}: new components or category (docs/cloudapi/template-rules.md)."""
+        return await self._json("POST", f"/{template_id}", json=dict(changes), repeatable=False)
+
     async def delete_template(
         self, waba_id: str, name: str, template_id: str | None = None
     ) -> dict[str, Any]:

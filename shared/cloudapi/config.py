@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from shared.settings import Settings
 
 
@@ -15,7 +16,7 @@ class GraphConfig(msgspec.Struct, frozen=True, kw_only=True):
     ``WAPIPE_ACCESS_TOKEN*`` variables)."""
 
     graph_url: str = "https://graph.facebook.com"
-    graph_version: str = "v24.0"
+    graph_version: str = DEFAULT_GRAPH_VERSION  # the newest (shared/cloudapi/versions.py)
     access_token: str = ""
     access_token_file: str = ""  # read again by reload_token(): a rotated secret
     timeout_s: float = 30.0  # a whole call, retries apart

@@ -18,6 +18,7 @@ from shared.cloudapi.errors import error_without_code
 from shared.cloudapi.nodes import (
     PHONE_NUMBER_FIELDS,
     PROFILE_FIELDS,
+    TEMPLATE_FIELDS,
     BusinessProfile,
     PhoneNumberNode,
     PhoneNumberPage,
@@ -27,9 +28,6 @@ from shared.cloudapi.nodes import (
     TemplateSummary,
 )
 
-TEMPLATE_FIELDS: Final = (
-    "id,name,language,status,category,parameter_format,components,quality_score,rejected_reason"
-)
 PAGE_SIZE: Final = 100
 T = TypeVar("T")
 
@@ -73,6 +71,17 @@ async def all_templates(
 async def template(api: CloudApi, template_id: str) -> TemplateNode:
     answer = await api.node(template_id, TEMPLATE_FIELDS)
     return _typed(answer, TemplateNode, "template")
+
+
+class EditAnswer(msgspec.Struct, frozen=True):
+    success: bool = False
+
+
+async def edit_template(api: CloudApi, template_id: str, changes: dict[str, Any]) -> bool:
+    """Meta answers ``{"success": true}``; the template goes back to review."""
+    return _typed(
+        await api.edit_template(template_id, changes), EditAnswer, "template edit"
+    ).success
 
 
 async def phone_numbers(api: CloudApi, waba_id: str) -> list[PhoneNumberNode]:

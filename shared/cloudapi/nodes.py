@@ -19,12 +19,15 @@ class Paging(msgspec.Struct, frozen=True):
     next: str | None = None  # present only when there is a next page
 
 
-class QualityScore(msgspec.Struct, frozen=True):
+class QualityScore(msgspec.Struct, frozen=True, omit_defaults=True):
     score: str | None = None  # GREEN, YELLOW, RED, UNKNOWN
-    date: int | None = None
+    date: int | None = None  # unix seconds: when the score was set
 
 
 class TemplateNode(msgspec.Struct, frozen=True, kw_only=True):
+    """A template as ``GET /{template-id}`` and the list answer it (Meta's "Message template"
+    reference; docs/cloudapi/template-rules.md): the client reads it, the sandbox answers it."""
+
     id: str
     name: str
     language: str
@@ -34,10 +37,19 @@ class TemplateNode(msgspec.Struct, frozen=True, kw_only=True):
     components: list[dict[str, Any]] = []
     quality_score: QualityScore | None = None
     rejected_reason: str | None = None
+    previous_category: str | None = None  # after Meta moved it to another category
+    correct_category: str | None = None  # Meta's category, announced before it moves it
+    sub_category: str | None = None
+    message_send_ttl_seconds: int | None = None
+    library_template_name: str | None = None
+    cta_url_link_tracking_opted_out: bool | None = None
 
     @property
     def quality(self) -> str | None:
         return self.quality_score.score if self.quality_score is not None else None
+
+
+TEMPLATE_FIELDS: Final = ",".join(TemplateNode.__struct_fields__)
 
 
 class TemplateSummary(msgspec.Struct, frozen=True):

@@ -104,6 +104,10 @@ statuses: Final = Table(
     Column("error_details", Text),
     Column("conversation_id", Text),
     Column("pricing_category", Text),
+    # What the report charges by (cli/report/charges.py): each status's pricing, as Meta sent it.
+    Column("pricing_billable", Boolean),
+    Column("pricing_model", Text),  # CBP (before 2025-07-01) or PMP
+    Column("pricing_type", Text),  # regular, free_customer_service, free_entry_point
     Column("received_at", Float, nullable=False),
     Column("stored_at", Float, nullable=False),
     Column("payload", Text, nullable=False),  # the status object, verbatim JSON

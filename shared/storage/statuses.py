@@ -43,6 +43,9 @@ class StatusRow(msgspec.Struct, frozen=True, kw_only=True):
     received_at: float
     stored_at: float
     payload: str
+    pricing_billable: bool | None = None
+    pricing_model: str | None = None
+    pricing_type: str | None = None
 
 
 class MessageState(msgspec.Struct, frozen=True, kw_only=True):

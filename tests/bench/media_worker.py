@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION as GRAPH_VERSION
 from tests.bench.ingress import machine, wait_ready
 from tests.bench.report import publish
 from tests.helpers import Broker, answers, free_port, wait_until
@@ -68,7 +69,7 @@ async def bare_downloads(sandbox: str, media_ids: list[str]) -> float:
 
         async def one(media_id: str) -> None:
             async with slots:
-                async with session.get(f"{sandbox}/v24.0/{media_id}") as response:
+                async with session.get(f"{sandbox}/{GRAPH_VERSION}/{media_id}") as response:
                     info: dict[str, Any] = await response.json()
                 async with session.get(info["url"]) as response:
                     async for _ in response.content.iter_chunked(256 * 1024):

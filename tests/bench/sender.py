@@ -56,6 +56,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from shared import topology
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from shared.eventloop import new_event_loop
 from shared.schemas.jobs import SendJob, api_message, encode_job, routing_key, text_message
 from tests.bench.report import publish
@@ -345,7 +346,9 @@ def bare_loop(url: str, number: str, jobs: int, concurrency: int) -> None:
 
             async def worker() -> None:
                 for body in pending:
-                    async with session.post(f"{url}/v24.0/{number}/messages", json=body) as answer:
+                    async with session.post(
+                        f"{url}/{DEFAULT_GRAPH_VERSION}/{number}/messages", json=body
+                    ) as answer:
                         if answer.status != 200:
                             raise RuntimeError(f"answered {answer.status}: {await answer.text()}")
                         await answer.read()

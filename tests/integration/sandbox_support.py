@@ -14,6 +14,7 @@ from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 from sandbox.keys import WORLD
 from sandbox.webhooks import Retry
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 from shared.settings import Settings
 from shared.signature import HEADER, is_valid, parse
@@ -22,7 +23,7 @@ from tests.helpers import cloudapi_dir
 TOKEN = "sandbox-test-token"
 SECRET = "sandbox-test-secret"
 CUSTOMER = "16315551181"
-GRAPH = "/v24.0"
+GRAPH = f"/{DEFAULT_GRAPH_VERSION}"
 
 SandboxClient = TestClient[web.Request, web.Application]
 

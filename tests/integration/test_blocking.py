@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sandbox.keys import WORLD
 from cli.block.run import run_block
+from sandbox.keys import WORLD
 from shared.cloudapi import blocking
 from shared.cloudapi.client import CloudApi, GraphConfig
 from shared.settings import Settings

@@ -59,6 +59,10 @@ async def store_fixture(database_url: str) -> None:
                     "error_code": code,
                     "conversation_id": conversation,
                     "pricing_category": category,
+                    "pricing_billable": True if category else None,
+                    "pricing_model": "PMP" if category else None,
+                    "pricing_type": "regular" if category else None,
+                    "recipient_id": "16315551181",
                     "received_at": at,
                     "stored_at": at,
                     "payload": "{}",
@@ -107,17 +111,42 @@ async def test_the_reports_numbers_equal_a_hand_count(database_url: str, tmp_pat
         (day1, "111", "sent->delivered", 2, 2.0, 5.0, 5.0),
         (day1, "222", "sent->delivered", 1, 85910.0, 85910.0, 85910.0),
     ]
-    spend = ("category", "conversations", "priced_messages", "cost")
-    assert rows(found["spend"], *number, *spend) == [
-        (day1, "111", "marketing", 1, 1, None),
-        (day1, "111", "utility", 1, 2, 0.008),
-        (day1, "222", "marketing", 1, 1, None),
+    # Charged once each when delivered: m3 failed, m5 was delivered on day 2.
+    charged = ("market", "category", "type", "messages", "billed", "cost")
+    assert rows(found["charges"], *number, *charged) == [
+        (day1, "111", "all", "utility", "regular", 2, 2, "0.008"),
+        (day2, "222", "all", "marketing", "regular", 1, 1, None),
     ]
+    assert found["total_cost"] is None  # marketing has no price
     assert rows(found["inbound"], *number, "type", "messages") == [
         (day1, "111", "image", 1),
         (day1, "111", "text", 2),
         (day2, "222", "text", 1),
     ]
+
+
+async def test_a_price_table_file_prices_by_market(database_url: str) -> None:
+    await store_fixture(database_url)
+    example = Path(__file__).parents[2] / "examples" / "prices.toml"
+    ran = await report(database_url, "--prices", str(example), "--no-chart", "--json")
+    assert ran.code == 0, ran.err
+    found = ran.json()
+    assert rows(found["charges"], "market", "category", "billed", "cost") == [
+        ("North America", "utility", 2, "0.008"),
+        ("North America", "marketing", 1, "0.025"),
+    ]
+    assert found["total_cost"] == "0.03"
+
+
+async def test_a_price_table_with_an_unknown_category_is_one_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    table = tmp_path / "prices.toml"
+    table.write_text('[markets]\nall = ["*"]\n[PMP.all]\npromo = "0.01"\n')
+    ran = await report(database_url, "--prices", str(table), "--no-chart")
+    assert ran.code != 0
+    assert len(ran.err.strip().splitlines()) == 1
+    assert "unknown category 'promo'" in ran.err
 
 
 async def test_the_chart_is_written_and_not_blank(database_url: str, tmp_path: Path) -> None:
@@ -144,3 +173,38 @@ async def test_an_empty_date_range_is_one_line(database_url: str) -> None:
         2,
         "wapipe report: --since 2026-12-02 --until 2026-12-01: an empty period\n",
     )
+
+
+async def test_statuses_stored_before_the_pricing_columns_are_charged_from_their_payload(
+    database_url: str,
+) -> None:
+    """A status stored before migration 0005 has its pricing only in its payload: a CBP one
+    from June 2025 here, charged once for its conversation."""
+    june = int(datetime(2025, 6, 30, tzinfo=UTC).timestamp())
+    pricing = '{"pricing": {"billable": true, "pricing_model": "CBP", "category": "utility"}}'
+    async with open_database(database_url) as engine, engine.begin() as connection:
+        await connection.execute(
+            insert(schema.statuses),
+            [
+                {
+                    "key": f"{wamid}:delivered:",
+                    "wamid": wamid,
+                    "status": "delivered",
+                    "timestamp": june + i,
+                    "phone_number_id": "111",
+                    "recipient_id": "16315551181",
+                    "conversation_id": "conv-1",
+                    "pricing_category": "utility",
+                    "received_at": june,
+                    "stored_at": june,
+                    "payload": pricing,
+                }
+                for i, wamid in enumerate(("old-1", "old-2"))
+            ],
+        )
+    env = {"WAPIPE_DATABASE_URL": database_url, "WAPIPE_LOG_LEVEL": "WARNING"}
+    ran = await wapipe(env, "report", "--since", "2025-06-30", "--until", "2025-06-30", "--price",
+                       "utility=0.015", "--no-chart", "--json")  # fmt: skip
+    assert ran.code == 0, ran.err
+    charged = ("pricing_model", "category", "messages", "billed", "cost")
+    assert rows(ran.json()["charges"], *charged) == [("CBP", "utility", 2, 1, "0.015")]

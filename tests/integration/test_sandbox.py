@@ -12,6 +12,7 @@ from sandbox.webhooks import Chaos
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
+    GRAPH,
     Receiver,
     SandboxClient,
     open_window,
@@ -52,7 +53,7 @@ async def test_send_answers_the_success_shape_then_sent_delivered_read(
     ]
     assert all(got.signed)
     sent = got.statuses()[0][2]
-    assert sent["conversation"]["origin"]["type"] == "service"
+    assert "conversation" not in sent  # per-message pricing: only entry point windows have one
     assert sent["pricing"] == {
         "billable": False,
         "pricing_model": "PMP",
@@ -204,7 +205,7 @@ async def test_mark_as_read_and_typing_answer_success(sandbox: SandboxClient) ->
 
 async def test_body_that_is_not_json_answers_100(sandbox: SandboxClient) -> None:
     response = await sandbox.post(
-        f"/v24.0/{phone_number_id(sandbox)}/messages",
+        f"{GRAPH}/{phone_number_id(sandbox)}/messages",
         data=b"{",
         headers={"Authorization": "Bearer sandbox-test-token"},
     )
@@ -283,7 +284,8 @@ async def test_request_log_keeps_the_newest_requests_it_has_room_for(
 
 async def test_management_answers_carry_usage_headers(sandbox: SandboxClient) -> None:
     response = await sandbox.get(
-        f"/v24.0/{phone_number_id(sandbox)}", headers={"Authorization": "Bearer sandbox-test-token"}
+        f"{GRAPH}/{phone_number_id(sandbox)}",
+        headers={"Authorization": "Bearer sandbox-test-token"},
     )
     usage = json.loads(response.headers["X-Business-Use-Case-Usage"])
     [(waba, [entry])] = usage.items()
@@ -296,7 +298,7 @@ async def test_management_answers_carry_usage_headers(sandbox: SandboxClient) ->
     }
     assert "call_count" in json.loads(response.headers["X-App-Usage"])
     sent = await sandbox.post(
-        f"/v24.0/{phone_number_id(sandbox)}/messages",
+        f"{GRAPH}/{phone_number_id(sandbox)}/messages",
         json=text_to(),
         headers={"Authorization": "Bearer sandbox-test-token"},
     )
@@ -348,7 +350,7 @@ async def test_unknown_control_path_answers_404_not_a_graph_node(sandbox: Sandbo
 async def test_phone_numbers_of_a_waba(sandbox: SandboxClient) -> None:
     business = next(iter(sandbox.app[WORLD].businesses.values()))
     response = await sandbox.get(
-        f"/v24.0/{business.waba_id}/phone_numbers",
+        f"{GRAPH}/{business.waba_id}/phone_numbers",
         headers={"Authorization": "Bearer sandbox-test-token"},
     )
     body = await response.json()
@@ -386,3 +388,19 @@ async def test_statuses_arrive_in_order_however_slow_the_receiver(
     for wamid, status, _ in got.statuses(got.answered):  # as the receiver finished them
         per_message.setdefault(wamid, []).append(status)
     assert all(order == ["sent", "delivered", "read"] for order in per_message.values())
+
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [("v26.0", 200), ("v22.0", 200), ("v15.0", 200), ("v99.0", 400)],
+)
+async def test_every_released_graph_version_is_served_and_an_unreleased_one_refused(
+    sandbox: SandboxClient, version: str, status: int
+) -> None:
+    """Meta serves a version until its end of life, and past it answers as the oldest one still
+    available; a version it never released is refused."""
+    answer = await sandbox.get(
+        f"/{version}/{phone_number_id(sandbox)}",
+        headers={"Authorization": "Bearer sandbox-test-token"},
+    )
+    assert answer.status == status

@@ -61,7 +61,8 @@ async def test_analytics_count_what_was_sent_and_delivered_and_what_it_cost(
         opened[point["conversation_category"]] = (
             opened.get(point["conversation_category"], 0) + point["conversation"]
         )
-    assert opened == {"SERVICE": 1, "UTILITY": 1}  # 3 replies in one window; 1 template
+    # Per-message pricing: conversations are only free entry point windows, none here.
+    assert opened == {}
 
     node = await waba_fields(
         sandbox,
@@ -76,13 +77,12 @@ async def test_analytics_count_what_was_sent_and_delivered_and_what_it_cost(
     cost: dict[str, float] = {}
     for point in node["pricing_analytics"]["data"][0]["data_points"]:
         category = point["pricing_category"]
-        assert point["pricing_type"] == (
-            "FREE_CUSTOMER_SERVICE" if category == "SERVICE" else "REGULAR"
-        )
+        # The customer wrote: replies and the utility template inside the window are free.
+        assert point["pricing_type"] == "FREE_CUSTOMER_SERVICE"
         volume[category] = volume.get(category, 0) + point["volume"]
         cost[category] = cost.get(category, 0) + point["cost"]
     assert volume == {"SERVICE": 3, "UTILITY": 1}
-    assert cost == {"SERVICE": 0.0, "UTILITY": 0.004}
+    assert cost == {"SERVICE": 0.0, "UTILITY": 0.0}
 
     report = await (
         await sandbox.get(

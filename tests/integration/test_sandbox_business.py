@@ -27,7 +27,13 @@ ORDER_UPDATE = {
     "name": "order_update",
     "language": "en_US",
     "category": "UTILITY",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} is on its way."}],
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, order {{2}} is on its way.",
+            "example": {"body_text": [["Ana", "A-1"]]},
+        }
+    ],
 }
 
 

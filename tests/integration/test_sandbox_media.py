@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -130,3 +131,25 @@ async def test_upload_without_a_file_is_refused(sandbox: SandboxClient) -> None:
     )
     assert response.status == 400
     assert (await response.json())["error"]["code"] == 131008
+
+
+@pytest.mark.parametrize(
+    ("content", "mime", "code"),
+    [
+        (bytes(5 * 1024 * 1024 + 1), "image/png", 131053),  # images: 5 MB
+        (bytes(100 * 1024 + 1), "image/webp", 131053),  # a static sticker: 100 KB
+        (b"GIF89a", "image/gif", 100),  # no kind takes it
+    ],
+)
+async def test_an_upload_beyond_its_kinds_limits_is_refused_with_metas_code(
+    sandbox: SandboxClient, content: bytes, mime: str, code: int
+) -> None:
+    form = aiohttp.FormData()
+    form.add_field("messaging_product", "whatsapp")
+    form.add_field("type", mime)
+    form.add_field("file", io.BytesIO(content), filename="file", content_type=mime)
+    response = await sandbox.post(
+        f"{GRAPH}/{phone_number_id(sandbox)}/media", data=form, headers=AUTH
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == code

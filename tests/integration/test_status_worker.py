@@ -53,6 +53,18 @@ async def test_every_status_sample_is_stored_through_the_ingress(
                     select(schema.messages).where(schema.messages.c.failure_code == 131026)
                 )
             ).one()
+            priced = (
+                await connection.execute(
+                    select(
+                        schema.statuses.c.pricing_billable,
+                        schema.statuses.c.pricing_model,
+                        schema.statuses.c.pricing_category,
+                        schema.statuses.c.pricing_type,
+                    ).where(schema.statuses.c.pricing_type == "free_customer_service")
+                )
+            ).one()
+    # Each status keeps its own pricing, what the report charges by (cli/report/charges.py).
+    assert tuple(priced) == (False, "PMP", "service", "free_customer_service")
     assert failed.status == "failed"
     assert failed.failure_title == "Message undeliverable"
     assert failed.failure_details == "Message Undeliverable."

@@ -199,3 +199,37 @@ async def test_history_shows_webhook_changes_beside_pulled_ones(
     assert stored is not None
     assert stored.status == "PAUSED"
     assert stored.components == ORDER_UPDATE["components"]
+
+
+async def test_edit_sends_new_components_and_the_template_goes_back_to_review(
+    sandbox: SandboxClient, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(business, "REVIEW_S", 3600.0)  # reviewed when the test says
+    created = await create(sandbox, ORDER_UPDATE)
+    business.review(sandbox.app, created["id"], "APPROVED", "NONE")
+    edit = tmp_path / "edit.yaml"
+    edit.write_text(
+        'components:\n  - {type: BODY, text: "Hello {{1}}", example: {body_text: [[Ana]]}}\n'
+    )
+    env = environment(sandbox, database_url)
+    ran = await wapipe(env, "templates", "edit", created["id"], str(edit), "--json")
+    assert ran.code == 0, ran.err
+    template = sandbox.app[WORLD].template_records[created["id"]]
+    assert template.status == "PENDING"
+    assert template.created["components"][0]["text"] == "Hello {{1}}"
+    again = await wapipe(env, "templates", "edit", created["id"], str(edit))
+    assert again.code != 0  # approved templates: one edit a day, and this one is in review
+    assert len(again.err.strip().splitlines()) == 1
+
+
+async def test_an_edit_of_the_name_is_refused_before_any_call(
+    sandbox: SandboxClient, database_url: str, tmp_path: Path
+) -> None:
+    edit = tmp_path / "edit.json"
+    edit.write_text('{"name": "renamed", "category": "MARKETING"}')
+    ran = await wapipe(environment(sandbox, database_url), "templates", "edit", "1", str(edit))
+    assert ran.code == 2
+    assert "an edit gives only components, category, parameter_format (name cannot change)" in (
+        ran.err
+    )
+    assert list(sandbox.app[WORLD].requests) == []

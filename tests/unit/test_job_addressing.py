@@ -10,6 +10,8 @@ import jsonschema
 import msgspec
 import pytest
 
+from cli.errors import USAGE, CommandError
+from cli.send import run_send
 from shared.schemas.export import ROOT
 from shared.schemas.jobs import (
     SendJob,
@@ -19,7 +21,6 @@ from shared.schemas.jobs import (
     job_decoder,
     text_message,
 )
-from shared.send_cli import run_send
 from shared.settings import Settings
 from tests.unit.test_send_cli import parse, sent
 from workers.sender.held import recipient_of
@@ -117,11 +118,10 @@ def test_wapipe_send_to_a_bsuid_publishes_a_job_with_recipient() -> None:
     )
 
 
-def test_wapipe_send_to_a_malformed_bsuid_exits_2_with_one_line(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_wapipe_send_to_a_malformed_bsuid_exits_2_with_one_line() -> None:
     args = parse("text", "--to", "us.1349", "--body", "hi", "--from", "118765")
-    assert run_send(Settings(), args) == 2
-    error = capsys.readouterr().err.strip()
-    assert "recipient" in error
-    assert "\n" not in error
+    with pytest.raises(CommandError) as refused:
+        run_send(Settings(), args)
+    assert refused.value.code == USAGE
+    assert "recipient" in str(refused.value)
+    assert "\n" not in str(refused.value)

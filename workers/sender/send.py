@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from shared.cloudapi.client import CloudApi, SentMessage
 from shared.cloudapi.errors import CloudApiError, Scope
+from shared.media_limits import check_media, is_animated_webp
 from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_file
 from shared.schemas.outbound import Stage
 from shared.storage import send_jobs
@@ -126,7 +127,17 @@ def refusal(job: Job, files_dir: Path | None, now: float) -> tuple[Stage, str] |
             return "invalid", f"{file.path} is not under WAPIPE_SENDER_FILES_DIR"
         if not resolved.is_file():
             return "invalid", f"{file.path}: no such file"
+        return _beyond_limits(job, resolved, file.mime_type)
     return None
+
+
+def _beyond_limits(job: SendJob, path: Path, mime_type: str) -> tuple[Stage, str] | None:
+    """Meta's type and size limits for the message's kind, checked before an upload."""
+    kind = job.message.__struct_config__.tag  # image, audio, video, document, sticker
+    with path.open("rb") as head:
+        animated = is_animated_webp(head.read(32))
+    refused = check_media(str(kind), mime_type, path.stat().st_size, animated=animated)
+    return None if refused is None else ("invalid", f"{path.name}: {refused.details}")
 
 
 async def call(api: CloudApi, job: Job) -> SentMessage | None:
