@@ -1,19 +1,23 @@
-"""A job the sender holds: its deliveries, and its place in its recipient's line."""
+"""The jobs the sender holds: each with its deliveries and its place in its recipient's line,
+from its claim to its ack (``Holding``, the one owner of that table)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Gauge
 
 from shared import topology
 from shared.schemas.jobs import Job, SendJob
+from workers import runtime
 
 
 def recipient_of(job: Job) -> str:
-    """The pacing key: the customer; a read receipt is its own (it paces nothing)."""
+    """Who a job goes to, as the pair limit counts it (the one place that says so): the
+    customer; a read receipt is its own (it paces nothing)."""
     return job.to if isinstance(job, SendJob) else f"read:{job.message_id}"
 
 
@@ -51,3 +55,40 @@ class Pending:
 
 
 Parking = Sequence[tuple[Pending, topology.WaitQueue]]  # jobs and where each waits
+
+
+class Holding:
+    """The jobs held, by idempotency key, from their claim to their ack or give-back. Its
+    gauge (``wapipe_sender_held``) follows it."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._by_key: dict[str, Pending] = {}
+        self._gauge = gauge
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, key: str) -> Pending | None:
+        return self._by_key.get(key)
+
+    def hold(self, pending: Pending) -> None:
+        self._by_key[pending.key] = pending
+        self._gauge.set(len(self._by_key))
+
+    def forget(self, pending: Pending) -> None:
+        """No longer held (a copy held under its key since, a repeat's, stays)."""
+        if self._by_key.get(pending.key) is pending:
+            del self._by_key[pending.key]
+        self._gauge.set(len(self._by_key))
+
+    async def ack(self, pending: Pending) -> None:
+        """Done: forgotten, and every delivery of it acked."""
+        self.forget(pending)
+        await runtime.ack(pending.deliveries)
+
+    async def give_back(self, pending: Pending, keep_place: Callable[[Pending], None]) -> None:
+        """Back to the broker unacked, its place in line kept (``keep_place``: its lane's
+        ``away``) for its redelivery, before the broker may redeliver it."""
+        self.forget(pending)
+        keep_place(pending)
+        await runtime.give_back(pending.deliveries)

@@ -61,7 +61,7 @@ async def _run(
 ) -> None:
     settings = sender.settings
     connection.reconnect_callbacks.add(sender.on_reconnect)
-    intake = Intake(sender)
+    intake = sender.intake
     settler = Settler(sender.engine, sender.events, settings)
     for work in (sender.journal.run(), intake.run(), _tend(sender, settler)):
         sender.spawn(work)
