@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Gauge
@@ -29,18 +29,15 @@ class Pending:
     deliveries: list[AbstractIncomingMessage]
     seq: int  # its place in its recipient's line: when first taken in (ns), kept while parked
     attempts: int = 0  # transient failures so far
+    # Of the job, read on every step of its lane: worked out once.
+    key: str = field(init=False)
+    recipient: str = field(init=False)
+    paced: bool = field(init=False)  # a send (paced); a read receipt is not
 
-    @property
-    def key(self) -> str:
-        return self.job.idempotency_key
-
-    @property
-    def recipient(self) -> str:
-        return recipient_of(self.job)
-
-    @property
-    def paced(self) -> bool:
-        return isinstance(self.job, SendJob)
+    def __post_init__(self) -> None:
+        self.key = self.job.idempotency_key
+        self.recipient = recipient_of(self.job)
+        self.paced = isinstance(self.job, SendJob)
 
     def alive(self) -> bool:
         """Whether some delivery of it can still be acked (its channel is open)."""

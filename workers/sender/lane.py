@@ -371,6 +371,8 @@ class Lane:
             decided = self.step(self.clock())
             if isinstance(decided, Go):
                 self.host.dispatch(self, decided)
+            elif decided is None:  # until something changes (no timer to set and cancel)
+                await self._wake.wait()
             elif decided != 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(decided):
