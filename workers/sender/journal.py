@@ -1,13 +1,8 @@
 """The sender's writes: claims, marks and state changes of ``send_jobs`` (and the ``messages``
 row of each accepted send), many per transaction.
 
-Group commit: every claim, mark and change asked for while a transaction runs, or within
-``GATHER_S`` of the first, goes in the next one, so a thousand sends a second cost tens of
-commits, and each caller waits for its own. (A commit's cost is mostly fixed: a transaction and
-its statements through aiosqlite's thread. Without the gathering, a fast commit left groups of a
-few writes, hundreds of commits a second. The wait costs nothing the pacing feels: a mark is
-made ahead of its slot, workers/pacing.py ``AHEAD_S``, and the slot is freed at the answer, not
-at its record.)
+Group commit: every claim, mark and change asked for while a transaction runs goes in the next
+one, so a thousand sends a second cost tens of commits, and each caller waits for its own.
 (Claims in transactions of their own would take turns with the marks for SQLite's one writer,
 and a send waits for its mark.) A database outage is waited out; a write the database refuses
 fails alone, not its group.
@@ -35,8 +30,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OUTAGE_RETRY_S: Final = 1.0  # while the database is down
-GATHER_S: Final = 0.004  # a group waits this long after its first write for more
-GROUP_ENOUGH: Final = 64  # writes that make a group worth committing at once
 
 
 async def until_stored(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -113,8 +106,6 @@ class Journal:
     async def run(self) -> None:
         while True:
             await self._wake.wait()
-            if len(self._pending) < GROUP_ENOUGH:
-                await asyncio.sleep(GATHER_S)  # a period to gather in, not a wait for an event
             self._wake.clear()
             writes, self._pending = self._pending, []
             if writes:
