@@ -24,8 +24,12 @@ ready but another process had core 0 (RabbitMQ and the database are not pinned).
 
 The comparisons, in the same session, with the sandbox's limits lifted: a bare aiohttp loop on
 core 0 posting the same bodies, ``--bare-concurrency`` at once (the sandbox's ceiling on its
-core: it is not what holds 1,000/s back), and the sender with a limit of 1,000,000/s (its own
-ceiling: the headroom above 1,000/s, and its CPU per send when nothing paces it).
+core: it is not what holds 1,000/s back); the anchor (``journal`` in ``--ceilings``): the same
+bare loop doing the same journal writes as the sender (each job claimed, in batches as the
+intake claims them, marked ``sending`` before its POST, and its acceptance and message row
+recorded after it, through the sender's group commit), the floor of the sender's CPU per send;
+and the sender with a limit of 1,000,000/s (its own ceiling: the headroom above 1,000/s, and
+its CPU per send when nothing paces it).
 ``--profile DIR`` samples each sender with py-spy (``pip install py-spy``) from core 1 and keeps
 its collapsed stacks, per thread. Appends to results/sender.md.
 """
@@ -52,16 +56,23 @@ from typing import Any, Final
 import aio_pika
 import aiohttp
 import asyncpg
+import msgspec
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from shared import topology
 from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from shared.eventloop import new_event_loop
-from shared.schemas.jobs import SendJob, api_message, encode_job, routing_key, text_message
+from shared.schemas.jobs import SendJob, encode_job, routing_key, text_message
+from shared.storage import send_jobs
+from shared.storage.database import open_database
+from shared.storage.messages import outbound_row
 from tests.bench.report import publish
 from tests.bench.sender_figures import JOBS_PER_RECIPIENT, Run, Usage, report, summary, usage_now
 from tests.helpers import Broker, answers, free_port, publish_raw, wait_until
+from workers.sender.intake import INTAKE_BATCH, new_job
+from workers.sender.journal import Journal
+from workers.sender.send import message_body
 
 RESULTS: Final = Path(__file__).parent / "results" / "sender.md"
 TOKEN: Final = "bench-token"
@@ -80,14 +91,20 @@ class Options:
     database_url: str | None  # a PostgreSQL server; None: SQLite
     profile: Path | None
     folder: Path
+    sender_code: Path | None = None  # another checkout's sender (an A/B in one session)
+    vhost: str | None = None  # an existing vhost, emptied by each run (a broker slow to make one)
 
 
 # --- processes -----------------------------------------------------------------------------------
 
 
-def service(args: list[str], core: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def service(
+    args: list[str], core: str, env: dict[str, str], code: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``python -m args`` on ``core``; from ``code`` (a checkout's folder: ``-m`` imports from
+    the working directory first), else this one."""
     command = ["taskset", "-c", core, sys.executable, "-m", *args]
-    return subprocess.Popen(command, env={**os.environ, **env})
+    return subprocess.Popen(command, env={**os.environ, **env}, cwd=code)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -265,10 +282,12 @@ async def observed(
 
 async def sender_round(limit: float | None, jobs: int, options: Options) -> Run:
     what = f"wapipe worker sender at {limit:,.0f}/s" if limit else "wapipe worker sender, no limit"
+    if options.sender_code is not None:
+        what += f" ({options.sender_code})"
     rate = limit or UNLIMITED
     async with sink() as webhook_url, sandbox(int(rate), jobs, webhook_url) as (url, number):
         await customers_write(url, recipients(jobs))
-        with Broker.local().vhost(f"wapipe-sender-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
+        with broker_vhost(options.vhost) as amqp_url:
             await prefill(amqp_url, jobs_for(number, jobs))
             async with database(options.database_url, options.folder) as database_url:
                 env = {
@@ -280,13 +299,26 @@ async def sender_round(limit: float | None, jobs: int, options: Options) -> Run:
                     "WAPIPE_METRICS_PORT": str(free_port()),
                     "WAPIPE_LOG_LEVEL": "WARNING",
                 }
-                process = service(["wapipe", "worker", "sender"], SENDER_CORE, env)
+                command = ["wapipe", "worker", "sender"]
+                process = service(command, SENDER_CORE, env, options.sender_code)
                 try:
                     with profiling(process, options.profile, f"sender-{rate:.0f}"):
                         usage = await until_sent(url, number, jobs, process)
                 finally:
                     stop(process)
         return await observed(what, limit, jobs, (url, number), usage)
+
+
+@contextlib.contextmanager
+def broker_vhost(existing: str | None) -> Iterator[str]:
+    """A vhost of the run's own, deleted after; or ``existing`` (its queues drained by a run
+    that ends well: every job is sent)."""
+    broker = Broker.local()
+    if existing is None:
+        with broker.vhost(f"wapipe-sender-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
+            yield amqp_url
+    else:
+        yield str(broker.amqp_url.with_path("/" + existing))
 
 
 @contextlib.contextmanager
@@ -309,55 +341,80 @@ def profiling(process: subprocess.Popen[bytes], folder: Path | None, name: str) 
         spy.wait(timeout=60)
 
 
-async def bare_round(jobs: int, options: Options) -> Run:
-    """The sandbox's ceiling: the same sends from a bare aiohttp loop, its limits lifted."""
+async def bare_round(jobs: int, options: Options, *, journal: bool = False) -> Run:
+    """The same sends from a bare aiohttp loop, the sandbox's limits lifted: its ceiling; with
+    ``journal``, the anchor: the sender's journal writes around each send too."""
     concurrency = options.bare_concurrency
-    what = f"bare aiohttp loop, {concurrency} at once, no limit"
+    what = f"bare aiohttp loop{' + journal' if journal else ''}, {concurrency} at once, no limit"
     async with sink() as webhook_url, sandbox(UNLIMITED, jobs, webhook_url) as (url, number):
         await customers_write(url, recipients(jobs))
-        command = ["tests.bench.sender", "--bare-loop", url, "--number", number]
-        command += ["--ceiling-jobs", str(jobs), "--bare-concurrency", str(concurrency)]
-        process = service(command, SENDER_CORE, {})
-        try:
-            usage = await until_sent(url, number, jobs, process)
-        finally:
-            stop(process)
+        async with database(options.database_url, options.folder) as database_url:
+            command = ["tests.bench.sender", "--bare-loop", url, "--number", number]
+            command += ["--ceiling-jobs", str(jobs), "--bare-concurrency", str(concurrency)]
+            if journal:
+                command += ["--bare-database", database_url]
+            process = service(command, SENDER_CORE, {})
+            try:
+                with profiling(process, options.profile, "bare-journal" if journal else "bare"):
+                    usage = await until_sent(url, number, jobs, process)
+            finally:
+                stop(process)
         return await observed(what, None, jobs, (url, number), usage)
 
 
-def bare_loop(url: str, number: str, jobs: int, concurrency: int) -> None:
+def bare_loop(url: str, number: str, jobs: int, concurrency: int, database_url: str | None) -> None:
     """Post each job's body as the sender builds it, ``concurrency`` at a time, each answered
-    200 or the process fails; then wait to be stopped (its CPU is read while it lives)."""
-    bodies = [
-        {
-            "messaging_product": "whatsapp",
-            **api_message(job),
-            # What the sender sets on a job without callback data of its own.
-            "biz_opaque_callback_data": f"wapipe:{job.idempotency_key}",
-        }
-        for job in jobs_for(number, jobs)
-    ]
-    pending = iter(bodies)
+    200 or the process fails; with ``database_url``, write what the sender's journal writes
+    around each. Then wait to be stopped (its CPU is read while it lives)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(post_all(url, number, jobs_for(number, jobs), concurrency, database_url))
 
-    async def post_all() -> None:
+
+async def post_all(
+    url: str, number: str, jobs: list[SendJob], concurrency: int, database_url: str | None
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        journal: Journal | None = None
+        if database_url is not None:
+            journal = Journal(await stack.enter_async_context(open_database(database_url)))
+            writing = asyncio.ensure_future(journal.run())
+            stack.callback(writing.cancel)
+            for start in range(0, len(jobs), INTAKE_BATCH):  # as the intake claims them
+                batch = jobs[start : start + INTAKE_BATCH]
+                await journal.claim([new_job(job, encode_job(job), time.time()) for job in batch])
         connector = aiohttp.TCPConnector(limit=concurrency)
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=connector, headers=headers)
+        )
+        pending = iter(jobs)
 
-            async def worker() -> None:
-                for body in pending:
-                    async with session.post(
-                        f"{url}/{DEFAULT_GRAPH_VERSION}/{number}/messages", json=body
-                    ) as answer:
-                        if answer.status != 200:
-                            raise RuntimeError(f"answered {answer.status}: {await answer.text()}")
-                        await answer.read()
+        async def worker() -> None:
+            for job in pending:
+                await bare_send(
+                    session, f"{url}/{DEFAULT_GRAPH_VERSION}/{number}/messages", job, journal
+                )
 
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         await asyncio.Event().wait()
 
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(post_all())
+
+async def bare_send(
+    session: aiohttp.ClientSession, url: str, job: SendJob, journal: Journal | None
+) -> None:
+    key = job.idempotency_key
+    if journal is not None and not await journal.mark_sending(key):
+        raise RuntimeError(f"{key}: not marked")
+    body = {"messaging_product": "whatsapp", **message_body(job)}
+    async with session.post(url, data=msgspec.json.encode(body)) as answer:
+        read = await answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"answered {answer.status}: {read.decode()}")
+    if journal is not None:
+        found = msgspec.json.decode(read)
+        wamid, wa_id, now = found["messages"][0]["id"], found["contacts"][0]["wa_id"], time.time()
+        change = send_jobs.ACCEPT(key, now, wamid=wamid)
+        await journal.write(change, outbound_row(job, wamid, wa_id, now))
 
 
 async def bench(rates: list[float], ceilings: list[str], options: Options) -> list[Run]:
@@ -367,6 +424,9 @@ async def bench(rates: list[float], ceilings: list[str], options: Options) -> li
         print(summary(runs[-1]), flush=True)
     if "bare" in ceilings:
         runs.append(await bare_round(options.ceiling_jobs, options))
+        print(summary(runs[-1]), flush=True)
+    if "journal" in ceilings:
+        runs.append(await bare_round(options.ceiling_jobs, options, journal=True))
         print(summary(runs[-1]), flush=True)
     if "sender" in ceilings:
         runs.append(await sender_round(None, options.ceiling_jobs, options))
@@ -380,17 +440,25 @@ def main() -> None:
         "--rates", default="20,80,1000", help="limits, messages/s (comma-separated)"
     )
     parser.add_argument("--duration", type=float, default=30.0, help="seconds at each limit")
-    parser.add_argument("--ceilings", default="bare,sender", help="bare, sender, both or none ('')")
+    parser.add_argument(
+        "--ceilings",
+        default="bare,journal,sender",
+        help="any of bare, journal (the anchor), sender; or none ('')",
+    )
     parser.add_argument("--ceiling-jobs", type=int, default=30_000, help="jobs in each ceiling")
     parser.add_argument("--bare-concurrency", type=int, default=64)
     parser.add_argument("--database-url", help="a PostgreSQL server to make databases on")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each sender")
     parser.add_argument("--no-write", action="store_true", help="print, do not append results")
+    parser.add_argument("--sender-code", type=Path, help="run the sender of another checkout")
+    parser.add_argument("--vhost", help="use this existing vhost rather than make one per run")
     parser.add_argument("--bare-loop", metavar="SANDBOX_URL", help=argparse.SUPPRESS)
     parser.add_argument("--number", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-database", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_loop:
-        bare_loop(args.bare_loop, args.number, args.ceiling_jobs, args.bare_concurrency)
+        jobs, concurrency = args.ceiling_jobs, args.bare_concurrency
+        bare_loop(args.bare_loop, args.number, jobs, concurrency, args.bare_database)
         return
     os.sched_setaffinity(0, {int(SANDBOX_CORE)})  # the sink and the looks stay off core 0
     rates = [float(rate) for rate in args.rates.split(",") if rate]
@@ -403,6 +471,8 @@ def main() -> None:
             args.database_url,
             args.profile,
             Path(folder),
+            args.sender_code,
+            args.vhost,
         )
         runs = asyncio.run(bench(rates, ceilings, options))
     backend = "PostgreSQL" if args.database_url else "SQLite"

@@ -18,8 +18,9 @@ from shared.schemas.jobs import SendJob, text_message
 from tests.helpers import wait_until
 from workers.pacing import PairRate, Throughput
 from workers.sender.held import Pending
-from workers.sender.lane import Lane
+from workers.sender.lane import Again, Go, Lane
 from workers.sender.parking import PARK_AFTER_S
+from workers.sender.slots import Turn
 
 NUMBER = "109876000000001"
 
@@ -47,8 +48,8 @@ class Host:
     def park(self, lane: Lane, parking: Sequence[tuple[Pending, topology.WaitQueue]]) -> None:
         self.parks.append([pending for pending, _ in parking])
 
-    def dispatch(self, lane: Lane, pending: Pending) -> None:
-        self.dispatched.append(pending)
+    def dispatch(self, lane: Lane, go: Go) -> None:
+        self.dispatched.append(go.pending)
 
     def paused(self, lane: Lane, paused: bool) -> None:
         self.pauses.append(paused)
@@ -78,13 +79,13 @@ def lane_of(
 
 def dispatch(lane: Lane, host: Host, clock: Clock) -> Pending | None:
     """Run the lane's decisions at ``clock.now`` until one is a send, or a wait; the send
-    leaves at once (its slot taken)."""
+    leaves at once (no longer counted ahead)."""
     while True:
         decided = lane.step(clock.now)
-        if isinstance(decided, Pending):
+        if isinstance(decided, Go):
             host.dispatch(lane, decided)
-            lane.left()
-            return decided
+            decided.turn.end()
+            return decided.pending
         if decided != 0:
             return None
 
@@ -96,7 +97,7 @@ def seq_of(job: Pending | None) -> int | None:
 def sent(lane: Lane, clock: Clock, job: Pending | None) -> None:
     assert job is not None
     lane.sent(job.recipient, clock.now)
-    lane.done(job.recipient)
+    lane.done(job)
 
 
 def test_a_recipients_jobs_leave_in_order_one_at_a_time() -> None:
@@ -140,8 +141,7 @@ def test_jobs_whose_turn_is_far_are_parked_and_come_back_to_their_place() -> Non
     sent(lane, clock, second)
     clock.now += 6.0
     back = host.parked[0]  # 3, back from its wait queue
-    lane.returned(back.recipient, back.key)
-    lane.add(back)
+    lane.back(back)
     third = dispatch(lane, host, clock)
     assert seq_of(third) == 3
 
@@ -153,10 +153,9 @@ def test_a_recipient_sends_nothing_while_an_older_job_is_away() -> None:
     lane.add(second)
     assert dispatch(lane, host, clock) is first
     lane.away(first)  # given back to the broker unacked (an unexpected error)
-    lane.done(first.recipient)
+    lane.done(first)
     assert dispatch(lane, host, clock) is None  # 2 waits for 1's redelivery
-    lane.returned(first.recipient, first.key)
-    lane.add(first)
+    lane.back(first)
     assert dispatch(lane, host, clock) is first
 
 
@@ -175,33 +174,34 @@ def test_a_job_overdue_from_its_wait_queue_stops_holding_the_line() -> None:
 
 async def test_slots_are_given_in_line_order_also_after_a_130429() -> None:
     lane, _, clock = lane_of(rate_per_s=2)
-    turns = [asyncio.ensure_future(lane.slot()) for _ in range(3)]
-    await wait_until(lambda: lane.waiting_for_slots == 3)
+    shares = [lane.slots.turn(paced=True) for _ in range(4)]
+    turns = [asyncio.ensure_future(share.take()) for share in shares[:3]]
+    await wait_until(lambda: lane.slots.waiting == 3)
     assert not any(turn.done() for turn in turns)  # a new lane starts with a second's silence
     clock.now += 1.0
-    lane.give_slots()
+    lane.slots.give()
     await wait_until(turns[0].done)
     assert [turn.done() for turn in turns] == [True, False, False]  # the even pace: 0.5 s
     clock.now += 0.5
-    lane.give_slots()
+    lane.slots.give()
     await wait_until(turns[1].done)
     assert not turns[2].done()  # 2 a second: both slots in flight
     lane.slow_down()  # a 130429 anyway: the window empties, then half the pace
-    late = asyncio.ensure_future(lane.slot())
-    await wait_until(lambda: lane.waiting_for_slots == 2)
-    lane.release(clock.now)
-    lane.release(clock.now)
+    late = asyncio.ensure_future(shares[3].take())
+    await wait_until(lambda: lane.slots.waiting == 2)
+    shares[0].answered(clock.now)
+    shares[1].answered(clock.now)
     clock.now += 0.5
-    lane.give_slots()
+    lane.slots.give()
     assert not turns[2].done()  # the window emptying
     clock.now += 1.0
-    lane.give_slots()
+    lane.slots.give()
     await wait_until(turns[2].done)
     assert turns[2].result() is True
     assert not late.done()  # one a second now, the older one first
-    lane.release(clock.now)
+    shares[2].answered(clock.now)
     clock.now += 1.1
-    lane.give_slots()
+    lane.slots.give()
     await wait_until(late.done)
     assert await late is True
 
@@ -209,9 +209,9 @@ async def test_slots_are_given_in_line_order_also_after_a_130429() -> None:
 async def test_a_paused_number_sends_nothing_parks_what_waits_long_then_probes() -> None:
     lane, host, clock = lane_of()
     clock.now += 1.0  # past the new lane's silence
-    in_line = asyncio.ensure_future(lane.slot())
+    in_line = asyncio.ensure_future(lane.slots.turn(paced=True).take())
     await wait_until(lambda: in_line.done())  # a slot at once
-    waiting = asyncio.ensure_future(lane.slot())
+    waiting = asyncio.ensure_future(lane.slots.turn(paced=True).take())
     for seq, to in ((1, "a"), (2, "a"), (3, "b")):
         lane.add(pending(seq, to))
     lane.pause(30.0, "190: token expired")
@@ -222,8 +222,7 @@ async def test_a_paused_number_sends_nothing_parks_what_waits_long_then_probes()
     assert lane.step(clock.now) == 30.0
     clock.now += 30.0
     for job in host.parked:  # back from the wait queues after the pause
-        lane.returned(job.recipient, job.key)
-        lane.add(job)
+        lane.back(job)
     probe = dispatch(lane, host, clock)
     assert host.pauses == [True, False]
     assert seq_of(probe) == 1
@@ -253,6 +252,95 @@ def test_a_short_pause_holds_jobs_rather_than_park_them() -> None:
     lane.pause(PARK_AFTER_S / 2, "rate limit 4")
     assert host.parked == []
     assert lane.step(clock.now) == PARK_AFTER_S / 2
+
+
+# --- the ordering rules, each kept by one verb ----------------------------------------------
+
+
+def test_a_send_to_be_tried_again_goes_before_its_recipients_younger_jobs() -> None:
+    lane, host, clock = lane_of()
+    first = pending(1)
+    lane.add(first)
+    assert dispatch(lane, host, clock) is first
+    lane.add(pending(2))  # a younger job arrives while the first is in flight
+    lane.done(first, Again())  # refused, requeued: first in line, then its recipient free
+    assert dispatch(lane, host, clock) is first
+
+
+def test_a_send_to_be_tried_again_later_holds_its_recipient_alone() -> None:
+    lane, host, clock = lane_of()
+    first = pending(1, "a")
+    lane.add(first)
+    assert dispatch(lane, host, clock) is first
+    lane.add(pending(2, "b"))
+    lane.done(first, Again(delay_s=5.0))  # a back-off
+    assert seq_of(dispatch(lane, host, clock)) == 2  # the others go on
+    assert dispatch(lane, host, clock) is None
+    clock.now += 5.0
+    assert dispatch(lane, host, clock) is first
+
+
+def test_a_job_away_that_comes_back_done_unblocks_its_line() -> None:
+    lane, host, clock = lane_of()
+    first, second = pending(1), pending(2)
+    lane.add(first)
+    lane.add(second)
+    assert dispatch(lane, host, clock) is first
+    lane.away(first)
+    lane.done(first)
+    assert host.parked == [second]  # behind one away: it waits outside the prefetch
+    lane.back(second)  # back from its wait queue, the older one still away: parked again
+    assert host.parked == [second, second]
+    lane.returned(first.recipient, first.key)  # redelivered, its record says done
+    lane.back(second)
+    assert dispatch(lane, host, clock) is second
+
+
+def test_paced_sends_dispatched_are_counted_ahead_until_they_leave() -> None:
+    lane, _, clock = lane_of(rate_per_s=20)  # ahead: ceil(20 x 0.05) = 1
+    lane.add(pending(1, "a"))
+    lane.add(pending(2, "b"))
+    go = lane.step(clock.now)
+    assert isinstance(go, Go)
+    assert lane.slots.ahead == 1
+    assert lane.step(clock.now) is None  # no room ahead until it leaves
+    go.turn.end()
+    assert lane.slots.ahead == 0
+    assert isinstance(lane.step(clock.now), Go)
+
+
+async def test_a_turn_frees_its_place_ahead_and_its_slot_once_however_it_ends() -> None:
+    lane, _, clock = lane_of(rate_per_s=2)
+    clock.now += 1.0  # past the new lane's silence
+    throughput = lane.slots.throughput
+    answered = lane.slots.turn(paced=True)
+    assert await answered.take() is True
+    assert (lane.slots.ahead, throughput.in_flight) == (0, 1)
+    answered.answered(clock.now)
+    answered.end()  # after its answer: nothing more to free
+    assert (lane.slots.ahead, throughput.in_flight) == (0, 0)
+    clock.now += 0.5  # the even pace: 2 a second
+    unanswered = lane.slots.turn(paced=True)
+    assert await unanswered.take() is True
+    unanswered.end()  # an error, no answer: the slot held from now
+    unanswered.end()
+    assert (lane.slots.ahead, throughput.in_flight) == (0, 0)
+    assert len(throughput.answered) == 2
+    waiting = lane.slots.turn(paced=True)  # both slots held for a second: it waits
+    task = asyncio.ensure_future(waiting.take())
+    await wait_until(lambda: lane.slots.waiting == 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    waiting.end()
+    assert (lane.slots.ahead, throughput.in_flight) == (0, 0)
+
+
+def test_a_turn_of_an_unpaced_send_holds_nothing() -> None:
+    lane, _, _ = lane_of()
+    share: Turn = lane.slots.turn(paced=False)
+    assert lane.slots.ahead == 0
+    share.end()
+    assert (lane.slots.ahead, lane.slots.throughput.in_flight) == (0, 0)
 
 
 # --- the order of a recipient's line, whatever happens -------------------------------------
@@ -298,11 +386,10 @@ class Model:
             self.accepted.setdefault(job.recipient, []).append(job.seq)
             sent(self.lane, self.clock, job)
         elif op == "refused":  # to be tried again: first in its line
-            self.lane.add(job, first=True)
-            self.lane.done(job.recipient)
+            self.lane.done(job, Again())
         else:  # given back to the broker unacked
             self.lane.away(job)
-            self.lane.done(job.recipient)
+            self.lane.done(job)
             self.away.append(job)
 
     def come_back(self, which: int = 0) -> None:
@@ -311,8 +398,7 @@ class Model:
         self.host.parks.clear()
         self.away.clear()
         for job in returning[which:] + returning[:which]:
-            self.lane.returned(job.recipient, job.key)
-            self.lane.add(job)
+            self.lane.back(job)
 
     def drain(self) -> None:
         for _ in range(10 * len(self.added) + 10):

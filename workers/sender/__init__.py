@@ -36,16 +36,18 @@ number pauses ``WAPIPE_SENDER_PAUSE_S`` (the token file is read again) and tries
 jobs held (parked, for a pause of ``PARK_AFTER_S`` or more); permanent: ``outbound.failed``
 with the code and title.
 
-The parts, each a module of this package:
+The parts, each a module of this package, each given its collaborators explicitly (none
+writes another's state; imports run one way, down this list but for service and core):
 
-    service   the process: what it holds, the consumers, shutdown
-    core      the held jobs and their lanes; a lane's host (sends and parks as tasks)
+    service   the process: the consumers, tending, shutdown
+    core      assembles the parts; a lane's host (sends and parks as tasks)
     intake    receive, decode, claim by key, admit into a lane
-    journal   the group commit of claims, marks and state changes (send_jobs)
-    lane      one number: recipients' lines, throughput slots, pauses (no I/O; clock passed in)
-    held      a held job: its deliveries and its place in line
-    parking   wait queues and a parked job's place in line (pure)
     send      one send, from its mark to its record
+    parking   wait queues, a parked job's place in line, and the park's publish
+    lane      one number: recipients' lines, pauses (no I/O; clock passed in)
+    slots     a number's throughput slots: the protocol a paced send follows
+    held      the jobs held: their deliveries and place in line, from claim to ack
+    journal   the group commit of claims, marks and state changes (send_jobs)
     policy    what an error means: retry, hold, slow, pause, fail or unknown (pure)
     settle    unknown outcomes and failed statuses, linked back to their jobs
     events    outbound.accepted / outbound.failed (pure)

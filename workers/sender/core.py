@@ -1,34 +1,34 @@
-"""The sender's process state: the jobs it holds, a lane per number, its tasks.
+"""The sender's process state: a lane per number, and the tasks that carry out what lanes
+decide.
 
-``Sender`` is each lane's host (workers/sender/lane.py ``LaneHost``): it runs what a lane
-decides (a send, a park) as tasks of its own, and settles held deliveries through the runtime
-(workers/runtime.py). A task that dies of an error stops the process: better restarted than
-silently not consuming.
+``Sender`` assembles the parts, each given what it uses: the held jobs (``Holding``,
+workers/sender/held.py), the sends (``Sending``, workers/sender/send.py), the parks (``Parker``,
+workers/sender/parking.py), the intake (workers/sender/intake.py). It is each lane's host
+(workers/sender/lane.py ``LaneHost``): it runs a lane's sends and parks as tasks of its own. A
+task that dies of an error stops the process: better restarted than silently not consuming.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.amqp import EventPublisher, Outgoing
+from shared.amqp import EventPublisher
 from shared.cloudapi.client import CloudApi
-from shared.schemas.jobs import routing_key
 from shared.settings import Settings, number_rates
-from workers import runtime
 from workers.pacing import PairRate, Throughput
 from workers.runtime import SHUTDOWN_STEP_S
-from workers.sender import parking
-from workers.sender.held import Parking, Pending
+from workers.sender.held import Holding, Parking
+from workers.sender.intake import Intake
 from workers.sender.journal import Journal
-from workers.sender.lane import Lane
+from workers.sender.lane import Go, Lane
 from workers.sender.metrics import SenderMetrics
-from workers.sender.send import send
+from workers.sender.parking import Parker
+from workers.sender.send import Rules, Sending
 from workers.sender.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,29 @@ class Sender:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.api = api
         self.events = events
         self.metrics = metrics
+        self._api = api
         self.journal = Journal(engine)
-        self.templates = Templates(engine, check=settings.sender_check_templates)
         self.lanes: dict[str, Lane] = {}
-        self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
-        self.files_dir = (
-            Path(settings.sender_files_dir).resolve() if settings.sender_files_dir else None
+        self._holding = Holding(metrics.held)
+        self._parker = Parker(events, self._holding, metrics.parked)
+        files_dir = Path(settings.sender_files_dir).resolve() if settings.sender_files_dir else None
+        self._sending = Sending(
+            api=api,
+            journal=self.journal,
+            templates=Templates(engine, check=settings.sender_check_templates),
+            events=events,
+            holding=self._holding,
+            metrics=metrics,
+            rules=Rules(files_dir, settings.sender_max_attempts, settings.sender_pause_s),
+        )
+        self.intake = Intake(
+            lane_of=self.lane,
+            holding=self._holding,
+            journal=self.journal,
+            events=events,
+            metrics=metrics,
         )
         self.failure: BaseException | None = None
         self._stopping = False
@@ -68,9 +82,9 @@ class Sender:
         self._rates = number_rates(settings)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sends: set[asyncio.Task[None]] = set()
-        self._parking_paused_until = 0.0  # monotonic
 
     def lane(self, number: str) -> Lane:
+        """The number's lane, made (and run) on its first job."""
         lane = self.lanes.get(number)
         if lane is None:
             settings = self.settings
@@ -87,74 +101,18 @@ class Sender:
         return self._stopping
 
     def may_park(self, now: float) -> bool:
-        return not self._stopping and now >= self._parking_paused_until
+        return not self._stopping and self._parker.may_park(now)
 
     def park(self, lane: Lane, parking: Parking) -> None:
-        self.spawn(self._park(lane, parking))
+        self.spawn(self._parker.park(lane, parking))
 
-    def dispatch(self, lane: Lane, pending: Pending) -> None:
-        self.spawn(send(self, lane, pending), send=True)
+    def dispatch(self, lane: Lane, go: Go) -> None:
+        self.spawn(self._sending.send(lane, go.pending, go.turn), send=True)
 
     def paused(self, lane: Lane, paused: bool) -> None:
         self.metrics.paused.labels(lane.number).set(1 if paused else 0)
         if not paused:
-            self.api.reload_token()
-
-    # --- held deliveries ---
-
-    def forget(self, pending: Pending) -> None:
-        if self.holding.get(pending.key) is pending:
-            del self.holding[pending.key]
-        self.metrics.held.set(len(self.holding))
-
-    async def ack(self, pending: Pending) -> None:
-        self.forget(pending)
-        await runtime.ack(pending.deliveries)
-
-    async def give_back(self, pending: Pending) -> None:
-        """Back to the broker unacked, its place in line kept for its redelivery."""
-        self.forget(pending)
-        if (lane := self.lanes.get(pending.job.phone_number_id)) is not None:
-            lane.away(pending)
-        await runtime.give_back(pending.deliveries)
-
-    async def _park(self, lane: Lane, parked: Parking) -> None:
-        """Publish each job to its wait queue with its place in line, in this order; ack them
-        once the broker has them all."""
-        messages = [
-            Outgoing(
-                queue.name,
-                routing_key(pending.job.phone_number_id),
-                pending.key,
-                pending.deliveries[0].body,
-                headers=parking.headers(pending.seq, pending.attempts),
-            )
-            for pending, queue in parked
-        ]
-        taken = [list(pending.deliveries) for pending, _ in parked]
-        try:
-            await self.events.publish(messages)
-        except Exception as exc:
-            log.warning("cannot park jobs; held", extra={"jobs": len(parked), "error": str(exc)})
-            self._parking_paused_until = time.monotonic() + parking.PARKING_RETRY_S
-            for pending, _ in parked:  # (a copy that did reach a wait queue is a repeat)
-                if pending.alive():
-                    lane.unpark(pending)
-                else:  # the connection was lost meanwhile: it comes again, to its old place
-                    self.forget(pending)
-                    lane.away(pending)
-            return
-        self.metrics.parked.inc(len(parked))
-        for (pending, _), deliveries in zip(parked, taken, strict=True):
-            if len(pending.deliveries) > len(deliveries):
-                # It came again while being parked (its own copy, back already, or a repeat):
-                # that delivery may now be its only one: held, not acked with the rest.
-                pending.deliveries = pending.deliveries[len(deliveries) :]
-                lane.returned(pending.recipient, pending.key)
-                lane.add(pending)
-            else:
-                self.forget(pending)
-            await runtime.ack(deliveries)
+            self._api.reload_token()
 
     # --- tasks ---
 
@@ -182,7 +140,7 @@ class Sender:
         that have no live delivery, and let every number be silent for a second."""
         for lane in self.lanes.values():
             for pending in lane.drop(lambda p: not p.alive()):
-                self.forget(pending)
+                self._holding.forget(pending)
                 lane.away(pending)
             lane.warm_up()
         log.warning("broker connection restored; held jobs dropped, to come again")

@@ -13,25 +13,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Sequence
+from typing import Final
 
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared import topology
-from shared.amqp import Outgoing
+from shared.amqp import EventPublisher, Outgoing
 from shared.schemas.jobs import Job, SendJob, job_decoder, routing_key
 from shared.storage import send_jobs
 from shared.storage.send_jobs import JobRecord, NewJob
 from workers import runtime
 from workers.sender import parking
 from workers.sender.events import callback_data, event_of_record, failed_event, outgoing
-from workers.sender.held import Pending, recipient_of
-from workers.sender.journal import until_stored
-
-if TYPE_CHECKING:
-    from workers.sender.core import Sender
+from workers.sender.held import Holding, Pending, recipient_of
+from workers.sender.journal import Journal
+from workers.sender.lane import Lane
+from workers.sender.metrics import SenderMetrics
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,27 @@ _key_decoder: Final = msgspec.json.Decoder(_KeyOnly)
 
 
 class Intake:
-    def __init__(self, sender: Sender) -> None:
-        self._sender = sender
+    def __init__(
+        self,
+        *,
+        lane_of: Callable[[str], Lane],
+        holding: Holding,
+        journal: Journal,
+        events: EventPublisher,
+        metrics: SenderMetrics,
+    ) -> None:
+        self._lane_of = lane_of  # a number's lane, made on its first job
+        self._holding = holding
+        self._journal = journal
+        self._events = events
+        self._metrics = metrics
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._seq = 0
-        self.shards: dict[str | None, str] = {}  # consumer tag -> its shard queue
+        self._shards: dict[str | None, str] = {}  # consumer tag -> its shard queue
+
+    def consumes(self, consumer_tag: str, queue: str) -> None:
+        """``consumer_tag`` delivers from ``queue``: an invalid job's dead letter goes there."""
+        self._shards[consumer_tag] = queue
 
     async def receive(self, message: AbstractIncomingMessage) -> None:
         """The shard queues' consumer callback."""
@@ -69,44 +84,41 @@ class Intake:
             await self.admit(batch)
 
     async def admit(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        sender = self._sender
         fresh: dict[str, Pending] = {}
         for message in batch:
             job = decode(message)
             if isinstance(job, str):
                 await self._invalid(message, job)
                 continue
-            lane = sender.lane(job.phone_number_id)
-            seq, attempts = parking.place_in_line(message)
-            # Its place in line: as this lane parked it, else as its header says (parked by
-            # another process), else now.
-            seq = lane.parked_seq(recipient_of(job), job.idempotency_key) or seq
-            held = sender.holding.get(job.idempotency_key) or fresh.get(job.idempotency_key)
+            held = self._holding.get(job.idempotency_key) or fresh.get(job.idempotency_key)
             if held is not None:  # the same job again while we hold it: acked with it
                 held.deliveries.append(message)
-                sender.metrics.repeats.inc()
+                self._metrics.repeats.inc()
                 continue
-            fresh[job.idempotency_key] = Pending(
-                job, [message], seq or self._next_seq(), attempts=attempts
-            )
+            fresh[job.idempotency_key] = self._pending(job, message)
         if not fresh:
             return
         seen = await self._claim(fresh)
         for key, pending in fresh.items():
             record = seen.get(key)
-            lane = sender.lane(pending.job.phone_number_id)
-            if lane.parked_seq(pending.recipient, key) is not None:
-                # Back: its line unblocked in the same step as it rejoins it (or is done).
-                lane.returned(pending.recipient, key)
+            lane = self._lane_of(pending.job.phone_number_id)
             if record is not None and record.state != send_jobs.QUEUED:
-                sender.metrics.repeats.inc()
+                lane.returned(pending.recipient, key)  # if it was away: done, not awaited
+                self._metrics.repeats.inc()
                 await self._seen(pending, record)
                 continue
-            sender.holding[key] = pending
+            self._holding.hold(pending)
             if any(m.redelivered for m in pending.deliveries):
                 lane.warm_up()  # its last holder may have been another replica
-            lane.add(pending)
-        sender.metrics.held.set(len(sender.holding))
+            lane.back(pending)  # in its line; if it was away, no longer awaited (one step)
+
+    def _pending(self, job: Job, message: AbstractIncomingMessage) -> Pending:
+        """A job taken in, with its place in line: as its lane parked it, else as its header
+        says (parked by another process), else now."""
+        seq, attempts = parking.place_in_line(message.headers)
+        lane = self._lane_of(job.phone_number_id)
+        seq = lane.parked_seq(recipient_of(job), job.idempotency_key) or seq
+        return Pending(job, [message], seq or self._next_seq(), attempts=attempts)
 
     def _next_seq(self) -> int:
         # When it was taken in: a line's order holds across the replicas a job is parked by.
@@ -116,7 +128,7 @@ class Intake:
     async def _claim(self, fresh: dict[str, Pending]) -> dict[str, JobRecord]:
         """Claim the keys; the records of those seen before. A row the database refuses (a NUL
         byte on PostgreSQL) fails its job as invalid, not the batch, nor the worker."""
-        journal = self._sender.journal
+        journal = self._journal
         rows = [new_job(p.job, p.deliveries[0].body, time.time()) for p in fresh.values()]
         try:
             return await journal.claim(rows)
@@ -137,14 +149,12 @@ class Intake:
 
     async def _seen(self, pending: Pending, record: JobRecord) -> None:
         """A job with a record: done (its event again), or its send's outcome lost."""
-        sender = self._sender
         if record.state == send_jobs.SENDING:
             # Its holder died between marking and recording: it may have reached Meta.
-            lost = send_jobs.LOSE(pending.key, time.time())
-            await until_stored(sender.engine, lambda c: send_jobs.finish(c, lost))
+            await self._journal.finish(send_jobs.LOSE(pending.key, time.time()))
         elif (event := event_of_record(record, time.time())) is not None:
-            await sender.events.publish([outgoing(event)])
-        await sender.ack(pending)
+            await self._events.publish([outgoing(event)])
+        await self._holding.ack(pending)
 
     async def _invalid(self, message: AbstractIncomingMessage, reason: str) -> None:
         """Not a job: failed with the reason, and kept in the shard's dead-letter queue."""
@@ -156,14 +166,14 @@ class Intake:
         log.warning("invalid send job", extra={"reason": reason, "message_id": key})
         event = failed_event(None, "invalid", "invalid job", time.time(), details=reason, key=key)
         with contextlib.suppress(Exception):  # the dead letter keeps it; the event is a courtesy
-            await self._sender.events.publish([outgoing(event)])
-        self._sender.metrics.failed.labels("invalid").inc()
+            await self._events.publish([outgoing(event)])
+        self._metrics.failed.labels("invalid").inc()
         await self._dead_letter(message, key, reason)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, key: str, reason: str) -> None:
         """Into the shard's dead-letter queue with the reason (``wapipe dlq list`` shows it),
         then acked; rejected as it is (the broker's own dead-lettering) if that cannot be."""
-        shard = self.shards.get(message.consumer_tag)
+        shard = self._shards.get(message.consumer_tag)
         if shard is not None:
             headers = dict(message.headers or {}) | {
                 runtime.DeadLetterHeader.ERROR: reason[:1000],
@@ -174,7 +184,7 @@ class Intake:
             }
             dead = Outgoing(topology.DEAD_LETTER_EXCHANGE, shard, key, message.body, headers)
             try:
-                await self._sender.events.publish([dead])
+                await self._events.publish([dead])
             except Exception as exc:
                 log.warning("dead-lettering with the reason failed", extra={"error": str(exc)})
             else:

@@ -88,6 +88,16 @@ class Journal:
         accepted message's row, is recorded in ``messages`` in the same commit either way."""
         return bool(await self._submit(_Write(change=change, outbound=outbound)))
 
+    async def record(self, key: str) -> JobRecord | None:
+        """The job's record as stored now (read in a transaction of its own)."""
+        found = await until_stored(self._engine, lambda c: send_jobs.records(c, [key]))
+        return found.get(key)
+
+    async def finish(self, change: Change) -> None:
+        """``change`` at once, in a transaction of its own (not a send's: nothing waits on
+        the group for it)."""
+        await until_stored(self._engine, lambda c: send_jobs.finish(c, change))
+
     async def _submit(self, write: _Write) -> Any:
         self._pending.append(write)
         self._wake.set()

@@ -5,8 +5,8 @@
                       ▼                                                     at a time, dispatched
               back from its wait queue, in its old place                   (host.dispatch)
 
-A paced send is marked ``sending`` ahead of its slot (workers/pacing.py), then waits in line for
-one (``slot``); at most ``Throughput.ahead()`` are on their way at once.
+A paced send is marked ``sending`` ahead of its slot, then waits in line for one: the slot
+protocol is workers/sender/slots.py (``lane.slots``, a send's ``Turn``).
 
 A recipient keeps in memory only the jobs it may send within ``PARK_AFTER_S``; the others are
 parked in a wait queue and come back with their place in line (their ``seq``, in a header). Its
@@ -15,6 +15,15 @@ given back to the broker); it goes first when it is back.
 
 After a pause, one send goes alone (a probe) until one is accepted: a token still refused costs
 one call, not a window's worth.
+
+The order a recipient's line keeps rests on a few rules, each kept by a verb that does the
+whole step (no await in it, so the lane never sees the line half changed):
+
+    back(job)           a job away comes back: no longer awaited, and in its line, at once
+    done(job, again)    a send is over: requeued first if it is to be tried again (``Again``),
+                        and only then its recipient free for the next
+    away(job)           a job out of this process keeps its place: its recipient's younger
+                        jobs wait for it (until it is back, or forgotten)
 
 The lane knows nothing of the broker or the database: it decides, and its ``LaneHost`` acts.
 Time comes from ``clock`` (monotonic seconds), so that tests can set it.
@@ -30,16 +39,33 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from shared import topology
 from workers.pacing import PairRate, Throughput
 from workers.sender.held import Parking, Pending
 from workers.sender.parking import AWAY_S, PARK_AFTER_S, PARKED_OVERDUE_S, wait_queue
+from workers.sender.slots import Clock, Slots, Turn
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
+
+@dataclass(frozen=True)
+class Again:
+    """How a send that did not happen ends (requeued): first in its recipient's line again,
+    the recipient held ``delay_s`` (a back-off) before it goes."""
+
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Go:
+    """A lane's decision to send: the job, taken off its line (its recipient busy), and its
+    share of the number's throughput (counted ahead already, so the next decision sees it)."""
+
+    pending: Pending
+    turn: Turn
 
 
 class LaneHost(Protocol):
@@ -55,8 +81,8 @@ class LaneHost(Protocol):
     def park(self, lane: Lane, parking: Parking) -> None:
         """Publish these jobs to their wait queues, in this order, then ack them."""
 
-    def dispatch(self, lane: Lane, pending: Pending) -> None:
-        """Send this job now (it ends with ``lane.done``)."""
+    def dispatch(self, lane: Lane, go: Go) -> None:
+        """Send this job now, in its turn (it ends with ``turn.end`` and ``lane.done``)."""
 
     def paused(self, lane: Lane, paused: bool) -> None:
         """The number's pause began, or is over."""
@@ -86,10 +112,8 @@ class Lane:
         self.paused_until = 0.0
         self.pause_strikes = 0  # pauses since the last accepted send
         self.probing = False
-        self.ahead = 0  # paced sends dispatched that have not left: being marked, or in line
-        self._line: deque[asyncio.Future[bool]] = deque()  # marked sends waiting for a slot
-        self._timer: asyncio.TimerHandle | None = None  # when the line's head may go
         self._wake = asyncio.Event()
+        self.slots = Slots(throughput, clock, self._may_leave, self._wake.set)
         self.warm_up()
 
     def warm_up(self) -> None:
@@ -99,19 +123,28 @@ class Lane:
 
     # --- the recipients' lines ---
 
-    def add(self, pending: Pending, *, first: bool = False) -> None:
-        fifo = self.fifos.setdefault(pending.recipient, deque())
-        if first:  # its turn again (tried, to be tried again)
-            fifo.appendleft(pending)
-        elif not fifo or fifo[-1].seq < pending.seq:
+    def _line_of(self, recipient: str) -> deque[Pending]:
+        return self.fifos.setdefault(recipient, deque())
+
+    def add(self, pending: Pending) -> None:
+        """A job taken in, in its place in its recipient's line (by ``seq``)."""
+        fifo = self._line_of(pending.recipient)
+        if not fifo or fifo[-1].seq < pending.seq:
             fifo.append(pending)
         else:  # back from a wait queue, older than some held
             fifo.insert(bisect.bisect(fifo, pending.seq, key=Pending.order), pending)
         self._park_excess(pending.recipient)
         self._schedule(pending.recipient)
 
-    def done(self, recipient: str) -> None:
-        """The recipient's send is over (its job requeued first if it is to be tried again)."""
+    def done(self, pending: Pending, again: Again | None = None) -> None:
+        """The job's send is over. ``again``: it did not happen and the job was requeued: it
+        goes first in its line, before its recipient is free (one step: no younger job of
+        theirs can slip in between)."""
+        recipient = pending.recipient
+        if again is not None:
+            if again.delay_s:
+                self.pairs.hold(recipient, self.clock() + again.delay_s)
+            self._line_of(recipient).appendleft(pending)
         self.busy.discard(recipient)
         self._park_excess(recipient)
         self._schedule(recipient)
@@ -148,9 +181,16 @@ class Lane:
         found = self.parked.get(recipient, {}).get(key)
         return found[0] if found is not None else None
 
+    def back(self, pending: Pending) -> None:
+        """A job away is back and held again (from its wait queue, redelivered, or a park that
+        could not be published): no longer awaited, and in its line, in one step (the lane must
+        not see its line unblocked without it)."""
+        self.returned(pending.recipient, pending.key)
+        self.add(pending)
+
     def returned(self, recipient: str, key: str) -> None:
-        """A parked job is back: in its recipient's line again (added in the same step, with no
-        await between: the lane must not see the line unblocked without it), or done."""
+        """A job away came back done (its record says so): no longer awaited. One to be held
+        again comes ``back`` instead."""
         parked = self.parked.get(recipient)
         if parked is not None:
             parked.pop(key, None)
@@ -168,11 +208,6 @@ class Lane:
         else:
             forget = due + PARKED_OVERDUE_S
         self.parked.setdefault(pending.recipient, {})[pending.key] = (pending.seq, due, forget)
-
-    def unpark(self, pending: Pending) -> None:
-        """A park that could not be published: the job is held after all."""
-        self.returned(pending.recipient, pending.key)
-        self.add(pending)
 
     def tend(self) -> None:
         """Now and then: forget what is long over, and park what waits long now."""
@@ -227,59 +262,7 @@ class Lane:
         if parking:  # oldest first: a wait queue gives them back in the order it took them
             self.host.park(self, parking[::-1])
 
-    # --- the number: throughput slots and pauses ---
-
-    async def slot(self) -> bool:
-        """Wait in line for a throughput slot and the send's turn in the even pace. True: the
-        slot is held, from now until a second after the answer (``release``). False: the
-        number was paused or the sender is stopping; the send must not leave."""
-        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._line.append(turn)
-        self.give_slots()
-        try:
-            return await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled() and turn.result():
-                self.release(None)  # given as the task was cancelled: it never left
-            raise
-
-    @property
-    def waiting_for_slots(self) -> int:
-        """Marked sends in line for a slot."""
-        return sum(1 for turn in self._line if not turn.done())
-
-    def left(self) -> None:
-        """A paced send is no longer on its way to a slot (it left, or it ended before)."""
-        self.ahead -= 1
-        self._wake.set()
-
-    def release(self, answered_at: float | None) -> None:
-        self.throughput.release(answered_at)
-        self.give_slots()  # a slot may free sooner than the timer set says
-
-    def give_slots(self) -> None:
-        """Give the line's head its slot while there is one, else set a timer for when there
-        will be (an answer wakes it when every slot is in flight)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        line, throughput = self._line, self.throughput
-        while line:
-            if line[0].done():  # its send was cancelled
-                line.popleft()
-                continue
-            now = self.clock()
-            if self.host.stopping or now < self.paused_until:
-                line.popleft().set_result(False)
-                continue
-            wait = throughput.wait_s(now)
-            if wait is None:
-                return
-            if wait > 0:
-                self._timer = asyncio.get_running_loop().call_later(wait, self.give_slots)
-                return
-            throughput.take(now)
-            line.popleft().set_result(True)
+    # --- the number: throughput and pauses ---
 
     def slow_down(self) -> None:
         """A 130429: the number waits for its window to empty, then goes on slower."""
@@ -288,10 +271,6 @@ class Lane:
     def back_off(self, recipient: str) -> None:
         """A 131056: that recipient alone waits (1, 4, 16 ... s); the others go on."""
         self.pairs.refused(recipient, self.clock())
-
-    def hold(self, recipient: str, delay_s: float) -> None:
-        """The recipient's next send waits ``delay_s`` at least (a back-off, the day's limit)."""
-        self.pairs.hold(recipient, self.clock() + delay_s)
 
     def pause(self, seconds: float, reason: str) -> None:
         """Nothing leaves for ``seconds``; then one probe. The sends in flight when it began
@@ -308,7 +287,7 @@ class Lane:
             extra={"phone_number_id": self.number, "for_s": seconds, "reason": reason},
         )
         self.host.paused(self, True)
-        self.give_slots()  # the sends in line go back to their recipients' lines
+        self.slots.give()  # the sends in line go back to their recipients' lines
         # A long pause: its jobs wait outside the prefetch. A recipient with a send in flight
         # parks when it ends (its job, if refused, rejoins the line first: one batch, in order).
         for recipient in [r for r in self.fifos if r not in self.busy]:
@@ -316,8 +295,11 @@ class Lane:
 
     def stop(self) -> None:
         """Nothing more leaves (the host is stopping): the sends in line are refused."""
-        self.give_slots()
+        self.slots.give()
         self._wake.set()
+
+    def _may_leave(self, now: float) -> bool:
+        return not self.host.stopping and now >= self.paused_until
 
     # --- the loop ---
 
@@ -356,7 +338,7 @@ class Lane:
             self.host.paused(self, False)
         return 0.0
 
-    def step(self, now: float) -> Pending | float | None:
+    def step(self, now: float) -> Go | float | None:
         """One decision: the job to send now (taken off its line, its recipient busy); else
         how long nothing may leave (0: decide again at once; None: until something changes)."""
         if (rest := self._resting_s(now)) != 0:
@@ -375,22 +357,22 @@ class Lane:
         if wait > 0:  # held back since it was scheduled (a 131056, a back-off)
             heapq.heapreplace(self.heap, (now + wait, seq, recipient))
             return 0.0
-        if head.paced:
-            if self.ahead >= self.throughput.ahead(now):
-                return None  # until one of those on their way leaves
-            self.ahead += 1
+        if head.paced and not self.slots.room_ahead(now):
+            return None  # until one of those on their way leaves
         heapq.heappop(self.heap)
         self.in_heap.discard(recipient)
         pending = self.fifos[recipient].popleft()
         self.busy.add(recipient)
-        return pending
+        return Go(pending, self.slots.turn(pending.paced))
 
     async def run(self) -> None:
         while True:
             self._wake.clear()
             decided = self.step(self.clock())
-            if isinstance(decided, Pending):
+            if isinstance(decided, Go):
                 self.host.dispatch(self, decided)
+            elif decided is None:  # until something changes (no timer to set and cancel)
+                await self._wake.wait()
             elif decided != 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(decided):

@@ -4,16 +4,26 @@ Held jobs are unacked, and a shard's prefetch full of jobs that wait would hold 
 other recipient and number on the shard. So a recipient keeps only the jobs it may send within
 ``PARK_AFTER_S`` (workers/sender/lane.py decides which); the others are published to a wait
 queue (shared/topology.py: they expire back into wa.outbound) with their place in their
-recipient's line in a header, and acked once the broker has them. Pure: no broker here.
+recipient's line in a header, and acked once the broker has them (``Parker``; the rest of
+this module is pure).
 """
 
 from __future__ import annotations
 
-from typing import Final
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
 
-from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Counter
 
 from shared import topology
+from shared.amqp import EventPublisher, Outgoing
+from shared.schemas.jobs import routing_key
+from workers import runtime
+from workers.sender.held import Holding, Parking, Pending
+
+log = logging.getLogger(__name__)
 
 PARK_AFTER_S: Final = 10.0
 PARKING_RETRY_S: Final = 5.0  # after a park could not be published (the broker away)
@@ -47,11 +57,12 @@ def headers(seq: int, attempts: int) -> dict[str, int]:
     return {ORDER_HEADER: seq, ATTEMPTS_HEADER: attempts}
 
 
-def place_in_line(message: AbstractIncomingMessage) -> tuple[int | None, int]:
-    """A job back from a wait queue: its place in its recipient's line and its transient
-    failures so far; (None, 0) for any other (the headers are believed only when the broker's
-    latest x-death names a wait queue: a dead letter replayed by hand starts afresh)."""
-    found = message.headers or {}
+def place_in_line(found: Mapping[str, Any] | None) -> tuple[int | None, int]:
+    """A job back from a wait queue (its delivery's headers): its place in its recipient's line
+    and its transient failures so far; (None, 0) for any other (the headers are believed only
+    when the broker's latest x-death names a wait queue: a dead letter replayed by hand starts
+    afresh)."""
+    found = found or {}
     deaths = found.get("x-death")
     latest = deaths[0] if isinstance(deaths, list) and deaths else None
     queue = latest.get("queue") if isinstance(latest, dict) else None
@@ -63,3 +74,62 @@ def place_in_line(message: AbstractIncomingMessage) -> tuple[int | None, int]:
     if not isinstance(seq, int) or isinstance(seq, bool):
         return None, 0
     return seq, attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0
+
+
+class ParkedLine(Protocol):
+    """What a park's outcome tells the lane the jobs came from (workers/sender/lane.py)."""
+
+    def back(self, pending: Pending) -> None: ...
+
+    def away(self, pending: Pending, due: float | None = None) -> None: ...
+
+
+class Parker:
+    """Publishes parked jobs to their wait queues and acks them; after a publish fails, parks
+    nothing for ``PARKING_RETRY_S`` (the jobs stay held)."""
+
+    def __init__(self, events: EventPublisher, holding: Holding, parked: Counter) -> None:
+        self._events = events
+        self._holding = holding
+        self._parked = parked
+        self._paused_until = 0.0  # monotonic
+
+    def may_park(self, now: float) -> bool:
+        return now >= self._paused_until
+
+    async def park(self, lane: ParkedLine, parked: Parking) -> None:
+        """Publish each job to its wait queue with its place in line, in this order; ack them
+        once the broker has them all."""
+        messages = [
+            Outgoing(
+                queue.name,
+                routing_key(pending.job.phone_number_id),
+                pending.key,
+                pending.deliveries[0].body,
+                headers=headers(pending.seq, pending.attempts),
+            )
+            for pending, queue in parked
+        ]
+        taken = [list(pending.deliveries) for pending, _ in parked]
+        try:
+            await self._events.publish(messages)
+        except Exception as exc:
+            log.warning("cannot park jobs; held", extra={"jobs": len(parked), "error": str(exc)})
+            self._paused_until = time.monotonic() + PARKING_RETRY_S
+            for pending, _ in parked:  # (a copy that did reach a wait queue is a repeat)
+                if pending.alive():
+                    lane.back(pending)
+                else:  # the connection was lost meanwhile: it comes again, to its old place
+                    self._holding.forget(pending)
+                    lane.away(pending)
+            return
+        self._parked.inc(len(parked))
+        for (pending, _), deliveries in zip(parked, taken, strict=True):
+            if len(pending.deliveries) > len(deliveries):
+                # It came again while being parked (its own copy, back already, or a repeat):
+                # that delivery may now be its only one: held, not acked with the rest.
+                pending.deliveries = pending.deliveries[len(deliveries) :]
+                lane.back(pending)
+            else:
+                self._holding.forget(pending)
+            await runtime.ack(deliveries)

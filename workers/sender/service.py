@@ -61,7 +61,7 @@ async def _run(
 ) -> None:
     settings = sender.settings
     connection.reconnect_callbacks.add(sender.on_reconnect)
-    intake = Intake(sender)
+    intake = sender.intake
     settler = Settler(sender.engine, sender.events, settings)
     for work in (sender.journal.run(), intake.run(), _tend(sender, settler)):
         sender.spawn(work)
@@ -107,7 +107,7 @@ async def consuming(
     for name in topology.SHARD_QUEUES:
         queue = await channel.declare_queue(name, passive=True)
         tag = await queue.consume(intake.receive)
-        intake.shards[tag] = name  # where an invalid job came from: its dead letter's queue
+        intake.consumes(tag, name)
         queues.append((queue, tag))
     try:
         yield
