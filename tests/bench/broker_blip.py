@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -156,17 +157,63 @@ def measure_cut(
     }
 
 
+class ProxyProcess:
+    """tests/helpers.py's TcpProxy in a process of its own, so that the load this process
+    offers cannot slow the link down: SIGUSR1 cuts it, SIGUSR2 restores it."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process, self.port = process, port
+
+    @classmethod
+    async def start(cls, host: str, port: int) -> ProxyProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench.broker_blip",
+            "--serve-proxy",
+            f"{host}:{port}",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        return cls(process, int(await process.stdout.readline()))
+
+    def cut(self) -> None:
+        self.process.send_signal(signal.SIGUSR1)
+
+    def restore(self) -> None:
+        self.process.send_signal(signal.SIGUSR2)
+
+    async def stop(self) -> None:
+        self.process.terminate()
+        await self.process.wait()
+
+
+async def serve_proxy(target: str) -> None:
+    host, port = target.rsplit(":", 1)
+    async with TcpProxy(host, int(port)) as proxy:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, proxy.cut)
+        loop.add_signal_handler(signal.SIGUSR2, proxy.restore)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        print(proxy.port, flush=True)
+        await stop.wait()
+
+
 async def one_run(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     broker = Broker.local()
     with broker.vhost(f"wapipe-blip-{uuid.uuid4().hex[:8]}") as amqp_url:
         target = URL(amqp_url)
-        async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        proxy = await ProxyProcess.start(target.host or "127.0.0.1", target.port or 5672)
+        try:
             via_proxy = str(target.with_host("127.0.0.1").with_port(proxy.port))
             return await with_services(args, folder, via_proxy, proxy)
+        finally:
+            await proxy.stop()
 
 
 async def with_services(
-    args: argparse.Namespace, folder: Path, amqp_url: str, proxy: TcpProxy
+    args: argparse.Namespace, folder: Path, amqp_url: str, proxy: ProxyProcess
 ) -> list[dict[str, Any]]:
     database_url = f"sqlite+aiosqlite:///{folder / uuid.uuid4().hex}.db"
     ingress_port, metrics_port = free_port(), free_port()
@@ -218,7 +265,7 @@ async def under_load(
     args: argparse.Namespace,
     ingress_port: int,
     metrics_url: str,
-    proxy: TcpProxy,
+    proxy: ProxyProcess,
     log: list[tuple[float, str]],
 ) -> tuple[list[dict[str, Any]], int]:
     """Load throughout, ``args.cuts`` cuts of the link; each cut's figures, and the 200s."""
@@ -302,7 +349,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--label", default="run")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--serve-proxy", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_proxy:
+        asyncio.run(serve_proxy(args.serve_proxy))
+        return
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.runs):
