@@ -55,7 +55,7 @@ class Sender:
         self.api = api
         self.events = events
         self.metrics = metrics
-        self.journal = Journal(engine)
+        self.journal = Journal(engine, metrics.unavailable)
         self.templates = Templates(engine, check=settings.sender_check_templates)
         self.lanes: dict[str, Lane] = {}
         self.holding: dict[str, Pending] = {}  # by idempotency key, from claim to ack
