@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +32,9 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,9 +204,35 @@ async def serve_proxy(target: str) -> None:
         await stop.wait()
 
 
+@contextlib.contextmanager
+def patient_vhost(broker: Broker, name: str) -> Iterator[str]:
+    """Broker.vhost, waiting as long as a busy broker takes to make one (tens of seconds were
+    seen on a shared machine)."""
+    credentials = f"{broker.amqp_url.user}:{broker.amqp_url.password}".encode()
+
+    def call(method: str, path: str, body: object | None = None) -> None:
+        request = urllib.request.Request(
+            str(broker.management_url / "api") + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        request.add_header("authorization", "Basic " + base64.b64encode(credentials).decode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+
+    call("PUT", f"/vhosts/{name}")
+    try:
+        permissions = {"configure": ".*", "write": ".*", "read": ".*"}
+        call("PUT", f"/permissions/{name}/{broker.amqp_url.user}", permissions)
+        yield str(broker.amqp_url.with_path("/" + name))
+    finally:
+        call("DELETE", f"/vhosts/{name}")
+
+
 async def one_run(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     broker = Broker.local()
-    with broker.vhost(f"wapipe-blip-{uuid.uuid4().hex[:8]}") as amqp_url:
+    with patient_vhost(broker, f"wapipe-blip-{uuid.uuid4().hex[:8]}") as amqp_url:
         target = URL(amqp_url)
         proxy = await ProxyProcess.start(target.host or "127.0.0.1", target.port or 5672)
         try:
