@@ -53,6 +53,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        # Worded as asyncio's own bind error, which shared/failures.py turns into one line.
+        reason = (exc.strerror or str(exc)).lower()
+        message = f"error while attempting to bind on address {address!r}: {reason}"
+        raise OSError(exc.errno, message) from None
     except BaseException:
         sock.close()
         raise

@@ -34,37 +34,39 @@ async def test_a_database_restart_under_load_loses_and_doubles_nothing(
     events = await publish_bodies(settings.amqp_url, bodies)
     keys = {event.message_id for event in events}
     log = tmp_path / "worker.log"
-    async with private_postgres() as database:
-        async with worker_process(settings, database.url, log) as (process, metrics):
+    async with (
+        private_postgres() as database,
+        worker_process(settings, database.url, log) as (process, metrics),
+    ):
 
-            async def storing() -> bool:
-                return (await metric(metrics, "wapipe_worker_stored_total") or 0) > 0
+        async def storing() -> bool:
+            return (await metric(metrics, "wapipe_worker_stored_total") or 0) > 0
 
-            await wait_until(storing, timeout=30, step=0.005)
-            await database.stop()  # every session ends, mid-batch
+        await wait_until(storing, timeout=30, step=0.005)
+        await database.stop()  # every session ends, mid-batch
 
-            async def waiting() -> bool:
-                unavailable = await metric(metrics, "wapipe_worker_storage_unavailable_total")
-                return (unavailable or 0) > 0 and said(log, "storage unavailable, waiting") > 0
+        async def waiting() -> bool:
+            unavailable = await metric(metrics, "wapipe_worker_storage_unavailable_total")
+            return (unavailable or 0) > 0 and said(log, "storage unavailable, waiting") > 0
 
-            await wait_until(waiting, timeout=20)
-            _, consumers = await queue_depth(settings.amqp_url, "wa.status")
-            assert consumers == 1  # held, not crashed
-            assert process.returncode is None
-            stored_so_far = await metric(metrics, "wapipe_worker_stored_total") or 0
-            assert stored_so_far < len(keys), "the restart came too late to prove anything"
-            await database.start()
+        await wait_until(waiting, timeout=20)
+        _, consumers = await queue_depth(settings.amqp_url, "wa.status")
+        assert consumers == 1  # held, not crashed
+        assert process.returncode is None
+        stored_so_far = await metric(metrics, "wapipe_worker_stored_total") or 0
+        assert stored_so_far < len(keys), "the restart came too late to prove anything"
+        await database.start()
 
-            async with open_database(database.url) as engine:
+        async with open_database(database.url) as engine:
 
-                async def drained() -> bool:
-                    ready, _ = await queue_depth(settings.amqp_url, "wa.status")
-                    return ready == 0 and await count(engine, schema.statuses) == len(keys)
+            async def drained() -> bool:
+                ready, _ = await queue_depth(settings.amqp_url, "wa.status")
+                return ready == 0 and await count(engine, schema.statuses) == len(keys)
 
-                await wait_until(drained, timeout=60, step=0.2)
-                async with engine.connect() as connection:
-                    rows = (await connection.execute(select(schema.statuses.c.key))).scalars()
-                    stored = list(rows)
+            await wait_until(drained, timeout=60, step=0.2)
+            async with engine.connect() as connection:
+                rows = (await connection.execute(select(schema.statuses.c.key))).scalars()
+                stored = list(rows)
     assert sorted(stored) == sorted(keys)  # each once
     assert await drain(settings.amqp_url, "wa.status.dlq") == []
     assert said(log, "storage unavailable, waiting") <= 3  # one line, not one per try
