@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Final
 
 from aiohttp import web
 
-from ingress import handlers
+from ingress import handlers, handover
 from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
@@ -41,6 +42,8 @@ def create_app(settings: Settings) -> web.Application:
             web.get("/metrics", handlers.metrics_page),
         ]
     )
+    app[handover.DRAIN] = handover.Drain()
+    app.on_response_prepare.append(handover.close_when_draining)
     app.cleanup_ctx.append(_broker)
     return app
 
@@ -80,15 +83,34 @@ def run(settings: Settings) -> None:
     log.info(
         "ingress starting", extra={"host": settings.ingress_host, "port": settings.ingress_port}
     )
-    web.run_app(
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(serve(app, settings))
+
+
+async def serve(app: web.Application, settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, on a port another ingress may share (ingress/handover.py).
+    Then: new connections to the other, stop listening, answer every request already read
+    (each bounded by the confirm deadline), close."""
+    sock = handover.listening_socket(settings.ingress_host, settings.ingress_port)
+    runner = web.AppRunner(
         app,
-        host=settings.ingress_host,
-        port=settings.ingress_port,
+        handle_signals=False,
         access_log=None,  # one line per webhook at thousands a second; metrics count them
         shutdown_timeout=SHUTDOWN_GRACE_S,
-        print=None,
-        loop=new_event_loop(),
     )
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("ingress stopping: handing new connections over, ending those in flight")
+        await handover.hand_over(sock, app[handover.DRAIN])
+    finally:
+        await runner.cleanup()  # stops listening, lets handlers finish, then the broker closes
+        sock.close()
 
 
 def settle_garbage_collector() -> None:

@@ -68,8 +68,8 @@ class Publisher:
             connection = await amqp.connect(self._amqp_url, self._connection_name)
             self._connection = connection
             try:
+                await topology.declare_once(connection)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await topology.declare(channel)
             except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
                 # Only a lost connection is retried; a topology conflict (PRECONDITION_FAILED,
                 # a channel error) raises: it needs a person, not a retry.

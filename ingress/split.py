@@ -14,9 +14,9 @@ verbatim as ``msgspec.Raw``. Their full typed model is ``shared.schemas.webhook`
 
 Every event returned can be published: whatever becomes an AMQP property (the key as
 ``message_id``, the ids in headers) is checked here, so that an error in the publish means broker
-trouble and nothing else. A signed body that cannot be carried (not UTF-8, an empty id, an id past
-AMQP's 255-byte short string) raises ``NotAWebhook`` and is quarantined whole, never answered 503
-(which Meta would retry for days).
+trouble and nothing else. A signed body that cannot be carried (not UTF-8, nested too deep to
+decode, an empty id, an id past AMQP's 255-byte short string) raises ``NotAWebhook`` and is
+quarantined whole, never answered 503 (which Meta would retry for days).
 """
 
 from __future__ import annotations
@@ -44,6 +44,13 @@ SHORTSTR_MAX_BYTES: Final = 255
 _ALWAYS_FITS: Final = SHORTSTR_MAX_BYTES // 4  # characters: UTF-8 takes 4 bytes at most
 # entry[].time is unix seconds, stored as a BIGINT: past int64 it is nobody's time.
 _INT64: Final = range(-(2**63), 2**63)
+# msgspec decodes (and skips) nested arrays and objects recursively: past the interpreter's
+# recursion limit it raises RecursionError, not DecodeError. No webhook of Meta's nests past ten.
+TOO_DEEP: Final = "nested too deep to decode"
+# Meta batches up to 1,000 updates in one body (the Cloud API's "Webhooks" page); 3 MB of the
+# smallest statuses make 90,000 events, more than any confirm deadline covers: answered 503, such
+# a body would come back for days. Past this many events a body is quarantined whole.
+MAX_EVENTS_PER_BODY: Final = 2_000
 
 
 class NotAWebhook(ValueError):
@@ -163,6 +170,27 @@ def amqp_id(text: str, what: str) -> str:
 
 def split_body(body: bytes, received_at: float) -> list[Event]:
     """All events of one webhook body, in body order. Raises ``NotAWebhook``."""
+    envelope = _decode_envelope(body)
+    events: list[Event] = []
+    try:
+        for entry in envelope.entry:
+            waba_id = amqp_id(str(entry.id), "entry id")
+            if entry.time is not None and entry.time not in _INT64:
+                raise NotAWebhook(f"entry time {str(entry.time)[:40]}... is past a 64-bit integer")
+            for change in entry.changes:
+                _within_limit(len(events) + 1)
+                _split_change(waba_id, entry.time, change, received_at, events)
+    except msgspec.DecodeError as exc:
+        raise NotAWebhook(f"entry {exc}") from None
+    except RecursionError:
+        raise NotAWebhook(TOO_DEEP) from None
+    if not events:
+        # Nothing to hand on, yet Meta sent it: keep it for a person rather than drop it.
+        raise NotAWebhook("the envelope holds no changes")
+    return events
+
+
+def _decode_envelope(body: bytes) -> _Envelope:
     if not body.isascii():  # Meta escapes most of what is not ASCII: no copy for those
         # JSON is UTF-8. msgspec raises UnicodeDecodeError (not DecodeError) on bad bytes in a
         # string it decodes, and copies them verbatim into a Raw, which no consumer could decode.
@@ -174,22 +202,11 @@ def split_body(body: bytes, received_at: float) -> list[Event]:
         envelope = _envelope.decode(body)
     except msgspec.DecodeError as exc:
         raise NotAWebhook(str(exc)) from None
+    except RecursionError:
+        raise NotAWebhook(TOO_DEEP) from None
     if envelope.object != WABA_OBJECT:
         raise NotAWebhook(f"object is {envelope.object[:40]!r}, not {WABA_OBJECT!r}")
-    events: list[Event] = []
-    try:
-        for entry in envelope.entry:
-            waba_id = amqp_id(str(entry.id), "entry id")
-            if entry.time is not None and entry.time not in _INT64:
-                raise NotAWebhook(f"entry time {str(entry.time)[:40]}... is past a 64-bit integer")
-            for change in entry.changes:
-                _split_change(waba_id, entry.time, change, received_at, events)
-    except msgspec.DecodeError as exc:
-        raise NotAWebhook(f"entry {exc}") from None
-    if not events:
-        # Nothing to hand on, yet Meta sent it: keep it for a person rather than drop it.
-        raise NotAWebhook("the envelope holds no changes")
-    return events
+    return envelope
 
 
 def quarantine_event(body: bytes, reason: str, received_at: float) -> Event:
@@ -274,6 +291,7 @@ def _split_change(
         into.append(context.event("account", key, routing_key, change.value))
         return
     value = _messages_value.decode(change.value)
+    _within_limit(len(into) + len(value.statuses) + len(value.messages))
     context = _Context(change.field, waba_id, entry_time, received_at, value.metadata)
     for raw in value.statuses:
         status = _status.decode(raw)
@@ -291,6 +309,11 @@ def _split_change(
         kind = "errors" if value.errors else "messages"
         key = f"{kind}:{digest(waba_id.encode(), change.value)}"
         into.append(context.event("account", key, "account." + kind, change.value))
+
+
+def _within_limit(events: int) -> None:
+    if events > MAX_EVENTS_PER_BODY:
+        raise NotAWebhook(f"more than {MAX_EVENTS_PER_BODY} events in one body")
 
 
 def _metadata(value: msgspec.Raw) -> _Metadata | None:

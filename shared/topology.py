@@ -49,8 +49,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import aio_pika
 import msgspec
-from aio_pika.abc import AbstractChannel, ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractConnection, ExchangeType
 
 from shared import amqp
 
@@ -200,6 +201,16 @@ async def declare(channel: AbstractChannel) -> None:
         await delay.bind(exchanges[wait.name], routing_key="")
     for source, destination, key in EXCHANGE_BINDINGS:
         await exchanges[destination].bind(exchanges[source], routing_key=key)
+
+
+async def declare_once(connection: AbstractConnection) -> None:
+    """Declare everything on a plain channel of its own, closed afterwards. On a robust channel
+    aio-pika records each declaration and replays them all after every reconnect, one round trip
+    each (some 110 here), before the channel may be used again: measured, that kept services
+    answering 503 for seconds after a blip of the broker (tests/bench/results/broker_blip.md).
+    A service's robust channels declare only what they consume, passively."""
+    async with aio_pika.Channel(connection) as channel:
+        await declare(channel)
 
 
 async def declare_at(amqp_url: str, connection_name: str | None = None) -> None:

@@ -102,8 +102,8 @@ async def worker_process(
             yield None
             return
         stack.push_async_callback(amqp.close, connection)
+        await topology.declare_once(connection)
         publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await topology.declare(publishing)
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
         yield Resources(settings, engine, EventPublisher(publishing), connection, metrics, port)

@@ -321,6 +321,18 @@ async def test_signed_body_amqp_cannot_carry_is_quarantined_with_200(
     assert 'wapipe_ingress_requests_total{outcome="quarantined"} 1.0' in metrics
 
 
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ('{"a":', "}")])
+async def test_signed_body_nested_50000_deep_is_quarantined_with_200(
+    ingress: IngressClient, settings: Settings, opening: str, closing: str
+) -> None:
+    deep = opening * 50_000 + "1" + closing * 50_000
+    body = one_message("wamid.A").replace(b'"type": "text"', f'"text": {deep}'.encode())
+    assert await post(ingress, body) == 200
+    [kept] = await drain(settings.amqp_url, "wa.quarantine")
+    assert kept.body == body
+    assert kept.headers[Header.QUARANTINE_REASON] == "nested too deep to decode"
+
+
 async def test_ids_of_255_bytes_are_routed(ingress: IngressClient, settings: Settings) -> None:
     wamid = "wamid." + "é" * 124 + "A"  # 255 bytes in 131 characters
     assert await post(ingress, one_message(wamid)) == 200

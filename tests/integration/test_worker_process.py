@@ -205,10 +205,10 @@ async def test_a_worker_killed_inside_its_transaction_leaves_no_trace_and_loses_
         await holder.close()
 
 
-async def test_sigterm_under_a_backlog_stops_after_the_batch_in_hand(
+async def test_sigterm_under_a_backlog_stops_after_the_batch_in_hand_and_doubles_nothing(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    bodies = [status_webhook(f"wamid.S{n}", status) for status in STATUSES for n in range(4000)]
+    bodies = [status_webhook(f"wamid.S{n}", status) for status in STATUSES for n in range(1500)]
     events = await publish_bodies(settings.amqp_url, bodies)
     log = tmp_path / "worker.log"
     async with open_database(database_url) as engine:
@@ -223,3 +223,15 @@ async def test_sigterm_under_a_backlog_stops_after_the_batch_in_hand(
         ready, _ = await queue_depth(settings.amqp_url, "wa.status")
         assert ready > 0, "it drained the backlog instead of stopping"
         assert await count(engine, schema.statuses) + ready == len(events)  # acked = stored
+
+        # The next worker gets the rest, none of it stored already: nothing lost, nothing twice.
+        async with worker_process(settings, database_url, log) as (process, metrics):
+
+            async def stored_the_rest() -> bool:
+                return await metric(metrics, "wapipe_worker_stored_total") == ready
+
+            await wait_until(stored_the_rest, timeout=60)
+            assert await metric(metrics, "wapipe_worker_duplicates_total") == 0
+            assert await count(engine, schema.statuses) == len(events)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=10) == 0

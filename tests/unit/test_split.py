@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pamqp import commands, frame, header
 
-from ingress.split import Event, NotAWebhook, quarantine_event, routing_token, split_body
+from ingress.split import (
+    MAX_EVENTS_PER_BODY,
+    Event,
+    NotAWebhook,
+    quarantine_event,
+    routing_token,
+    split_body,
+)
 from shared import amqp, topology
 from shared.schemas.events import Header, event_decoder
 from tests.helpers import cloudapi_dir
@@ -471,3 +478,77 @@ def test_other_fields_without_metadata_carry_no_number(value: Any) -> None:
     [event] = split_body(other_change("some_future_field", value), RECEIVED_AT)
     assert Header.PHONE_NUMBER_ID not in event.headers
     assert event_decoder.decode(event.body).phone_number_id is None
+
+
+# Nesting past the decoder's depth -------------------------------------------------------------
+
+DEPTH = 50_000
+_WHERE = {
+    "the body itself": "DEEP",
+    "a field beside entry": '{"object":"whatsapp_business_account","x":DEEP,"entry":[]}',
+    "entry": '{"object":"whatsapp_business_account","entry":DEEP}',
+    "an entry's id": '{"object":"whatsapp_business_account","entry":[{"id":DEEP}]}',
+    "an entry's time": '{"object":"whatsapp_business_account","entry":[{"id":"1","time":DEEP}]}',
+    "changes": '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":DEEP}]}',
+    "a change's field": (
+        '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":DEEP}]}]}'
+    ),
+    "a messages value": (
+        '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":'
+        '[{"field":"messages","value":DEEP}]}]}'
+    ),
+    "another field's value": (
+        '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":'
+        '[{"field":"calls","value":DEEP}]}]}'
+    ),
+}
+_IN_MESSAGES_VALUE = {
+    "metadata": '{"metadata":DEEP,"statuses":[{"id":"w","status":"sent"}]}',
+    "a status": '{"statuses":[{"id":"w","status":"sent","pricing":DEEP}]}',
+    "a status's errors": '{"statuses":[{"id":"w","status":"failed","errors":DEEP}]}',
+    "a message": '{"messages":[{"id":"w","type":"text","text":DEEP}]}',
+    "a message's id": '{"messages":[{"id":DEEP}]}',
+    "a contact of two": (
+        '{"contacts":[{"wa_id":"1"},{"wa_id":"2","profile":DEEP}],'
+        '"messages":[{"id":"w","from":"2","type":"text"}]}'
+    ),
+    "errors": '{"errors":DEEP}',
+    "metadata with nothing else": '{"metadata":DEEP}',
+}
+
+
+def deep_bodies() -> list[Any]:
+    shapes = {"arrays": ("[" * DEPTH, "]" * DEPTH), "objects": ('{"a":' * DEPTH, "}" * DEPTH)}
+    value = _WHERE["a messages value"]
+    templates = {
+        **_WHERE,
+        **{where: value.replace("DEEP", inner) for where, inner in _IN_MESSAGES_VALUE.items()},
+    }
+    return [
+        pytest.param(
+            template.replace("DEEP", f"{opening}1{closing}").encode(), id=f"{name}-{where}"
+        )
+        for where, template in templates.items()
+        for name, (opening, closing) in shapes.items()
+    ]
+
+
+@pytest.mark.parametrize("body", deep_bodies())
+def test_a_body_nested_past_the_decoders_depth_is_refused_for_quarantine(body: bytes) -> None:
+    with pytest.raises(NotAWebhook):
+        split_body(body, RECEIVED_AT)
+
+
+def test_a_body_of_more_events_than_any_batch_of_metas_is_refused_for_quarantine() -> None:
+    statuses = [{"id": f"wamid.{n}", "status": "sent"} for n in range(MAX_EVENTS_PER_BODY + 1)]
+    with pytest.raises(NotAWebhook, match="more than"):
+        split_body(body_of([{"id": "1", "changes": [messages_change(statuses)]}]), RECEIVED_AT)
+    changes = [{"field": "calls", "value": n} for n in range(MAX_EVENTS_PER_BODY + 1)]
+    with pytest.raises(NotAWebhook, match="more than"):
+        split_body(body_of([{"id": "1", "changes": changes}]), RECEIVED_AT)
+
+
+def test_a_body_of_as_many_events_as_allowed_routes() -> None:
+    statuses = [{"id": f"wamid.{n}", "status": "sent"} for n in range(MAX_EVENTS_PER_BODY)]
+    body = body_of([{"id": "1", "changes": [messages_change(statuses)]}])
+    assert len(split_body(body, RECEIVED_AT)) == MAX_EVENTS_PER_BODY

@@ -55,7 +55,7 @@ class Sender:
         self.events = events
         self.metrics = metrics
         self._api = api
-        self.journal = Journal(engine)
+        self.journal = Journal(engine, metrics.unavailable)
         self.lanes: dict[str, Lane] = {}
         self._holding = Holding(metrics.held)
         self._parker = Parker(events, self._holding, metrics.parked)

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.logs import Throttle
 from shared.storage import messages, send_jobs
 from shared.storage.messages import OutboundRow
 from shared.storage.send_jobs import Change, JobRecord, NewJob
@@ -30,16 +32,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OUTAGE_RETRY_S: Final = 1.0  # while the database is down
+outage: Final = Throttle()  # one line per 10 s of an outage, not one per try
 
 
-async def until_stored(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """``work`` in a transaction, the database's outages waited out."""
+async def until_stored(
+    engine: AsyncEngine,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+    unavailable: Counter | None = None,
+) -> T:
+    """``work`` in a transaction, the database's outages waited out (nothing acked meanwhile:
+    the caller holds its jobs); each try that finds it down counted in ``unavailable``."""
     while True:
         try:
             async with transaction(engine) as connection:
                 return await work(connection)
         except Unavailable as exc:
-            log.warning("database unavailable, retrying", extra={"error": str(exc)})
+            if unavailable is not None:
+                unavailable.inc()
+            outage.warning(log, "database", "database unavailable, waiting", error=str(exc))
             await asyncio.sleep(OUTAGE_RETRY_S)
 
 
@@ -68,8 +78,9 @@ class _Write:
 
 
 class Journal:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, unavailable: Counter | None = None) -> None:
         self._engine = engine
+        self._unavailable = unavailable
         self._pending: list[_Write] = []
         self._wake = asyncio.Event()
 
@@ -146,4 +157,4 @@ class Journal:
                 await messages.record_outbound(connection, sent)
             return seen, moved | await send_jobs.mark_sending(connection, keys, at)
 
-        return await until_stored(self._engine, commit)
+        return await until_stored(self._engine, commit, self._unavailable)
