@@ -278,8 +278,7 @@ def describe_outcome(outcome: OutboundEvent) -> str:
 async def _publish(settings: Settings, job: Job, wait_s: float | None) -> OutboundEvent | None:
     """Publish the job; with ``wait_s``, its first outcome, heard on a queue of our own bound
     to ``outbound.#`` before the job leaves (so a quick answer is not missed)."""
-    import aio_pika
-
+    from shared import amqp
     from shared.publisher import JobPublisher
     from shared.topology import EVENTS_EXCHANGE
 
@@ -287,9 +286,7 @@ async def _publish(settings: Settings, job: Job, wait_s: float | None) -> Outbou
         async with JobPublisher(settings, name="wapipe-send") as jobs:
             await jobs.publish(job)
         return None
-    connection = await aio_pika.connect(
-        settings.amqp_url, client_properties={"connection_name": "wapipe-send-wait"}
-    )
+    connection = await amqp.connect_once(settings.amqp_url, "wapipe-send-wait")
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
