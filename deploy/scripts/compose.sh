@@ -37,16 +37,11 @@ if [[ -n $taken ]]; then
     done
     echo "compose: host port $taken is taken on this host" >&2
 fi
-image=$(grep -oE "(pull access denied for|failed to resolve reference \"?|Error response from daemon: Get \"https://[^\"]*\".*for )[^ ,\"]+" "$log" \
-    | grep -oE '[^ "]+$' | head -1)
-if [[ -z $image ]] && grep -qE 'pull access denied|failed to resolve reference|dial tcp: lookup|no such host|connection refused.*registry' "$log"; then
-    image="an image"
-fi
-if [[ -n $image ]]; then
-    case $image in
-        *grafana*) why="the observability profile's Grafana has no local stand-in: without a registry, start Prometheus alone (COMPOSE_PROFILES= and: docker compose -f deploy/compose.yaml --profile observability up --detach prometheus)" ;;
-        *) why="deploy/scripts/images.sh builds the stand-ins this file names; others need a registry" ;;
-    esac
-    echo "compose: $image cannot be pulled here (no image registry reachable): $why" >&2
+if grep -qE 'pull access denied|failed to resolve reference|registry-1\.docker\.io|no such host|i/o timeout' "$log"; then
+    if grep -q grafana "$log"; then
+        echo "compose: grafana/grafana cannot be pulled here (no image registry reachable), and it has no local stand-in: the observability profile cannot start; start Prometheus alone: docker compose -f deploy/compose.yaml --profile observability up --detach prometheus" >&2
+    else
+        echo "compose: an image could not be pulled (no image registry reachable?): deploy/scripts/images.sh builds the stand-ins compose.yaml names; any other needs a registry" >&2
+    fi
 fi
 exit "$status"
