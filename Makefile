@@ -62,9 +62,13 @@ schemas: $(BIN)/wapipe
 
 # The deployable stack (deploy/): a Docker engine, Compose and local images made from Debian's
 # packages when missing (deploy/scripts/engine.sh, as root; no image registry is needed), the
-# secrets made when missing, wapipe's image built, every service up and healthy.
-COMPOSE := $(BIN)/docker-compose -f deploy/compose.yaml
-WAPIPE_BASE_IMAGE ?= wapipe-local/python:3.11
+# secrets made when missing, wapipe's image built (once), every service up and healthy. Each step
+# exits non-zero when Compose fails (deploy/scripts/compose.sh keeps its status).
+#   make compose-up COMPOSE_PROFILES=observability   # + Prometheus and Grafana (Grafana needs a registry)
+#   make compose-up WAPIPE_COMPOSE_CLUSTER=1         # three RabbitMQ nodes (deploy/compose.cluster.yaml)
+COMPOSE_FILES := -f deploy/compose.yaml $(if $(WAPIPE_COMPOSE_CLUSTER),-f deploy/compose.cluster.yaml)
+COMPOSE := deploy/scripts/compose.sh $(COMPOSE_FILES)
+WAPIPE_BASE_IMAGE ?= wapipe-local/python:3.13
 export WAPIPE_BASE_IMAGE
 
 compose-up: $(BIN)/wapipe
@@ -73,8 +77,12 @@ compose-up: $(BIN)/wapipe
 	$(COMPOSE) up --build --detach --wait --wait-timeout 240
 	$(COMPOSE) ps
 
+# Every service of every profile and variant, then the engine if engine.sh started it (and no
+# container of another project still runs on it).
 compose-down:
-	$(COMPOSE) --profile observability down
+	@if docker info >/dev/null 2>&1; then deploy/scripts/compose.sh -f deploy/compose.yaml \
+		-f deploy/compose.cluster.yaml --profile observability down --remove-orphans; fi
+	deploy/scripts/engine.sh stop
 
 # The deploy tests alone (make test runs them too), required: they fail where they cannot run.
 deploy-test: $(BIN)/wapipe

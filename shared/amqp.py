@@ -5,6 +5,10 @@
                                           wait for an unreachable broker, a library's user
                                           (``wait=False``) hears of it at once
     connect_once(url, name)           ->  a plain one, for commands and deploy jobs
+
+``url`` may name several nodes of one cluster, comma-separated (``WAPIPE_AMQP_URL``): ``connect``
+tries them in turn, starting with the first, and a robust connection that loses its node goes on
+to the next; ``connect_once`` takes the first that answers. The node reached is logged.
     close(connection)                 ->  bounded: a broker that is away cannot hold a shutdown
     publish / publish_all             ->  persistent, confirmed, through aiormq (below)
     EventPublisher                    ->  publish_all on a channel the robust connection renews
@@ -33,6 +37,8 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConn
 from pamqp.common import FieldTable
 from yarl import URL
 
+from shared.settings import broker_urls
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "application/json"
@@ -55,31 +61,63 @@ def connection_name(role: str) -> str:
 
 async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRobustConnection:
     """A robust, named connection, with heartbeats (a half-open link is noticed after two
-    missed). While the broker is unreachable it is tried again, 1, 2 ... 5 s apart (a service
-    starting before its broker), or with ``wait=False`` not at all (a library's user hears of
-    it at once). Wrong credentials are never tried again. Cancelled, it leaves nothing behind."""
+    missed). While the broker is unreachable it is tried again, node after node, 1, 2 ... 5 s
+    apart (a service starting before its broker), or with ``wait=False`` each node once (a
+    library's user hears of it at once). Wrong credentials are never tried again. Cancelled, it
+    leaves nothing behind."""
+    urls = [with_defaults(url) for url in broker_urls(amqp_url)]
     attempt = 0
     while True:
         # Made here, not by connect_robust(), so that a cancelled connect can close it: a
         # cancelled connect_robust() leaves its reconnecting task behind.
-        connection = aio_pika.RobustConnection(
-            with_defaults(amqp_url), client_properties={"connection_name": name}
-        )
+        connection = NodesConnection(urls, attempt, name)
         try:
             await connection.connect(timeout=CONNECT_TIMEOUT_S)
             return connection
         except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
             await connection.close()
-            if not wait or isinstance(exc, _REFUSED_LOGIN):
-                raise
             attempt += 1
+            if isinstance(exc, _REFUSED_LOGIN) or (not wait and attempt >= len(urls)):
+                raise
+            if attempt % len(urls):  # the next node at once; a pause after a round of them all
+                continue
             log.warning(
-                "broker unreachable, retrying", extra={"attempt": attempt, "error": str(exc)}
+                "broker unreachable, retrying",
+                extra={"attempt": attempt // len(urls), "error": str(exc)},
             )
-            await asyncio.sleep(min(RECONNECT_INTERVAL_S * attempt, CONNECT_RETRY_MAX_S))
+            await asyncio.sleep(
+                min(RECONNECT_INTERVAL_S * attempt / len(urls), CONNECT_RETRY_MAX_S)
+            )
         except BaseException:
             await connection.close()
             raise
+
+
+_ATTEMPT: Final = "_RobustConnection__connect_transport"  # aio-pika's, private (see below)
+
+
+class NodesConnection(aio_pika.RobustConnection):
+    """aio-pika's robust connection, over the nodes of a cluster: each (re)connection attempt
+    goes to the next node (the first attempt to node ``first``), and says which it reached."""
+
+    def __init__(self, urls: Sequence[URL], first: int, name: str) -> None:
+        super().__init__(urls[first % len(urls)], client_properties={"connection_name": name})
+        self._urls = tuple(urls)
+        self._next = first
+        self._name = name
+
+    # aio-pika (pinned <11) makes every attempt through this private method, on self.url; the
+    # node is picked just before it (tests/integration/test_amqp_nodes.py holds it to that).
+    async def _RobustConnection__connect_transport(self) -> None:
+        self.url = self._urls[self._next % len(self._urls)]
+        self._next += 1
+        await getattr(super(), _ATTEMPT)()
+        log.info("broker node reached", extra={"node": node_of(self.url), "connection": self._name})
+
+
+def node_of(url: URL) -> str:
+    """A node as logs name it: host and port, never the credentials."""
+    return f"{url.host}:{url.port}"
 
 
 def with_defaults(amqp_url: str) -> URL:
@@ -92,8 +130,23 @@ def with_defaults(amqp_url: str) -> URL:
 
 async def connect_once(amqp_url: str, name: str) -> AbstractConnection:
     """A plain, named connection for a command run by hand or a deploy job: it fails loudly
-    rather than reconnect in silence."""
-    return await aio_pika.connect(amqp_url, client_properties={"connection_name": name})
+    rather than reconnect in silence. With several nodes, the first that answers (the last
+    one's error if none does; wrong credentials at once)."""
+    urls = broker_urls(amqp_url)
+    for position, url in enumerate(urls, 1):
+        try:
+            connection = await aio_pika.connect(url, client_properties={"connection_name": name})
+        except (OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+            if isinstance(exc, _REFUSED_LOGIN) or position == len(urls):
+                raise
+            log.warning(
+                "broker node unreachable, trying the next", extra={"node": node_of(URL(url))}
+            )
+            continue
+        if len(urls) > 1:
+            log.info("broker node reached", extra={"node": node_of(URL(url)), "connection": name})
+        return connection
+    raise AssertionError("unreachable: settings refuse an empty WAPIPE_AMQP_URL")
 
 
 async def close(connection: AbstractConnection) -> None:

@@ -29,7 +29,8 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    # Broker and storage.
+    # Broker and storage. The broker may be several URLs, comma-separated: the nodes of one
+    # RabbitMQ cluster, tried in turn (shared/amqp.py; a comma in a password is written %2C).
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     database_url: str = ""  # empty: a SQLite file under ./var/
 
@@ -212,9 +213,29 @@ def _check(settings: Settings) -> None:
     _check_amqp_url(settings.amqp_url)
 
 
-def _check_amqp_url(url: str) -> None:
+def broker_urls(amqp_url: str) -> list[str]:
+    """``WAPIPE_AMQP_URL`` as its nodes' URLs, in the order given."""
+    return [part.strip() for part in amqp_url.split(",")]
+
+
+def _check_amqp_url(amqp_url: str) -> None:
     """A malformed broker URL fails here, in one line, not as a traceback deep in a client or a
     hang. The URL is not shown: it carries the password."""
+    urls = broker_urls(amqp_url)
+    for position, url in enumerate(urls, 1):
+        problem = _url_problem(url)
+        if problem is None:
+            continue
+        which = f"address {position} of {len(urls)}: " if len(urls) > 1 else ""
+        example = "amqp://user:password@host:5672/vhost"
+        if len(urls) > 1:
+            example += ",amqp://user:password@host2:5672/vhost"
+        raise SettingsError(f"{env_name('amqp_url')}: {which}{problem} (e.g. {example})")
+
+
+def _url_problem(url: str) -> str | None:
+    if not url:
+        return "is empty"
     scheme = url.partition("://")[0] if "://" in url else ""
     try:
         parsed = URL(url)
@@ -222,15 +243,12 @@ def _check_amqp_url(url: str) -> None:
     except ValueError:
         host, port = None, -1
     if scheme not in ("amqp", "amqps"):
-        problem = "must start with amqp:// or amqps://"
-    elif port is not None and not 0 < port < 65536:
-        problem = "its port must be a number from 1 to 65535"
-    elif not host:
-        problem = "names no host"
-    else:
-        return
-    example = "amqp://user:password@host:5672/vhost"
-    raise SettingsError(f"{env_name('amqp_url')}: {problem} (e.g. {example})")
+        return "must start with amqp:// or amqps://"
+    if port is not None and not 0 < port < 65536:
+        return "its port must be a number from 1 to 65535"
+    if not host:
+        return "names no host"
+    return None
 
 
 def number_rates(settings: Settings) -> dict[str, float]:

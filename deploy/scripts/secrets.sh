@@ -23,4 +23,16 @@ put rabbitmq.conf "$(printf '%s\n' \
     "listeners.tcp.default = 5672" \
     "management.tcp.port = 15672" \
     "prometheus.return_per_object_metrics = true")"
+# The three-node cluster (compose.cluster.yaml): one Erlang cookie shared by the nodes, classic
+# config peer discovery, every quorum queue kept on all three; the services get the three URLs.
+put erlang_cookie "$(random)$(random)"
+put amqp_url_cluster "$(for node in rabbitmq rabbitmq-2 rabbitmq-3; do
+    printf 'amqp://wapipe:%s@%s:5672/,' "$(cat rabbitmq_password)" "$node"; done | sed 's/,$//')"
+put rabbitmq-cluster.conf "$(cat rabbitmq.conf; echo; printf '%s\n' \
+    "cluster_formation.peer_discovery_backend = classic_config" \
+    "cluster_formation.classic_config.nodes.1 = rabbit@rabbitmq" \
+    "cluster_formation.classic_config.nodes.2 = rabbit@rabbitmq-2" \
+    "cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-3" \
+    "quorum_queue.continuous_membership_reconciliation.enabled = true" \
+    "quorum_queue.continuous_membership_reconciliation.target_group_size = 3")"
 echo "secrets in $(pwd)"

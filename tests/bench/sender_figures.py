@@ -203,7 +203,7 @@ def table(runs: list[Run]) -> list[str]:
 def code_version() -> str:
     """The commit measured, and whether the code that ran differs from it."""
     git = ["git", "-C", str(Path(__file__).resolve().parents[2])]
-    paths = ["--", "workers", "shared", "sandbox", "wapipe.py"]
+    paths = ["--", "workers", "shared", "sandbox", "cli"]
     try:
         commit = subprocess.check_output([*git, "rev-parse", "--short", "HEAD"], text=True)
         changed = subprocess.check_output([*git, "status", "--porcelain", *paths], text=True)

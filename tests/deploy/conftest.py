@@ -13,13 +13,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.stack import DEPLOY, Stack, ensure_engine
+from tests.deploy.stack import DEPLOY, Stack, engine_runs, ensure_engine, stop_engine
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def engine() -> Iterator[None]:
+    """The engine, Compose, the images and the secrets; an engine started here stops after."""
+    started_here = not engine_runs()
     ensure_engine()
     subprocess.run([str(DEPLOY / "scripts" / "secrets.sh")], check=True, capture_output=True)
+    yield
+    if started_here:
+        stop_engine()
+
+
+@pytest.fixture(scope="session")
+def stack(engine: None) -> Iterator[Stack]:
     stack = Stack(f"wapipe-test-{os.getpid()}")
     started = time.monotonic()
     stack("build", timeout_s=900)

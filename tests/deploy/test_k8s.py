@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,39 @@ def test_the_check_fails_on_a_broken_manifest(
     assert "INVALID" in out.out
     assert f"{kind}/{name}" in out.err
     assert expected in out.err
+
+
+def deployment(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda path: path.name)
+def test_the_ingress_rolls_without_a_gap(folder: Path) -> None:
+    """A new pod is ready before an old one goes; the old one leaves the endpoints (preStop)
+    before SIGTERM, then has the time to answer what it has read (the confirm deadline, 2 s)."""
+    ingress = deployment(render(folder), "wapipe-ingress")
+    rolling = ingress["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxUnavailable"] == 0
+    assert rolling["maxSurge"] >= 1
+    pod = ingress["spec"]["template"]["spec"]
+    pre_stop_s = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop_s >= 3
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop_s + 2 * 2
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda path: path.name)
+def test_every_service_has_time_to_finish_what_it_holds(folder: Path) -> None:
+    objects = render(folder)
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] != "wapipe-ingress":
+            assert obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, obj
+    sender = deployment(objects, "wapipe-sender")
+    assert sender["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda path: path.name)
+def test_the_broker_is_a_three_node_cluster(folder: Path) -> None:
+    (cluster,) = [o for o in render(folder) if o["kind"] == "RabbitmqCluster"]
+    assert cluster["spec"]["replicas"] == 3
+    assert "target_group_size = 3" in cluster["spec"]["rabbitmq"]["additionalConfig"]

@@ -15,7 +15,7 @@ from cli.history import conversation_line
 from cli.history import summary as said
 from cli.local.demo import Step, transcript
 from cli.local.up import EXAMPLE_HANDLER, LOCAL_DEFAULTS, Sandbox, local_env, plan, summary
-from shared.settings import Settings, SettingsError, from_env
+from shared.settings import Settings, SettingsError, broker_urls, from_env
 from shared.storage.messages import ConversationLine
 
 SANDBOX = Sandbox("118765000000000002", "15550101234", "16315551181")
@@ -195,3 +195,30 @@ def test_an_accepted_jobs_outbound_row_keeps_its_type_and_body() -> None:
         "How can we help? [Opening hours] [Track my order] [Talk to us]"
     )
     assert outbound_row(job, "wamid.M", None, 0).wa_id == "+1 631 555 1181"
+
+
+def test_several_broker_urls_are_the_nodes_of_one_cluster_in_their_order() -> None:
+    nodes = "amqp://u:p@rabbit-1:5672/v, amqp://u:p@rabbit-2:5672/v,amqp://u:p@rabbit-3/v"
+    settings = from_env({"WAPIPE_AMQP_URL": nodes})
+    assert broker_urls(settings.amqp_url) == [
+        "amqp://u:p@rabbit-1:5672/v",
+        "amqp://u:p@rabbit-2:5672/v",
+        "amqp://u:p@rabbit-3/v",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("urls", "says"),
+    [
+        ("amqp://u:secret@a/,rabbit-2:5672", "address 2 of 2: must start with amqp://"),
+        ("amqp://u:secret@a/,,amqp://u:secret@c/", "address 2 of 3: is empty"),
+        ("amqp://u:secret@a:0/,amqp://u:secret@b/", "address 1 of 2: its port must be"),
+    ],
+)
+def test_a_bad_node_among_several_is_named_by_its_place_in_one_line(urls: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        from_env({"WAPIPE_AMQP_URL": urls})
+    message = str(raised.value)
+    assert message.startswith(f"WAPIPE_AMQP_URL: {says}")
+    assert "\n" not in message
+    assert "secret" not in message
