@@ -11,11 +11,12 @@ marked handled.
 The answers of a whole batch are published together and their messages marked handled in one
 transaction once every confirm is in (a round trip per batch, not per message). A handler that
 raises fails its message: retried, then dead-lettered, like any failure (workers/runtime.py);
-nothing it replied is published, while what the handlers before it answered is, and marked. Handling is at least once: a crash after
-the jobs went out and before the mark runs the handlers again, and their replies carry the same
-idempotency keys (``reply:<wamid>:<n>``), so the sender sends them once. So can two replicas
-that take two copies of one message (Meta repeats itself) at the same instant: handlers must
-tolerate a repeat (``handled.*`` followers drop it by its ``message_id``).
+nothing it replied is published, while what the handlers before it answered is, and marked.
+Handling is at least once: a crash after the jobs went out and before the mark runs the handlers
+again, and their replies carry the same idempotency keys (``reply:<wamid>:<n>``), so the sender
+sends them once. So can two replicas that take two copies of one message (Meta repeats itself)
+at the same instant: handlers must tolerate a repeat (``handled.*`` followers drop it by its
+``message_id``).
 """
 
 from __future__ import annotations
