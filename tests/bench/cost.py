@@ -348,7 +348,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Round], list[PipelineRun
             print(f"round {number + 1}: {run}", flush=True)
             rounds.append(Round(run, await anchors(broker, run.rates(), run.status_share())))
             print(f"round {number + 1} anchors: {rounds[-1].anchors}", flush=True)
-        rate = args.rate
+        rate = args.ceiling_from or args.rate
         while args.ceiling:
             run = await pipeline_round(broker, args.backend, rate, CEILING_STEP_S, folder)
             print(f"ceiling {rate:.0f}/s: {run.held} {run.note}", flush=True)
@@ -366,6 +366,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--ceiling", action="store_true", help="then find the highest rate held")
+    parser.add_argument("--ceiling-from", type=float, help="its first rate (default --rate)")
     parser.add_argument("--label", default="", help="said in the heading (e.g. the commit)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
