@@ -69,13 +69,13 @@ EVENT_METRIC = {
     "media": ("wapipe_worker_consumed_total", {}),
     "sender": ("wapipe_sender_accepted_total", {}),
 }
-EVENT_NAME = {
-    "ingress": "200",
-    "status": "status",
-    "message": "message",
-    "media": "image",
-    "sender": "send",
-    "sandbox": "customer message",
+EVENTS_NAMED = {
+    "ingress": "200s",
+    "status": "statuses",
+    "message": "messages",
+    "media": "images",
+    "sender": "sends",
+    "sandbox": "customer messages",
 }
 
 
@@ -297,13 +297,13 @@ def table(rounds: list[Round]) -> list[str]:
                 named[anchor].append(value)
         if not named:
             lines.append(
-                f"| {service} | {events:,.0f} {EVENT_NAME[service]}s | {cpu:.2f} | - | - | - | "
+                f"| {service} | {events:,.0f} {EVENTS_NAMED[service]} | {cpu:.2f} | - | - | - | "
                 f"{each} |"
             )
         for anchor, values in named.items():
             anchor_ms = statistics.median(values)
             lines.append(
-                f"| {service} | {events:,.0f} {EVENT_NAME[service]}s | {cpu:.2f} | {anchor} | "
+                f"| {service} | {events:,.0f} {EVENTS_NAMED[service]} | {cpu:.2f} | {anchor} | "
                 f"{anchor_ms:.2f} | {cpu / anchor_ms:.2f}x | {each} |"
             )
     return lines
