@@ -48,7 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from localrun.up import EXAMPLE_HANDLER
 from shared import topology
-from tests.bench.cost_anchors import IMAGE_BYTES, SECRET, TOKEN, anchors
+from tests.bench.cost_anchors import IMAGE_BYTES, SECRET, TOKEN, anchors, vhost
 from tests.bench.ingress import cpu_seconds, machine, wait_ready
 from tests.bench.report import publish
 from tests.bench.status_worker import database, rabbitmq_version
@@ -233,7 +233,7 @@ class PipelineRun:
 async def pipeline_round(
     broker: Broker, backend: str, rate: float, duration_s: float, folder: Path
 ) -> PipelineRun:
-    with broker.vhost(f"wapipe-cost-{uuid.uuid4().hex[:8]}") as amqp_url:
+    with vhost(broker) as amqp_url:
         url = await database(backend, folder)
         running = await pipeline(amqp_url, url, folder)
         try:
