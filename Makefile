@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender clean \
+.PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender bench-cost clean \
 	compose-up compose-down deploy-test
 
 $(BIN)/wapipe: pyproject.toml
@@ -50,6 +50,12 @@ bench-e2e: $(BIN)/wapipe
 bench-sender: $(BIN)/wapipe
 	$(ENABLE_PLUGINS)
 	$(BIN)/python -m tests.bench.sender
+
+# The whole pipeline at a steady load: each service's CPU per event beside its anchor, and the
+# highest rate it holds (tests/bench/results/cost.md).
+bench-cost: $(BIN)/wapipe
+	$(ENABLE_PLUGINS)
+	$(BIN)/python -m tests.bench.cost --ceiling
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

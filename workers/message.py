@@ -8,12 +8,15 @@ each called with a ``MessageContext``. What they reply, and a read receipt when
 ``handled.<type>`` event (the original event, unchanged) on ``wa.events``; then the message is
 marked handled.
 
-A handler that raises fails its message: retried, then dead-lettered, like any failure
-(workers/runtime.py); nothing it replied is published. Handling is at least once: a crash after
-the jobs went out and before the mark runs the handlers again, and their replies carry the same
-idempotency keys (``reply:<wamid>:<n>``), so the sender sends them once. So can two replicas
-that take two copies of one message (Meta repeats itself) at the same instant: handlers must
-tolerate a repeat (``handled.*`` followers drop it by its ``message_id``).
+The answers of a whole batch are published together and their messages marked handled in one
+transaction once every confirm is in (a round trip per batch, not per message). A handler that
+raises fails its message: retried, then dead-lettered, like any failure (workers/runtime.py);
+nothing it replied is published, while what the handlers before it answered is, and marked.
+Handling is at least once: a crash after the jobs went out and before the mark runs the handlers
+again, and their replies carry the same idempotency keys (``reply:<wamid>:<n>``), so the sender
+sends them once. So can two replicas that take two copies of one message (Meta repeats itself)
+at the same instant: handlers must tolerate a repeat (``handled.*`` followers drop it by its
+``message_id``).
 """
 
 from __future__ import annotations
@@ -236,18 +239,36 @@ class MessageHandler:
                 connection, [inbound_row(item) for item in items], contact_rows(items)
             )
             await customers.link(connection, map(sighting_of, items), time.time())
-            waiting = await unhandled(connection, {item.message.id for item in items})
-        for item, message in zip(items, batch, strict=True):
-            if item.message.id in waiting:
-                await self._hand_on(item, message.body)
-                # Marked at once, each: should a later message fail, this one is not handled
-                # again when the batch is retried message by message.
-                async with transaction(self._engine) as connection:
-                    await mark_handled(connection, [item.message.id], time.time())
-                waiting.discard(item.message.id)
+            # A row stored just now is unhandled: only the repeats need looking up.
+            repeats = {item.message.id for item in items} - new
+            waiting = new | (await unhandled(connection, repeats) if repeats else set())
+        handed: list[str] = []  # in order, each once (Meta repeats itself, even in one batch)
+        outgoing: list[Outgoing] = []
+        try:
+            for item, message in zip(items, batch, strict=True):
+                if item.message.id in waiting:
+                    outgoing += await self._hand_on(item, message.body)
+                    handed.append(item.message.id)
+                    waiting.discard(item.message.id)
+        except Exception:
+            # What the handlers finished before the failure goes out and is marked, so that
+            # the batch retried message by message does not hand those on again.
+            await self._settle(outgoing, handed)
+            raise
+        await self._settle(outgoing, handed)
         return Outcome(stored=len(new), duplicates=len(items) - len(new))
 
-    async def _hand_on(self, item: MessageEvent, body: bytes) -> None:
+    async def _settle(self, outgoing: Sequence[Outgoing], handed: Sequence[str]) -> None:
+        """Publish what the handlers made, all at once; once every confirm is in, mark their
+        messages handled (one transaction for the batch)."""
+        if not handed:
+            return
+        await self._publisher.publish(outgoing)
+        async with transaction(self._engine) as connection:
+            await mark_handled(connection, handed, time.time())
+
+    async def _hand_on(self, item: MessageEvent, body: bytes) -> list[Outgoing]:
+        """The handlers' answers to one message, and its ``handled.*`` event, to publish."""
         context = MessageContext(item.event, item.message, item.contact)
         for handler in self._handlers:
             await handler(context)
@@ -278,7 +299,7 @@ class MessageHandler:
                 mandatory=False,
             )
         )
-        await self._publisher.publish(outgoing)
+        return outgoing
 
 
 @asynccontextmanager

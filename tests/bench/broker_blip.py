@@ -257,7 +257,7 @@ async def with_services(
         "WAPIPE_METRICS_PORT": str(metrics_port),
         "WAPIPE_LOG_FORMAT": "json",
     }
-    python = [sys.executable, "-m", "wapipe"]
+    python = [sys.executable, "-m", "cli"]
     worker = await asyncio.create_subprocess_exec(
         "taskset", "-c", "0", *python, "worker", "status", env=env
     )

@@ -206,6 +206,33 @@ async def test_a_failing_handler_dead_letters_its_message_and_publishes_nothing_
     assert stored["wamid.B"]["handled_at"] is None
 
 
+async def test_a_batch_whose_handler_fails_midway_hands_every_other_message_on_once(
+    ingress: IngressClient, worker_settings: Settings, engine: AsyncEngine
+) -> None:
+    connection = await aio_pika.connect(worker_settings.amqp_url)
+    async with connection:
+        sent = await follow_jobs(await connection.channel())
+        # Queued before the worker starts: they come to it as one batch.
+        for wamid, text in (("wamid.A", "echo one"), ("wamid.B", "boom"), ("wamid.C", "echo two")):
+            assert await post_webhook(ingress, text_webhook(wamid, text)) == 200
+        async with running_worker(message.KIND, worker_settings) as metrics:
+
+            async def dead_lettered() -> bool:
+                return await metric(metrics, "wapipe_worker_dead_lettered_total") == 1
+
+            await wait_until(dead_lettered, timeout=10)  # C was retried before B's last try
+            jobs = [job_decoder.decode(job.body) for job in await _take(sent, 2)]
+        assert await sent.get(fail=False) is None  # no answer went out twice
+    assert [handlers.CALLS.count(wamid) for wamid in ("wamid.A", "wamid.C")] == [1, 1]
+    assert sorted(job.idempotency_key for job in jobs) == ["reply:wamid.A:0", "reply:wamid.C:0"]
+    stored = await rows(engine)
+    assert [stored[w]["handled_at"] is not None for w in ("wamid.A", "wamid.B", "wamid.C")] == [
+        True,
+        False,
+        True,
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
