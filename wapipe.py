@@ -227,6 +227,7 @@ WORKERS: Final = {
     "account": "workers.account",
     "media": "workers.media",
     "sender": "workers.sender",
+    "flows": "workers.flows",
 }
 
 
@@ -294,7 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     ingress.set_defaults(run=_ingress, service="ingress")
     _sandbox_parser(commands)
     worker = commands.add_parser(
-        "worker", help="run a worker: status, message, account, media or sender"
+        "worker", help="run a worker: status, message, account, media, sender or flows"
     )
     worker.add_argument("kind", choices=sorted(WORKERS), help="which worker")
     worker.add_argument("--metrics-port", type=int, help="metrics port (WAPIPE_METRICS_PORT)")
