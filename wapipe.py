@@ -19,6 +19,7 @@ from shared import logs
 from shared.account_parsers import add_account_commands
 from shared.cli_help import with_help_formatter
 from shared.failures import explain
+from shared.flows_cli import add_flows_commands
 from shared.history_cli import add_history_parsers
 from shared.send_cli import add_send_parser
 from shared.settings import Settings, SettingsError, from_env, require
@@ -316,6 +317,7 @@ def _parser() -> argparse.ArgumentParser:
     add_send_parser(commands)
     add_history_parsers(commands)
     add_account_commands(commands)
+    add_flows_commands(commands)
     return with_help_formatter(parser)
 
 

@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, business, console, graph
+from sandbox import admin, business, console, flows, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
 from sandbox.faults import Fault, Faults, endpoint_of
@@ -52,6 +52,7 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
     app.router.add_routes(console.routes(ADMIN_PREFIX))  # before admin's catch-all
     app.router.add_routes(admin.routes(ADMIN_PREFIX))
     app.router.add_routes(business.routes())
+    app.router.add_routes(flows.routes())
     app.router.add_routes(graph.routes())
     app.cleanup_ctx.append(_webhook_sender)
     app.on_shutdown.append(_end_streams)  # before the server waits for open handlers

@@ -60,6 +60,7 @@ class Business:
     quality_rating: str = "GREEN"
     messaging_limit_tier: str = "TIER_2K"
     throughput_level: str = "STANDARD"
+    business_public_key: str = ""  # the Flows endpoint's, set through whatsapp_business_encryption
     profile: dict[str, Any] = field(
         default_factory=lambda: {
             "about": "A sandbox business",

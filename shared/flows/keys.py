@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 from cryptography.hazmat.primitives import serialization
@@ -49,6 +50,20 @@ def public_pem(key: RSAPrivateKey | RSAPublicKey) -> str:
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
+
+
+def write_pair(folder: Path, passphrase: str = "") -> tuple[Path, Path]:
+    """A new pair as ``private.pem`` (readable by its owner only) and ``public.pem``; an
+    existing private key is never overwritten (it may be in use)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = folder / "private.pem", folder / "public.pem"
+    if private_path.exists():
+        raise FlowKeyError(f"{private_path} exists: move it away first (it may be in use)")
+    key = generate()
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(private_pem(key, passphrase))
+    public_path.write_text(public_pem(key))
+    return private_path, public_path
 
 
 def load_public(pem: str) -> RSAPublicKey:
