@@ -1,10 +1,10 @@
 """WhatsApp Flows in the sandbox (docs/cloudapi/flows.md).
 
-    POST /{version}/{phone-number-id}/whatsapp_business_encryption   business_public_key (form
-                                                                      or JSON): the number's
-                                                                      Flows public key
-    GET  /{version}/{phone-number-id}/whatsapp_business_encryption   it, with its signature
-                                                                      status
+POST /{version}/{phone-number-id}/whatsapp_business_encryption   business_public_key (form
+                                                                  or JSON): the number's
+                                                                  Flows public key
+GET  /{version}/{phone-number-id}/whatsapp_business_encryption   it, with its signature
+                                                                  status
 """
 
 from __future__ import annotations
