@@ -97,7 +97,8 @@ class FlowsBroker:
             correlation_id=correlation_id,
             reply_to=REPLY_TO,
             expiration=deadline_s,
-            headers={DEADLINE_HEADER: time.time() + deadline_s},
+            # Whole milliseconds: an AMQP table would carry a float as 32 bits, minutes off.
+            headers={DEADLINE_HEADER: int((time.time() + deadline_s) * 1000)},
             delivery_mode=DeliveryMode.NOT_PERSISTENT,  # worthless after its deadline anyway
         )
         try:

@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, business, console, flows, graph
+from sandbox import admin, business, console, flow_customer, flows, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, token_invalid
 from sandbox.faults import Fault, Faults, endpoint_of
@@ -49,7 +49,9 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
         config.retry,
         on_attempt=lambda delivery: _feed_attempt(feed, delivery),
     )
+    app[flow_customer.APP_SECRET] = settings.app_secrets[0].encode()
     app.router.add_routes(console.routes(ADMIN_PREFIX))  # before admin's catch-all
+    app.router.add_routes(flow_customer.admin_routes(ADMIN_PREFIX))
     app.router.add_routes(admin.routes(ADMIN_PREFIX))
     app.router.add_routes(business.routes())
     app.router.add_routes(flows.routes())

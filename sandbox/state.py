@@ -164,6 +164,7 @@ class World:
     conversations: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
+    flows: dict[str, Any] = field(default_factory=dict)  # by flow id (sandbox/flows.py)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self, prefix: int) -> str:

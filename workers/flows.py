@@ -133,8 +133,8 @@ class Answerer:
 
     async def _reply_to(self, message: AbstractIncomingMessage) -> FlowReply | None:
         headers = message.headers or {}
-        deadline = headers.get(DEADLINE_HEADER)
-        left_s = (float(deadline) - time.time()) if isinstance(deadline, int | float) else 10.0
+        deadline_ms = headers.get(DEADLINE_HEADER)
+        left_s = deadline_ms / 1000 - time.time() if isinstance(deadline_ms, int) else 10.0
         if left_s <= 0:
             log.warning("flows request past its deadline, dropped")
             return None

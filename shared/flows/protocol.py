@@ -23,7 +23,8 @@ BACK: Final = "BACK"
 HANDLED_ACTIONS: Final = frozenset({INIT, DATA_EXCHANGE, BACK})
 # The screen Meta closes a flow with; its data carries the nfm_reply's params.
 SUCCESS_SCREEN: Final = "SUCCESS"
-# A request's header on the broker: its deadline (epoch seconds); the worker gives up after it.
+# A request's header on the broker: its deadline (epoch milliseconds); the worker gives up
+# after it.
 DEADLINE_HEADER: Final = "x-deadline"
 
 

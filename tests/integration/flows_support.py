@@ -4,11 +4,12 @@ signed with the app secret, answers opened with the request's session."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from shared.flows import crypto
+from shared.flows import crypto, keys
 from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, IngressClient
 
@@ -34,3 +35,16 @@ async def call(
         return status, json.loads(crypto.decrypt_response(text, session))
     except crypto.DecryptionFailed:
         return status, text
+
+
+HANDLERS = (
+    "tests.integration.flow_handlers:slow",
+    "tests.integration.flow_handlers:broken",
+    "examples.booking_flow:handle",
+)
+DEADLINE_S = 1.0
+
+
+@cache
+def private_key(number: int) -> RSAPrivateKey:
+    return keys.generate()

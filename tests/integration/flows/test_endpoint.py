@@ -3,62 +3,14 @@ close, and every bad input answered as Meta expects while good requests go on be
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from ingress import flows
 from shared.flows import crypto, keys
 from shared.settings import Settings
 from tests.conftest import IngressClient, start_ingress, with_settings
-from tests.helpers import wait_until
-from tests.integration.flows_support import call, post_sealed
-from tests.integration.worker_support import running_worker
-from workers.flows import KIND
-
-HANDLERS = (
-    "tests.integration.flow_handlers:slow",
-    "tests.integration.flow_handlers:broken",
-    "examples.booking_flow:handle",
-)
-DEADLINE_S = 1.0
-
-
-@cache
-def private_key(number: int) -> RSAPrivateKey:
-    return keys.generate()
-
-
-@pytest.fixture
-def flows_settings(settings: Settings, tmp_path: Path) -> Settings:
-    return with_settings(
-        settings,
-        flows_private_key=keys.private_pem(private_key(0)).decode(),
-        flow_handlers=HANDLERS,
-        flows_deadline_s=DEADLINE_S,
-        database_url=f"sqlite:///{tmp_path}/wapipe.db",
-    )
-
-
-@pytest.fixture
-async def endpoint(flows_settings: Settings) -> AsyncIterator[IngressClient]:
-    client = await start_ingress(flows_settings)
-    await wait_until(lambda: client.app[flows.ENDPOINT].broker.ready, timeout=10)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def answered(
-    endpoint: IngressClient, flows_settings: Settings
-) -> AsyncIterator[IngressClient]:
-    """The endpoint with a flows worker behind it."""
-    async with running_worker(KIND, flows_settings):
-        yield endpoint
+from tests.integration.flows_support import call, post_sealed, private_key
 
 
 def exchange(screen: str, token: str = "booking:1", **data: Any) -> dict[str, Any]:
