@@ -99,7 +99,7 @@ async def test_a_customer_fills_the_booking_flow_and_its_nfm_reply_comes_back(
     ]
     params = {"department": "colour", "slot": "mon-15", "name": "Ana", "flow_token": "booking:42"}
     assert played["closed_with"] == params
-    await wait_until(lambda: nfm_replies(receiver[0]), timeout=5)
+    await wait_until(lambda: bool(nfm_replies(receiver[0])), timeout=5)
     reply = nfm_replies(receiver[0])[0]
     assert reply["id"] == played["nfm_reply_wamid"]
     assert reply["context"]["id"] == "wamid.FLOW"
