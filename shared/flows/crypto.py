@@ -31,7 +31,7 @@ TAG_BYTES: Final = 16
 AES_KEY_BYTES: Final = 16  # Meta sends a 128-bit key; any AES size is accepted
 IV_BYTES: Final = 16
 
-_OAEP: Final = padding.OAEP(
+OAEP: Final = padding.OAEP(
     mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )
 
@@ -93,7 +93,7 @@ def decrypt_request(
 def _unwrap(wrapped: bytes, keys: Sequence[RSAPrivateKey]) -> bytes:
     for key in keys:
         try:
-            aes_key = key.decrypt(wrapped, _OAEP)
+            aes_key = key.decrypt(wrapped, OAEP)
         except ValueError:
             continue
         if len(aes_key) in (16, 24, 32):
@@ -120,7 +120,7 @@ def encrypt_request(clear: bytes, public_key: RSAPublicKey) -> tuple[EncryptedRe
     session = Session(AESGCM.generate_key(bit_length=8 * AES_KEY_BYTES), os.urandom(IV_BYTES))
     envelope = EncryptedRequest(
         encrypted_flow_data=_text(AESGCM(session.aes_key).encrypt(session.iv, clear, None)),
-        encrypted_aes_key=_text(public_key.encrypt(session.aes_key, _OAEP)),
+        encrypted_aes_key=_text(public_key.encrypt(session.aes_key, OAEP)),
         initial_vector=_text(session.iv),
     )
     return envelope, session
