@@ -7,6 +7,8 @@ with the request's key. A flow that closes sends the ``nfm_reply`` message webho
                                               {field: value}}, "phone_number_id"?, "opening"?}
                                               -> the steps, what the flow closed with, or why not
     POST /_sandbox/flows/{flow_id}/ping      the endpoint's health check, as Meta sends it
+    POST /_sandbox/faults {"endpoint": "flows_endpoint", "latency_s": 2}   slow (or ``status``,
+                                              ``drop``: break) the calls to the endpoint
     GET  /_sandbox/flows/{flow_id}/health    what Meta's monitoring would see: requests, error
                                               rate, latency percentiles
 """
@@ -24,9 +26,10 @@ from aiohttp import web
 from yarl import URL
 
 from sandbox.customers import inbound_message, inbound_value
+from sandbox.faults import FLOWS_ENDPOINT, Fault
 from sandbox.flow_player import Exchange, Played, play
 from sandbox.flows import PUBLISHED, FlowRecord, flow_of
-from sandbox.keys import CONFIG, FEED, SENDER, WORLD
+from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
 from sandbox.state import Business, new_wamid
 from shared.flows import crypto
 from shared.flows.keys import load_public
@@ -57,13 +60,14 @@ def caller(request: web.Request, record: FlowRecord, business: Business) -> Exch
         raise web.HTTPConflict(text="no business public key on this number: set it first")
     public_key = load_public(business.business_public_key)
     secret, url = request.app[APP_SECRET], _endpoint_of(request, record)
+    faults = request.app[FAULTS]
 
     async def exchange(flow_request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         envelope, session = crypto.encrypt_request(json.dumps(flow_request).encode(), public_key)
         body = crypto.envelope_encoder.encode(envelope)
         headers = {HEADER: sign(secret, body), "Content-Type": "application/json"}
         started = time.perf_counter()
-        status, text = await _post(url, body, headers)
+        status, text = await _faulty(faults.pick_for(FLOWS_ENDPOINT), url, body, headers)
         record.calls.append((time.perf_counter() - started, status))
         try:
             answer = json.loads(crypto.decrypt_response(text, session))
@@ -72,6 +76,21 @@ def caller(request: web.Request, record: FlowRecord, business: Business) -> Exch
         return status, answer if isinstance(answer, dict) else None
 
     return exchange
+
+
+async def _faulty(
+    fault: Fault | None, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str]:
+    """The call, through a fault if one hits: late by ``latency_s``, answered ``status``
+    without reaching the endpoint, or lost (``drop``, ``hang``: as unreachable)."""
+    if fault is None:
+        return await _post(url, body, headers)
+    await asyncio.sleep(fault.latency_s)
+    if fault.drop or fault.hang:
+        return 0, ""
+    if fault.status is not None:
+        return fault.status, ""
+    return await _post(url, body, headers)
 
 
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:

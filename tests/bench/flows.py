@@ -164,7 +164,9 @@ def bare_loop(private: RSAPrivateKey) -> tuple[float, float]:
     return whole_ms, rsa_ms
 
 
-def report(runs: list[Run], bare: list[tuple[float, float]], duration_s: int) -> str:
+def report(
+    runs: list[Run], bare: list[tuple[float, float]], duration_s: int, load: tuple[float, float]
+) -> str:
     whole = statistics.median(b[0] for b in bare)
     rsa = statistics.median(b[1] for b in bare)
     lines = [
@@ -172,7 +174,9 @@ def report(runs: list[Run], bare: list[tuple[float, float]], duration_s: int) ->
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; `python -m tests.bench.flows`.",
         f"Each cell the median of {len(runs) // len({(r.action, r.rate) for r in runs})} runs of "
-        f"{duration_s} s; the machine is shared with other work, so read the ratios.",
+        f"{duration_s} s; the machine is shared with other work (load average {load[0]:.1f} "
+        f"at the start, {load[1]:.1f} at the end, on {os.cpu_count()} cores), so read the "
+        "ratios.",
         "",
         f"Bare loop (same run, same process, core {WORKER_CORE}): decrypt a request and encrypt "
         f"its answer **{whole:.3f} ms** CPU; the RSA-OAEP private-key operation alone "
@@ -206,6 +210,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("tests/bench/results/flows.md"))
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(WORKER_CORE)})
+    load_at_start = os.getloadavg()[0]
     private = keys.generate()
     broker = Broker.local()
     with (
@@ -230,7 +235,7 @@ def main() -> None:
                         )
                         print(run, flush=True)
                         runs.append(run)
-    text = report(runs, bare, args.duration)
+    text = report(runs, bare, args.duration, (load_at_start, os.getloadavg()[0]))
     args.out.write_text(text)
     print(text)
 

@@ -193,3 +193,22 @@ async def test_a_flow_json_with_problems_is_refused_before_any_call(
     assert ran.code == 2
     assert says in ran.err
     assert not [r for r in meta.app[WORLD].requests if r.path.endswith("/flows")]
+
+
+async def test_faults_slow_and_break_the_endpoint_and_the_health_report_shows_it(
+    meta: SandboxClient, answered: IngressClient, tmp_path: Path
+) -> None:
+    _, flow_id = await published_booking(meta, answered, tmp_path)
+    slow = {"endpoint": "flows_endpoint", "latency_s": 0.3, "count": 4}
+    assert (await meta.post("/_sandbox/faults", json=slow)).status == 200
+    played = await fill(meta, flow_id, "booking:slow")
+    assert played["closed_with"] is not None
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert health["p50_ms"] >= 300
+
+    broken = {"endpoint": "flows_endpoint", "status": 503, "count": 1}
+    assert (await meta.post("/_sandbox/faults", json=broken)).status == 200
+    played = await fill(meta, flow_id, "booking:broken")
+    assert played["error"] == "the endpoint answered 503"
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert (health["requests"], health["errors"]) == (5, 1)
