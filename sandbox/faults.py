@@ -6,13 +6,13 @@
 
 A fault applies to an endpoint (``messages``, ``media`` (upload), ``download``, ``templates``,
 ``profile``, ``node`` (look-ups), or ``*``; or ``flows_endpoint``, the business's endpoint the
-sandbox's customers call: sandbox/flow_customer.py), to a share of its requests (``rate``, decided by a
-seeded RNG, so a run replays), optionally only to the next ``count`` of them. It delays the
-answer (``latency_s``), then answers a Cloud API error (``code``: its body and HTTP status), a
-bare HTTP status (``status``: 500, 503, 429... with no Meta body), never answers (``hang``), or
-closes the connection (``drop``); with none of these, the request goes through, late. Or it
-goes through at once and its answer comes ``answer_latency_s`` late (a send Meta took whose
-answer is lost to a timeout, or to a sender dying while it waits).
+sandbox's customers call: sandbox/flow_customer.py), to a share of its requests (``rate``, decided
+by a seeded RNG, so a run replays), optionally only to the next ``count`` of them. It delays the
+answer (``latency_s``), then answers a Cloud API error (``code``: its body and HTTP status), a bare
+HTTP status (``status``: 500, 503, 429... with no Meta body), never answers (``hang``), or closes
+the connection (``drop``); with none of these, the request goes through, late. Or it goes through at
+once and its answer comes ``answer_latency_s`` late (a send Meta took whose answer is lost to a
+timeout, or to a sender dying while it waits).
 """
 
 from __future__ import annotations
