@@ -18,6 +18,7 @@ from typing import Final
 import cli.analytics
 import cli.block
 import cli.dlq
+import cli.flows
 import cli.history
 import cli.local
 import cli.numbers
@@ -55,6 +56,7 @@ GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     cli.profile.register,
     cli.numbers.register,
     cli.block.register,
+    cli.flows.register,
     cli.analytics.register,
     cli.report.register,
     cli.dlq.register,

@@ -23,6 +23,7 @@ WORKERS: Final = {
     "account": "workers.account",
     "media": "workers.media",
     "sender": "workers.sender",
+    "flows": "workers.flows",
 }
 
 
@@ -32,7 +33,7 @@ def register(commands: Commands) -> None:
     ingress.add_argument("--port", type=int, help="listen port (WAPIPE_INGRESS_PORT)")
     ingress.set_defaults(run=_ingress, service="ingress")
     worker = commands.add_parser(
-        "worker", help="run a worker: status, message, account, media or sender"
+        "worker", help="run a worker: status, message, account, media, sender or flows"
     )
     worker.add_argument("kind", choices=sorted(WORKERS), help="which worker")
     worker.add_argument("--metrics-port", type=int, help="metrics port (WAPIPE_METRICS_PORT)")

@@ -11,12 +11,14 @@ from typing import Final
 
 from aiohttp import web
 
-from ingress import handlers, handover
+from ingress import flows, handlers, handover
+from ingress.flows_rpc import FlowsBroker
 from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
 from ingress.metrics import IngressMetrics
 from ingress.publish import Publisher
 from shared import amqp
 from shared.eventloop import new_event_loop
+from shared.flows.keys import endpoint_keys
 from shared.settings import Settings, require
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,19 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SECRETS] = tuple(secret.encode() for secret in settings.app_secrets)
     app[METRICS] = IngressMetrics()
+    app[flows.ENDPOINT] = flows.FlowsEndpoint(
+        keys=endpoint_keys(settings),
+        secrets=app[SECRETS],
+        broker=FlowsBroker(settings.amqp_url, amqp.connection_name("ingress-flows")),
+        deadline_s=settings.flows_deadline_s,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app[METRICS].registry.register(app[flows.ENDPOINT].metrics)
     app.router.add_routes(
         [
             web.get("/webhook", handlers.verify),
             web.post("/webhook", handlers.receive),
+            web.post(flows.PATH, flows.receive),
             web.get("/healthz", handlers.healthz),
             web.get("/readyz", handlers.readyz),
             web.get("/metrics", handlers.metrics_page),
@@ -45,7 +56,20 @@ def create_app(settings: Settings) -> web.Application:
     app[handover.DRAIN] = handover.Drain()
     app.on_response_prepare.append(handover.close_when_draining)
     app.cleanup_ctx.append(_broker)
+    if app[flows.ENDPOINT].keys:
+        app.cleanup_ctx.append(_flows_broker)
     return app
+
+
+async def _flows_broker(app: web.Application) -> AsyncIterator[None]:
+    """The Flows endpoint's own connection (request/reply), made in the background too."""
+    broker = app[flows.ENDPOINT].broker
+    connecting = asyncio.create_task(broker.connect(), name="flows-broker-connect")
+    connecting.add_done_callback(_log_failure)
+    yield
+    connecting.cancel()
+    await asyncio.gather(connecting, return_exceptions=True)
+    await broker.close()
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:

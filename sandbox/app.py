@@ -19,7 +19,7 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, business, console, graph
+from sandbox import admin, business, console, flow_customer, flows, graph
 from sandbox.config import SandboxConfig
 from sandbox.errors import GraphError, invalid_parameter, token_invalid
 from sandbox.faults import Fault, Faults, endpoint_of
@@ -52,9 +52,12 @@ def create_app(settings: Settings, config: SandboxConfig) -> web.Application:
         config.retry,
         on_attempt=lambda delivery: _feed_attempt(feed, delivery),
     )
+    app[flow_customer.APP_SECRET] = settings.app_secrets[0].encode()
     app.router.add_routes(console.routes(ADMIN_PREFIX))  # before admin's catch-all
+    app.router.add_routes(flow_customer.admin_routes(ADMIN_PREFIX))
     app.router.add_routes(admin.routes(ADMIN_PREFIX))
     app.router.add_routes(business.routes())
+    app.router.add_routes(flows.routes())
     app.router.add_routes(graph.routes())
     app.cleanup_ctx.append(_webhook_sender)
     app.on_shutdown.append(_end_streams)  # before the server waits for open handlers

@@ -5,13 +5,14 @@
     DELETE /_sandbox/faults   clear them
 
 A fault applies to an endpoint (``messages``, ``media`` (upload), ``download``, ``templates``,
-``profile``, ``node`` (look-ups), or ``*``), to a share of its requests (``rate``, decided by a
-seeded RNG, so a run replays), optionally only to the next ``count`` of them. It delays the
-answer (``latency_s``), then answers a Cloud API error (``code``: its body and HTTP status), a
-bare HTTP status (``status``: 500, 503, 429... with no Meta body), never answers (``hang``), or
-closes the connection (``drop``); with none of these, the request goes through, late. Or it
-goes through at once and its answer comes ``answer_latency_s`` late (a send Meta took whose
-answer is lost to a timeout, or to a sender dying while it waits).
+``profile``, ``node`` (look-ups), or ``*``; or ``flows_endpoint``, the business's endpoint the
+sandbox's customers call: sandbox/flow_customer.py), to a share of its requests (``rate``, decided
+by a seeded RNG, so a run replays), optionally only to the next ``count`` of them. It delays the
+answer (``latency_s``), then answers a Cloud API error (``code``: its body and HTTP status), a bare
+HTTP status (``status``: 500, 503, 429... with no Meta body), never answers (``hang``), or closes
+the connection (``drop``); with none of these, the request goes through, late. Or it goes through at
+once and its answer comes ``answer_latency_s`` late (a send Meta took whose answer is lost to a
+timeout, or to a sender dying while it waits).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 ENDPOINTS: Final = ("messages", "media", "download", "templates", "profile", "node", "*")
+# The business's Flows endpoint, as the sandbox's customers reach it (sandbox/flow_customer.py):
+# a fault there slows or breaks the calls to it; ``*`` does not reach it.
+FLOWS_ENDPOINT: Final = "flows_endpoint"
 
 
 @dataclass
@@ -42,8 +46,8 @@ class Fault:
         if unknown:
             raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
         fault = cls(**body)
-        if fault.endpoint not in ENDPOINTS:
-            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
+        if fault.endpoint not in (*ENDPOINTS, FLOWS_ENDPOINT):
+            raise ValueError(f"endpoint must be one of {', '.join((*ENDPOINTS, FLOWS_ENDPOINT))}")
         if (
             not 0 <= fault.rate <= 1
             or fault.latency_s < 0
@@ -84,9 +88,11 @@ class Faults:
 
     def pick(self, path: str) -> Fault | None:
         """The fault this request meets, if any (the first that applies and hits)."""
-        endpoint = endpoint_of(path)
+        return self.pick_for(endpoint_of(path))
+
+    def pick_for(self, endpoint: str) -> Fault | None:
         for fault in self.faults:
-            if fault.endpoint not in (endpoint, "*"):
+            if fault.endpoint != endpoint and (fault.endpoint != "*" or endpoint == FLOWS_ENDPOINT):
                 continue
             if self.rng.random() >= fault.rate:
                 continue

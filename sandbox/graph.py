@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import analytics, blocking, errors, media, pricing, usernames
+from sandbox import analytics, blocking, errors, flows, media, pricing, usernames
 from sandbox.errors import GraphError
 from sandbox.json_checks import json_body
 from sandbox.keys import CONFIG, FEED, SENDER, WORLD
@@ -283,6 +283,8 @@ async def read_node(request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         url = world.media.new_url(base, item, now, request.app[CONFIG].media_url_ttl_s)
         return web.json_response(media.lookup_answer(item, url))
+    if node_id in world.flows:  # GET /{flow-id} (sandbox/flows.py)
+        return web.json_response(flows.flow_of(world, node_id).node())
     template = world.template_records.get(node_id)
     if template is not None:  # GET /{template-id} (docs/cloudapi/templates.md)
         return web.json_response(template.node(request.query.get("fields")))
@@ -341,6 +343,9 @@ async def list_phone_numbers(request: web.Request) -> web.Response:
 async def delete_node(request: web.Request) -> web.Response:
     """``DELETE /{media-id}``."""
     world = request.app[WORLD]
+    if request.match_info["node_id"] in world.flows:
+        flows.delete_flow(world, request.match_info["node_id"])
+        return web.json_response({"success": True})
     world.media.delete(request.match_info["node_id"], world.clock.now())
     return web.json_response({"success": True})
 

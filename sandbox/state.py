@@ -66,6 +66,7 @@ class Business:
     quality_rating: str = "GREEN"
     messaging_limit_tier: str = "TIER_2K"
     throughput_level: str = "STANDARD"
+    business_public_key: str = ""  # the Flows endpoint's, set through whatsapp_business_encryption
     profile: dict[str, Any] = field(
         default_factory=lambda: {
             "about": "A sandbox business",
@@ -219,6 +220,7 @@ class World:
     management_calls: dict[str, deque[float]] = field(default_factory=dict)  # by WABA, last hour
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (path kind, code)
+    flows: dict[str, Any] = field(default_factory=dict)  # by flow id (sandbox/flows.py)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_id(self, prefix: int) -> str:

@@ -20,7 +20,15 @@ from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 
 PREFIX: Final = "WAPIPE_"
 SECRET_FIELDS: Final = frozenset(
-    {"amqp_url", "database_url", "app_secrets", "verify_token", "access_token"}
+    {
+        "amqp_url",
+        "database_url",
+        "app_secrets",
+        "verify_token",
+        "access_token",
+        "flows_private_key",
+        "flows_private_key_passphrase",
+    }
 )
 
 
@@ -80,6 +88,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     message_handlers: tuple[str, ...] = ()
     mark_read: bool = False  # mark every inbound message read once handled
 
+    # WhatsApp Flows (docs/flows.md): the endpoint's private key(s), PEM (two during a
+    # rotation), their passphrase(s); the flow handlers ("module:function"); how long the
+    # endpoint waits for a handler's answer (Meta asks for well under a second); how many
+    # requests a flows worker handles at once.
+    flows_private_key: str = ""
+    flows_private_key_passphrase: tuple[str, ...] = ()
+    flow_handlers: tuple[str, ...] = ()
+    flows_deadline_s: float = 3.0
+    flows_concurrency: int = 32
+
     # The sender (`wapipe worker sender`): each number's throughput (docs/cloudapi/limits.md: 80/s
     # by default, 1,000/s once upgraded, 20/s for coexistence numbers; per number as "<id>=<rate>"),
     # each recipient's pair rate (one message per interval, bursts of up to `sender_pair_burst`),
@@ -137,6 +155,8 @@ _POSITIVE: Final = (
     "sender_max_attempts",
     "sender_settle_s",
     "sender_pause_s",
+    "flows_deadline_s",
+    "flows_concurrency",
 )
 _NOT_NEGATIVE: Final = ("worker_batch_wait_ms", "worker_prefetch", "metrics_port", "graph_retries")
 _CHOICES: Final = {

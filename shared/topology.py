@@ -18,6 +18,9 @@
     wa.send.wait.{10,60,300,900} (fanout)     -> the queue of that name, whose messages expire
                                                  after so many seconds back into wa.outbound
     wa.dlx (direct)                           -> <queue>.dlq, one per queue, keyed by queue name
+    wa.flows (direct)
+      request                                 -> wa.flows.requests  (Flows endpoint requests,
+                                                 answered by direct reply-to; no dead letters)
 
 wapipe's own outputs (``handled.*``, ``template.*``, ``phone_number.*``, ``media.*``,
 ``outbound.*``) are for whoever binds a queue to them; bound to ``wa.sink`` as well, they are
@@ -39,6 +42,10 @@ routing key, into ``wa.outbound`` and so to its shard again.
 Every other queue is a durable quorum queue that dead-letters to its own ``<queue>.dlq`` at least
 once (which RabbitMQ allows only with ``x-overflow: reject-publish``: a full queue refuses
 publishes, so the ingress answers 503 and Meta retries, rather than dropping the oldest message).
+
+The Flows requests are request/reply (ingress/flows.py, workers/flows.py): each carries its
+deadline as its expiration, and one that expires unread is dropped, not dead-lettered: the
+endpoint has already answered Meta, so nobody could use it.
 
 ``declare()`` is idempotent: RabbitMQ accepts a re-declaration with identical arguments, so every
 process may declare at start-up, concurrently. Changing an argument of an existing queue is
@@ -72,6 +79,9 @@ UNROUTABLE_QUEUE: Final = "wa.unroutable"
 OUTPUT_KEYS: Final = ("handled.#", "media.#", "outbound.#", "template.#", "phone_number.#")
 DEAD_LETTER_EXCHANGE: Final = "wa.dlx"
 QUARANTINE_ROUTING_KEY: Final = "quarantine.body"
+FLOWS_EXCHANGE: Final = "wa.flows"
+FLOWS_QUEUE: Final = "wa.flows.requests"
+FLOWS_ROUTING_KEY: Final = "request"
 
 MEDIA_TYPES: Final = ("image", "audio", "video", "document", "sticker")
 
@@ -124,6 +134,7 @@ EXCHANGES: Final = (
     Exchange(OUTBOUND_EXCHANGE, ExchangeType.TOPIC),
     Exchange(SEND_SHARDS_EXCHANGE, ExchangeType.X_CONSISTENT_HASH),
     Exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT),
+    Exchange(FLOWS_EXCHANGE, ExchangeType.DIRECT),
     *(Exchange(wait.name, ExchangeType.FANOUT) for wait in WAIT_QUEUES),
 )
 
@@ -166,6 +177,13 @@ def queue_arguments(queue: Queue) -> dict[str, Any]:
 DEAD_LETTER_ARGUMENTS: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
 
 
+# Not in QUEUES: no dead-letter queue, and nothing `wapipe dlq` could replay.
+FLOWS_QUEUE_ARGUMENTS: Final[dict[str, Any]] = {
+    "x-queue-type": "quorum",
+    "x-overflow": "reject-publish",  # a full queue refuses: the endpoint answers at once
+}
+
+
 def wait_queue_arguments(wait: WaitQueue) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
@@ -201,6 +219,8 @@ async def declare(channel: AbstractChannel) -> None:
         await delay.bind(exchanges[wait.name], routing_key="")
     for source, destination, key in EXCHANGE_BINDINGS:
         await exchanges[destination].bind(exchanges[source], routing_key=key)
+    flows = await channel.declare_queue(FLOWS_QUEUE, durable=True, arguments=FLOWS_QUEUE_ARGUMENTS)
+    await flows.bind(exchanges[FLOWS_EXCHANGE], routing_key=FLOWS_ROUTING_KEY)
 
 
 async def declare_once(connection: AbstractConnection) -> None:
@@ -224,7 +244,7 @@ async def declare_at(amqp_url: str, connection_name: str | None = None) -> None:
 def queue_names() -> list[str]:
     """Every queue ``declare`` makes: live, dead-letter and wait queues."""
     live = [name for queue in QUEUES for name in (queue.name, queue.dead_letter_queue)]
-    return [*live, *(wait.name for wait in WAIT_QUEUES)]
+    return [*live, *(wait.name for wait in WAIT_QUEUES), FLOWS_QUEUE]
 
 
 async def remove_at(amqp_url: str, connection_name: str | None = None) -> None:

@@ -1,12 +1,13 @@
 """The account worker: ``wa.account`` -> account events kept, templates and numbers kept current.
 
 Every account and template webhook change is stored whole (``account_events``). Those that change
-a template (status, category, quality) or a phone number (quality rating and messaging tier,
-account standing) also update its current state, forward only in time
-(shared/storage/account.py), and are published as ``template.updated`` or
-``phone_number.updated`` (shared/schemas/changes.py) once committed. Published for every event
-of a batch, new or repeated, so a crash between commit and publish loses nothing; the event key
-is the ``message_id``, for followers to drop repeats.
+a template (status, category, quality), a phone number (quality rating and messaging tier,
+account standing) or a flow (its status, its latest endpoint alert: field ``flows``) also
+update its current state, forward only in time (shared/storage/account.py). Template and number
+changes are published as ``template.updated`` or ``phone_number.updated``
+(shared/schemas/changes.py) once committed. Published for every event of a batch, new or
+repeated, so a crash between commit and publish loses nothing; the event key is the
+``message_id``, for followers to drop repeats.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.schemas.events import WebhookEvent, event_decoder
 from shared.schemas.webhook import decode_value
 from shared.schemas.webhook_fields import (
     AccountUpdate,
+    FlowsUpdate,
     PhoneNumberQualityUpdate,
     TemplateCategoryUpdate,
     TemplateQualityUpdate,
@@ -40,6 +42,7 @@ from shared.schemas.webhook_fields import (
 )
 from shared.storage.account import (
     AccountEventRow,
+    FlowRow,
     PhoneNumberRow,
     TemplateRow,
     store_account_events,
@@ -148,6 +151,25 @@ def phone_number_row(change: PhoneNumberChange) -> PhoneNumberRow:
     )
 
 
+def flow_row(item: AccountEvent) -> FlowRow | None:
+    """A flow's status or latest endpoint alert, from a ``flows`` webhook value. Pure."""
+    value, event = item.value, item.event
+    if not isinstance(value, FlowsUpdate):
+        return None
+    at = float(event.entry_time) if event.entry_time is not None else event.received_at
+    alert = value.new_status is None
+    return FlowRow(
+        flow_id=value.flow_id,
+        waba_id=event.waba_id,
+        status=value.new_status,
+        status_at=None if alert else at,
+        alert_event=value.event if alert else None,
+        alert_state=value.alert_state if alert else None,
+        alert_message=value.message if alert else None,
+        alert_at=at if alert else None,
+    )
+
+
 def event_row(item: AccountEvent, stored_at: float) -> AccountEventRow:
     event = item.event
     return AccountEventRow(
@@ -172,10 +194,11 @@ class AccountHandler:
         changes = [(item.event.key, change_of(item)) for item in items]
         templates = [template_row(c) for _, c in changes if isinstance(c, TemplateChange)]
         numbers = [phone_number_row(c) for _, c in changes if isinstance(c, PhoneNumberChange)]
+        flows = [row for item in items if (row := flow_row(item)) is not None]
         now = time.time()
         async with transaction(self._engine) as connection:
             new = await store_account_events(
-                connection, [event_row(item, now) for item in items], templates, numbers
+                connection, [event_row(item, now) for item in items], templates, numbers, flows
             )
         await self._publisher.publish(
             [

@@ -27,11 +27,16 @@ from typing import IO, Final
 
 import aiohttp
 
+from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from shared.settings import Settings
 
 SANDBOX_PORT: Final = 8090
-WORKERS: Final = ("status", "message", "account", "media", "sender")
+WORKERS: Final = ("status", "message", "account", "media", "sender", "flows")
 EXAMPLE_HANDLER: Final = "examples.echo_bot:handle"
+EXAMPLE_FLOW_HANDLER: Final = "examples.booking_flow:handle"
+# The Flows endpoint's key pair, made on the first `wapipe up` against the sandbox; its public
+# key is set on the sandbox's number at every start (the sandbox forgets).
+LOCAL_FLOWS_KEYS: Final = Path("var") / "flows"
 READY_WITHIN_S: Final = 90.0
 STOP_WITHIN_S: Final = 30.0  # a service's own shutdown is bounded well within this
 INTERRUPT_GRACE_S: Final = 3.0  # after Ctrl-C, for the services to end on theirs
@@ -81,6 +86,9 @@ def local_env(
         defaults["WAPIPE_MESSAGE_HANDLERS"] = EXAMPLE_HANDLER
         # `wapipe send image --file ./examples/shop.png` may upload files of this folder.
         defaults["WAPIPE_SENDER_FILES_DIR"] = working_dir
+        defaults["WAPIPE_FLOW_HANDLERS"] = EXAMPLE_FLOW_HANDLER
+        if not env.get("WAPIPE_FLOWS_PRIVATE_KEY"):
+            defaults["WAPIPE_FLOWS_PRIVATE_KEY_FILE"] = str(LOCAL_FLOWS_KEYS / "private.pem")
     defaulted = []
     for name, value in defaults.items():
         if not env.get(name) and not env.get(name + "_FILE"):
@@ -228,7 +236,7 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
         loop.add_signal_handler(signum, _stopper(stop, told, signum))
     exits = {asyncio.create_task(child.wait()): name for name, child in children.items()}
     stopping = asyncio.create_task(stop.wait())
-    ready = asyncio.create_task(_all_ready(services, banner))
+    ready = asyncio.create_task(_all_ready(services, banner, env))
     done, _ = await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     died = [exits[task] for task in done if task in exits]
@@ -303,7 +311,7 @@ def _gist(line: str) -> str:
     return f"{entry['msg']}: {error}" if error else str(entry["msg"])
 
 
-async def _all_ready(services: list[Service], banner: str) -> None:
+async def _all_ready(services: list[Service], banner: str, env: Mapping[str, str]) -> None:
     deadline = time.monotonic() + READY_WITHIN_S
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         for service in services:
@@ -312,7 +320,42 @@ async def _all_ready(services: list[Service], banner: str) -> None:
                     print(f"wapipe up: the {service.name} is not ready yet", file=sys.stderr)
                     return
                 await asyncio.sleep(0.2)
+        if any(service.name == "sandbox" for service in services):
+            await _set_sandbox_flows_key(session, env)
     print(banner, flush=True)
+
+
+def local_flows_key(env: Mapping[str, str]) -> Path | None:
+    """The local pair's public key when the endpoint uses the local private key (made now if
+    it is missing); None when the user set a key of their own."""
+    private = env.get("WAPIPE_FLOWS_PRIVATE_KEY_FILE")
+    if env.get("WAPIPE_FLOWS_PRIVATE_KEY") or private != str(LOCAL_FLOWS_KEYS / "private.pem"):
+        return None
+    if not (LOCAL_FLOWS_KEYS / "private.pem").exists():
+        from shared.flows.keys import write_pair
+
+        write_pair(LOCAL_FLOWS_KEYS)
+    return LOCAL_FLOWS_KEYS / "public.pem"
+
+
+async def _set_sandbox_flows_key(session: aiohttp.ClientSession, env: Mapping[str, str]) -> None:
+    """The sandbox's number gets the local public key, as `wapipe flows keys upload` would."""
+    public = LOCAL_FLOWS_KEYS / "public.pem"
+    number = env.get("WAPIPE_PHONE_NUMBER_ID")
+    if not number or not public.exists() or local_flows_key(env) is None:
+        return
+    version = env.get("WAPIPE_GRAPH_VERSION", DEFAULT_GRAPH_VERSION)
+    url = f"{env['WAPIPE_GRAPH_URL']}/{version}/{number}"
+    headers = {"Authorization": f"Bearer {env['WAPIPE_ACCESS_TOKEN']}"}
+    form = {"business_public_key": public.read_text()}
+    try:
+        async with session.post(
+            f"{url}/whatsapp_business_encryption", data=form, headers=headers
+        ) as response:
+            if response.status != 200:
+                print("wapipe up: the sandbox refused the Flows public key", file=sys.stderr)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        print(f"wapipe up: cannot set the Flows public key: {exc}", file=sys.stderr)
 
 
 async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
@@ -331,6 +374,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     env, defaulted = local_env(environ, sandbox, os.getcwd())
     services = plan(settings, env, metrics_ports())
     with only_one():
+        local_flows_key(env)  # the endpoint reads it at start: made before the ingress starts
         check_ports(services, settings.ingress_host)
         if defaulted:
             print(f"wapipe up: local defaults for {', '.join(defaulted)}", file=sys.stderr)

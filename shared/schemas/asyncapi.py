@@ -69,6 +69,7 @@ def bindings() -> list[_Binding]:
         at(topology.DEAD_LETTER_EXCHANGE, queue.name).queues.append(queue.dead_letter_queue)
     for wait in topology.WAIT_QUEUES:
         at(wait.name, "").queues.append(wait.name)
+    at(topology.FLOWS_EXCHANGE, topology.FLOWS_ROUTING_KEY).queues.append(topology.FLOWS_QUEUE)
     return list(found.values())
 
 
@@ -105,6 +106,8 @@ def _queue(name: str) -> dict[str, Any]:
     for wait in topology.WAIT_QUEUES:
         if wait.name == name:
             return {"name": name, "x-arguments": topology.wait_queue_arguments(wait)}
+    if name == topology.FLOWS_QUEUE:
+        return {"name": name, "x-arguments": dict(topology.FLOWS_QUEUE_ARGUMENTS)}
     return {"name": name, "x-arguments": dict(topology.DEAD_LETTER_ARGUMENTS)}
 
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 import msgspec
 
 from shared import topology
+from shared.flows.protocol import FlowRequest
 from shared.schemas.changes import PhoneNumberChange, TemplateChange
 from shared.schemas.events import WebhookEvent
 from shared.schemas.jobs import Job
@@ -105,6 +106,15 @@ DEAD_LETTER: Final = Contract(
     "as it was",
 )
 UNROUTED: Final = Contract("Unrouted", "An event no binding of wa.events took", "as it was")
+FLOW_REQUEST: Final = Contract(
+    "FlowRequest",
+    "A decrypted WhatsApp Flows endpoint request (INIT, data_exchange, BACK, error "
+    "notifications); reply_to and correlation_id say where its FlowReply goes, expiration "
+    "its deadline",
+    "none (correlation_id pairs it with its reply)",
+    FlowRequest,
+    "flow-request.schema.json",
+)
 
 CONTRACTS: Final = (
     SEND_JOB,
@@ -116,6 +126,7 @@ CONTRACTS: Final = (
     QUARANTINED,
     DEAD_LETTER,
     UNROUTED,
+    FLOW_REQUEST,
 )
 
 _SEND: Final = Payload(
@@ -149,6 +160,12 @@ PAYLOADS: Final = {
         DEAD_LETTER, "Dead letters, keyed by the name of the queue that gave them up."
     ),
     topology.UNROUTABLE_EXCHANGE: Payload(UNROUTED, "What no binding of wa.events matched."),
+    topology.FLOWS_EXCHANGE: Payload(
+        FLOW_REQUEST,
+        "Internal: the Flows endpoint's requests for the flow handlers (wapipe worker flows), "
+        "request/reply over direct reply-to.",
+        consumed_by_wapipe=True,
+    ),
     "unknown": Payload(UNROUTED, "Not described yet."),
 }
 

@@ -29,6 +29,7 @@ from shared.schemas.webhook_fields import (
     AccountReviewUpdate,
     AccountUpdate,
     BusinessCapabilityUpdate,
+    FlowsUpdate,
     PhoneNumberNameUpdate,
     PhoneNumberQualityUpdate,
     Security,
@@ -362,13 +363,14 @@ FIELD_VALUE_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "business_capability_update": BusinessCapabilityUpdate,
     "security": Security,
     "user_preferences": UserPreferencesValue,
+    "flows": FlowsUpdate,
 }
 
 _ENVELOPE_DECODER: Final = msgspec.json.Decoder(Envelope)
 _VALUE_DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     field: msgspec.json.Decoder(value_type) for field, value_type in FIELD_VALUE_TYPES.items()
 }
-# A field we do not know yet (calls, flows, smb_*, ...) is kept whole and routed generically.
+# A field we do not know yet (calls, smb_*, ...) is kept whole and routed generically.
 _UNKNOWN_VALUE_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
 
 

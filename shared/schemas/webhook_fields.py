@@ -173,3 +173,25 @@ class UserPreferencesValue(WebhookStruct, frozen=True, kw_only=True):
     metadata: Metadata | None = None
     contacts: tuple[Contact, ...] = ()
     user_preferences: tuple[UserPreference, ...] = ()
+
+
+class FlowsUpdate(WebhookStruct, frozen=True, kw_only=True):
+    """``value`` of field ``flows`` (docs/cloudapi/flows.md, "The flows webhook"): a flow's
+    status change (``event`` FLOW_STATUS_CHANGE, old and new status) or an endpoint alert
+    (ENDPOINT_ERROR_RATE, ENDPOINT_LATENCY, ENDPOINT_AVAILABILITY, CLIENT_ERROR_RATE, ...) with
+    its ``alert_state`` and the figures Meta measured; those figures vary by alert and stay as
+    they came."""
+
+    event: str
+    flow_id: str
+    message: str | None = None
+    old_status: str | None = None
+    new_status: str | None = None
+    alert_state: str | None = None
+    threshold: float | None = None
+    p50_latency: float | None = None
+    p90_latency: float | None = None
+    requests_count: int | None = None
+    error_rate: float | None = None
+    availability: float | None = None
+    errors: tuple[dict[str, Any], ...] = ()

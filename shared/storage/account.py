@@ -57,6 +57,17 @@ class PhoneNumberRow(msgspec.Struct, frozen=True, kw_only=True):
     account_event_at: float | None
 
 
+class FlowRow(msgspec.Struct, frozen=True, kw_only=True):
+    flow_id: str
+    waba_id: str
+    status: str | None
+    status_at: float | None
+    alert_event: str | None
+    alert_state: str | None
+    alert_message: str | None
+    alert_at: float | None
+
+
 TEMPLATE_GROUPS = {
     "status_at": ("status", "status_reason"),
     "category_at": ("category",),
@@ -66,6 +77,10 @@ PHONE_NUMBER_GROUPS = {
     "quality_at": ("quality_event", "messaging_tier"),
     "account_event_at": ("account_event",),
 }
+FLOW_GROUPS = {
+    "status_at": ("status",),
+    "alert_at": ("alert_event", "alert_state", "alert_message"),
+}
 
 
 async def store_account_events(
@@ -73,6 +88,7 @@ async def store_account_events(
     events: Sequence[AccountEventRow],
     templates: Sequence[TemplateRow],
     phone_numbers: Sequence[PhoneNumberRow],
+    flows: Sequence[FlowRow] = (),
 ) -> set[str]:
     """Write a batch in the caller's transaction; return the keys stored for the first time."""
     new = await insert_new(connection, schema.account_events, events, key="key")
@@ -80,6 +96,7 @@ async def store_account_events(
     await execute_many(
         connection, _phone_numbers(connection.dialect), phone_numbers, key="display_phone_number"
     )
+    await execute_many(connection, _flows(connection.dialect), flows, key="flow_id")
     return new
 
 
@@ -93,6 +110,11 @@ def _templates(dialect: Dialect) -> Prepared:
 def _phone_numbers(dialect: Dialect) -> Prepared:
     merge = _merge(dialect, schema.phone_numbers, "display_phone_number", PHONE_NUMBER_GROUPS, ())
     return prepare(merge, dialect, PhoneNumberRow)
+
+
+@lru_cache(maxsize=8)
+def _flows(dialect: Dialect) -> Prepared:
+    return prepare(_merge(dialect, schema.flows, "flow_id", FLOW_GROUPS, ()), dialect, FlowRow)
 
 
 def _merge(

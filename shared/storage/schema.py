@@ -232,6 +232,20 @@ phone_numbers: Final = Table(
     Column("account_event_at", Float),
 )
 
+flows: Final = Table(
+    "flows",
+    metadata,
+    # What the `flows` webhook field says of each flow, the latest of each kind.
+    Column("flow_id", Text, primary_key=True),
+    Column("waba_id", Text, nullable=False),
+    Column("status", Text),  # DRAFT, PUBLISHED, THROTTLED, BLOCKED, DEPRECATED
+    Column("status_at", Float),
+    Column("alert_event", Text),  # ENDPOINT_LATENCY, ENDPOINT_ERROR_RATE, ...
+    Column("alert_state", Text),  # ACTIVATED, DEACTIVATED
+    Column("alert_message", Text),
+    Column("alert_at", Float),
+)
+
 analytics_points: Final = Table(
     "analytics_points",
     metadata,

@@ -19,7 +19,14 @@ from shared.settings import Settings, SettingsError, broker_urls, from_env
 from shared.storage.messages import ConversationLine
 
 SANDBOX = Sandbox("118765000000000002", "15550101234", "16315551181")
-PORTS = {"status": 9101, "message": 9102, "account": 9103, "media": 9104, "sender": 9105}
+PORTS = {
+    "status": 9101,
+    "message": 9102,
+    "account": 9103,
+    "media": 9104,
+    "sender": 9105,
+    "flows": 9106,
+}
 
 
 @pytest.mark.parametrize(
@@ -148,6 +155,8 @@ def test_wapipe_up_plans_the_sandbox_its_number_and_the_example_bot_when_nothing
     assert env["WAPIPE_PHONE_NUMBER_ID"] == "118765000000000002"
     assert env["WAPIPE_MESSAGE_HANDLERS"] == EXAMPLE_HANDLER
     assert env["WAPIPE_SENDER_FILES_DIR"] == "/here"
+    assert env["WAPIPE_FLOW_HANDLERS"] == "examples.booking_flow:handle"
+    assert env["WAPIPE_FLOWS_PRIVATE_KEY_FILE"] == "var/flows/private.pem"
     assert env["WAPIPE_ACCESS_TOKEN"] == "mine"
     assert "WAPIPE_ACCESS_TOKEN" not in defaulted
     services = plan(Settings(), env, PORTS)
@@ -158,6 +167,7 @@ def test_wapipe_up_plans_the_sandbox_its_number_and_the_example_bot_when_nothing
         "worker account",
         "worker media",
         "worker sender",
+        "worker flows",
         "sandbox",
     ]
     shown = summary(services, SANDBOX, env)

@@ -1,0 +1,198 @@
+"""A sandbox customer opening a flow message and filling it, calling the business's endpoint
+as Meta's client does (docs/cloudapi/flows.md): each request sealed to the number's public key
+(set through whatsapp_business_encryption) and signed with the app secret, each answer opened
+with the request's key. A flow that closes sends the ``nfm_reply`` message webhook.
+
+    POST /_sandbox/customers/{wa_id}/flows   {"flow_id", "flow_token", "answers": {SCREEN:
+                                              {field: value}}, "phone_number_id"?, "opening"?}
+                                              -> the steps, what the flow closed with, or why not
+    POST /_sandbox/flows/{flow_id}/ping      the endpoint's health check, as Meta sends it
+    POST /_sandbox/faults {"endpoint": "flows_endpoint", "latency_s": 2}   slow (or ``status``,
+                                              ``drop``: break) the calls to the endpoint
+    GET  /_sandbox/flows/{flow_id}/health    what Meta's monitoring would see: requests, error
+                                              rate, latency percentiles
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from sandbox.customers import inbound_message, inbound_value
+from sandbox.faults import FLOWS_ENDPOINT, Fault
+from sandbox.flow_player import Exchange, Played, play
+from sandbox.flows import PUBLISHED, FlowRecord, flow_of
+from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
+from sandbox.state import Business, new_wamid
+from shared.flows import crypto
+from shared.flows.keys import load_public
+from shared.signature import HEADER, sign
+
+APP_SECRET: Final = web.AppKey("flows_app_secret", bytes)
+CLIENT_TIMEOUT_S: Final = 10.0  # the WhatsApp client's patience (docs/cloudapi/flows.md)
+
+
+def admin_routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.post(prefix + "/customers/{wa_id}/flows", customer_fills_flow),
+        web.post(prefix + "/flows/{flow_id}/ping", ping_endpoint),
+        web.get(prefix + "/flows/{flow_id}/health", endpoint_health),
+    ]
+
+
+def _endpoint_of(request: web.Request, record: FlowRecord) -> str:
+    """The flow's endpoint_uri; else the ingress's /flows beside the webhook URL."""
+    if record.endpoint_uri:
+        return record.endpoint_uri
+    return str(URL(request.app[CONFIG].webhook_url).with_path("/flows"))
+
+
+def caller(request: web.Request, record: FlowRecord, business: Business) -> Exchange:
+    """How this customer's client reaches the endpoint, each call timed into ``record``."""
+    if not business.business_public_key:
+        raise web.HTTPConflict(text="no business public key on this number: set it first")
+    public_key = load_public(business.business_public_key)
+    secret, url = request.app[APP_SECRET], _endpoint_of(request, record)
+    faults = request.app[FAULTS]
+
+    async def exchange(flow_request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        envelope, session = crypto.encrypt_request(json.dumps(flow_request).encode(), public_key)
+        body = crypto.envelope_encoder.encode(envelope)
+        headers = {HEADER: sign(secret, body), "Content-Type": "application/json"}
+        started = time.perf_counter()
+        status, text = await _faulty(faults.pick_for(FLOWS_ENDPOINT), url, body, headers)
+        record.calls.append((time.perf_counter() - started, status))
+        try:
+            answer = json.loads(crypto.decrypt_response(text, session))
+        except (crypto.DecryptionFailed, ValueError):
+            return status, None
+        return status, answer if isinstance(answer, dict) else None
+
+    return exchange
+
+
+async def _faulty(
+    fault: Fault | None, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str]:
+    """The call, through a fault if one hits: late by ``latency_s``, answered ``status``
+    without reaching the endpoint, or lost (``drop``, ``hang``: as unreachable)."""
+    if fault is None:
+        return await _post(url, body, headers)
+    await asyncio.sleep(fault.latency_s)
+    if fault.drop or fault.hang:
+        return 0, ""
+    if fault.status is not None:
+        return fault.status, ""
+    return await _post(url, body, headers)
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as client,
+            client.post(url, data=body, headers=headers) as response,
+        ):
+            return response.status, await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return 0, ""  # unreachable or too slow: what Meta counts against availability
+
+
+async def customer_fills_flow(request: web.Request) -> web.Response:
+    body = await request.json()
+    world = request.app[WORLD]
+    record = flow_of(world, str(body.get("flow_id", "")))
+    business = world.businesses.get(
+        str(body.get("phone_number_id", "")), next(iter(world.businesses.values()))
+    )
+    if record.flow_json is None or record.status not in (PUBLISHED, "DRAFT"):
+        raise web.HTTPConflict(text=f"the flow cannot be opened ({record.status})")
+    wa_id, token = request.match_info["wa_id"], str(body.get("flow_token", ""))
+    played = await play(
+        record.flow_json,
+        token,
+        body.get("answers", {}),
+        caller(request, record, business),
+        body.get("opening"),
+    )
+    answer = _report(played)
+    if played.closed_with is not None:
+        answer["nfm_reply_wamid"] = _send_nfm_reply(request, business, wa_id, played, body)
+    request.app[FEED].publish("flow", wa_id=wa_id, flow_id=record.id, **answer)
+    return web.json_response(answer)
+
+
+def _report(played: Played) -> dict[str, Any]:
+    steps = [
+        {
+            "screen": step.screen,
+            "action": step.request.get("action"),
+            "sent": step.request.get("data", {}),
+            "status": step.status,
+            "answered_screen": (step.answer or {}).get("screen"),
+        }
+        for step in played.steps
+    ]
+    return {"steps": steps, "closed_with": played.closed_with, "error": played.error}
+
+
+def _send_nfm_reply(
+    request: web.Request, business: Business, wa_id: str, played: Played, body: dict[str, Any]
+) -> str:
+    world = request.app[WORLD]
+    customer = world.customers.get(wa_id) or world.add_customer(wa_id, "Customer")
+    now = world.clock.now()
+    spec: dict[str, Any] = {"reply": "nfm_reply", "response_json": played.closed_with}
+    if body.get("flow_message_id"):
+        spec["context"] = {"from": business.display_phone_number, "id": body["flow_message_id"]}
+    message = inbound_message(
+        "interactive", sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=spec
+    )
+    customer.last_inbound_at = now
+    value = inbound_value(
+        display_phone_number=business.display_phone_number,
+        phone_number_id=business.phone_number_id,
+        customer_name=customer.name,
+        wa_id=wa_id,
+        message=message,
+    )
+    loop_now = asyncio.get_running_loop().time()
+    request.app[SENDER].schedule(loop_now, business.waba_id, "messages", value)
+    return str(message["id"])
+
+
+async def ping_endpoint(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    record = flow_of(world, request.match_info["flow_id"])
+    business = next(b for b in world.businesses.values() if b.waba_id == record.waba_id)
+    status, answer = await caller(request, record, business)({"version": "3.0", "action": "ping"})
+    return web.json_response({"status": status, "answer": answer})
+
+
+def health(calls: list[tuple[float, int]]) -> dict[str, Any]:
+    """Requests, error rate and latency percentiles (ms) over every call so far."""
+    if not calls:
+        return {"requests": 0}
+    latencies = sorted(seconds * 1000 for seconds, _ in calls)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(calls) > 1 else None
+    errors = sum(1 for _, status in calls if status != 200)
+    return {
+        "requests": len(calls),
+        "errors": errors,
+        "error_rate": errors / len(calls),
+        "p50_ms": round(cuts[49] if cuts else latencies[0], 2),
+        "p90_ms": round(cuts[89] if cuts else latencies[0], 2),
+        "p99_ms": round(cuts[98] if cuts else latencies[0], 2),
+    }
+
+
+async def endpoint_health(request: web.Request) -> web.Response:
+    record = flow_of(request.app[WORLD], request.match_info["flow_id"])
+    return web.json_response({"flow_id": record.id, **health(record.calls)})

@@ -1,0 +1,214 @@
+"""The sandbox as Meta: a flow created, published and filled by a simulated customer through
+wapipe's own endpoint and flows worker, ending in the nfm_reply webhook; what Meta's health
+monitoring would see; the management commands against the sandbox's Flows API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.keys import WORLD
+from shared.flows import keys
+from tests.conftest import SECRETS, IngressClient
+from tests.helpers import wait_until
+from tests.integration.account_support import environment, wapipe
+from tests.integration.flows_support import private_key
+from tests.integration.sandbox_support import CUSTOMER, Receiver, SandboxClient, start_sandbox
+
+BOOKING = Path("examples/booking_flow.json")
+ANSWERS = {
+    "APPOINTMENT": {"department": "colour", "slot": "mon-15"},
+    "DETAILS": {"name": "Ana"},
+}
+
+
+@pytest.fixture
+async def meta(receiver: tuple[Receiver, str]) -> AsyncIterator[SandboxClient]:
+    """The sandbox, signing with the app secret the endpoint knows."""
+    client = await start_sandbox(receiver[1], secret=SECRETS[0])
+    yield client
+    await client.close()
+
+
+async def published_booking(
+    meta: SandboxClient, endpoint: IngressClient, tmp_path: Path
+) -> tuple[dict[str, str], str]:
+    env = environment(meta, f"sqlite:///{tmp_path}/w.db")
+    number = next(iter(meta.app[WORLD].businesses))
+    (tmp_path / "public.pem").write_text(keys.public_pem(private_key(0)))
+    ran = await wapipe(
+        env,
+        "flows",
+        "keys",
+        "upload",
+        "--public-key",
+        str(tmp_path / "public.pem"),
+        "--from",
+        number,
+    )
+    assert ran.code == 0, ran.err
+    uri = str(endpoint.make_url("/flows"))
+    created = await wapipe(
+        env, "flows", "create", "booking", str(BOOKING), "--endpoint-uri", uri,
+        "--category", "APPOINTMENT_BOOKING",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    flow_id: str = created.json()["id"]
+    assert created.json()["validation_errors"] == []
+    assert (await wapipe(env, "flows", "publish", flow_id)).code == 0
+    return env, flow_id
+
+
+async def fill(meta: SandboxClient, flow_id: str, token: str, **more: Any) -> dict[str, Any]:
+    body = {"flow_id": flow_id, "flow_token": token, "answers": ANSWERS, **more}
+    response = await meta.post(f"/_sandbox/customers/{CUSTOMER}/flows", json=body)
+    assert response.status == 200, await response.text()
+    answer: dict[str, Any] = await response.json()
+    return answer
+
+
+def nfm_replies(receiver: Receiver) -> list[dict[str, Any]]:
+    found = []
+    for body in receiver.bodies:
+        for entry in json.loads(body)["entry"]:
+            for change in entry["changes"]:
+                for message in change["value"].get("messages", []):
+                    if message.get("interactive", {}).get("type") == "nfm_reply":
+                        found.append(message)
+    return found
+
+
+async def test_a_customer_fills_the_booking_flow_and_its_nfm_reply_comes_back(
+    meta: SandboxClient,
+    answered: IngressClient,
+    receiver: tuple[Receiver, str],
+    tmp_path: Path,
+) -> None:
+    env, flow_id = await published_booking(meta, answered, tmp_path)
+    played = await fill(meta, flow_id, "booking:42", flow_message_id="wamid.FLOW")
+    assert played["error"] is None
+    assert [step["answered_screen"] for step in played["steps"]] == [
+        "APPOINTMENT",
+        "DETAILS",
+        "SUMMARY",
+        "SUCCESS",
+    ]
+    params = {"department": "colour", "slot": "mon-15", "name": "Ana", "flow_token": "booking:42"}
+    assert played["closed_with"] == params
+    await wait_until(lambda: bool(nfm_replies(receiver[0])), timeout=5)
+    reply = nfm_replies(receiver[0])[0]
+    assert reply["id"] == played["nfm_reply_wamid"]
+    assert reply["context"]["id"] == "wamid.FLOW"
+    assert json.loads(reply["interactive"]["nfm_reply"]["response_json"]) == params
+
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert health["requests"] == 4
+    assert health["error_rate"] == 0
+    assert health["p50_ms"] <= health["p90_ms"] <= health["p99_ms"]
+    ping = await (await meta.post(f"/_sandbox/flows/{flow_id}/ping")).json()
+    assert ping == {"status": 200, "answer": {"data": {"status": "active"}}}
+
+    shown = await wapipe(env, "flows", "show", flow_id)
+    assert shown.json()["status"] == "PUBLISHED"
+    assert shown.json()["data_api_version"] == "3.0"
+
+
+async def test_an_endpoint_that_refuses_the_token_ends_the_flow_with_an_error(
+    meta: SandboxClient, answered: IngressClient, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    _, flow_id = await published_booking(meta, answered, tmp_path)
+    played = await fill(meta, flow_id, "booking:42:used")
+    assert played["error"] == "the endpoint answered 427"
+    assert played["closed_with"] is None
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert health["error_rate"] == 1.0
+    assert not nfm_replies(receiver[0])
+
+
+async def test_a_published_flow_cannot_change_and_a_deprecated_one_cannot_open(
+    meta: SandboxClient, endpoint: IngressClient, tmp_path: Path
+) -> None:
+    env, flow_id = await published_booking(meta, endpoint, tmp_path)
+    updated = await wapipe(env, "flows", "update", flow_id, "--name", "renamed")
+    assert updated.code == 1
+    assert "only a draft can change" in updated.err
+    assert (await wapipe(env, "flows", "deprecate", flow_id)).code == 0
+    response = await meta.post(
+        f"/_sandbox/customers/{CUSTOMER}/flows", json={"flow_id": flow_id, "flow_token": "b"}
+    )
+    assert response.status == 409
+    listed = await wapipe(env, "flows", "list")
+    assert [f["status"] for f in listed.json()["data"]] == ["DEPRECATED"]
+
+
+async def test_a_draft_is_updated_and_deleted(meta: SandboxClient, tmp_path: Path) -> None:
+    env = environment(meta, f"sqlite:///{tmp_path}/w.db")
+    created = await wapipe(env, "flows", "create", "draft", str(BOOKING))
+    flow_id = created.json()["id"]
+    updated = await wapipe(env, "flows", "update", flow_id, "--file", str(BOOKING), "--name", "d2")
+    assert updated.code == 0, updated.err
+    assert (await wapipe(env, "flows", "show", flow_id)).json()["name"] == "d2"
+    assert (await wapipe(env, "flows", "delete", flow_id)).code == 0
+    assert (await wapipe(env, "flows", "list")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("flow_json", "says"),
+    [
+        ({"screens": []}, "version: required"),
+        (
+            {"version": "7.2", "screens": [{"id": "A", "layout": {}}]},
+            "at least one must be terminal",
+        ),
+        (
+            {
+                "version": "7.2",
+                "data_api_version": "3.0",
+                "screens": [{"id": "A", "layout": {}, "terminal": True}],
+            },
+            "routing_model: required",
+        ),
+        (
+            {
+                "version": "7.2",
+                "data_api_version": "2.0",
+                "routing_model": {"A": ["B"]},
+                "screens": [{"id": "A", "layout": {}, "terminal": True}],
+            },
+            "routes to unknown B",
+        ),
+    ],
+)
+async def test_a_flow_json_with_problems_is_refused_before_any_call(
+    meta: SandboxClient, tmp_path: Path, flow_json: dict[str, Any], says: str
+) -> None:
+    env = environment(meta, f"sqlite:///{tmp_path}/w.db")
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(flow_json))
+    ran = await wapipe(env, "flows", "create", "bad", str(path))
+    assert ran.code == 2
+    assert says in ran.err
+    assert not [r for r in meta.app[WORLD].requests if r.path.endswith("/flows")]
+
+
+async def test_faults_slow_and_break_the_endpoint_and_the_health_report_shows_it(
+    meta: SandboxClient, answered: IngressClient, tmp_path: Path
+) -> None:
+    _, flow_id = await published_booking(meta, answered, tmp_path)
+    slow = {"endpoint": "flows_endpoint", "latency_s": 0.3, "count": 4}
+    assert (await meta.post("/_sandbox/faults", json=slow)).status == 200
+    played = await fill(meta, flow_id, "booking:slow")
+    assert played["closed_with"] is not None
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert health["p50_ms"] >= 300
+
+    broken = {"endpoint": "flows_endpoint", "status": 503, "count": 1}
+    assert (await meta.post("/_sandbox/faults", json=broken)).status == 200
+    played = await fill(meta, flow_id, "booking:broken")
+    assert played["error"] == "the endpoint answered 503"
+    health = await (await meta.get(f"/_sandbox/flows/{flow_id}/health")).json()
+    assert (health["requests"], health["errors"]) == (5, 1)
