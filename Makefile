@@ -64,7 +64,7 @@ clean:
 # and shared/topology.py; a unit test fails while they are stale.
 .PHONY: schemas
 schemas: $(BIN)/wapipe
-	$(BIN)/python -m shared.schemas.export
+	$(BIN)/python -m wapipe.shared.schemas.export
 
 # The deployable stack (deploy/): a Docker engine, Compose and local images made from Debian's
 # packages when missing (deploy/scripts/engine.sh, as root; no image registry is needed), the

@@ -1,5 +1,5 @@
-"""``python -m cli ARGS``: the same as ``wapipe ARGS`` (how wapipe up starts its services)."""
+"""``python -m wapipe.cli ARGS``: the same as ``wapipe ARGS``."""
 
-from cli.main import entry
+from wapipe.cli.main import entry
 
 entry()

@@ -1,7 +1,7 @@
 """What a command group's module uses to register itself, and nothing heavier than argparse.
 
     register(commands)            each group module's one entry point, listed in cli/main.py
-    lazy("cli.x.run", "name")     a command's run function, its module imported when it runs
+    lazy("wapipe.cli.x.run", "name")     a command's run function, its module imported when it runs
     add_json_flag(parser)         ``--json``: the answer as JSON for programs, not a table
 
 The one lazy-import rule: a group's registering module imports only argparse and shared/settings;
@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable
 from typing import TypeAlias
 
-from shared.settings import Settings
+from wapipe.shared.settings import Settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Run: TypeAlias = Callable[[Settings, argparse.Namespace], int]

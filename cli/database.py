@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.errors import UNREACHABLE, CommandError
+from wapipe.cli.errors import UNREACHABLE, CommandError
 
 
 def stored(database_url: str) -> bool:
@@ -20,7 +20,7 @@ def stored(database_url: str) -> bool:
 
 def existing(database_url: str) -> str:
     """``database_url``, if its database exists; else a CommandError naming where it looked."""
-    from shared.storage.database import is_sqlite, resolve_url
+    from wapipe.shared.storage.database import is_sqlite, resolve_url
 
     url = resolve_url(database_url)
     if is_sqlite(url) and url.database not in (None, "", ":memory:"):

@@ -9,8 +9,8 @@ import sys
 
 import msgspec
 
-from cli.command import Commands
-from shared.settings import Settings
+from wapipe.cli.command import Commands
+from wapipe.shared.settings import Settings
 
 
 def _dlq_limit(text: str) -> int:
@@ -50,14 +50,14 @@ def register(commands: Commands) -> None:
 
 
 def _dlq_failed(error: Exception) -> int:
-    from workers.deadletters import UnknownQueue
+    from wapipe.workers.deadletters import UnknownQueue
 
     print(f"wapipe dlq: {error}", file=sys.stderr)
     return 2 if isinstance(error, UnknownQueue) else 1
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.deadletters import DeadLetterError, list_queues, render_queues
+    from wapipe.workers.deadletters import DeadLetterError, list_queues, render_queues
 
     try:
         queues = asyncio.run(list_queues(settings.amqp_url))
@@ -68,7 +68,7 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.deadletters import DeadLetterError, render_dead_letters, resolve, show
+    from wapipe.workers.deadletters import DeadLetterError, render_dead_letters, resolve, show
 
     try:
         dead_letters = asyncio.run(show(settings.amqp_url, args.queue, args.limit))
@@ -82,7 +82,7 @@ def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.deadletters import DeadLetterError, replay, resolve
+    from wapipe.workers.deadletters import DeadLetterError, replay, resolve
 
     try:
         replayed = asyncio.run(replay(settings.amqp_url, args.queue, args.limit))
@@ -94,7 +94,7 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_purge(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.deadletters import DeadLetterError, purge, resolve
+    from wapipe.workers.deadletters import DeadLetterError, purge, resolve
 
     try:
         dead_letter_queue = resolve(args.queue).dead_letter_queue

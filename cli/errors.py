@@ -72,24 +72,24 @@ def _ours(error: BaseException, command: str) -> tuple[str, int] | None:
         return str(error), error.code
     if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRA_MODULES:
         return "this command needs the cli extra: pip install 'wapipe[cli]'", UNREACHABLE
-    if _is(error, "shared.settings", "SettingsError"):
+    if _is(error, "wapipe.shared.settings", "SettingsError"):
         return f"configuration error: {error}", UNREACHABLE
-    if _is(error, "cli.templates.file", "TemplateFileError"):
+    if _is(error, "wapipe.cli.templates.file", "TemplateFileError"):
         return str(error), USAGE
-    if _is(error, "shared.storage.database", "DatabaseUnreachable"):
+    if _is(error, "wapipe.shared.storage.database", "DatabaseUnreachable"):
         return f"cannot use the database at WAPIPE_DATABASE_URL: {_short(str(error))}", UNREACHABLE
-    if _is(error, "shared.publisher", "PublishError"):
+    if _is(error, "wapipe.shared.publisher", "PublishError"):
         return str(error), FAILED
     return None
 
 
 def _cloud_api(error: BaseException, command: str) -> tuple[str, int] | None:
-    if not _is(error, "shared.cloudapi.errors", "CloudApiError"):
+    if not _is(error, "wapipe.shared.cloudapi.errors", "CloudApiError"):
         return None
     code, said = getattr(error, "code", None), getattr(error, "details", None)
     reason = said or getattr(error, "message", "") or str(error)
     reason = f"({code}) {reason}" if code is not None else reason
-    if _is(error, "shared.cloudapi.errors", "AuthError"):
+    if _is(error, "wapipe.shared.cloudapi.errors", "AuthError"):
         return f"the access token was refused: {reason}", FAILED
     if code is None and getattr(error, "http_status", None) is None:  # it never answered
         cause: Any = error.__cause__

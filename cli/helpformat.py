@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from cli.errors import USAGE
+from wapipe.cli.errors import USAGE
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

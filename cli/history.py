@@ -20,16 +20,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from cli.command import Commands, add_json_flag
-from cli.database import existing
-from cli.errors import FAILED, CommandError
-from shared.settings import Settings
+from wapipe.cli.command import Commands, add_json_flag
+from wapipe.cli.database import existing
+from wapipe.cli.errors import FAILED, CommandError
+from wapipe.shared.settings import Settings
 
 if TYPE_CHECKING:  # the storage (SQLAlchemy) is imported when a command runs, not by `wapipe`
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from shared.storage.messages import ConversationLine
-    from shared.storage.send_jobs import JobRecord
+    from wapipe.shared.storage.messages import ConversationLine
+    from wapipe.shared.storage.send_jobs import JobRecord
 
 T = TypeVar("T")
 
@@ -163,7 +163,7 @@ def job_detail(job: JobRecord) -> str:
 
 
 def _read(settings: Settings, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    from shared.storage.database import open_database
+    from wapipe.shared.storage.database import open_database
 
     async def run() -> T:
         database_url = existing(settings.database_url)
@@ -174,7 +174,7 @@ def _read(settings: Settings, query: Callable[[AsyncConnection], Awaitable[T]]) 
 
 
 def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.storage.send_jobs import latest
+    from wapipe.shared.storage.send_jobs import latest
 
     jobs = _read(settings, lambda connection: latest(connection, args.limit, args.state))
     if args.json:
@@ -189,7 +189,7 @@ def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.storage.send_jobs import records
+    from wapipe.shared.storage.send_jobs import records
 
     found = _read(settings, lambda connection: records(connection, [args.key]))
     if args.key not in found:
@@ -201,8 +201,8 @@ def run_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_conversation(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.schemas.jobs import is_bsuid
-    from shared.storage.messages import conversation
+    from wapipe.shared.schemas.jobs import is_bsuid
+    from wapipe.shared.storage.messages import conversation
 
     who = args.wa_id if is_bsuid(args.wa_id) else re.sub(r"[+\s()-]", "", args.wa_id)
     lines = _read(settings, lambda connection: conversation(connection, who, args.limit))

@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import msgspec
 
-from cli.errors import UNREACHABLE, CommandError
-from cli.local.up import LOCAL_DEFAULTS
-from shared.settings import Settings
+from wapipe.cli.errors import UNREACHABLE, CommandError
+from wapipe.cli.local.up import LOCAL_DEFAULTS
+from wapipe.shared.settings import Settings
 
 SANDBOX_URL: Final = LOCAL_DEFAULTS["WAPIPE_GRAPH_URL"]
 LOCAL_ACCESS_TOKEN: Final = LOCAL_DEFAULTS["WAPIPE_ACCESS_TOKEN"]  # what the sandbox accepts

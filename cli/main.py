@@ -15,25 +15,27 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
-import cli.analytics
-import cli.block
-import cli.dlq
-import cli.flows
-import cli.history
-import cli.local
-import cli.numbers
-import cli.profile
-import cli.report
-import cli.sandbox
-import cli.send
-import cli.services
-import cli.templates
-import cli.topology
-from cli.command import Commands
-from cli.errors import INTERRUPTED, USAGE, explain, fail
-from cli.helpformat import Parser, with_help_formatter
-from shared import logs
-from shared.settings import from_env
+from wapipe.cli import (
+    analytics,
+    block,
+    dlq,
+    flows,
+    history,
+    local,
+    numbers,
+    profile,
+    report,
+    sandbox,
+    send,
+    services,
+    templates,
+    topology,
+)
+from wapipe.cli.command import Commands
+from wapipe.cli.errors import INTERRUPTED, USAGE, explain, fail
+from wapipe.cli.helpformat import Parser, with_help_formatter
+from wapipe.shared import logs
+from wapipe.shared.settings import from_env
 
 HELP: Final = """\
 wapipe: WhatsApp Business Cloud API webhooks in, typed events on RabbitMQ, messages out.
@@ -49,20 +51,20 @@ Settings are environment variables (WAPIPE_*, see the README); `wapipe COMMAND -
 """
 
 GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
-    cli.local.register,  # up, demo
-    cli.send.register,
-    cli.history.register,  # jobs, conversation
-    cli.templates.register,
-    cli.profile.register,
-    cli.numbers.register,
-    cli.block.register,
-    cli.flows.register,
-    cli.analytics.register,
-    cli.report.register,
-    cli.dlq.register,
-    cli.topology.register,
-    cli.services.register,  # ingress, worker, migrate
-    cli.sandbox.register,  # sandbox, sandbox customer, sandbox load
+    local.register,  # up, demo
+    send.register,
+    history.register,  # jobs, conversation
+    templates.register,
+    profile.register,
+    numbers.register,
+    block.register,
+    flows.register,
+    analytics.register,
+    report.register,
+    dlq.register,
+    topology.register,
+    services.register,  # ingress, worker, migrate
+    sandbox.register,  # sandbox, sandbox customer, sandbox load
 )
 
 # One-shot commands: a library's log lines would only come before our one line.

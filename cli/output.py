@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cli.errors import CommandError
+from wapipe.cli.errors import CommandError
 
 __all__ = ["CommandError", "PullProgress", "emit", "run", "table"]
 

@@ -10,7 +10,7 @@ import argparse
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, NamedTuple
 
-from cli.errors import CommandError
+from wapipe.cli.errors import CommandError
 
 DEFAULT_DAYS: Final = 7
 

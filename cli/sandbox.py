@@ -10,15 +10,15 @@ import json
 import sys
 from typing import Any
 
-from cli.command import Commands, add_json_flag
-from cli.errors import FAILED, UNREACHABLE, CommandError
-from shared.settings import Settings, require
+from wapipe.cli.command import Commands, add_json_flag
+from wapipe.cli.errors import FAILED, UNREACHABLE, CommandError
+from wapipe.shared.settings import Settings, require
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from sandbox.app import run as run_sandbox
-    from sandbox.config import EXAMPLE_TEMPLATE, SandboxConfig
-    from sandbox.webhooks import Chaos, Retry
+    from wapipe.sandbox.app import run as run_sandbox
+    from wapipe.sandbox.config import EXAMPLE_TEMPLATE, SandboxConfig
+    from wapipe.sandbox.webhooks import Chaos, Retry
 
     try:
         config = SandboxConfig(
@@ -213,7 +213,7 @@ async def _post(sandbox_url: str, url: str, body: dict[str, Any]) -> dict[str, A
 
 
 def _load(settings: Settings, args: argparse.Namespace) -> int:
-    from sandbox.load import Target, parse_mix, run_load
+    from wapipe.sandbox.load import Target, parse_mix, run_load
 
     require(settings, "app_secrets")
     try:

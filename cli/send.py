@@ -30,12 +30,12 @@ from typing import Any, Final
 
 import msgspec
 
-from cli.command import Commands
-from cli.errors import FAILED, UNREACHABLE, CommandError
-from cli.send_wait import WAIT_STATUSES, Watch
-from shared.schemas.jobs import Job, job_decoder, routing_key
-from shared.schemas.outbound import OutboundAccepted, OutboundEvent
-from shared.settings import Settings
+from wapipe.cli.command import Commands
+from wapipe.cli.errors import FAILED, UNREACHABLE, CommandError
+from wapipe.cli.send_wait import WAIT_STATUSES, Watch
+from wapipe.shared.schemas.jobs import Job, job_decoder, routing_key
+from wapipe.shared.schemas.outbound import OutboundAccepted, OutboundEvent
+from wapipe.shared.settings import Settings
 
 MEDIA_KINDS: Final = ("image", "audio", "video", "document", "sticker")
 _CAPTIONED: Final = ("image", "video", "document")
@@ -239,7 +239,7 @@ def _decoded(body: bytes) -> Job:
 
 
 def run_send(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.localsandbox import with_local_sandbox
+    from wapipe.cli.localsandbox import with_local_sandbox
 
     if args.send_kind != "job" and not (args.phone_number_id or settings.phone_number_id):
         settings = with_local_sandbox(settings, "send", need=("phone_number_id",))
@@ -279,9 +279,9 @@ async def _publish(
     """Publish the job; with ``wait_for``, follow it up to that status, heard on a queue of our
     own bound before the job leaves (so a quick answer is not missed). One connection, plain
     (a command fails loudly rather than reconnect in silence: shared/amqp.py)."""
-    from shared import amqp
-    from shared.publisher import JobPublisher
-    from shared.topology import EVENTS_EXCHANGE
+    from wapipe.shared import amqp
+    from wapipe.shared.publisher import JobPublisher
+    from wapipe.shared.topology import EVENTS_EXCHANGE
 
     connection = await amqp.connect_once(settings.amqp_url, amqp.connection_name("send"))
     try:

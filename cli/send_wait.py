@@ -17,8 +17,8 @@ from typing import Final
 
 import msgspec
 
-from shared.schemas.outbound import OutboundAccepted, OutboundFailed, outbound_decoder
-from shared.schemas.webhook_base import WebhookStruct
+from wapipe.shared.schemas.outbound import OutboundAccepted, OutboundFailed, outbound_decoder
+from wapipe.shared.schemas.webhook_base import WebhookStruct
 
 WAIT_STATUSES: Final = ("accepted", "sent", "delivered", "read")
 RANK: Final = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3}

@@ -12,18 +12,18 @@ from typing import Final
 
 import msgspec
 
-from cli.command import Commands
-from shared.settings import Settings
+from wapipe.cli.command import Commands
+from wapipe.shared.settings import Settings
 
 log = logging.getLogger("wapipe")
 
 WORKERS: Final = {
-    "status": "workers.status",
-    "message": "workers.message",
-    "account": "workers.account",
-    "media": "workers.media",
-    "sender": "workers.sender",
-    "flows": "workers.flows",
+    "status": "wapipe.workers.status",
+    "message": "wapipe.workers.message",
+    "account": "wapipe.workers.account",
+    "media": "wapipe.workers.media",
+    "sender": "wapipe.workers.sender",
+    "flows": "wapipe.workers.flows",
 }
 
 
@@ -44,7 +44,7 @@ def register(commands: Commands) -> None:
 
 
 def _ingress(settings: Settings, args: argparse.Namespace) -> int:
-    from ingress.app import run
+    from wapipe.ingress.app import run
 
     overrides = {"ingress_host": args.host, "ingress_port": args.port}
     run(
@@ -56,7 +56,7 @@ def _ingress(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.main import run
+    from wapipe.workers.main import run
 
     if args.metrics_port is not None:
         settings = msgspec.structs.replace(settings, metrics_port=args.metrics_port)
@@ -65,7 +65,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.storage.database import head_revision, open_database
+    from wapipe.shared.storage.database import head_revision, open_database
 
     async def upgrade() -> None:
         async with open_database(settings.database_url):

@@ -7,9 +7,9 @@ import argparse
 import asyncio
 import logging
 
-from cli.command import Commands
-from cli.errors import CommandError
-from shared.settings import Settings
+from wapipe.cli.command import Commands
+from wapipe.cli.errors import CommandError
+from wapipe.shared.settings import Settings
 
 log = logging.getLogger("wapipe")
 
@@ -26,7 +26,7 @@ def register(commands: Commands) -> None:
 
 
 def _topology(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.topology import declare_at, remove_at
+    from wapipe.shared.topology import declare_at, remove_at
 
     if args.remove:
         if not args.yes:

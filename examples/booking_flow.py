@@ -1,6 +1,6 @@
 """A booking flow's handler: a model for your own. ``wapipe up`` runs it when
 ``WAPIPE_FLOW_HANDLERS`` is unset; elsewhere set
-``WAPIPE_FLOW_HANDLERS=examples.booking_flow:handle``. Its screens are
+``WAPIPE_FLOW_HANDLERS=wapipe.examples.booking_flow:handle``. Its screens are
 ``examples/booking_flow.json``.
 
     INIT         -> APPOINTMENT, with the services and the free slots
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from shared.flows.protocol import (
+from wapipe.shared.flows.protocol import (
     BACK,
     INIT,
     CloseFlow,

@@ -1,6 +1,6 @@
 """An echo bot: a model for your own handler. ``wapipe up`` runs it when
 ``WAPIPE_MESSAGE_HANDLERS`` is unset; elsewhere, set
-``WAPIPE_MESSAGE_HANDLERS=examples.echo_bot:handle``.
+``WAPIPE_MESSAGE_HANDLERS=wapipe.examples.echo_bot:handle``.
 
 - text: answered with the same text, quoted ("menu" is answered with reply buttons);
 - an image: answered with its size, looked up from the Cloud API (``GET /{media-id}``);
@@ -19,17 +19,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.schemas.interactive import (
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.schemas.interactive import (
     Body,
     ButtonAction,
     ButtonInteractive,
     Reply,
     ReplyButton,
 )
-from shared.schemas.jobs import InteractiveMessage
-from shared.settings import Settings, from_env
-from workers.message import MessageContext
+from wapipe.shared.schemas.jobs import InteractiveMessage
+from wapipe.shared.settings import Settings, from_env
+from wapipe.workers.message import MessageContext
 
 MENU: Final = (("hours", "Opening hours"), ("order", "Track my order"), ("human", "Talk to us"))
 ANSWERS: Final = {

@@ -11,15 +11,15 @@ from typing import Final
 
 from aiohttp import web
 
-from ingress import flows, handlers, handover
-from ingress.flows_rpc import FlowsBroker
-from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
-from ingress.metrics import IngressMetrics
-from ingress.publish import Publisher
-from shared import amqp
-from shared.eventloop import new_event_loop
-from shared.flows.keys import endpoint_keys
-from shared.settings import Settings, require
+from wapipe.ingress import flows, handlers, handover
+from wapipe.ingress.flows_rpc import FlowsBroker
+from wapipe.ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
+from wapipe.ingress.metrics import IngressMetrics
+from wapipe.ingress.publish import Publisher
+from wapipe.shared import amqp
+from wapipe.shared.eventloop import new_event_loop
+from wapipe.shared.flows.keys import endpoint_keys
+from wapipe.shared.settings import Settings, require
 
 log = logging.getLogger(__name__)
 

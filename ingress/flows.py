@@ -34,10 +34,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from ingress.flows_rpc import FlowsBroker, HandlersUnavailable
-from shared import signature
-from shared.flows import crypto
-from shared.flows.protocol import (
+from wapipe.ingress.flows_rpc import FlowsBroker, HandlersUnavailable
+from wapipe.shared import signature
+from wapipe.shared.flows import crypto
+from wapipe.shared.flows.protocol import (
     HANDLED_ACTIONS,
     PING,
     FlowReply,
@@ -47,7 +47,7 @@ from shared.flows.protocol import (
     request_decoder,
     token_invalid_body,
 )
-from shared.logs import Throttle
+from wapipe.shared.logs import Throttle
 
 log = logging.getLogger(__name__)
 throttle = Throttle()

@@ -26,8 +26,8 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 
-from shared import amqp, topology
-from shared.flows.protocol import DEADLINE_HEADER, FlowReply, reply_decoder
+from wapipe.shared import amqp, topology
+from wapipe.shared.flows.protocol import DEADLINE_HEADER, FlowReply, reply_decoder
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ingress import metrics
-from ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
-from ingress.publish import BrokerUnavailable
-from ingress.split import NotAWebhook, quarantine_event, split_body
-from shared import signature
-from shared.logs import Throttle
+from wapipe.ingress import metrics
+from wapipe.ingress.keys import METRICS, PUBLISHER, SECRETS, SETTINGS
+from wapipe.ingress.publish import BrokerUnavailable
+from wapipe.ingress.split import NotAWebhook, quarantine_event, split_body
+from wapipe.shared import signature
+from wapipe.shared.logs import Throttle
 
 log = logging.getLogger(__name__)
 # One line per reason per 10 s: a broker outage or forged traffic comes by the thousand.

@@ -6,9 +6,9 @@ from typing import Final
 
 from aiohttp import web
 
-from ingress.metrics import IngressMetrics
-from ingress.publish import Publisher
-from shared.settings import Settings
+from wapipe.ingress.metrics import IngressMetrics
+from wapipe.ingress.publish import Publisher
+from wapipe.shared.settings import Settings
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 SECRETS: Final[web.AppKey[tuple[bytes, ...]]] = web.AppKey("secrets")

@@ -22,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from shared.schemas.events import EventKind
+from wapipe.shared.schemas.events import EventKind
 
 # Outcomes of POST /webhook, the label of wapipe_ingress_requests_total.
 OK: Final = "ok"

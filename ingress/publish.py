@@ -22,9 +22,9 @@ from typing import Final
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
-from ingress.deadlines import Deadlines
-from ingress.split import Event
-from shared import amqp, topology
+from wapipe.ingress.deadlines import Deadlines
+from wapipe.ingress.split import Event
+from wapipe.shared import amqp, topology
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from typing import Final, NamedTuple
 import msgspec
 from pamqp.common import FieldTable
 
-from shared.schemas.events import NULL, EventKind, Header, WebhookEvent
-from shared.topology import QUARANTINE_ROUTING_KEY
+from wapipe.shared.schemas.events import NULL, EventKind, Header, WebhookEvent
+from wapipe.shared.topology import QUARANTINE_ROUTING_KEY
 
 WABA_OBJECT: Final = "whatsapp_business_account"
 

@@ -25,18 +25,18 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import business, usernames
-from sandbox.customers import (
+from wapipe.sandbox import business, usernames
+from wapipe.sandbox.customers import (
     INBOUND_KINDS,
     MediaRef,
     inbound_message,
     inbound_value,
 )
-from sandbox.faults import Fault
-from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
-from sandbox.media import LARGEST_MEDIA_BYTES, MediaItem
-from sandbox.media_files import MEDIA_KINDS, sample_media
-from sandbox.state import World, new_wamid
+from wapipe.sandbox.faults import Fault
+from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
+from wapipe.sandbox.media import LARGEST_MEDIA_BYTES, MediaItem
+from wapipe.sandbox.media_files import MEDIA_KINDS, sample_media
+from wapipe.sandbox.state import World, new_wamid
 
 
 def routes(prefix: str) -> list[web.RouteDef]:

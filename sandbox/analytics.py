@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sandbox.errors import GraphError
-from sandbox.state import SentMessage
+from wapipe.sandbox.errors import GraphError
+from wapipe.sandbox.state import SentMessage
 
 PRICE_USD: Final = {
     "marketing": 0.025,

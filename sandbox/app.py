@@ -19,17 +19,17 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox import admin, business, console, flow_customer, flows, graph
-from sandbox.config import SandboxConfig
-from sandbox.errors import GraphError, invalid_parameter, token_invalid
-from sandbox.faults import Fault, Faults, endpoint_of
-from sandbox.feed import Feed
-from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, TOKEN, WORLD
-from sandbox.state import RequestRecord, World
-from sandbox.webhooks import Delivery, WebhookSender
-from shared.cloudapi.versions import availability
-from shared.eventloop import new_event_loop
-from shared.settings import Settings, require
+from wapipe.sandbox import admin, business, console, flow_customer, flows, graph
+from wapipe.sandbox.config import SandboxConfig
+from wapipe.sandbox.errors import GraphError, invalid_parameter, token_invalid
+from wapipe.sandbox.faults import Fault, Faults, endpoint_of
+from wapipe.sandbox.feed import Feed
+from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, SENDER, TOKEN, WORLD
+from wapipe.sandbox.state import RequestRecord, World
+from wapipe.sandbox.webhooks import Delivery, WebhookSender
+from wapipe.shared.cloudapi.versions import availability
+from wapipe.shared.eventloop import new_event_loop
+from wapipe.shared.settings import Settings, require
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox.errors import GraphError, invalid_parameter, missing_parameter
-from sandbox.json_checks import json_body
-from sandbox.keys import WORLD
-from sandbox.state import Business, Customer, World
+from wapipe.sandbox.errors import GraphError, invalid_parameter, missing_parameter
+from wapipe.sandbox.json_checks import json_body
+from wapipe.sandbox.keys import WORLD
+from wapipe.sandbox.state import Business, Customer, World
 
 USERS_PER_REQUEST: Final = 1_000
 BLOCKLIST_MAX: Final = 64_000

@@ -20,12 +20,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import errors
-from sandbox.json_checks import json_body, object_at
-from sandbox.keys import SENDER, WORLD
-from sandbox.state import Template
-from sandbox.template_rules import check_edit, check_examples
-from sandbox.templates import template_spec
+from wapipe.sandbox import errors
+from wapipe.sandbox.json_checks import json_body, object_at
+from wapipe.sandbox.keys import SENDER, WORLD
+from wapipe.sandbox.state import Template
+from wapipe.sandbox.template_rules import check_edit, check_examples
+from wapipe.sandbox.templates import template_spec
 
 NAME: Final = re.compile(r"^[a-z0-9_]{1,512}$")
 CATEGORIES: Final = ("MARKETING", "UTILITY", "AUTHENTICATION")

@@ -10,10 +10,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sandbox.limits import PairRate, Throughput
-from sandbox.state import REQUEST_LOG_SIZE, Clock, Template, World
-from sandbox.webhooks import Chaos, Retry
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.sandbox.limits import PairRate, Throughput
+from wapipe.sandbox.state import REQUEST_LOG_SIZE, Clock, Template, World
+from wapipe.sandbox.webhooks import Chaos, Retry
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 
 # What `wapipe sandbox` starts with, so the README's `wapipe send template` works at once.
 EXAMPLE_TEMPLATE: Final = {

@@ -20,9 +20,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox.errors import GraphError
-from sandbox.keys import FEED, SENDER, WORLD
-from sandbox.webhooks import Chaos
+from wapipe.sandbox.errors import GraphError
+from wapipe.sandbox.keys import FEED, SENDER, WORLD
+from wapipe.sandbox.webhooks import Chaos
 
 STATIC: Final = Path(__file__).parent / "static"
 HEARTBEAT_S: Final = 15.0

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sandbox.media_files import DEFAULT_DOCUMENT_FILENAME, MEDIA_KINDS
+from wapipe.sandbox.media_files import DEFAULT_DOCUMENT_FILENAME, MEDIA_KINDS
 
 UNSUPPORTED_CODE: Final = 131051  # docs/cloudapi/inbound-messages.md, type "unsupported"
 

@@ -25,15 +25,15 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from sandbox.customers import inbound_message, inbound_value
-from sandbox.faults import FLOWS_ENDPOINT, Fault
-from sandbox.flow_player import Exchange, Played, play
-from sandbox.flows import PUBLISHED, FlowRecord, flow_of
-from sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
-from sandbox.state import Business, new_wamid
-from shared.flows import crypto
-from shared.flows.keys import load_public
-from shared.signature import HEADER, sign
+from wapipe.sandbox.customers import inbound_message, inbound_value
+from wapipe.sandbox.faults import FLOWS_ENDPOINT, Fault
+from wapipe.sandbox.flow_player import Exchange, Played, play
+from wapipe.sandbox.flows import PUBLISHED, FlowRecord, flow_of
+from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
+from wapipe.sandbox.state import Business, new_wamid
+from wapipe.shared.flows import crypto
+from wapipe.shared.flows.keys import load_public
+from wapipe.shared.signature import HEADER, sign
 
 APP_SECRET: Final = web.AppKey("flows_app_secret", bytes)
 CLIENT_TIMEOUT_S: Final = 10.0  # the WhatsApp client's patience (docs/cloudapi/flows.md)

@@ -24,12 +24,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import errors
-from sandbox.json_checks import json_body, object_at
-from sandbox.keys import WORLD
-from sandbox.state import World
-from shared.flows.flow_json import problems
-from shared.flows.keys import KEY_BITS, FlowKeyError, load_public
+from wapipe.sandbox import errors
+from wapipe.sandbox.json_checks import json_body, object_at
+from wapipe.sandbox.keys import WORLD
+from wapipe.sandbox.state import World
+from wapipe.shared.flows.flow_json import problems
+from wapipe.shared.flows.keys import KEY_BITS, FlowKeyError, load_public
 
 DRAFT: Final = "DRAFT"
 PUBLISHED: Final = "PUBLISHED"

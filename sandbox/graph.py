@@ -15,15 +15,15 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import analytics, blocking, errors, flows, media, pricing, usernames
-from sandbox.errors import GraphError
-from sandbox.json_checks import json_body
-from sandbox.keys import CONFIG, FEED, SENDER, WORLD
-from sandbox.limits import admit_send
-from sandbox.state import Business, SentMessage, World, new_wamid
-from sandbox.templates import FindTemplate, TemplateSpec
-from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
-from sandbox.webhooks import WebhookSender
+from wapipe.sandbox import analytics, blocking, errors, flows, media, pricing, usernames
+from wapipe.sandbox.errors import GraphError
+from wapipe.sandbox.json_checks import json_body
+from wapipe.sandbox.keys import CONFIG, FEED, SENDER, WORLD
+from wapipe.sandbox.limits import admit_send
+from wapipe.sandbox.state import Business, SentMessage, World, new_wamid
+from wapipe.sandbox.templates import FindTemplate, TemplateSpec
+from wapipe.sandbox.validation import ReadRequest, SendRequest, parse_messages_request
+from wapipe.sandbox.webhooks import WebhookSender
 
 _ENVELOPE: Final = ("messaging_product", "recipient_type", "to")  # not the message itself
 

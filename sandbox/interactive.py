@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
-from sandbox.errors import invalid_value, missing_parameter
-from sandbox.json_checks import (
+from wapipe.sandbox.errors import invalid_value, missing_parameter
+from wapipe.sandbox.json_checks import (
     count_between,
     http_url,
     media_source,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sandbox.errors import invalid_parameter, invalid_value, missing_parameter
+from wapipe.sandbox.errors import invalid_parameter, invalid_value, missing_parameter
 
 
 def object_at(value: Any, path: str) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from typing import Final
 
 from aiohttp import web
 
-from sandbox.config import SandboxConfig
-from sandbox.faults import Faults
-from sandbox.feed import Feed
-from sandbox.state import World
-from sandbox.webhooks import WebhookSender
+from wapipe.sandbox.config import SandboxConfig
+from wapipe.sandbox.faults import Faults
+from wapipe.sandbox.feed import Feed
+from wapipe.sandbox.state import World
+from wapipe.sandbox.webhooks import WebhookSender
 
 CONFIG: Final = web.AppKey("config", SandboxConfig)
 TOKEN: Final = web.AppKey("token", str)

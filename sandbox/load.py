@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from sandbox.customers import inbound_message, inbound_value
-from sandbox.state import new_wamid
-from sandbox.webhooks import Change, encode_like_meta, envelope
-from shared.signature import HEADER, sign
+from wapipe.sandbox.customers import inbound_message, inbound_value
+from wapipe.sandbox.state import new_wamid
+from wapipe.sandbox.webhooks import Change, encode_like_meta, envelope
+from wapipe.shared.signature import HEADER, sign
 
 STATUS_KINDS: Final = ("sent", "delivered", "read")
 MESSAGE_KINDS: Final = ("text", "location", "reaction", "button")  # no media: no bytes behind

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
 
-from sandbox import errors
-from shared.media_limits import LARGEST_BYTES, check_media, is_animated_webp
+from wapipe.sandbox import errors
+from wapipe.shared.media_limits import LARGEST_BYTES, check_media, is_animated_webp
 
 UPLOADED_MEDIA_TTL_S: Final = 30 * 24 * 3600.0  # docs/cloudapi/media.md
 DOWNLOAD_PATH: Final = "/whatsapp_business/attachments/"

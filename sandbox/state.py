@@ -17,11 +17,11 @@ from typing import Any, Final
 
 import msgspec
 
-from sandbox.errors import unknown_object
-from sandbox.limits import PairRate, Throughput
-from sandbox.media import MediaStore
-from sandbox.templates import TemplateSpec, template_spec
-from shared.cloudapi.nodes import QualityScore, TemplateNode
+from wapipe.sandbox.errors import unknown_object
+from wapipe.sandbox.limits import PairRate, Throughput
+from wapipe.sandbox.media import MediaStore
+from wapipe.sandbox.templates import TemplateSpec, template_spec
+from wapipe.shared.cloudapi.nodes import QualityScore, TemplateNode
 
 SERVICE_WINDOW_S: Final = 24 * 3600
 # A username customer's phone number still shows in webhooks to a business number that messaged

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sandbox.errors import GraphError, invalid_parameter, missing_parameter
+from wapipe.sandbox.errors import GraphError, invalid_parameter, missing_parameter
 
 EXAMPLE_MISSING_SUBCODE: Final = 2388043
 EDITABLE: Final = frozenset({"APPROVED", "REJECTED", "PAUSED"})

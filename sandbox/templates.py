@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from sandbox.errors import (
+from wapipe.sandbox.errors import (
     invalid_parameter,
     invalid_value,
     missing_parameter,
     template_missing,
     template_parameter_count,
 )
-from sandbox.json_checks import (
+from wapipe.sandbox.json_checks import (
     media_source,
     object_at,
     optional_list,

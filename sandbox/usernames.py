@@ -22,12 +22,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox import blocking
-from sandbox.customers import inbound_value
-from sandbox.errors import GraphError
-from sandbox.keys import FEED, SENDER, WORLD
-from sandbox.state import Business, Customer, SentMessage, World, new_bsuid, new_wamid
-from sandbox.validation import SendRequest
+from wapipe.sandbox import blocking
+from wapipe.sandbox.customers import inbound_value
+from wapipe.sandbox.errors import GraphError
+from wapipe.sandbox.keys import FEED, SENDER, WORLD
+from wapipe.sandbox.state import Business, Customer, SentMessage, World, new_bsuid, new_wamid
+from wapipe.sandbox.validation import SendRequest
 
 BSUID: Final = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
 

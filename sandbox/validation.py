@@ -14,9 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from sandbox.errors import invalid_parameter, invalid_value, missing_parameter, unsupported_type
-from sandbox.interactive import check_interactive
-from sandbox.json_checks import (
+from wapipe.sandbox.errors import (
+    invalid_parameter,
+    invalid_value,
+    missing_parameter,
+    unsupported_type,
+)
+from wapipe.sandbox.interactive import check_interactive
+from wapipe.sandbox.json_checks import (
     list_at,
     media_source,
     object_at,
@@ -25,7 +30,7 @@ from sandbox.json_checks import (
     required_object,
     string_at,
 )
-from sandbox.templates import (
+from wapipe.sandbox.templates import (
     FindTemplate,
     TemplateSpec,
     approved_template,

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from shared.signature import HEADER, sign
+from wapipe.shared.signature import HEADER, sign
 
 log = logging.getLogger(__name__)
 

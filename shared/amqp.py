@@ -37,7 +37,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConn
 from pamqp.common import FieldTable
 from yarl import URL
 
-from shared.settings import broker_urls
+from wapipe.shared.settings import broker_urls
 
 log = logging.getLogger(__name__)
 

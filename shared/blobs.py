@@ -170,7 +170,7 @@ def open_store(location: str) -> BlobStore:
     if location.startswith("file://"):
         return FolderStore(Path(location.removeprefix("file://")))
     if location.startswith("s3://"):
-        from shared.blobs_s3 import S3Store  # only deployments that use it load botocore
+        from wapipe.shared.blobs_s3 import S3Store  # only deployments that use it load botocore
 
         return S3Store(location)
     if "://" in location:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlparse
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.blobs import BlobError, DigestMismatch, StoredBlob, StoreUnavailable, TooLarge
+from wapipe.shared.blobs import BlobError, DigestMismatch, StoredBlob, StoreUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from typing import Self
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from shared import amqp
-from shared.schemas.jobs import Job, encode_job, routing_key
-from shared.settings import Settings
-from shared.topology import OUTBOUND_EXCHANGE
+from wapipe.shared import amqp
+from wapipe.shared.schemas.jobs import Job, encode_job, routing_key
+from wapipe.shared.settings import Settings
+from wapipe.shared.topology import OUTBOUND_EXCHANGE
 
 
 class PublishError(Exception):

@@ -16,7 +16,7 @@ from typing import Any, Final
 import msgspec
 from yarl import URL
 
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 
 PREFIX: Final = "WAPIPE_"
 SECRET_FIELDS: Final = frozenset(

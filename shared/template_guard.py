@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import msgspec
 
-from shared.schemas.template import (
+from wapipe.shared.schemas.template import (
     ActionParameter,
     BodyComponent,
     ButtonComponent,

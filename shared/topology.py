@@ -60,7 +60,7 @@ import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractConnection, ExchangeType
 
-from shared import amqp
+from wapipe.shared import amqp
 
 EVENTS_EXCHANGE: Final = "wa.events"
 UNROUTABLE_EXCHANGE: Final = "wa.unroutable"

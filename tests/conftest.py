@@ -28,11 +28,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
-from ingress.app import create_app
-from ingress.keys import PUBLISHER
-from shared.settings import Settings
-from shared.storage.database import open_database
 from tests.helpers import Broker, wait_until
+from wapipe.ingress.app import create_app
+from wapipe.ingress.keys import PUBLISHER
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage.database import open_database
 
 SECRETS = ("first-app-secret", "second-app-secret")
 VERIFY_TOKEN = "test-verify-token"

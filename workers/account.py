@@ -22,17 +22,17 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import topology
-from shared.amqp import EventPublisher, Outgoing
-from shared.schemas.changes import (
+from wapipe.shared import topology
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.schemas.changes import (
     PHONE_NUMBER_UPDATED,
     TEMPLATE_UPDATED,
     PhoneNumberChange,
     TemplateChange,
 )
-from shared.schemas.events import WebhookEvent, event_decoder
-from shared.schemas.webhook import decode_value
-from shared.schemas.webhook_fields import (
+from wapipe.shared.schemas.events import WebhookEvent, event_decoder
+from wapipe.shared.schemas.webhook import decode_value
+from wapipe.shared.schemas.webhook_fields import (
     AccountUpdate,
     FlowsUpdate,
     PhoneNumberQualityUpdate,
@@ -40,17 +40,17 @@ from shared.schemas.webhook_fields import (
     TemplateQualityUpdate,
     TemplateStatusUpdate,
 )
-from shared.storage.account import (
+from wapipe.shared.storage.account import (
     AccountEventRow,
     FlowRow,
     PhoneNumberRow,
     TemplateRow,
     store_account_events,
 )
-from workers.main import Resources, WorkerKind
-from workers.retry import Reject
-from workers.runtime import Handler, Outcome
-from workers.storage import transaction
+from wapipe.workers.main import Resources, WorkerKind
+from wapipe.workers.retry import Reject
+from wapipe.workers.runtime import Handler, Outcome
+from wapipe.workers.storage import transaction
 
 QUEUE: Final = topology.ACCOUNT_QUEUE
 

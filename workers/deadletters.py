@@ -31,8 +31,8 @@ import aiormq
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, HeadersType
 
-from shared import amqp, topology
-from workers.runtime import DeadLetterHeader
+from wapipe.shared import amqp, topology
+from wapipe.workers.runtime import DeadLetterHeader
 
 REPLAYS_HEADER: Final = "x-wapipe-replays"  # how many times this message was replayed
 BODY_PREVIEW_CHARS: Final = 2000

@@ -30,8 +30,8 @@ import aio_pika
 import msgspec
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
-from shared import topology
-from shared.flows.protocol import (
+from wapipe.shared import topology
+from wapipe.shared.flows.protocol import (
     DEADLINE_HEADER,
     Acknowledge,
     FlowAnswer,
@@ -43,9 +43,9 @@ from shared.flows.protocol import (
     response_body,
     token_invalid_body,
 )
-from shared.settings import Settings, SettingsError
-from workers.main import WorkerKind, worker_process
-from workers.metrics import WorkerMetrics
+from wapipe.shared.settings import Settings, SettingsError
+from wapipe.workers.main import WorkerKind, worker_process
+from wapipe.workers.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from typing import Any, TypeVar
 from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import amqp, topology
-from shared.amqp import EventPublisher
-from shared.eventloop import new_event_loop
-from shared.settings import Settings
-from shared.storage.database import open_database
-from workers.metrics import WorkerMetrics, serve_metrics
-from workers.retry import RetryPolicy
-from workers.runtime import Batching, Consumer, Handler
+from wapipe.shared import amqp, topology
+from wapipe.shared.amqp import EventPublisher
+from wapipe.shared.eventloop import new_event_loop
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage.database import open_database
+from wapipe.workers.metrics import WorkerMetrics, serve_metrics
+from wapipe.workers.retry import RetryPolicy
+from wapipe.workers.runtime import Batching, Consumer, Handler
 
 log = logging.getLogger(__name__)
 

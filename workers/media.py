@@ -31,18 +31,18 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import topology
-from shared.amqp import EventPublisher, Outgoing
-from shared.blobs import BlobError, BlobStore, StoreUnavailable, open_store
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
-from shared.schemas.events import WebhookEvent, event_decoder
-from shared.schemas.webhook import Media, Message
-from shared.storage.media import FAILED, STORED, MediaRow, record_media, stored_media
-from workers.main import Resources, WorkerKind
-from workers.retry import Reject, RetryPolicy, Unavailable
-from workers.runtime import Handler, Outcome
-from workers.storage import transaction
+from wapipe.shared import topology
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.blobs import BlobError, BlobStore, StoreUnavailable, open_store
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.errors import AuthError, CloudApiError, PermanentError
+from wapipe.shared.schemas.events import WebhookEvent, event_decoder
+from wapipe.shared.schemas.webhook import Media, Message
+from wapipe.shared.storage.media import FAILED, STORED, MediaRow, record_media, stored_media
+from wapipe.workers.main import Resources, WorkerKind
+from wapipe.workers.retry import Reject, RetryPolicy, Unavailable
+from wapipe.workers.runtime import Handler, Outcome
+from wapipe.workers.storage import transaction
 
 QUEUE: Final = topology.MEDIA_QUEUE
 MEDIA_STORED: Final = "media.stored"

@@ -33,10 +33,10 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import topology
-from shared.amqp import EventPublisher, Outgoing
-from shared.schemas.events import NULL, WebhookEvent, event_decoder
-from shared.schemas.jobs import (
+from wapipe.shared import topology
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.schemas.events import NULL, WebhookEvent, event_decoder
+from wapipe.shared.schemas.jobs import (
     MarkReadJob,
     SendJob,
     encode_job,
@@ -45,23 +45,23 @@ from shared.schemas.jobs import (
     routing_key,
     text_message,
 )
-from shared.schemas.jobs import Message as OutgoingMessage
-from shared.schemas.webhook import Message
-from shared.schemas.webhook_base import Contact
-from shared.settings import SettingsError
-from shared.storage import customers
-from shared.storage.messages import (
+from wapipe.shared.schemas.jobs import Message as OutgoingMessage
+from wapipe.shared.schemas.webhook import Message
+from wapipe.shared.schemas.webhook_base import Contact
+from wapipe.shared.settings import SettingsError
+from wapipe.shared.storage import customers
+from wapipe.shared.storage.messages import (
     ContactRow,
     InboundRow,
     mark_handled,
     store_inbound,
     unhandled,
 )
-from shared.storage.schema import bigint
-from workers.main import Resources, WorkerKind
-from workers.retry import Reject
-from workers.runtime import Handler, Outcome
-from workers.storage import transaction
+from wapipe.shared.storage.schema import bigint
+from wapipe.workers.main import Resources, WorkerKind
+from wapipe.workers.retry import Reject
+from wapipe.workers.runtime import Handler, Outcome
+from wapipe.workers.storage import transaction
 
 QUEUE: Final = topology.MESSAGE_QUEUE
 

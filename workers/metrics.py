@@ -14,12 +14,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from shared.schemas.events import Header
+from wapipe.shared.schemas.events import Header
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractIncomingMessage
 
-    from workers.runtime import Outcome
+    from wapipe.workers.runtime import Outcome
 
 BATCH_SIZES: Final = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
 LATENCIES_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -37,9 +37,9 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
-from shared import topology
-from workers.metrics import WorkerMetrics
-from workers.retry import DeadLetter, RetryPolicy, Unavailable, after_failure
+from wapipe.shared import topology
+from wapipe.workers.metrics import WorkerMetrics
+from wapipe.workers.retry import DeadLetter, RetryPolicy, Unavailable, after_failure
 
 log = logging.getLogger(__name__)
 

@@ -19,17 +19,17 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import topology
-from shared.schemas.events import WebhookEvent, event_decoder
-from shared.schemas.webhook import Status
-from shared.storage import customers
-from shared.storage.schema import bigint
-from shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
-from workers.main import Resources, WorkerKind
-from workers.progress import RANK, Failure, Progress, advance
-from workers.retry import Reject
-from workers.runtime import Handler, Outcome
-from workers.storage import transaction
+from wapipe.shared import topology
+from wapipe.shared.schemas.events import WebhookEvent, event_decoder
+from wapipe.shared.schemas.webhook import Status
+from wapipe.shared.storage import customers
+from wapipe.shared.storage.schema import bigint
+from wapipe.shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
+from wapipe.workers.main import Resources, WorkerKind
+from wapipe.workers.progress import RANK, Failure, Progress, advance
+from wapipe.workers.retry import Reject
+from wapipe.workers.runtime import Handler, Outcome
+from wapipe.workers.storage import transaction
 
 QUEUE: Final = topology.STATUS_QUEUE
 

@@ -20,7 +20,7 @@ import asyncpg
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from workers.retry import Unavailable
+from wapipe.workers.retry import Unavailable
 
 DATA_CLASSES: Final = frozenset({"22", "23"})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from cli.command import Commands, add_json_flag, lazy
-from cli.period import add_period_flags
+from wapipe.cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.period import add_period_flags
 
 KINDS: Final = ("messages", "conversations", "pricing", "templates")  # cli/analytics/query.py
 
@@ -26,4 +26,4 @@ def register(commands: Commands) -> None:
         "--waba", help="the WABA id (default: WAPIPE_WABA_ID, else the local sandbox's)"
     )
     add_json_flag(parser)
-    parser.set_defaults(run=lazy("cli.analytics.run", "run_analytics"), service="analytics")
+    parser.set_defaults(run=lazy("wapipe.cli.analytics.run", "run_analytics"), service="analytics")

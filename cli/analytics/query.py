@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from shared.storage.analytics import Point
+from wapipe.shared.storage.analytics import Point
 
 KINDS: Final = ("messages", "conversations", "pricing", "templates")
 FIELD: Final = {

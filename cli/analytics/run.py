@@ -15,21 +15,21 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from cli import output as console
-from cli.analytics.query import (
+from wapipe.cli import output as console
+from wapipe.cli.analytics.query import (
     TEMPLATE_IDS_MAX,
     PeriodError,
     field_expression,
     granularity,
     points,
 )
-from cli.localsandbox import cloud_api_settings
-from cli.period import period, today_utc
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import all_templates
-from shared.settings import Settings
-from shared.storage.analytics import Point, store_points
-from shared.storage.database import open_database
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.cli.period import period, today_utc
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.management import all_templates
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage.analytics import Point, store_points
+from wapipe.shared.storage.database import open_database
 
 
 def run_analytics(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.command import Commands, add_json_flag, lazy
 
 
 def register(commands: Commands) -> None:
@@ -25,4 +25,4 @@ def register(commands: Commands) -> None:
             "users", nargs="+", metavar="USER", help="a phone number, wa_id or BSUID"
         )
     actions.add_parser("list", parents=[common], help="the number's blocked customers")
-    parser.set_defaults(run=lazy("cli.block.run", "run_block"), service="block")
+    parser.set_defaults(run=lazy("wapipe.cli.block.run", "run_block"), service="block")

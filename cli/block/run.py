@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from cli import output as console
-from cli.errors import FAILED
-from cli.localsandbox import cloud_api_settings
-from shared.cloudapi import blocking
-from shared.cloudapi.blocking import BlockedUser
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.settings import Settings
+from wapipe.cli import output as console
+from wapipe.cli.errors import FAILED
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.shared.cloudapi import blocking
+from wapipe.shared.cloudapi.blocking import BlockedUser
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.settings import Settings
 
 
 def run_block(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.command import Commands, lazy
+from wapipe.cli.command import Commands, lazy
 
 CATEGORIES = (
     "SIGN_UP", "SIGN_IN", "APPOINTMENT_BOOKING", "LEAD_GENERATION", "CONTACT_US",
@@ -47,7 +47,7 @@ def register(commands: Commands) -> None:
         ("delete", "delete a draft"),
     ):
         actions.add_parser(action, parents=[one], help=meaning)
-    flows.set_defaults(run=lazy("cli.flows.run", "run_flows"), service="flows")
+    flows.set_defaults(run=lazy("wapipe.cli.flows.run", "run_flows"), service="flows")
 
 
 def _keys_parser(actions: Commands) -> None:

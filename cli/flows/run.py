@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cli import output as console
-from cli.errors import CommandError
-from cli.localsandbox import cloud_api_settings
-from shared.cloudapi.client import GraphConfig
-from shared.flows import keys
-from shared.flows.flow_json import problems
-from shared.flows.graph import FlowsApi
-from shared.settings import Settings
+from wapipe.cli import output as console
+from wapipe.cli.errors import CommandError
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.shared.cloudapi.client import GraphConfig
+from wapipe.shared.flows import keys
+from wapipe.shared.flows.flow_json import problems
+from wapipe.shared.flows.graph import FlowsApi
+from wapipe.shared.settings import Settings
 
 
 def run_flows(settings: Settings, args: argparse.Namespace) -> int:

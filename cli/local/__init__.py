@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from cli.command import Commands
-from cli.errors import FAILED, CommandError
-from shared.settings import Settings
+from wapipe.cli.command import Commands
+from wapipe.cli.errors import FAILED, CommandError
+from wapipe.shared.settings import Settings
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.local.up import UpError, run
+    from wapipe.cli.local.up import UpError, run
 
     try:
         return run(settings, os.environ)
@@ -23,7 +23,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.local.demo import run
+    from wapipe.cli.local.demo import run
 
     return run(settings, args.sandbox_url, args.customer, args.timeout)
 

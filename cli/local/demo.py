@@ -21,10 +21,10 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.errors import FAILED, UNREACHABLE, CommandError
-from cli.history import summary
-from shared.settings import Settings
-from shared.storage import schema
+from wapipe.cli.errors import FAILED, UNREACHABLE, CommandError
+from wapipe.cli.history import summary
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ def transcript(steps: list[Step]) -> str:
 
 
 async def _play(settings: Settings, base: str, customer: str, timeout_s: float) -> list[Step]:
-    from shared.storage.database import open_database
+    from wapipe.shared.storage.database import open_database
 
     async with aiohttp.ClientSession() as session:
         await _check_sandbox(session, base)  # before the database: none is made for nothing

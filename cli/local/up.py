@@ -27,13 +27,13 @@ from typing import IO, Final
 
 import aiohttp
 
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
-from shared.settings import Settings
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.shared.settings import Settings
 
 SANDBOX_PORT: Final = 8090
 WORKERS: Final = ("status", "message", "account", "media", "sender", "flows")
-EXAMPLE_HANDLER: Final = "examples.echo_bot:handle"
-EXAMPLE_FLOW_HANDLER: Final = "examples.booking_flow:handle"
+EXAMPLE_HANDLER: Final = "wapipe.examples.echo_bot:handle"
+EXAMPLE_FLOW_HANDLER: Final = "wapipe.examples.booking_flow:handle"
 # The Flows endpoint's key pair, made on the first `wapipe up` against the sandbox; its public
 # key is set on the sandbox's number at every start (the sandbox forgets).
 LOCAL_FLOWS_KEYS: Final = Path("var") / "flows"
@@ -160,7 +160,7 @@ def summary(services: list[Service], sandbox: Sandbox | None, env: Mapping[str, 
 
 def sandbox_world() -> Sandbox:
     """The business and customer the sandbox starts with (its ids are fixed by its config)."""
-    from sandbox.config import SandboxConfig
+    from wapipe.sandbox.config import SandboxConfig
 
     config = SandboxConfig()
     business = next(iter(config.new_world().businesses.values()))
@@ -216,7 +216,7 @@ async def supervise(env: dict[str, str], services: list[Service], banner: str) -
         service.name: await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "cli",
+            "wapipe",
             *service.args,
             env=env,
             stderr=asyncio.subprocess.PIPE,
@@ -332,7 +332,7 @@ def local_flows_key(env: Mapping[str, str]) -> Path | None:
     if env.get("WAPIPE_FLOWS_PRIVATE_KEY") or private != str(LOCAL_FLOWS_KEYS / "private.pem"):
         return None
     if not (LOCAL_FLOWS_KEYS / "private.pem").exists():
-        from shared.flows.keys import write_pair
+        from wapipe.shared.flows.keys import write_pair
 
         write_pair(LOCAL_FLOWS_KEYS)
     return LOCAL_FLOWS_KEYS / "public.pem"
@@ -368,7 +368,7 @@ async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """``wapipe up``; raises UpError (one line) when it cannot start."""
-    from shared.topology import declare_at
+    from wapipe.shared.topology import declare_at
 
     sandbox = sandbox_world()
     env, defaulted = local_env(environ, sandbox, os.getcwd())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.command import Commands, add_json_flag, lazy
 
 
 def register(commands: Commands) -> None:
@@ -26,4 +26,4 @@ def register(commands: Commands) -> None:
         help="the number's phone number id (default: WAPIPE_PHONE_NUMBER_ID, else the local "
         "sandbox's)",
     )
-    numbers.set_defaults(run=lazy("cli.numbers.run", "run_numbers"), service="numbers")
+    numbers.set_defaults(run=lazy("wapipe.cli.numbers.run", "run_numbers"), service="numbers")

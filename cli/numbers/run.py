@@ -15,12 +15,12 @@ from typing import Any, Final, NamedTuple
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli import output as console
-from cli.localsandbox import cloud_api_settings
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import phone_number, phone_numbers
-from shared.cloudapi.nodes import PhoneNumberNode
-from shared.settings import Settings, number_rates
+from wapipe.cli import output as console
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.management import phone_number, phone_numbers
+from wapipe.shared.cloudapi.nodes import PhoneNumberNode
+from wapipe.shared.settings import Settings, number_rates
 
 SENDER_METRICS_PORT: Final = 9105  # workers/sender/service.py METRICS_PORT
 NUMBER_COLUMNS: Final = (

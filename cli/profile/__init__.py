@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.command import Commands, add_json_flag, lazy
 
 
 def register(commands: Commands) -> None:
@@ -33,4 +33,4 @@ def register(commands: Commands) -> None:
         update.add_argument(f"--{field}", help=meaning)
     update.add_argument("--website", action="append", dest="websites", help="repeat, at most 2")
     update.add_argument("--picture-handle", help="a Resumable Upload handle for the picture")
-    profile.set_defaults(run=lazy("cli.profile.run", "run_profile"), service="profile")
+    profile.set_defaults(run=lazy("wapipe.cli.profile.run", "run_profile"), service="profile")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli import output as console
-from cli.localsandbox import cloud_api_settings
-from cli.profile.check import problems
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import business_profile
-from shared.settings import Settings
+from wapipe.cli import output as console
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.cli.profile.check import problems
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.management import business_profile
+from wapipe.shared.settings import Settings
 
 
 def run_profile(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.command import Commands, add_json_flag, lazy
-from cli.period import add_period_flags
+from wapipe.cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.period import add_period_flags
 
 
 def register(commands: Commands) -> None:
@@ -28,4 +28,4 @@ def register(commands: Commands) -> None:
     )
     parser.add_argument("--no-chart", action="store_true", help="write no chart")
     add_json_flag(parser)
-    parser.set_defaults(run=lazy("cli.report.run", "run_report"), service="report")
+    parser.set_defaults(run=lazy("wapipe.cli.report.run", "run_report"), service="report")

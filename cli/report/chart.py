@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Final
 
-from cli.report.figures import Report
+from wapipe.cli.report.figures import Report
 
 WIDTH_IN: Final = 10.0
 HEIGHT_IN: Final = 6.0

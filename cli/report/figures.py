@@ -18,8 +18,8 @@ from typing import Final
 
 import msgspec
 
-from cli.report.charges import Charge, PricedStatus, PriceTable, charges, total_cost
-from shared.storage.report import InboundFact, StatusFact
+from wapipe.cli.report.charges import Charge, PricedStatus, PriceTable, charges, total_cost
+from wapipe.shared.storage.report import InboundFact, StatusFact
 
 PERCENTILES: Final = (50, 90, 99)
 STAGES: Final = (("sent", "delivered"), ("delivered", "read"))

@@ -17,14 +17,19 @@ from typing import Any, Final
 
 import msgspec
 
-from cli import output as console
-from cli.database import existing
-from cli.period import period, today_utc
-from cli.report.charges import PriceTable, PriceTableError, load_price_table, parse_price_table
-from cli.report.figures import Report, build
-from shared.settings import Settings
-from shared.storage.database import open_database
-from shared.storage.report import report_facts
+from wapipe.cli import output as console
+from wapipe.cli.database import existing
+from wapipe.cli.period import period, today_utc
+from wapipe.cli.report.charges import (
+    PriceTable,
+    PriceTableError,
+    load_price_table,
+    parse_price_table,
+)
+from wapipe.cli.report.figures import Report, build
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage.database import open_database
+from wapipe.shared.storage.report import report_facts
 
 DEFAULT_OUT: Final = Path("var") / "report.png"  # named for its period
 
@@ -60,7 +65,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     report = build(statuses, inbound, priced)
     chart = None
     if not args.no_chart:
-        from cli.report.chart import write_chart
+        from wapipe.cli.report.chart import write_chart
 
         chart = args.out or DEFAULT_OUT.with_name(f"report-{asked.first}-to-{asked.last}.png")
         chart.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.command import Commands, add_json_flag, lazy
+from wapipe.cli.command import Commands, add_json_flag, lazy
 
 
 def register(commands: Commands) -> None:
@@ -31,4 +31,4 @@ def register(commands: Commands) -> None:
     delete.add_argument("name", help="the template's name")
     delete.add_argument("--id", help="only the language of this template id")
     actions.add_parser("sync", parents=[common], help="store every template and change")
-    parser.set_defaults(run=lazy("cli.templates.run", "run_templates"), service="templates")
+    parser.set_defaults(run=lazy("wapipe.cli.templates.run", "run_templates"), service="templates")

@@ -20,16 +20,16 @@ from typing import Any
 
 import msgspec
 
-from cli import output as console
-from cli.database import stored
-from cli.localsandbox import cloud_api_settings
-from cli.templates.file import load, load_edit
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.management import all_templates, edit_template, template
-from shared.cloudapi.nodes import TemplateNode
-from shared.settings import Settings
-from shared.storage.database import open_database
-from shared.storage.templates import store_pulled, template_history
+from wapipe.cli import output as console
+from wapipe.cli.database import stored
+from wapipe.cli.localsandbox import cloud_api_settings
+from wapipe.cli.templates.file import load, load_edit
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.management import all_templates, edit_template, template
+from wapipe.shared.cloudapi.nodes import TemplateNode
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage.database import open_database
+from wapipe.shared.storage.templates import store_pulled, template_history
 
 COLUMNS = ("name", "language", "status", "category", "quality", "format", "id")
 

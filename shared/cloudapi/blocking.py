@@ -14,8 +14,8 @@ from typing import Any, Final
 
 import msgspec
 
-from shared.cloudapi.client import CloudApi
-from shared.cloudapi.errors import CloudApiError, error_without_code
+from wapipe.shared.cloudapi.client import CloudApi
+from wapipe.shared.cloudapi.errors import CloudApiError, error_without_code
 
 USERS_PER_REQUEST: Final = 1_000
 BLOCKLIST_MAX: Final = 64_000

@@ -28,8 +28,10 @@ import aiohttp
 import msgspec
 from aiohttp_retry import JitterRetry, RetryClient
 
-from shared.cloudapi.config import GraphConfig as GraphConfig  # re-exported: callers build one
-from shared.cloudapi.errors import (
+from wapipe.shared.cloudapi.config import (
+    GraphConfig as GraphConfig,  # re-exported: callers build one
+)
+from wapipe.shared.cloudapi.errors import (
     TABLE,
     CloudApiError,
     Kind,
@@ -38,7 +40,7 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
-from shared.schemas.jobs import is_bsuid
+from wapipe.shared.schemas.jobs import is_bsuid
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
-from shared.settings import Settings
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.shared.settings import Settings
 
 
 class GraphConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,9 +13,9 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from shared.cloudapi.client import CloudApi
-from shared.cloudapi.errors import error_without_code
-from shared.cloudapi.nodes import (
+from wapipe.shared.cloudapi.client import CloudApi
+from wapipe.shared.cloudapi.errors import error_without_code
+from wapipe.shared.cloudapi.nodes import (
     PHONE_NUMBER_FIELDS,
     PROFILE_FIELDS,
     TEMPLATE_FIELDS,

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from shared.cloudapi.client import CloudApi
+from wapipe.shared.cloudapi.client import CloudApi
 
 FLOW_FIELDS: Final = (
     "id,name,status,categories,validation_errors,json_version,data_api_version,"

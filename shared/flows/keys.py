@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from shared.settings import Settings, SettingsError
+from wapipe.shared.settings import Settings, SettingsError
 
 KEY_BITS: Final = 2048
 PUBLIC_EXPONENT: Final = 65537

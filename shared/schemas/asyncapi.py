@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from shared import topology
-from shared.schemas.events import Header
-from shared.schemas.payloads import CONTRACTS, PAYLOADS, component_schemas
+from wapipe.shared import topology
+from wapipe.shared.schemas.events import Header
+from wapipe.shared.schemas.payloads import CONTRACTS, PAYLOADS, component_schemas
 
 ASYNCAPI_VERSION: Final = "2.6.0"
 AMQP_BINDING_VERSION: Final = "0.2.0"

@@ -17,8 +17,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
 
-from shared.schemas.asyncapi import document
-from shared.schemas.payloads import CONTRACTS, json_schema
+from wapipe.shared.schemas.asyncapi import document
+from wapipe.shared.schemas.payloads import CONTRACTS, json_schema
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR: Final = "schemas"

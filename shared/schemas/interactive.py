@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final, Literal
 
 from msgspec import Meta
 
-from shared.schemas.content import JobStruct, Link, MediaRef, NonEmpty
+from wapipe.shared.schemas.content import JobStruct, Link, MediaRef, NonEmpty
 
 BODY_MAX: Final = 1024
 FOOTER_MAX: Final = 60

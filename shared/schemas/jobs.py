@@ -32,7 +32,7 @@ from typing import Annotated, Any, Final
 import msgspec
 from msgspec import Meta
 
-from shared.schemas.content import (
+from wapipe.shared.schemas.content import (
     UPLOAD_SOURCES,
     Audio,
     Contact,
@@ -46,8 +46,8 @@ from shared.schemas.content import (
     Text,
     Video,
 )
-from shared.schemas.interactive import Interactive
-from shared.schemas.template import Template
+from wapipe.shared.schemas.interactive import Interactive
+from wapipe.shared.schemas.template import Template
 
 JOB_VERSION: Final = 1
 CALLBACK_DATA_MAX: Final = 512

@@ -11,15 +11,15 @@ from typing import Any, Final
 
 import msgspec
 
-from shared import topology
-from shared.flows.protocol import FlowRequest
-from shared.schemas.changes import PhoneNumberChange, TemplateChange
-from shared.schemas.events import WebhookEvent
-from shared.schemas.jobs import Job
-from shared.storage.media import MediaRow
+from wapipe.shared import topology
+from wapipe.shared.flows.protocol import FlowRequest
+from wapipe.shared.schemas.changes import PhoneNumberChange, TemplateChange
+from wapipe.shared.schemas.events import WebhookEvent
+from wapipe.shared.schemas.jobs import Job
+from wapipe.shared.storage.media import MediaRow
 
 try:
-    from shared.schemas.outbound import OutboundEvent
+    from wapipe.shared.schemas.outbound import OutboundEvent
 except ImportError:  # pragma: no cover - before the sender's events exist
     OutboundEvent = None  # type: ignore[assignment,misc]
 

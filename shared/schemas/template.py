@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final, Literal
 
 from msgspec import Meta
 
-from shared.schemas.content import (
+from wapipe.shared.schemas.content import (
     JobStruct,
     Location,
     Media,

@@ -18,13 +18,13 @@ from typing import Any, Final
 
 import msgspec
 
-from shared.schemas.webhook_base import (
+from wapipe.shared.schemas.webhook_base import (
     Contact,
     Error,
     Metadata,
     WebhookStruct,
 )
-from shared.schemas.webhook_fields import (
+from wapipe.shared.schemas.webhook_fields import (
     AccountAlerts,
     AccountReviewUpdate,
     AccountUpdate,

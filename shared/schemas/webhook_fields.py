@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.schemas.webhook_base import Contact, Metadata, WebhookStruct
+from wapipe.shared.schemas.webhook_base import Contact, Metadata, WebhookStruct
 
 # --- Template fields (docs/cloudapi/webhooks.md, templates.md) ------------------------------------
 # message_template_id is an int in Meta's samples; accept a string too.

@@ -18,8 +18,8 @@ import msgspec
 from sqlalchemy import Dialect, Table, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.storage import schema
-from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
 
 class AccountEventRow(msgspec.Struct, frozen=True, kw_only=True):

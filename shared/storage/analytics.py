@@ -10,8 +10,8 @@ from typing import Any, Final
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.storage import schema
-from shared.storage.statements import insert_for
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import insert_for
 
 
 class Point(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.schemas.jobs import is_bsuid
-from shared.storage import schema
-from shared.storage.statements import insert_for
+from wapipe.shared.schemas.jobs import is_bsuid
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import insert_for
 
 Sighting = frozenset[str]  # ids of one person, seen together
 

@@ -36,7 +36,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.settings import SettingsError
+from wapipe.shared.settings import SettingsError
 
 DEFAULT_SQLITE_PATH: Final = Path("var") / "wapipe.db"
 MIGRATIONS: Final = Path(__file__).with_name("migrations")

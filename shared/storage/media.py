@@ -14,8 +14,8 @@ import msgspec
 from sqlalchemy import Dialect, case, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.storage import schema
-from shared.storage.statements import Prepared, execute_many, insert_for, prepare
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, prepare
 
 STORED = "stored"
 FAILED = "failed"

@@ -20,10 +20,10 @@ import msgspec
 from sqlalchemy import Dialect, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.schemas.jobs import SendJob, customer_of, message_type
-from shared.storage import schema
-from shared.storage.customers import identities_of
-from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.schemas.jobs import SendJob, customer_of, message_type
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.customers import identities_of
+from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
 
 class InboundRow(msgspec.Struct, frozen=True, kw_only=True):

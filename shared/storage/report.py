@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.storage import schema
+from wapipe.shared.storage import schema
 
 
 class StatusFact(msgspec.Struct, frozen=True):

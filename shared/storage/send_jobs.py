@@ -24,8 +24,8 @@ import msgspec
 from sqlalchemy import bindparam, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.storage import schema
-from shared.storage.statements import insert_new
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import insert_new
 
 
 class JobState(StrEnum):

@@ -22,8 +22,8 @@ import msgspec
 from sqlalchemy import ColumnElement, Dialect, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.storage import schema
-from shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
 
 
 class StatusRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,10 +17,10 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.cloudapi.nodes import TemplateNode
-from shared.storage import schema
-from shared.storage.account import AccountEventRow, TemplateRow, store_account_events
-from shared.template_guard import StoredTemplate
+from wapipe.shared.cloudapi.nodes import TemplateNode
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.account import AccountEventRow, TemplateRow, store_account_events
+from wapipe.shared.template_guard import StoredTemplate
 
 STATUS_FIELD: Final = "message_template_status_update"
 _components: Final = msgspec.json.Decoder(list[dict[str, Any]])

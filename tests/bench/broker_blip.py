@@ -43,13 +43,13 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from shared.signature import HEADER, sign
 from tests.bench.ingress import machine
 from tests.bench.report import publish
 from tests.bench.status_worker import rabbitmq_version, stored_distinct
 from tests.helpers import Broker, TcpProxy, free_port, status_webhook, wait_until
 from tests.helpers import answers as answers_ok
 from tests.integration.worker_support import metric
+from wapipe.shared.signature import HEADER, sign
 
 RESULTS = Path(__file__).parent / "results" / "broker_blip.md"
 SECRET = "bench-app-secret"
@@ -257,7 +257,7 @@ async def with_services(
         "WAPIPE_METRICS_PORT": str(metrics_port),
         "WAPIPE_LOG_FORMAT": "json",
     }
-    python = [sys.executable, "-m", "cli"]
+    python = [sys.executable, "-m", "wapipe"]
     worker = await asyncio.create_subprocess_exec(
         "taskset", "-c", "0", *python, "worker", "status", env=env
     )

@@ -46,14 +46,14 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.local.up import EXAMPLE_HANDLER
-from shared import topology
 from tests.bench.cost_anchors import IMAGE_BYTES, SECRET, TOKEN, anchors, vhost
 from tests.bench.ingress import cpu_seconds, machine, wait_ready
 from tests.bench.report import publish
 from tests.bench.status_worker import database, rabbitmq_version
 from tests.conftest import postgres
 from tests.helpers import Broker, answers, free_port, wait_until
+from wapipe.cli.local.up import EXAMPLE_HANDLER
+from wapipe.shared import topology
 
 RESULTS = Path(__file__).parent / "results" / "cost.md"
 WARM_UP_S = 8.0
@@ -126,7 +126,7 @@ async def summed(
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], env={**os.environ, **env})
+    return subprocess.Popen([sys.executable, "-m", "wapipe", *args], env={**os.environ, **env})
 
 
 async def pipeline(amqp_url: str, database_url: str, folder: Path) -> Pipeline:

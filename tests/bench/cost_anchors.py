@@ -36,15 +36,15 @@ from typing import Any
 import aio_pika
 import aiohttp
 
-from ingress.split import split_body
-from sandbox.load import Target, parse_mix, run_load
-from shared import topology
-from shared.schemas.events import event_decoder
 from tests.bench.ingress import cpu_seconds, wait_ready
 from tests.bench.media_worker import send_images
 from tests.bench.sender import sandbox, sink
 from tests.helpers import Broker, free_port, status_webhook
 from tests.integration.worker_support import as_messages
+from wapipe.ingress.split import split_body
+from wapipe.sandbox.load import Target, parse_mix, run_load
+from wapipe.shared import topology
+from wapipe.shared.schemas.events import event_decoder
 
 TOKEN = "bench-token"
 SECRET = "bench-app-secret"

@@ -24,21 +24,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.load import Target, parse_mix, run_load
-from shared.storage.database import create_engine
 from tests.bench.ingress import machine, wait_ready
 from tests.bench.report import publish
 from tests.bench.status_worker import database, rabbitmq_version, stored_distinct
 from tests.conftest import postgres
 from tests.helpers import Broker, free_port, wait_until
 from tests.integration.worker_support import metric
+from wapipe.sandbox.load import Target, parse_mix, run_load
+from wapipe.shared.storage.database import create_engine
 
 RESULTS = Path(__file__).parent / "results" / "end_to_end.md"
 SECRET = "bench-app-secret"
 
 
 def service(args: list[str], core: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", core, sys.executable, "-m", "cli", *args]
+    command = ["taskset", "-c", core, sys.executable, "-m", "wapipe", *args]
     return subprocess.Popen(command, env={**os.environ, **env})
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from shared.flows import crypto, keys
-from shared.signature import HEADER, sign
 from tests.bench.ingress import cpu_seconds, machine, wait_ready
 from tests.helpers import Broker, free_port
+from wapipe.shared.flows import crypto, keys
+from wapipe.shared.signature import HEADER, sign
 
 SECRET = "bench-app-secret"
 SERVER_CORE, WORKER_CORE = "0", "1"
@@ -66,7 +66,7 @@ def system(amqp_url: str, key_file: Path) -> Iterator[tuple[int, int, int]]:
         "WAPIPE_VERIFY_TOKEN": "bench",
         "WAPIPE_LOG_LEVEL": "WARNING",
         "WAPIPE_FLOWS_PRIVATE_KEY_FILE": str(key_file),
-        "WAPIPE_FLOW_HANDLERS": "examples.booking_flow:handle",
+        "WAPIPE_FLOW_HANDLERS": "wapipe.examples.booking_flow:handle",
         "WAPIPE_METRICS_PORT": str(free_port()),
         "WAPIPE_DATABASE_URL": f"sqlite:///{key_file.parent}/bench.db",
     }

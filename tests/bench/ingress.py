@@ -41,8 +41,8 @@ from pathlib import Path
 
 import aio_pika
 
-from shared.signature import sign
 from tests.helpers import Broker, cloudapi_dir, free_port
+from wapipe.shared.signature import sign
 
 SECRET = "bench-app-secret"
 RESULTS = Path(__file__).parent / "results" / "ingress.md"
@@ -90,7 +90,7 @@ def wait_ready(port: int, timeout: float = 20.0) -> None:
 @contextlib.contextmanager
 def server(kind: str, port: int, amqp_url: str) -> Iterator[int]:
     if kind == "wapipe":
-        command = [sys.executable, "-m", "cli", "ingress", "--port", str(port)]
+        command = [sys.executable, "-m", "wapipe", "ingress", "--port", str(port)]
     else:
         command = [
             sys.executable,
@@ -168,7 +168,7 @@ def _latency_ms(output: str, percentile: str) -> float:
 def one_run(kind: str, broker: Broker, script: Path, connections: int, duration_s: int) -> Run:
     with broker.vhost(f"wapipe-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
         subprocess.run(
-            [sys.executable, "-m", "cli", "topology"],
+            [sys.executable, "-m", "wapipe", "topology"],
             check=True,
             env={**os.environ, "WAPIPE_AMQP_URL": amqp_url, "WAPIPE_LOG_LEVEL": "WARNING"},
         )

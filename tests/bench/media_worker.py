@@ -28,11 +28,11 @@ from typing import Any
 
 import aiohttp
 
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION as GRAPH_VERSION
 from tests.bench.ingress import machine, wait_ready
 from tests.bench.report import publish
 from tests.helpers import Broker, answers, free_port, wait_until
 from tests.integration.worker_support import metric
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION as GRAPH_VERSION
 
 RESULTS = Path(__file__).parent / "results" / "media_worker.md"
 TOKEN = "bench-token"
@@ -41,7 +41,7 @@ CONCURRENCY = 8  # the worker's default
 
 
 def service(args: list[str], core: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", core, sys.executable, "-m", "cli", *args]
+    command = ["taskset", "-c", core, sys.executable, "-m", "wapipe", *args]
     return subprocess.Popen(command, env={**os.environ, **env})
 
 

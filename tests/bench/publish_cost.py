@@ -34,13 +34,13 @@ import aiormq
 import uvloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ingress.app import settle_garbage_collector
-from ingress.metrics import IngressMetrics
-from ingress.publish import Publisher
-from ingress.split import split_body
-from shared import signature, topology
 from tests.bench.ingress import machine
 from tests.helpers import Broker, cloudapi_dir
+from wapipe.ingress.app import settle_garbage_collector
+from wapipe.ingress.metrics import IngressMetrics
+from wapipe.ingress.publish import Publisher
+from wapipe.ingress.split import split_body
+from wapipe.shared import signature, topology
 
 RESULTS = Path(__file__).parent / "results" / "publish_cost.md"
 VARIANTS = ("aio-pika", "aiormq", "aiormq+timer", "wapipe+locks", "wapipe-gc", "wapipe")

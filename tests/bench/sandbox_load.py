@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.load import Target, parse_mix, run_load
-from shared.eventloop import new_event_loop
 from tests.bench.ingress import machine, wait_ready, wrk
 from tests.helpers import free_port
+from wapipe.sandbox.load import Target, parse_mix, run_load
+from wapipe.shared.eventloop import new_event_loop
 
 RESULTS = Path(__file__).parent / "results" / "sandbox_load.md"
 SECRET = "bench-app-secret"

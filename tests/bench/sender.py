@@ -60,19 +60,19 @@ import msgspec
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from shared import topology
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
-from shared.eventloop import new_event_loop
-from shared.schemas.jobs import SendJob, encode_job, routing_key, text_message
-from shared.storage import send_jobs
-from shared.storage.database import open_database
-from shared.storage.messages import outbound_row
 from tests.bench.report import publish
 from tests.bench.sender_figures import JOBS_PER_RECIPIENT, Run, Usage, report, summary, usage_now
 from tests.helpers import Broker, answers, free_port, publish_raw, wait_until
-from workers.sender.intake import INTAKE_BATCH, new_job
-from workers.sender.journal import Journal
-from workers.sender.send import message_body
+from wapipe.shared import topology
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.shared.eventloop import new_event_loop
+from wapipe.shared.schemas.jobs import SendJob, encode_job, routing_key, text_message
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.database import open_database
+from wapipe.shared.storage.messages import outbound_row
+from wapipe.workers.sender.intake import INTAKE_BATCH, new_job
+from wapipe.workers.sender.journal import Journal
+from wapipe.workers.sender.send import message_body
 
 RESULTS: Final = Path(__file__).parent / "results" / "sender.md"
 TOKEN: Final = "bench-token"

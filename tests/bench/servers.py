@@ -26,8 +26,8 @@ import aio_pika
 from aio_pika.abc import AbstractExchange
 from aiohttp import web
 
-from shared import topology
-from shared.eventloop import new_event_loop
+from wapipe.shared import topology
+from wapipe.shared.eventloop import new_event_loop
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 EXCHANGE: web.AppKey[AbstractExchange] = web.AppKey("exchange")

@@ -32,16 +32,16 @@ from pathlib import Path
 import aio_pika
 import msgspec
 
-from ingress.split import split_body
-from shared import topology
-from shared.schemas.events import event_decoder
-from shared.schemas.webhook import Status
-from shared.storage.database import create_engine, migrate
 from tests.bench.ingress import machine
 from tests.bench.report import publish
 from tests.conftest import POSTGRES_ADMIN_URL, postgres
 from tests.helpers import Broker, free_port, publish_raw, status_webhook
 from tests.integration.worker_support import as_messages, metric
+from wapipe.ingress.split import split_body
+from wapipe.shared import topology
+from wapipe.shared.schemas.events import event_decoder
+from wapipe.shared.schemas.webhook import Status
+from wapipe.shared.storage.database import create_engine, migrate
 
 RESULTS = Path(__file__).parent / "results" / "status_worker.md"
 BATCH = 500  # the worker's default
@@ -134,7 +134,7 @@ async def worker_round(broker: Broker, backend: str, events: int, seed: int, fol
             "WAPIPE_METRICS_PORT": str(port),
             "WAPIPE_LOG_LEVEL": "WARNING",
         }
-        command = ["taskset", "-c", "0", sys.executable, "-m", "cli", "worker", "status"]
+        command = ["taskset", "-c", "0", sys.executable, "-m", "wapipe", "worker", "status"]
         process = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - a benchmark's child
         try:
             rate = await drain_rate(f"http://127.0.0.1:{port}/metrics", len(messages), process)

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import aio_pika
 
-from examples import echo_bot
-from ingress.split import split_body
-from sandbox.load import Target, webhook_body
-from shared import topology
 from tests.bench.cost_anchors import paced_publish
 from tests.bench.ingress import cpu_seconds
 from tests.bench.status_worker import database
 from tests.helpers import Broker, answers, free_port, wait_until
 from tests.integration.worker_support import as_messages, metric
+from wapipe.examples import echo_bot
+from wapipe.ingress.split import split_body
+from wapipe.sandbox.load import Target, webhook_body
+from wapipe.shared import topology
 
 KIND = {"message": "text", "status": "status"}
 
@@ -62,7 +62,7 @@ async def run(kind: str, rate: float, duration_s: float, profile: Path | None) -
             "WAPIPE_MESSAGE_HANDLERS": f"{echo_bot.__name__}:handle",
             "WAPIPE_LOG_LEVEL": "WARNING",
         }
-        command = [sys.executable, "-m", "cli", "worker", kind]
+        command = [sys.executable, "-m", "wapipe", "worker", kind]
         if profile:
             command = [
                 sys.executable,
@@ -100,7 +100,7 @@ def profiled_worker(kind: str, out: Path) -> None:
     sys.argv = ["wapipe", "worker", kind]
     profiler.enable()
     try:
-        runpy.run_module("cli", run_name="__main__")
+        runpy.run_module("wapipe", run_name="__main__")
     except SystemExit:
         pass
     finally:

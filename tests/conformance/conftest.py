@@ -17,8 +17,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pywa import WhatsApp
 
-from sandbox.keys import WORLD
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 from tests.integration.sandbox_support import (
     CUSTOMER,
     TOKEN,
@@ -27,6 +25,8 @@ from tests.integration.sandbox_support import (
     phone_number_id,
     start_sandbox,
 )
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
 
 
 @dataclass

@@ -14,9 +14,9 @@ import pytest
 from pywa.client import WhatsApp
 from pywa.types.others import BlockedUser, UsersBlockedResult, UsersUnblockedResult
 
-from sandbox.keys import WORLD
 from tests.conformance.clients import pywa_client, running_sandbox
 from tests.integration.sandbox_support import CUSTOMER, SandboxClient, send, text_to
+from wapipe.sandbox.keys import WORLD
 
 STRANGER = "447700900123"
 

@@ -16,11 +16,11 @@ from typing import Any
 import heyoo
 import pytest
 
-from sandbox.business import review
 from tests.conformance.conftest import Served
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import CUSTOMER
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create
+from wapipe.sandbox.business import review
 
 PNG = (Path(__file__).parents[2] / "examples" / "shop.png").read_bytes()
 LINK = "https://example.com/files/"

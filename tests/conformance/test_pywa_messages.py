@@ -15,11 +15,11 @@ from pywa import types as t
 from pywa.types import templates as tpl
 from pywa.types.others import SuccessResult
 
-from sandbox.business import review
 from tests.conformance.conftest import Served
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import CUSTOMER
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create
+from wapipe.sandbox.business import review
 
 TO = CUSTOMER
 PNG = (Path(__file__).parents[2] / "examples" / "shop.png").read_bytes()

@@ -10,9 +10,9 @@ import pytest
 from pywa import WhatsApp
 from pywa.types import templates as tpl
 
-from sandbox.business import review
-from sandbox.keys import WORLD
 from tests.conformance.conftest import Served
+from wapipe.sandbox.business import review
+from wapipe.sandbox.keys import WORLD
 
 ORDER = tpl.Template(
     name="order_update",

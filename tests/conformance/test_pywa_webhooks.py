@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pywa import WhatsApp
 
-from sandbox.business import review
-from sandbox.keys import WORLD
 from tests.conformance.conftest import Served
 from tests.helpers import cloudapi_dir, wait_until
 from tests.integration.sandbox_support import CUSTOMER, send, text_to
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create, template_send
+from wapipe.sandbox.business import review
+from wapipe.sandbox.keys import WORLD
 
 AD = {
     "source_url": "https://fb.me/ad",

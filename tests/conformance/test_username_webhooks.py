@@ -24,9 +24,9 @@ from pywa.types.message import Message
 from pywa.types.message_status import MessageStatus
 from pywa.types.system import PhoneNumberChange
 
-from sandbox.keys import WORLD
 from tests.conformance.clients import Sandboxed, heyoo_client, pywa_client, running_sandbox
 from tests.helpers import wait_until
+from wapipe.sandbox.keys import WORLD
 
 PHONE = "5511988887777"
 

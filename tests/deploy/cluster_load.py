@@ -12,7 +12,7 @@ from typing import Final
 
 import aiohttp
 
-from shared.signature import HEADER, sign
+from wapipe.shared.signature import HEADER, sign
 
 RETRY_S: Final = 0.5  # Meta retries for longer and slower; sooner shows the outage's end sooner
 
@@ -95,9 +95,9 @@ async def send_webhooks(
 PUBLISH_JOBS: Final = """
 import asyncio, contextlib, sys, time
 import msgspec
-from shared.publisher import JobPublisher
-from shared.schemas.jobs import Job
-from shared.settings import from_env
+from wapipe.shared.publisher import JobPublisher
+from wapipe.shared.schemas.jobs import Job
+from wapipe.shared.settings import from_env
 
 prefix, count, rate, number = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 recipients = sys.argv[5].split(",")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-from sandbox.keys import WORLD
 from tests.integration.sandbox_support import TOKEN, SandboxClient
+from wapipe.sandbox.keys import WORLD
 
 
 @dataclass
@@ -45,7 +45,7 @@ def environment(sandbox: SandboxClient, database_url: str, **more: str) -> dict[
 
 async def wapipe(env: dict[str, str], *argv: str) -> Ran:
     """``wapipe *argv`` with ``env`` set, as a person would run it; its exit code and output."""
-    from cli.main import main
+    from wapipe.cli.main import main
 
     def run() -> Ran:
         out, err = io.StringIO(), io.StringIO()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.flows.protocol import FlowAnswer, FlowRequest, NextScreen
+from wapipe.shared.flows.protocol import FlowAnswer, FlowRequest, NextScreen
 
 
 async def slow(request: FlowRequest) -> FlowAnswer | None:

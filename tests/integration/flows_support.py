@@ -9,9 +9,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from shared.flows import crypto, keys
-from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, IngressClient
+from wapipe.shared.flows import crypto, keys
+from wapipe.shared.signature import HEADER, sign
 
 
 async def post_sealed(
@@ -40,7 +40,7 @@ async def call(
 HANDLERS = (
     "tests.integration.flow_handlers:slow",
     "tests.integration.flow_handlers:broken",
-    "examples.booking_flow:handle",
+    "wapipe.examples.booking_flow:handle",
 )
 DEADLINE_S = 1.0
 

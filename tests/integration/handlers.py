@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.message import MessageContext
+from wapipe.workers.message import MessageContext
 
 CALLS: list[str] = []
 

@@ -10,15 +10,15 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from sandbox.app import create_app
-from sandbox.config import SandboxConfig
-from sandbox.keys import WORLD
-from sandbox.webhooks import Retry
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
-from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
-from shared.settings import Settings
-from shared.signature import HEADER, is_valid, parse
 from tests.helpers import cloudapi_dir
+from wapipe.sandbox.app import create_app
+from wapipe.sandbox.config import SandboxConfig
+from wapipe.sandbox.keys import WORLD
+from wapipe.sandbox.webhooks import Retry
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
+from wapipe.shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
+from wapipe.shared.settings import Settings
+from wapipe.shared.signature import HEADER, is_valid, parse
 
 TOKEN = "sandbox-test-token"
 SECRET = "sandbox-test-secret"

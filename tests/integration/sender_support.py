@@ -16,17 +16,6 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from sandbox.keys import WORLD
-from sandbox.state import RequestRecord
-from shared import topology
-from shared.schemas.jobs import Job, SendJob, encode_job, routing_key, text_message
-from shared.schemas.outbound import (
-    OutboundAccepted,
-    OutboundEvent,
-    OutboundFailed,
-    outbound_decoder,
-)
-from shared.settings import Settings
 from tests.conftest import IngressClient, start_ingress, with_settings
 from tests.helpers import free_port, wait_until
 from tests.integration.sandbox_support import (
@@ -38,6 +27,17 @@ from tests.integration.sandbox_support import (
     start_sandbox,
 )
 from tests.integration.worker_support import metric
+from wapipe.sandbox.keys import WORLD
+from wapipe.sandbox.state import RequestRecord
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import Job, SendJob, encode_job, routing_key, text_message
+from wapipe.shared.schemas.outbound import (
+    OutboundAccepted,
+    OutboundEvent,
+    OutboundFailed,
+    outbound_decoder,
+)
+from wapipe.shared.settings import Settings
 
 
 @dataclass
@@ -203,7 +203,7 @@ async def sender_process(
     env = sender_env(settings, WAPIPE_METRICS_PORT=str(port), **extra)
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "worker", "sender", env=env, stderr=output
+            sys.executable, "-m", "wapipe", "worker", "sender", env=env, stderr=output
         )
     try:
 

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sandbox.keys import WORLD
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient, phone_number_id
-from workers.sender.metrics import SenderMetrics
+from wapipe.sandbox.keys import WORLD
+from wapipe.workers.sender.metrics import SenderMetrics
 
 
 @pytest.fixture

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.split import split_body
-from shared import topology
-from shared.schemas.changes import TemplateChange
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import IngressClient, with_settings
 from tests.helpers import WABA_ID, sample_bodies, wait_until
 from tests.integration.worker_support import count, metric, post_webhook, running_worker
-from workers import account
+from wapipe.ingress.split import split_body
+from wapipe.shared import topology
+from wapipe.shared.schemas.changes import TemplateChange
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import account
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import contextlib
 import pytest
 from yarl import URL
 
-from shared import amqp
 from tests.helpers import TcpProxy, wait_until
+from wapipe.shared import amqp
 
 DOWN = "amqp://guest:guest@127.0.0.1:1/"  # no broker listens there
 
@@ -24,14 +24,14 @@ def reached(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         getattr(r, "node", "")
         for r in caplog.records
-        if r.name == "shared.amqp" and r.msg == "broker node reached"
+        if r.name == "wapipe.shared.amqp" and r.msg == "broker node reached"
     ]
 
 
 async def test_a_service_skips_a_node_that_is_down_and_says_which_it_reached(
     vhost_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="shared.amqp")
+    caplog.set_level("INFO", logger="wapipe.shared.amqp")
     async with TcpProxy("127.0.0.1", URL(vhost_url).port or 5672) as node:
         connection = await amqp.connect(f"{DOWN},{through(node, vhost_url)}", "test-nodes")
         try:
@@ -45,7 +45,7 @@ async def test_a_service_skips_a_node_that_is_down_and_says_which_it_reached(
 async def test_a_lost_node_is_followed_by_the_next_one(
     vhost_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="shared.amqp")
+    caplog.set_level("INFO", logger="wapipe.shared.amqp")
     port = URL(vhost_url).port or 5672
     async with TcpProxy("127.0.0.1", port) as first, TcpProxy("127.0.0.1", port) as second:
         urls = f"{through(first, vhost_url)},{through(second, vhost_url)}"
@@ -65,7 +65,7 @@ async def test_a_lost_node_is_followed_by_the_next_one(
 async def test_a_command_takes_the_first_node_that_answers(
     vhost_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="shared.amqp")
+    caplog.set_level("INFO", logger="wapipe.shared.amqp")
     async with TcpProxy("127.0.0.1", URL(vhost_url).port or 5672) as node:
         connection = await amqp.connect_once(f"{DOWN},{through(node, vhost_url)}", "test-once")
         async with contextlib.AsyncExitStack() as stack:

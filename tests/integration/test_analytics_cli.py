@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from sandbox.keys import WORLD
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.helpers import wait_until
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient, open_window, send, text_to
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create
 from tests.integration.test_sandbox_business import template_send as order_update_send
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
 
 
 def today(sandbox: SandboxClient) -> str:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.blobs import DigestMismatch, TooLarge, open_store
-from shared.blobs_s3 import PART_BYTES, S3Store
+from wapipe.shared.blobs import DigestMismatch, TooLarge, open_store
+from wapipe.shared.blobs_s3 import PART_BYTES, S3Store
 
 
 @pytest.fixture

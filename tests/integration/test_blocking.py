@@ -8,11 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cli.block.run import run_block
-from sandbox.keys import WORLD
-from shared.cloudapi import blocking
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.settings import Settings
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
@@ -23,6 +18,11 @@ from tests.integration.sandbox_support import (
     send,
     text_to,
 )
+from wapipe.cli.block.run import run_block
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.cloudapi import blocking
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.settings import Settings
 
 STRANGER = "447700900123"  # never wrote: cannot be blocked
 

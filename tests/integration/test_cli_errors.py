@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from cli import localsandbox
-from cli.errors import UNREACHABLE, USAGE
-from cli.main import build_parser, main
 from tests.helpers import free_port
+from wapipe.cli import localsandbox
+from wapipe.cli.errors import UNREACHABLE, USAGE
+from wapipe.cli.main import build_parser, main
 
 DEAD_PORT = free_port()
 DEAD_URL = f"http://127.0.0.1:{DEAD_PORT}"
@@ -138,7 +138,7 @@ def test_a_command_that_needs_the_cli_extra_says_so_when_it_is_missing(
     argv: tuple[str, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = [name for name in sys.modules if name.startswith("rich.")]
-    for name in ("cli.output", "cli.templates.run", "cli.report.run", *loaded):
+    for name in ("wapipe.cli.output", "wapipe.cli.templates.run", "wapipe.cli.report.run", *loaded):
         monkeypatch.delitem(sys.modules, name, raising=False)
         package, _, attribute = name.rpartition(".")
         if package in sys.modules:  # `from cli import output` would find it there

@@ -8,17 +8,6 @@ from typing import Any
 
 import pytest
 
-from sandbox.keys import WORLD
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.cloudapi.errors import (
-    AuthError,
-    OutcomeUnknown,
-    PermanentError,
-    RateLimited,
-    Scope,
-    TransientError,
-)
-from shared.settings import Settings
 from tests.integration.sandbox_support import (
     CUSTOMER,
     TOKEN,
@@ -26,6 +15,17 @@ from tests.integration.sandbox_support import (
     open_window,
     phone_number_id,
 )
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.cloudapi.errors import (
+    AuthError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    Scope,
+    TransientError,
+)
+from wapipe.shared.settings import Settings
 
 RETRIES = 2
 TEXT: dict[str, Any] = {"to": CUSTOMER, "type": "text", "text": {"body": "hello"}}

@@ -12,17 +12,17 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.storage.messages import (
+from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, status_webhook
+from tests.integration.test_storage_statuses import events, message_row
+from wapipe.shared.storage.messages import (
     InboundRow,
     OutboundRow,
     conversation,
     record_outbound,
     store_inbound,
 )
-from shared.storage.send_jobs import ACCEPTED, FAILED, Change, NewJob, change, claim, latest
-from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, status_webhook
-from tests.integration.test_storage_statuses import events, message_row
-from workers.status import StatusHandler
+from wapipe.shared.storage.send_jobs import ACCEPTED, FAILED, Change, NewJob, change, claim, latest
+from wapipe.workers.status import StatusHandler
 
 TEXT: dict[str, object] = {"type": "text", "text": {"body": "Your order has shipped"}}
 

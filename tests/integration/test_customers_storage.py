@@ -11,14 +11,14 @@ import time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.split import split_body
-from shared.storage import schema
-from shared.storage.customers import identities_of, identity_kind, link, sighting
-from shared.storage.messages import InboundRow, conversation, store_inbound
 from tests.helpers import CUSTOMER, PHONE_NUMBER_ID
 from tests.integration.test_conversation_storage import wapipe
-from workers import status
-from workers.status import StatusHandler
+from wapipe.ingress.split import split_body
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.customers import identities_of, identity_kind, link, sighting
+from wapipe.shared.storage.messages import InboundRow, conversation, store_inbound
+from wapipe.workers import status
+from wapipe.workers.status import StatusHandler
 
 BSUID = "US.13491208655302741918"
 NEW_BSUID = "US.99991208655302741918"

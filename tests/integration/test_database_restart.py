@@ -10,13 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.helpers import drain, status_webhook, wait_until
 from tests.integration.private_postgres import private_postgres
 from tests.integration.test_worker_process import worker_process
 from tests.integration.worker_support import count, metric, publish_bodies, queue_depth
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
 
 
 def said(log: Path, message: str) -> int:

@@ -13,12 +13,12 @@ import aio_pika
 import pytest
 from yarl import URL
 
-from shared import topology
-from shared.settings import Settings
 from tests.helpers import TcpProxy, drain, publish_raw, wait_until
-from workers import deadletters
-from workers.deadletters import REPLAYS_HEADER, ReplayStopped, UnknownQueue
-from workers.runtime import DeadLetterHeader
+from wapipe.shared import topology
+from wapipe.shared.settings import Settings
+from wapipe.workers import deadletters
+from wapipe.workers.deadletters import REPLAYS_HEADER, ReplayStopped, UnknownQueue
+from wapipe.workers.runtime import DeadLetterHeader
 
 FAILED_AT = 1763990000.25
 

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from ingress.keys import PUBLISHER
-from shared import topology
-from shared.schemas.events import Header, event_decoder
-from shared.settings import Settings
-from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN, IngressClient, start_ingress, with_settings
 from tests.helpers import Broker, TcpProxy, drain, sample_bodies, wait_until
 from tests.integration.worker_support import queue_depth
+from wapipe.ingress.keys import PUBLISHER
+from wapipe.shared import topology
+from wapipe.shared.schemas.events import Header, event_decoder
+from wapipe.shared.settings import Settings
+from wapipe.shared.signature import HEADER, sign
 
 LIVE_QUEUES = tuple(queue.name for queue in topology.QUEUES)
 # What basic.get can read: not the send shards (single active consumer), which take only jobs.

@@ -18,11 +18,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sandbox.keys import WORLD
-from shared import topology
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import IngressClient, start_ingress, with_settings
 from tests.helpers import drain, free_port, wait_until
 from tests.integration.sandbox_support import (
@@ -33,7 +28,12 @@ from tests.integration.sandbox_support import (
     start_sandbox,
 )
 from tests.integration.worker_support import metric, running_worker
-from workers import media
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared import topology
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import media
 
 KINDS = ("image", "audio", "video", "document", "sticker")
 
@@ -238,7 +238,7 @@ async def test_a_50_mb_document_is_stored_while_the_worker_grows_by_less_than_20
     metrics = f"http://127.0.0.1:{port}/metrics"
     with (tmp_path / "worker.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "worker", "media", env=env, stderr=log
+            sys.executable, "-m", "wapipe", "worker", "media", env=env, stderr=log
         )
     try:
 

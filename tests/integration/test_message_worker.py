@@ -11,18 +11,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.split import split_body
-from shared import topology
-from shared.schemas.jobs import MarkReadJob, SendJob, job_decoder, text_message
-from shared.settings import Settings, SettingsError
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import IngressClient, with_settings
 from tests.helpers import drain, sample_bodies, wait_until
 from tests.integration import handlers
 from tests.integration.worker_support import count, metric, post_webhook, running_worker
-from workers import message
-from workers.message import load_handlers
+from wapipe.ingress.split import split_body
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import MarkReadJob, SendJob, job_decoder, text_message
+from wapipe.shared.settings import Settings, SettingsError
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import message
+from wapipe.workers.message import load_handlers
 
 HANDLER = "tests.integration.handlers:record"
 

@@ -17,11 +17,11 @@ import aiohttp
 from sqlalchemy import select
 from yarl import URL
 
-from shared.signature import HEADER, sign
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import SECRETS, VERIFY_TOKEN
 from tests.helpers import TcpProxy, answers, drain, free_port, sample_bodies, wait_until
+from wapipe.shared.signature import HEADER, sign
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
 
 STATUS_BODY = next(path for path in sample_bodies() if path.name == "status_sent.json").read_bytes()
 

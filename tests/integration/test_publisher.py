@@ -11,13 +11,13 @@ import msgspec
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ExchangeType
 
-from cli.send import register, run_send
-from shared.publisher import JobPublisher, JobUnroutable, PublishError
-from shared.schemas.content import Text
-from shared.schemas.jobs import MarkReadJob, SendJob, TextMessage, job_decoder, text_message
-from shared.settings import Settings
-from shared.topology import OUTBOUND_EXCHANGE
 from tests.helpers import wait_until
+from wapipe.cli.send import register, run_send
+from wapipe.shared.publisher import JobPublisher, JobUnroutable, PublishError
+from wapipe.shared.schemas.content import Text
+from wapipe.shared.schemas.jobs import MarkReadJob, SendJob, TextMessage, job_decoder, text_message
+from wapipe.shared.settings import Settings
+from wapipe.shared.topology import OUTBOUND_EXCHANGE
 
 NUMBER = "109876000001"
 

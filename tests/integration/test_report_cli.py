@@ -10,9 +10,9 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import insert
 
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.integration.account_support import Ran, wapipe
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
 
 D1 = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
 D2 = D1 + 86400

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, VERIFY_TOKEN
 from tests.helpers import drain, free_port, status_webhook, wait_until
+from wapipe.shared.signature import HEADER, sign
 
 CLIENTS = 20  # requests in flight at any moment
 
@@ -26,7 +26,7 @@ CLIENTS = 20  # requests in flight at any moment
 async def ingress(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "ingress", env={**os.environ, **env}, stderr=output
+            sys.executable, "-m", "wapipe", "ingress", env={**os.environ, **env}, stderr=output
         )
     try:
         yield process

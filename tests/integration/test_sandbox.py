@@ -6,9 +6,6 @@ import json
 
 import pytest
 
-from sandbox.errors import GraphError, token_invalid
-from sandbox.keys import SENDER, WORLD
-from sandbox.webhooks import Chaos
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
@@ -23,6 +20,9 @@ from tests.integration.sandbox_support import (
     start_sandbox,
     text_to,
 )
+from wapipe.sandbox.errors import GraphError, token_invalid
+from wapipe.sandbox.keys import SENDER, WORLD
+from wapipe.sandbox.webhooks import Chaos
 
 
 async def test_wrong_token_answers_as_meta_does(sandbox: SandboxClient) -> None:

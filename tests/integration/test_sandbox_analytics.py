@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from sandbox.analytics import buckets, split_fields
-from sandbox.keys import WORLD
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     GRAPH,
@@ -26,6 +24,8 @@ from tests.integration.test_sandbox_business import (
     template_send,
     waba_id,
 )
+from wapipe.sandbox.analytics import buckets, split_fields
+from wapipe.sandbox.keys import WORLD
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -6,9 +6,6 @@ from typing import Any
 
 import pytest
 
-from sandbox.keys import WORLD
-from shared.schemas.webhook import decode_envelope, decode_value
-from shared.schemas.webhook_fields import TemplateStatusUpdate
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
@@ -21,6 +18,9 @@ from tests.integration.sandbox_support import (
     same_keys,
     send,
 )
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.schemas.webhook import decode_envelope, decode_value
+from wapipe.shared.schemas.webhook_fields import TemplateStatusUpdate
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ORDER_UPDATE = {

@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from sandbox.customers import INBOUND_KINDS
-from sandbox.media_files import MEDIA_KINDS
-from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
@@ -23,6 +20,9 @@ from tests.integration.sandbox_support import (
     send,
     text_to,
 )
+from wapipe.sandbox.customers import INBOUND_KINDS
+from wapipe.sandbox.media_files import MEDIA_KINDS
+from wapipe.shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

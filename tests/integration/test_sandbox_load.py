@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.load import Target, parse_mix, run_load
 from tests.integration.sandbox_support import SECRET, Receiver
+from wapipe.sandbox.load import Target, parse_mix, run_load
 
 
 async def test_load_sends_the_rate_and_mix_asked_for(receiver: tuple[Receiver, str]) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from sandbox.business import review
-from sandbox.keys import WORLD
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import GRAPH, Receiver, SandboxClient
 from tests.integration.test_sandbox_business import AUTH, ORDER_UPDATE, create, waba_id
+from wapipe.sandbox.business import review
+from wapipe.sandbox.keys import WORLD
 
 DAY_S = 24 * 3600
 

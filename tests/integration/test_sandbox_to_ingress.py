@@ -6,12 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ingress.keys import PUBLISHER
-from sandbox.customers import INBOUND_KINDS
-from sandbox.keys import SENDER
-from sandbox.media_files import MEDIA_KINDS
-from shared.schemas.events import event_decoder
-from shared.settings import Settings
 from tests.conftest import SECRETS, IngressClient, start_ingress
 from tests.helpers import drain, wait_until
 from tests.integration.sandbox_support import (
@@ -22,6 +16,12 @@ from tests.integration.sandbox_support import (
     start_sandbox,
     text_to,
 )
+from wapipe.ingress.keys import PUBLISHER
+from wapipe.sandbox.customers import INBOUND_KINDS
+from wapipe.sandbox.keys import SENDER
+from wapipe.sandbox.media_files import MEDIA_KINDS
+from wapipe.shared.schemas.events import event_decoder
+from wapipe.shared.settings import Settings
 
 
 @pytest.fixture

@@ -6,10 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sandbox.keys import WORLD
-from sandbox.state import PHONE_SHARED_S
-from shared.schemas.jobs import is_bsuid
-from shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 from tests.helpers import wait_until
 from tests.integration.sandbox_support import (
     CUSTOMER,
@@ -19,6 +15,10 @@ from tests.integration.sandbox_support import (
     send,
     text_to,
 )
+from wapipe.sandbox.keys import WORLD
+from wapipe.sandbox.state import PHONE_SHARED_S
+from wapipe.shared.schemas.jobs import is_bsuid
+from wapipe.shared.schemas.webhook import MessagesValue, decode_envelope, decode_value
 
 USERNAME_CUSTOMER = "5511988887777"
 

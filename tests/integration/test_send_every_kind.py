@@ -10,10 +10,6 @@ from typing import Any
 
 import pytest
 
-from sandbox.keys import WORLD
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.schemas.jobs import SendJob, api_message, job_decoder, local_file, message_type
-from shared.settings import Settings
 from tests.integration.sandbox_support import (
     CUSTOMER,
     GRAPH,
@@ -25,6 +21,10 @@ from tests.integration.sandbox_support import (
     start_sandbox,
 )
 from tests.send_examples import LINK, MEDIA_KINDS, ORDER_TEMPLATE, every_kind, media_message
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.schemas.jobs import SendJob, api_message, job_decoder, local_file, message_type
+from wapipe.shared.settings import Settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FILES = {

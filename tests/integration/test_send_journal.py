@@ -9,11 +9,11 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.schemas.jobs import SendJob, encode_job, text_message
-from shared.storage import send_jobs
-from shared.storage.send_jobs import Change
-from workers.sender.intake import new_job
-from workers.sender.journal import Journal
+from wapipe.shared.schemas.jobs import SendJob, encode_job, text_message
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.send_jobs import Change
+from wapipe.workers.sender.intake import new_job
+from wapipe.workers.sender.journal import Journal
 
 HOLDER_OR_UNKNOWN = send_jobs.FAIL.only_from
 

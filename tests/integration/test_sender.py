@@ -13,19 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
-from sandbox.keys import WORLD
-from shared import topology
-from shared.schemas.jobs import (
-    MarkReadJob,
-    SendJob,
-    TemplateMessage,
-    encode_job,
-    job_decoder,
-    message_type,
-)
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import with_settings
 from tests.helpers import TcpProxy, drain, wait_until
 from tests.integration.sandbox_support import CUSTOMER, TOKEN
@@ -39,7 +26,20 @@ from tests.integration.sender_support import (
 from tests.integration.test_send_every_kind import FILES, approve
 from tests.integration.worker_support import metric, running_worker
 from tests.send_examples import LINK, ORDER_TEMPLATE, every_kind, media_message
-from workers import sender, status
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import (
+    MarkReadJob,
+    SendJob,
+    TemplateMessage,
+    encode_job,
+    job_decoder,
+    message_type,
+)
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import sender, status
 
 
 async def job_states(database_url: str) -> dict[str, tuple[str, str | None, int | None]]:

@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 
-from sandbox.keys import WORLD
-from shared import topology
-from shared.schemas.jobs import SendJob, text_message
-from shared.settings import Settings
 from tests.helpers import drain
 from tests.integration.sandbox_support import CUSTOMER
 from tests.integration.sender_support import (
@@ -22,8 +18,12 @@ from tests.integration.sender_support import (
 )
 from tests.integration.test_sender import job_states
 from tests.integration.worker_support import running_worker
-from workers import sender
-from workers.deadletters import describe
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import SendJob, text_message
+from wapipe.shared.settings import Settings
+from wapipe.workers import sender
+from wapipe.workers.deadletters import describe
 
 
 def to_bsuid(system: System, bsuid: str, body: str = "olá") -> SendJob:

@@ -7,9 +7,6 @@ from typing import Any
 
 import msgspec
 
-from sandbox.keys import WORLD
-from shared.schemas.jobs import SendJob
-from shared.settings import Settings
 from tests.conftest import with_settings
 from tests.helpers import wait_until
 from tests.integration.account_support import environment, wapipe
@@ -22,7 +19,10 @@ from tests.integration.sender_support import (
 )
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create
 from tests.integration.worker_support import running_worker
-from workers import sender
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.schemas.jobs import SendJob
+from wapipe.shared.settings import Settings
+from wapipe.workers import sender
 
 
 def template_job(key: str, number: str, name: str, body_params: int) -> SendJob:

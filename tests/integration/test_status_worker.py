@@ -16,11 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
-from ingress.split import split_body
-from shared import topology
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import IngressClient, postgres, with_settings
 from tests.helpers import TcpProxy, drain, publish_raw, sample_bodies, status_webhook, wait_until
 from tests.integration.worker_support import (
@@ -31,10 +26,15 @@ from tests.integration.worker_support import (
     queue_depth,
     running_worker,
 )
-from workers import status
-from workers.deadletters import replay
-from workers.main import Resources, WorkerKind
-from workers.runtime import DeadLetterHeader, Handler, Outcome
+from wapipe.ingress.split import split_body
+from wapipe.shared import topology
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import status
+from wapipe.workers.deadletters import replay
+from wapipe.workers.main import Resources, WorkerKind
+from wapipe.workers.runtime import DeadLetterHeader, Handler, Outcome
 
 
 async def test_every_status_sample_is_stored_through_the_ingress(

@@ -9,8 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.storage.database import create_engine, current_revision, head_revision, migrate
-from shared.storage.schema import metadata
+from wapipe.shared.storage.database import create_engine, current_revision, head_revision, migrate
+from wapipe.shared.storage.schema import metadata
 
 
 def _differences(connection: Connection) -> list[object]:

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.split import split_body
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, WABA_ID, status_webhook
-from workers.status import StatusEvent, StatusHandler, decode
+from wapipe.ingress.split import split_body
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers.status import StatusEvent, StatusHandler, decode
 
 
 def events(body: bytes) -> list[StatusEvent]:

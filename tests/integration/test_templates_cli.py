@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from sandbox import business
-from sandbox.keys import WORLD
-from shared.storage.account import AccountEventRow, TemplateRow, store_account_events
-from shared.storage.database import open_database
-from shared.storage.templates import find_template
 from tests.helpers import wait_until
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient
 from tests.integration.test_sandbox_business import ORDER_UPDATE, create
+from wapipe.sandbox import business
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.storage.account import AccountEventRow, TemplateRow, store_account_events
+from wapipe.shared.storage.database import open_database
+from wapipe.shared.storage.templates import find_template
 
 YAML_TEMPLATE = """\
 name: order_update

@@ -8,8 +8,8 @@ import sys
 
 import aio_pika
 
-from shared import topology
 from tests.helpers import drain
+from wapipe.shared import topology
 
 
 async def declare_once(amqp_url: str) -> None:

@@ -9,8 +9,8 @@ import sys
 
 from yarl import URL
 
-from shared.topology import EXCHANGES, declare_at, queue_names
 from tests.helpers import Broker
+from wapipe.shared.topology import EXCHANGES, declare_at, queue_names
 
 
 async def wapipe(*args: str, amqp_url: str) -> tuple[int, str]:

@@ -10,20 +10,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sandbox.keys import WORLD
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.customers import identities_of
-from shared.storage.database import open_database
-from shared.storage.messages import ConversationLine, conversation
 from tests.conftest import with_settings
 from tests.helpers import wait_until
 from tests.integration.sender_support import System, sandbox_system
 from tests.integration.worker_support import running_worker
-from workers import message, sender, status
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.customers import identities_of
+from wapipe.shared.storage.database import open_database
+from wapipe.shared.storage.messages import ConversationLine, conversation
+from wapipe.workers import message, sender, status
 
 PHONE = "5511977776666"  # the customer's number, never shown to the business
-BOT = "examples.echo_bot:handle"
+BOT = "wapipe.examples.echo_bot:handle"
 
 
 async def lines(database_url: str, customer: str) -> list[ConversationLine]:

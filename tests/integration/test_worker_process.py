@@ -14,11 +14,16 @@ import asyncpg
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import create_engine, current_revision, head_revision, open_database
 from tests.helpers import drain, free_port, status_webhook, wait_until
 from tests.integration.worker_support import count, metric, publish_bodies, queue_depth
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import (
+    create_engine,
+    current_revision,
+    head_revision,
+    open_database,
+)
 
 STATUSES = ("sent", "delivered", "read")
 
@@ -38,7 +43,7 @@ async def worker_process(
     }
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "worker", "status", env=env, stderr=output
+            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
         )
     try:
         yield process, f"http://127.0.0.1:{port}/metrics"
@@ -105,7 +110,7 @@ async def test_a_worker_waiting_for_the_broker_stops_at_once_on_sigterm(tmp_path
     log = tmp_path / "worker.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "worker", "status", env=env, stderr=output
+            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
         )
     try:
         await wait_until(lambda: "broker unreachable" in log.read_text(), timeout=20)
@@ -141,7 +146,7 @@ async def test_wapipe_migrate_brings_a_new_database_to_the_latest_schema(tmp_pat
     database_url = f"sqlite:///{tmp_path / 'fresh.db'}"
     env = {**os.environ, "WAPIPE_DATABASE_URL": database_url}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", "migrate", env=env, stderr=asyncio.subprocess.DEVNULL
+        sys.executable, "-m", "wapipe", "migrate", env=env, stderr=asyncio.subprocess.DEVNULL
     )
     assert await asyncio.wait_for(process.wait(), timeout=30) == 0
     engine = create_engine(database_url)

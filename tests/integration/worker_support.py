@@ -13,13 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.split import Event, split_body
-from shared import topology
-from shared.settings import Settings
-from shared.signature import HEADER, sign
 from tests.conftest import SECRETS, IngressClient, with_settings
 from tests.helpers import free_port, publish_raw, wait_until
-from workers.main import WorkerKind, serve
+from wapipe.ingress.split import Event, split_body
+from wapipe.shared import topology
+from wapipe.shared.settings import Settings
+from wapipe.shared.signature import HEADER, sign
+from wapipe.workers.main import WorkerKind, serve
 
 
 @asynccontextmanager

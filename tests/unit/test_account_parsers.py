@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli.analytics import KINDS
-from cli.analytics.query import KINDS as ANALYTICS_KINDS
+from wapipe.cli.analytics import KINDS
+from wapipe.cli.analytics.query import KINDS as ANALYTICS_KINDS
 
 
 def test_the_parsers_offer_every_analytics_kind() -> None:

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from shared import amqp
 from tests.helpers import wait_until
+from wapipe.shared import amqp
 
 NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
 

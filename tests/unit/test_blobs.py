@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.blobs import BlobError, DigestMismatch, FolderStore, TooLarge, open_store
+from wapipe.shared.blobs import BlobError, DigestMismatch, FolderStore, TooLarge, open_store
 
 
 async def chunks_of(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:

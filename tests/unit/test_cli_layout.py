@@ -15,6 +15,8 @@ from typing import Final
 REPOSITORY: Final = Path(__file__).resolve().parents[2]
 SERVICE_PACKAGES: Final = ("ingress", "workers", "shared", "sandbox", "examples")
 CLI_ONLY: Final = frozenset({"cli", "rich", "matplotlib", "yaml"})  # pyproject's `cli` extra
+# The folders src/wapipe links as the one namespace (docs/layout.md).
+NAMESPACE: Final = ("cli", *SERVICE_PACKAGES)
 
 
 def imported(path: Path) -> Iterator[str]:
@@ -26,15 +28,40 @@ def imported(path: Path) -> Iterator[str]:
             yield node.module
 
 
+def top(name: str) -> str:
+    """The package a module name belongs to, ours named without the namespace."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "wapipe" and len(parts) > 1 else parts[0]
+
+
 def test_no_package_but_cli_imports_cli_code_or_its_libraries() -> None:
     found = [
         f"{path.relative_to(REPOSITORY)} imports {name}"
         for package in SERVICE_PACKAGES
         for path in sorted((REPOSITORY / package).rglob("*.py"))
         for name in imported(path)
-        if name.split(".")[0] in CLI_ONLY
+        if top(name) in CLI_ONLY
     ]
     assert found == []
+
+
+def test_every_import_of_our_code_goes_through_the_wapipe_namespace() -> None:
+    """``import shared`` would load a second copy of a module beside ``wapipe.shared``'s (two
+    settings types, two metric registries), and works only from the repository's root."""
+    found = [
+        f"{path.relative_to(REPOSITORY)} imports {name}"
+        for package in (*NAMESPACE, "tests")
+        for path in sorted((REPOSITORY / package).rglob("*.py"))
+        for name in imported(path)
+        if name.split(".")[0] in NAMESPACE
+    ]
+    assert found == []
+
+
+def test_the_namespace_links_every_folder_of_code() -> None:
+    linked = REPOSITORY / "src" / "wapipe"
+    for package in NAMESPACE:
+        assert (linked / package).resolve() == REPOSITORY / package, package
 
 
 def loaded_by(argv: list[str], stub: str) -> set[str]:
@@ -44,7 +71,7 @@ def loaded_by(argv: list[str], stub: str) -> set[str]:
     code = (
         f"import json, sys, {module}\n"
         f"{module}.{function} = lambda *args, **kwargs: None\n"
-        "from cli.main import main\n"
+        "from wapipe.cli.main import main\n"
         f"main({argv!r})\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
@@ -56,16 +83,16 @@ def loaded_by(argv: list[str], stub: str) -> set[str]:
 
 
 def test_wapipe_ingress_loads_no_worker_sandbox_or_cli_library() -> None:
-    loaded = loaded_by(["ingress"], "ingress.app.run")
-    assert "ingress.app" in loaded  # the stub ran where the service would
+    loaded = loaded_by(["ingress"], "wapipe.ingress.app.run")
+    assert "wapipe.ingress.app" in loaded  # the stub ran where the service would
     heavy = {m for m in loaded if m.split(".")[0] in {"workers", "sandbox", *CLI_ONLY - {"cli"}}}
     assert heavy == set()
-    assert {"cli.output", "cli.local.up", "sqlalchemy"} & loaded == set()
+    assert {"wapipe.cli.output", "wapipe.cli.local.up", "sqlalchemy"} & loaded == set()
 
 
 def test_wapipe_worker_loads_no_ingress_sandbox_or_cli_library() -> None:
-    loaded = loaded_by(["worker", "status"], "workers.main.run")
-    assert "workers.status" in loaded
+    loaded = loaded_by(["worker", "status"], "wapipe.workers.main.run")
+    assert "wapipe.workers.status" in loaded
     heavy = {m for m in loaded if m.split(".")[0] in {"ingress", "sandbox", *CLI_ONLY - {"cli"}}}
     assert heavy == set()
-    assert "cli.output" not in loaded
+    assert "wapipe.cli.output" not in loaded

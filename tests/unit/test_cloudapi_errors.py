@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from shared.cloudapi.errors import (
+from tests.helpers import cloudapi_dir
+from wapipe.shared.cloudapi.errors import (
     AuthError,
     CloudApiError,
     Kind,
@@ -19,7 +20,6 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
-from tests.helpers import cloudapi_dir
 
 CLASSES = {"auth": Kind.AUTH, "permanent": Kind.PERMANENT, "rate": Kind.RATE_LIMITED}
 CLASSES["transient"] = Kind.TRANSIENT
@@ -146,7 +146,7 @@ def test_a_timeout_is_transient() -> None:
 
 
 def test_a_media_look_up_with_its_size_as_a_string_is_read() -> None:
-    from shared.cloudapi.client import MediaInfo, _media_decoder
+    from wapipe.shared.cloudapi.client import MediaInfo, _media_decoder
 
     body = b'{"id": "1", "url": "https://x", "file_size": "12345", "sha256": "ab"}'
     info: MediaInfo = _media_decoder.decode(body)

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from ingress.deadlines import Deadlines
+from wapipe.ingress.deadlines import Deadlines
 
 
 async def guarded(deadlines: Deadlines, waited: asyncio.Future[None]) -> str:

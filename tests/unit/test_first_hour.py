@@ -10,13 +10,13 @@ import aiormq
 import msgspec
 import pytest
 
-from cli.errors import UNREACHABLE, explain
-from cli.history import conversation_line
-from cli.history import summary as said
-from cli.local.demo import Step, transcript
-from cli.local.up import EXAMPLE_HANDLER, LOCAL_DEFAULTS, Sandbox, local_env, plan, summary
-from shared.settings import Settings, SettingsError, broker_urls, from_env
-from shared.storage.messages import ConversationLine
+from wapipe.cli.errors import UNREACHABLE, explain
+from wapipe.cli.history import conversation_line
+from wapipe.cli.history import summary as said
+from wapipe.cli.local.demo import Step, transcript
+from wapipe.cli.local.up import EXAMPLE_HANDLER, LOCAL_DEFAULTS, Sandbox, local_env, plan, summary
+from wapipe.shared.settings import Settings, SettingsError, broker_urls, from_env
+from wapipe.shared.storage.messages import ConversationLine
 
 SANDBOX = Sandbox("118765000000000002", "15550101234", "16315551181")
 PORTS = {
@@ -155,7 +155,7 @@ def test_wapipe_up_plans_the_sandbox_its_number_and_the_example_bot_when_nothing
     assert env["WAPIPE_PHONE_NUMBER_ID"] == "118765000000000002"
     assert env["WAPIPE_MESSAGE_HANDLERS"] == EXAMPLE_HANDLER
     assert env["WAPIPE_SENDER_FILES_DIR"] == "/here"
-    assert env["WAPIPE_FLOW_HANDLERS"] == "examples.booking_flow:handle"
+    assert env["WAPIPE_FLOW_HANDLERS"] == "wapipe.examples.booking_flow:handle"
     assert env["WAPIPE_FLOWS_PRIVATE_KEY_FILE"] == "var/flows/private.pem"
     assert env["WAPIPE_ACCESS_TOKEN"] == "mine"
     assert "WAPIPE_ACCESS_TOKEN" not in defaulted
@@ -188,9 +188,9 @@ def test_wapipe_up_against_meta_runs_no_sandbox_and_no_example_bot() -> None:
 
 
 def test_an_accepted_jobs_outbound_row_keeps_its_type_and_body() -> None:
-    from examples.echo_bot import menu
-    from shared.schemas.jobs import SendJob
-    from shared.storage.messages import outbound_row
+    from wapipe.examples.echo_bot import menu
+    from wapipe.shared.schemas.jobs import SendJob
+    from wapipe.shared.storage.messages import outbound_row
 
     job = SendJob(idempotency_key="k", phone_number_id="1187", to="+1 631 555 1181", message=menu())
     row = outbound_row(job, "wamid.M", "16315551181", 1700000000.5)

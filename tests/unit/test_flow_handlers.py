@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from shared.flows.protocol import (
+from wapipe.shared.flows.protocol import (
     CloseFlow,
     FlowAnswer,
     FlowRequest,
     FlowTokenInvalid,
     NextScreen,
 )
-from shared.settings import SettingsError
-from workers.flows import answer, load_flow_handlers, where
+from wapipe.shared.settings import SettingsError
+from wapipe.workers.flows import answer, load_flow_handlers, where
 
 
 async def mine(request: FlowRequest) -> FlowAnswer | None:
@@ -61,11 +61,11 @@ async def test_nobody_claims_an_unknown_token_but_an_error_notification_is_ackno
 
 
 def test_handlers_are_loaded_by_name_with_a_clear_error() -> None:
-    assert load_flow_handlers(["examples.booking_flow:handle"])
+    assert load_flow_handlers(["wapipe.examples.booking_flow:handle"])
     with pytest.raises(SettingsError, match="WAPIPE_FLOW_HANDLERS: cannot load 'nope:x'"):
         load_flow_handlers(["nope:x"])
     with pytest.raises(SettingsError, match="is not an async function"):
-        load_flow_handlers(["workers.flows:where"])
+        load_flow_handlers(["wapipe.workers.flows:where"])
 
 
 def test_a_handler_failure_is_logged_by_place_not_message() -> None:

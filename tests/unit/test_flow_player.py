@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sandbox.flow_player import footer_action, play, resolve
-from shared.flows.flow_json import problems
+from wapipe.sandbox.flow_player import footer_action, play, resolve
+from wapipe.shared.flows.flow_json import problems
 
 BOOKING = json.loads(Path("examples/booking_flow.json").read_text())
 

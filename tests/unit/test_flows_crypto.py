@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pywa.utils import default_flow_request_decryptor, default_flow_response_encryptor
 
-from shared.flows import crypto, keys
-from shared.flows.crypto import DecryptionFailed, EncryptedRequest
+from wapipe.shared.flows import crypto, keys
+from wapipe.shared.flows.crypto import DecryptionFailed, EncryptedRequest
 
 REQUEST = {"version": "3.0", "action": "INIT", "flow_token": "booking:1", "data": {"a": "é"}}
 

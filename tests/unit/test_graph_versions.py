@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from shared.cloudapi.versions import DEFAULT_GRAPH_VERSION, VERSIONS, availability
-from shared.settings import Settings
+from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION, VERSIONS, availability
+from wapipe.shared.settings import Settings
 
 TODAY = date(2026, 12, 4)
 

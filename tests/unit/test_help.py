@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cli import main as wapipe
+from wapipe.cli import main as wapipe
 
 
 def parsers(

@@ -10,10 +10,11 @@ import jsonschema
 import msgspec
 import pytest
 
-from cli.errors import USAGE, CommandError
-from cli.send import run_send
-from shared.schemas.export import ROOT
-from shared.schemas.jobs import (
+from tests.unit.test_send_cli import parse, sent
+from wapipe.cli.errors import USAGE, CommandError
+from wapipe.cli.send import run_send
+from wapipe.shared.schemas.export import ROOT
+from wapipe.shared.schemas.jobs import (
     SendJob,
     api_message,
     customer_of,
@@ -21,9 +22,8 @@ from shared.schemas.jobs import (
     job_decoder,
     text_message,
 )
-from shared.settings import Settings
-from tests.unit.test_send_cli import parse, sent
-from workers.sender.held import recipient_of
+from wapipe.shared.settings import Settings
+from wapipe.workers.sender.held import recipient_of
 
 BSUID = "US.13491208655302741918"
 PARENT = "US.ENT.11815799212886844830"

@@ -11,9 +11,10 @@ import jsonschema
 import msgspec
 import pytest
 
-from shared.schemas.content import Image, Text
-from shared.schemas.export import ROOT
-from shared.schemas.jobs import (
+from tests.send_examples import LINK, MEDIA_KINDS, every_kind, media_message, reaction
+from wapipe.shared.schemas.content import Image, Text
+from wapipe.shared.schemas.export import ROOT
+from wapipe.shared.schemas.jobs import (
     ImageMessage,
     LocalFile,
     MarkReadJob,
@@ -27,7 +28,6 @@ from shared.schemas.jobs import (
     message_type,
     text_message,
 )
-from tests.send_examples import LINK, MEDIA_KINDS, every_kind, media_message, reaction
 
 NUMBER = "109876000001"
 TO = "16315551181"

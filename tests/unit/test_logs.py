@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from shared.logs import JsonFormatter, Throttle
+from wapipe.shared.logs import JsonFormatter, Throttle
 
 
 def test_json_formatter_writes_one_object_with_the_extra_fields() -> None:

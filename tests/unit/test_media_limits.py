@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.media_limits import KIB, MIB, check_media, is_animated_webp, kind_of
-from shared.schemas.jobs import job_decoder
-from workers.sender.send import refusal
+from wapipe.shared.media_limits import KIB, MIB, check_media, is_animated_webp, kind_of
+from wapipe.shared.schemas.jobs import job_decoder
+from wapipe.workers.sender.send import refusal
 
 ANIMATED_WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x02" + bytes(12)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from ingress.metrics import IngressMetrics
+from wapipe.ingress.metrics import IngressMetrics
 
 
 def test_counts_and_histogram_in_prometheus_text() -> None:

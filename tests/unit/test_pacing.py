@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from sandbox.limits import Throughput as MetaWindow
-from workers.pacing import PAIR_BACKOFF_S, PairRate, Throughput, backoff_s
+from wapipe.sandbox.limits import Throughput as MetaWindow
+from wapipe.workers.pacing import PAIR_BACKOFF_S, PairRate, Throughput, backoff_s
 
 
 def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answer() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared import topology
-from workers.sender.parking import ATTEMPTS_HEADER, ORDER_HEADER, place_in_line, wait_queue
+from wapipe.shared import topology
+from wapipe.workers.sender.parking import ATTEMPTS_HEADER, ORDER_HEADER, place_in_line, wait_queue
 
 WAIT_QUEUE = topology.WAIT_QUEUES[0].name
 

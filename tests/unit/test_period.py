@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from cli.errors import USAGE, CommandError
-from cli.period import Period, period
+from wapipe.cli.errors import USAGE, CommandError
+from wapipe.cli.period import Period, period
 
 TODAY = date(2026, 12, 4)
 

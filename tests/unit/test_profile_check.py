@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cli.numbers.run import SenderState, parse_sender
-from cli.profile.check import problems
+from wapipe.cli.numbers.run import SenderState, parse_sender
+from wapipe.cli.profile.check import problems
 
 
 def test_a_good_update_has_no_problem() -> None:

@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.progress import FAILED, Failure, Progress, advance
+from wapipe.workers.progress import FAILED, Failure, Progress, advance
 
 WINDOW = Failure(131047, "Re-engagement message")
 

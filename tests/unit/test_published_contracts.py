@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared import topology
-from shared.schemas.export import ASYNCAPI_FILE, ROOT, generated
+from wapipe.shared import topology
+from wapipe.shared.schemas.export import ASYNCAPI_FILE, ROOT, generated
 
 REGENERATE = "run `python -m shared.schemas.export` (or `make schemas`) and commit the result"
 

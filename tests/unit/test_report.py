@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cli.report.figures import build, percentile
-from shared.storage.report import StatusFact
+from wapipe.cli.report.figures import build, percentile
+from wapipe.shared.storage.report import StatusFact
 
 
 def test_nearest_rank_percentiles() -> None:

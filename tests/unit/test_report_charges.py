@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.report.charges import PriceTableError, load_price_table, parse_price_table
-from cli.report.figures import build
-from shared.storage.report import StatusFact
+from wapipe.cli.report.charges import PriceTableError, load_price_table, parse_price_table
+from wapipe.cli.report.figures import build
+from wapipe.shared.storage.report import StatusFact
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "prices.toml"
 DAY = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())  # per-message pricing

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.retry import DeadLetter, Reject, Retry, RetryPolicy, TryAgain, after_failure
+from wapipe.workers.retry import DeadLetter, Reject, Retry, RetryPolicy, TryAgain, after_failure
 
 POLICY = RetryPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=4.0)
 

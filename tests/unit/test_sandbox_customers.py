@@ -15,15 +15,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from sandbox.customers import (
+from tests.helpers import cloudapi_dir
+from wapipe.sandbox.customers import (
     INBOUND_KINDS,
     MediaRef,
     inbound_message,
     inbound_value,
 )
-from sandbox.media_files import MEDIA_KINDS, MediaFile, sample_media
-from shared.schemas.webhook import Message, MessagesValue, decode_value
-from tests.helpers import cloudapi_dir
+from wapipe.sandbox.media_files import MEDIA_KINDS, MediaFile, sample_media
+from wapipe.shared.schemas.webhook import Message, MessagesValue, decode_value
 
 SENDER = "16315551181"
 WAMID = "wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTg0SANDBOXMDAwMDEA"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.limits import PairRate, Throughput, admit_send
+from wapipe.sandbox.limits import PairRate, Throughput, admit_send
 
 
 def test_the_81st_message_in_one_second_is_refused_at_80_per_second() -> None:

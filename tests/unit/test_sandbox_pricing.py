@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.pricing import Price, Send, opens_entry_point, price
+from wapipe.sandbox.pricing import Price, Send, opens_entry_point, price
 
 US_BUSINESS = "15550101234"
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.errors import GraphError
-from sandbox.templates import TemplateSpec, template_spec
-from sandbox.validation import ReadRequest, SendRequest, parse_messages_request
+from wapipe.sandbox.errors import GraphError
+from wapipe.sandbox.templates import TemplateSpec, template_spec
+from wapipe.sandbox.validation import ReadRequest, SendRequest, parse_messages_request
 
 WAMID = "wamid.HBgLMTYzMTU1NTExODEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cli import localsandbox
-from cli.errors import UNREACHABLE, USAGE, CommandError
-from cli.send import InvalidJob, build_job, register, run_send
-from shared.schemas.jobs import MarkReadJob, SendJob, api_message
-from shared.settings import Settings
+from wapipe.cli import localsandbox
+from wapipe.cli.errors import UNREACHABLE, USAGE, CommandError
+from wapipe.cli.send import InvalidJob, build_job, register, run_send
+from wapipe.shared.schemas.jobs import MarkReadJob, SendJob, api_message
+from wapipe.shared.settings import Settings
 
 NUMBER = "109876000001"
 SETTINGS = Settings()

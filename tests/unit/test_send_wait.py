@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from cli.send_wait import Watch
+from wapipe.cli.send_wait import Watch
 
 KEY, WAMID = "job-1", "wamid.A"
 

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared import topology
-from shared.schemas.jobs import SendJob, text_message
 from tests.helpers import wait_until
-from workers.pacing import PairRate, Throughput
-from workers.sender.held import Pending
-from workers.sender.lane import Again, Go, Lane
-from workers.sender.parking import PARK_AFTER_S
-from workers.sender.slots import Turn
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import SendJob, text_message
+from wapipe.workers.pacing import PairRate, Throughput
+from wapipe.workers.sender.held import Pending
+from wapipe.workers.sender.lane import Again, Go, Lane
+from wapipe.workers.sender.parking import PARK_AFTER_S
+from wapipe.workers.sender.slots import Turn
 
 NUMBER = "109876000000001"
 

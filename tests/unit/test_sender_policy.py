@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.cloudapi.errors import (
+from wapipe.shared.cloudapi.errors import (
     RANGES,
     TABLE,
     CloudApiError,
@@ -16,8 +16,8 @@ from shared.cloudapi.errors import (
     error_from_response,
     error_without_code,
 )
-from shared.schemas.jobs import MarkReadJob, SendJob, text_message
-from workers.sender.policy import (
+from wapipe.shared.schemas.jobs import MarkReadJob, SendJob, text_message
+from wapipe.workers.sender.policy import (
     ACCOUNT_PAUSE_MAX_S,
     AUTH_PAUSE_MAX_S,
     DAY_LIMIT_DELAY_S,

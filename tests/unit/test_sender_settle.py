@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.storage import send_jobs
-from shared.storage.send_jobs import Evidence, JobRecord
-from workers.sender.settle import settlement
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.send_jobs import Evidence, JobRecord
+from wapipe.workers.sender.settle import settlement
 
 SETTLE_S = 600.0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings, SettingsError, from_env, require
+from wapipe.shared.settings import Settings, SettingsError, from_env, require
 
 
 def test_defaults_need_no_environment() -> None:

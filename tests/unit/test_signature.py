@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from shared.signature import is_valid, parse, sign
+from wapipe.shared.signature import is_valid, parse, sign
 
 BODY = b'{"object":"whatsapp_business_account","entry":[{"caption":"caf\\u00e9 \\/ x"}]}'
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pamqp import commands, frame, header
 
-from ingress.split import (
+from tests.helpers import cloudapi_dir
+from wapipe.ingress.split import (
     MAX_EVENTS_PER_BODY,
     Event,
     NotAWebhook,
@@ -19,9 +20,8 @@ from ingress.split import (
     routing_token,
     split_body,
 )
-from shared import amqp, topology
-from shared.schemas.events import Header, event_decoder
-from tests.helpers import cloudapi_dir
+from wapipe.shared import amqp, topology
+from wapipe.shared.schemas.events import Header, event_decoder
 
 RECEIVED_AT = 1_795_000_000.25
 

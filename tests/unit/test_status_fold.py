@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingress.split import split_body
 from tests.helpers import status_webhook
-from workers.retry import Reject
-from workers.status import StatusEvent, decode, fold
+from wapipe.ingress.split import split_body
+from wapipe.workers.retry import Reject
+from wapipe.workers.status import StatusEvent, decode, fold
 
 KNOWN = ("sent", "delivered", "read", "failed")
 

@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from workers.storage import is_outage
+from wapipe.workers.storage import is_outage
 
 
 class DriverError(Exception):

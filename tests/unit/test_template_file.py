@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cli.templates.file import TemplateFileError, check, load
+from wapipe.cli.templates.file import TemplateFileError, check, load
 
 HEADER = {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"}
 BODY = {"type": "BODY", "text": "Hi {{1}}, order {{2}}."}

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared.schemas.template import Template
-from shared.template_guard import (
+from wapipe.shared.schemas.template import Template
+from wapipe.shared.template_guard import (
     ParameterCounts,
     StoredTemplate,
     expected_counts,

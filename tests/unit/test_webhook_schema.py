@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared.schemas.webhook import (
+from tests.helpers import cloudapi_dir
+from wapipe.shared.schemas.webhook import (
     FIELD_VALUE_TYPES,
     Envelope,
     Message,
@@ -18,7 +19,7 @@ from shared.schemas.webhook import (
     decode_envelope,
     decode_value,
 )
-from shared.schemas.webhook_fields import (
+from wapipe.shared.schemas.webhook_fields import (
     AccountReviewUpdate,
     AccountUpdate,
     PhoneNumberQualityUpdate,
@@ -27,7 +28,6 @@ from shared.schemas.webhook_fields import (
     TemplateStatusUpdate,
     UserPreferencesValue,
 )
-from tests.helpers import cloudapi_dir
 
 
 def webhooks_dir() -> Path:

@@ -54,7 +54,7 @@ writes another's state; imports run one way, down this list but for service and 
     metrics   the sender's own
 """
 
-from workers.sender.parking import PARK_AFTER_S
-from workers.sender.service import KIND
+from wapipe.workers.sender.parking import PARK_AFTER_S
+from wapipe.workers.sender.service import KIND
 
 __all__ = ["KIND", "PARK_AFTER_S"]

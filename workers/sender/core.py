@@ -17,19 +17,19 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.amqp import EventPublisher
-from shared.cloudapi.client import CloudApi
-from shared.settings import Settings, number_rates
-from workers.pacing import PairRate, Throughput
-from workers.runtime import SHUTDOWN_STEP_S
-from workers.sender.held import Holding, Parking
-from workers.sender.intake import Intake
-from workers.sender.journal import Journal
-from workers.sender.lane import Go, Lane
-from workers.sender.metrics import SenderMetrics
-from workers.sender.parking import Parker
-from workers.sender.send import Rules, Sending
-from workers.sender.templates import Templates
+from wapipe.shared.amqp import EventPublisher
+from wapipe.shared.cloudapi.client import CloudApi
+from wapipe.shared.settings import Settings, number_rates
+from wapipe.workers.pacing import PairRate, Throughput
+from wapipe.workers.runtime import SHUTDOWN_STEP_S
+from wapipe.workers.sender.held import Holding, Parking
+from wapipe.workers.sender.intake import Intake
+from wapipe.workers.sender.journal import Journal
+from wapipe.workers.sender.lane import Go, Lane
+from wapipe.workers.sender.metrics import SenderMetrics
+from wapipe.workers.sender.parking import Parker
+from wapipe.workers.sender.send import Rules, Sending
+from wapipe.workers.sender.templates import Templates
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ from typing import Final
 
 import msgspec
 
-from shared import topology
-from shared.amqp import Outgoing
-from shared.cloudapi.client import SentMessage
-from shared.cloudapi.errors import CloudApiError
-from shared.schemas import outbound
-from shared.schemas.jobs import Job, SendJob, job_decoder
-from shared.schemas.outbound import OutboundAccepted, OutboundFailed, Stage
-from shared.storage import send_jobs
-from shared.storage.send_jobs import JobRecord
+from wapipe.shared import topology
+from wapipe.shared.amqp import Outgoing
+from wapipe.shared.cloudapi.client import SentMessage
+from wapipe.shared.cloudapi.errors import CloudApiError
+from wapipe.shared.schemas import outbound
+from wapipe.shared.schemas.jobs import Job, SendJob, job_decoder
+from wapipe.shared.schemas.outbound import OutboundAccepted, OutboundFailed, Stage
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.send_jobs import JobRecord
 
 CALLBACK_MAX: Final = 512  # biz_opaque_callback_data's limit
 MARKER: Final = "wapipe:"

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Gauge
 
-from shared import topology
-from shared.schemas.jobs import Job, SendJob, customer_of
-from workers import runtime
+from wapipe.shared import topology
+from wapipe.shared.schemas.jobs import Job, SendJob, customer_of
+from wapipe.workers import runtime
 
 
 def recipient_of(job: Job) -> str:

@@ -19,18 +19,18 @@ from typing import Final
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared import topology
-from shared.amqp import EventPublisher, Outgoing
-from shared.schemas.jobs import Job, SendJob, job_decoder, routing_key
-from shared.storage import send_jobs
-from shared.storage.send_jobs import JobRecord, NewJob
-from workers import runtime
-from workers.sender import parking
-from workers.sender.events import callback_data, event_of_record, failed_event, outgoing
-from workers.sender.held import Holding, Pending, recipient_of
-from workers.sender.journal import Journal
-from workers.sender.lane import Lane
-from workers.sender.metrics import SenderMetrics
+from wapipe.shared import topology
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.schemas.jobs import Job, SendJob, job_decoder, routing_key
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.send_jobs import JobRecord, NewJob
+from wapipe.workers import runtime
+from wapipe.workers.sender import parking
+from wapipe.workers.sender.events import callback_data, event_of_record, failed_event, outgoing
+from wapipe.workers.sender.held import Holding, Pending, recipient_of
+from wapipe.workers.sender.journal import Journal
+from wapipe.workers.sender.lane import Lane
+from wapipe.workers.sender.metrics import SenderMetrics
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from typing import Any, Final, TypeVar
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.logs import Throttle
-from shared.storage import messages, send_jobs
-from shared.storage.messages import OutboundRow
-from shared.storage.send_jobs import Change, JobRecord, NewJob
-from workers.retry import Unavailable
-from workers.storage import transaction
+from wapipe.shared.logs import Throttle
+from wapipe.shared.storage import messages, send_jobs
+from wapipe.shared.storage.messages import OutboundRow
+from wapipe.shared.storage.send_jobs import Change, JobRecord, NewJob
+from wapipe.workers.retry import Unavailable
+from wapipe.workers.storage import transaction
 
 log = logging.getLogger(__name__)
 

@@ -42,11 +42,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared import topology
-from workers.pacing import PairRate, Throughput
-from workers.sender.held import Parking, Pending
-from workers.sender.parking import AWAY_S, PARK_AFTER_S, PARKED_OVERDUE_S, wait_queue
-from workers.sender.slots import Clock, Slots, Turn
+from wapipe.shared import topology
+from wapipe.workers.pacing import PairRate, Throughput
+from wapipe.workers.sender.held import Parking, Pending
+from wapipe.workers.sender.parking import AWAY_S, PARK_AFTER_S, PARKED_OVERDUE_S, wait_queue
+from wapipe.workers.sender.slots import Clock, Slots, Turn
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from workers.metrics import WorkerMetrics
+from wapipe.workers.metrics import WorkerMetrics
 
 
 class SenderMetrics(WorkerMetrics):

@@ -17,11 +17,11 @@ from typing import Any, Final, Protocol
 
 from prometheus_client import Counter
 
-from shared import topology
-from shared.amqp import EventPublisher, Outgoing
-from shared.schemas.jobs import routing_key
-from workers import runtime
-from workers.sender.held import Holding, Parking, Pending
+from wapipe.shared import topology
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.schemas.jobs import routing_key
+from wapipe.workers import runtime
+from wapipe.workers.sender.held import Holding, Parking, Pending
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shared.cloudapi.errors import (
+from wapipe.shared.cloudapi.errors import (
     AuthError,
     CloudApiError,
     OutcomeUnknown,
@@ -30,9 +30,9 @@ from shared.cloudapi.errors import (
     RateLimited,
     Scope,
 )
-from shared.schemas.jobs import Job, MarkReadJob
-from workers.pacing import backoff_s
-from workers.sender.events import title
+from wapipe.shared.schemas.jobs import Job, MarkReadJob
+from wapipe.workers.pacing import backoff_s
+from wapipe.workers.sender.events import title
 
 ACCOUNT_PAUSE_MAX_S: Final = 300.0  # the longest pause after app or WABA rate limits (4, 80007)
 AUTH_PAUSE_MAX_S: Final = 900.0  # a token refused again and again: the pause doubles up to this

@@ -22,27 +22,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.amqp import EventPublisher
-from shared.cloudapi.client import CloudApi, SentMessage
-from shared.cloudapi.errors import CloudApiError, Scope
-from shared.media_limits import check_media, is_animated_webp
-from shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_file
-from shared.schemas.outbound import Stage
-from shared.storage import send_jobs
-from shared.storage.messages import outbound_row
-from workers.sender import policy
-from workers.sender.events import (
+from wapipe.shared.amqp import EventPublisher
+from wapipe.shared.cloudapi.client import CloudApi, SentMessage
+from wapipe.shared.cloudapi.errors import CloudApiError, Scope
+from wapipe.shared.media_limits import check_media, is_animated_webp
+from wapipe.shared.schemas.jobs import Job, MarkReadJob, SendJob, api_message, local_file
+from wapipe.shared.schemas.outbound import Stage
+from wapipe.shared.storage import send_jobs
+from wapipe.shared.storage.messages import outbound_row
+from wapipe.workers.sender import policy
+from wapipe.workers.sender.events import (
     accepted_event,
     callback_data,
     event_of_record,
     failed_event,
     outgoing,
 )
-from workers.sender.held import Holding, Pending
-from workers.sender.journal import Journal
-from workers.sender.lane import Again, Lane
-from workers.sender.metrics import SenderMetrics
-from workers.sender.slots import Turn
+from wapipe.workers.sender.held import Holding, Pending
+from wapipe.workers.sender.journal import Journal
+from wapipe.workers.sender.lane import Again, Lane
+from wapipe.workers.sender.metrics import SenderMetrics
+from wapipe.workers.sender.slots import Turn
 
 log = logging.getLogger(__name__)
 

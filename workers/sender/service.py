@@ -20,15 +20,15 @@ from typing import Final
 
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
-from shared import topology
-from shared.cloudapi.client import CloudApi, GraphConfig
-from shared.settings import Settings
-from workers.main import WorkerKind, batching, retry_policy, worker_process
-from workers.runtime import SHUTDOWN_STEP_S, Consumer
-from workers.sender.core import TEND_EVERY_S, Sender, SenderFailed
-from workers.sender.intake import Intake
-from workers.sender.metrics import SenderMetrics
-from workers.sender.settle import FailedStatuses, Settler
+from wapipe.shared import topology
+from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
+from wapipe.shared.settings import Settings
+from wapipe.workers.main import WorkerKind, batching, retry_policy, worker_process
+from wapipe.workers.runtime import SHUTDOWN_STEP_S, Consumer
+from wapipe.workers.sender.core import TEND_EVERY_S, Sender, SenderFailed
+from wapipe.workers.sender.intake import Intake
+from wapipe.workers.sender.metrics import SenderMetrics
+from wapipe.workers.sender.settle import FailedStatuses, Settler
 
 log = logging.getLogger(__name__)
 

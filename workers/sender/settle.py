@@ -21,19 +21,19 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.amqp import EventPublisher, Outgoing
-from shared.schemas.events import event_decoder
-from shared.schemas.jobs import SendJob, job_decoder
-from shared.schemas.outbound import OutboundFailed
-from shared.schemas.webhook import Status
-from shared.settings import Settings
-from shared.storage import messages, send_jobs
-from shared.storage.messages import outbound_row
-from shared.storage.send_jobs import Change, Evidence, JobRecord
-from workers.retry import Reject
-from workers.runtime import Outcome
-from workers.sender.events import event_of_record, outgoing
-from workers.storage import transaction
+from wapipe.shared.amqp import EventPublisher, Outgoing
+from wapipe.shared.schemas.events import event_decoder
+from wapipe.shared.schemas.jobs import SendJob, job_decoder
+from wapipe.shared.schemas.outbound import OutboundFailed
+from wapipe.shared.schemas.webhook import Status
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import messages, send_jobs
+from wapipe.shared.storage.messages import outbound_row
+from wapipe.shared.storage.send_jobs import Change, Evidence, JobRecord
+from wapipe.workers.retry import Reject
+from wapipe.workers.runtime import Outcome
+from wapipe.workers.sender.events import event_of_record, outgoing
+from wapipe.workers.storage import transaction
 
 log = logging.getLogger(__name__)
 

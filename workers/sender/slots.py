@@ -19,7 +19,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from workers.pacing import Throughput
+from wapipe.workers.pacing import Throughput
 
 Clock = Callable[[], float]
 

@@ -14,11 +14,11 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.schemas.jobs import Job, SendJob, TemplateMessage
-from shared.schemas.outbound import Stage
-from shared.storage.templates import stored_template
-from shared.template_guard import StoredTemplate, refusal
-from workers.sender.journal import until_stored
+from wapipe.shared.schemas.jobs import Job, SendJob, TemplateMessage
+from wapipe.shared.schemas.outbound import Stage
+from wapipe.shared.storage.templates import stored_template
+from wapipe.shared.template_guard import StoredTemplate, refusal
+from wapipe.workers.sender.journal import until_stored
 
 FRESH_S: Final = 10.0  # a template approved or paused meanwhile is seen this much later
 

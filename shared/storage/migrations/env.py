@@ -5,7 +5,7 @@ Offline SQL scripts (``alembic upgrade --sql``) are not supported: run ``wapipe 
 
 from alembic import context
 
-from shared.storage.schema import metadata
+from wapipe.shared.storage.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ingress import flows
-from shared.flows import keys
-from shared.settings import Settings
 from tests.conftest import IngressClient, start_ingress, with_settings
 from tests.helpers import wait_until
 from tests.integration.flows_support import DEADLINE_S, HANDLERS, private_key
 from tests.integration.worker_support import running_worker
-from workers.flows import KIND
+from wapipe.ingress import flows
+from wapipe.shared.flows import keys
+from wapipe.shared.settings import Settings
+from wapipe.workers.flows import KIND
 
 
 @pytest.fixture

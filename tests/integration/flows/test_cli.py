@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandbox.keys import WORLD
-from shared.flows import keys
 from tests.integration.account_support import environment, wapipe
 from tests.integration.sandbox_support import SandboxClient
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.flows import keys
 
 
 def number_of(sandbox: SandboxClient) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from shared.flows import crypto, keys
-from shared.settings import Settings
 from tests.conftest import IngressClient, start_ingress, with_settings
 from tests.integration.flows_support import call, post_sealed, private_key
+from wapipe.shared.flows import crypto, keys
+from wapipe.shared.settings import Settings
 
 
 def exchange(screen: str, token: str = "booking:1", **data: Any) -> dict[str, Any]:

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import Settings
-from shared.storage import schema
-from shared.storage.database import open_database
 from tests.conftest import IngressClient, with_settings
 from tests.helpers import WABA_ID, wait_until
 from tests.integration.worker_support import post_webhook, running_worker
-from workers import account
+from wapipe.shared.settings import Settings
+from wapipe.shared.storage import schema
+from wapipe.shared.storage.database import open_database
+from wapipe.workers import account
 
 STATUS_CHANGE = {
     "event": "FLOW_STATUS_CHANGE",

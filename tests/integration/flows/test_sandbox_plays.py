@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from sandbox.keys import WORLD
-from shared.flows import keys
 from tests.conftest import SECRETS, IngressClient
 from tests.helpers import wait_until
 from tests.integration.account_support import environment, wapipe
 from tests.integration.flows_support import private_key
 from tests.integration.sandbox_support import CUSTOMER, Receiver, SandboxClient, start_sandbox
+from wapipe.sandbox.keys import WORLD
+from wapipe.shared.flows import keys
 
 BOOKING = Path("examples/booking_flow.json")
 ANSWERS = {
