@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from wapipe.sandbox import errors
+from wapipe.sandbox import errors, flows
 from wapipe.sandbox.json_checks import json_body, object_at
 from wapipe.sandbox.keys import SENDER, WORLD
 from wapipe.sandbox.state import Template
@@ -65,7 +65,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/{version}/{waba_id}/message_templates", list_templates),
         web.post("/{version}/{waba_id}/message_templates", create_template),
         web.delete("/{version}/{waba_id}/message_templates", delete_templates),
-        web.post("/{version}/{template_id}", edit_template),
+        web.post("/{version}/{node_id}", update_node),
         web.get("/{version}/{phone_number_id}/whatsapp_business_profile", read_profile),
         web.post("/{version}/{phone_number_id}/whatsapp_business_profile", update_profile),
     ]
@@ -184,14 +184,23 @@ def review(app: web.Application, template_id: str, status: str, reason: str) -> 
     return True
 
 
-async def edit_template(request: web.Request) -> web.Response:
+async def update_node(request: web.Request) -> web.Response:
+    """``POST /{node-id}``: a flow's update or a template's edit (one route for both, as
+    aiohttp answers with the first route that matches)."""
+    node_id = request.match_info["node_id"]
+    if node_id in request.app[WORLD].flows:
+        return await flows.update_flow(request, node_id)
+    return await edit_template(request, node_id)
+
+
+async def edit_template(request: web.Request, template_id: str) -> web.Response:
     """``POST /{template-id}``: new components or category, as Meta allows
     (sandbox/template_rules.py); the template goes back to review, and the components update
     webhook tells of the new text."""
     world = request.app[WORLD]
-    template = world.template_records.get(request.match_info["template_id"])
+    template = world.template_records.get(template_id)
     if template is None:
-        raise errors.unknown_object(request.match_info["template_id"])
+        raise errors.unknown_object(template_id)
     changes = await _json_object(request)
     now = world.clock.now()
     check_edit(template.status, template.created["category"], template.edits_at, changes, now)

@@ -6,7 +6,7 @@
     POST   /{version}/{waba-id}/flows          name, categories, flow_json?, endpoint_uri?, publish?
     GET    /{version}/{waba-id}/flows
     GET    /{version}/{flow-id}                 (through graph.read_node)
-    POST   /{version}/{flow-id}                 name, categories, endpoint_uri (drafts)
+    POST   /{version}/{flow-id}                 (through business.update_node) a draft's details
     POST   /{version}/{flow-id}/assets          multipart file (FLOW_JSON) (drafts)
     POST   /{version}/{flow-id}/publish         a draft without validation errors
     POST   /{version}/{flow-id}/deprecate       a published flow
@@ -77,7 +77,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/{version}/{flow_id}/assets", upload_flow_json),
         web.post("/{version}/{flow_id}/publish", publish_flow),
         web.post("/{version}/{flow_id}/deprecate", deprecate_flow),
-        web.post("/{version}/{flow_id}", update_flow),
     ]
 
 
@@ -177,8 +176,9 @@ def _draft(world: World, flow_id: str) -> FlowRecord:
     return record
 
 
-async def update_flow(request: web.Request) -> web.Response:
-    record = _draft(request.app[WORLD], request.match_info["flow_id"])
+async def update_flow(request: web.Request, flow_id: str) -> web.Response:
+    """``POST /{flow-id}`` (routed by sandbox/business.py's ``update_node``): a draft's details."""
+    record = _draft(request.app[WORLD], flow_id)
     fields = await _fields(request)
     record.name = str(fields.get("name") or record.name)
     record.endpoint_uri = str(fields.get("endpoint_uri") or record.endpoint_uri)

@@ -23,14 +23,24 @@ ORDER_TEMPLATE: Final[dict[str, Any]] = {
     "language": "en_US",
     "category": "UTILITY",
     "components": [
-        {"type": "HEADER", "format": "IMAGE"},
-        {"type": "BODY", "text": "Hi {{1}}, your order of {{2}} ships on {{3}}."},
+        # an example for each placeholder and media header (docs/cloudapi/template-rules.md)
+        {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2U="]}},
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your order of {{2}} ships on {{3}}.",
+            "example": {"body_text": [["Ana", "a lamp", "Monday"]]},
+        },
         {"type": "FOOTER", "text": "Thank you"},
         {
             "type": "BUTTONS",
             "buttons": [
                 {"type": "QUICK_REPLY", "text": "Stop updates"},
-                {"type": "URL", "text": "Track", "url": "https://track.example.com/{{1}}"},
+                {
+                    "type": "URL",
+                    "text": "Track",
+                    "url": "https://track.example.com/{{1}}",
+                    "example": ["https://track.example.com/A123"],
+                },
                 {"type": "COPY_CODE", "example": "SAVE10"},
             ],
         },

@@ -204,7 +204,10 @@ def check_ports(services: list[Service], host: str) -> None:
 
 
 def metrics_ports() -> dict[str, int]:
-    return {kind: importlib.import_module(f"workers.{kind}").KIND.metrics_port for kind in WORKERS}
+    return {
+        kind: importlib.import_module(f"wapipe.workers.{kind}").KIND.metrics_port
+        for kind in WORKERS
+    }
 
 
 # --- running -------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ async def command(system: LocalSystem, *args: str, within_s: float = 60.0) -> tu
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         *args,
         env=system.env,
         cwd=system.folder,
@@ -62,7 +62,7 @@ async def wapipe_up(
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "cli",
+            "wapipe",
             "up",
             env=full_env,
             cwd=folder,

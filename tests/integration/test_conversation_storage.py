@@ -77,7 +77,7 @@ async def wapipe(database_url: str, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         *args,
         env={**os.environ, "WAPIPE_DATABASE_URL": database_url},
         stdout=asyncio.subprocess.PIPE,

@@ -285,7 +285,7 @@ async def wapipe(url: str, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         "dlq",
         *args,
         env={**os.environ, "WAPIPE_AMQP_URL": url, "WAPIPE_LOG_FORMAT": "json"},

@@ -40,7 +40,7 @@ async def wapipe(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         *args,
         env={**os.environ, "WAPIPE_LOG_FORMAT": "json", **(env or {})},
         cwd=cwd,
@@ -124,7 +124,7 @@ async def test_a_missing_broker_plugin_says_which_and_how_to_enable_it(vhost_url
     # The broker here has the plugin; a topology naming an exchange type no plugin provides
     # meets the same refusal from the real broker, and is reported the same way.
     script = (
-        "import sys, shared.topology as t, cli.main as wapipe\n"
+        "import sys, wapipe.shared.topology as t, wapipe.cli.main as wapipe\n"
         "t.EXCHANGES = (*t.EXCHANGES, t.Exchange('wa.test', 'x-consistent-hash-v9'))\n"
         "sys.exit(wapipe.main(['topology']))\n"
     )
@@ -183,7 +183,7 @@ async def test_the_demo_without_a_running_system_says_to_start_it(tmp_path: Path
     port = free_port()
     code, lines = await wapipe("demo", "--sandbox-url", f"http://127.0.0.1:{port}", cwd=tmp_path)
     assert (code, lines) == (
-        1,
+        3,  # not reachable (cli/errors.py)
         [
             f"wapipe demo: no sandbox answers at http://127.0.0.1:{port}: start `make up` "
             "(or `wapipe up`) first"

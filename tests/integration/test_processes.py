@@ -31,7 +31,7 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         *args,
         env={**os.environ, **env},
         stderr=asyncio.subprocess.PIPE,
@@ -154,7 +154,7 @@ async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str, tmp_p
         customer = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "cli",
+            "wapipe",
             "sandbox",
             "customer",
             "send",

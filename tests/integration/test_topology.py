@@ -27,7 +27,7 @@ async def test_wapipe_topology_declares_every_queue_and_dead_letter_queue(vhost_
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         "topology",
         env={**os.environ, "WAPIPE_AMQP_URL": vhost_url, "WAPIPE_LOG_FORMAT": "json"},
     )

@@ -17,7 +17,7 @@ async def wapipe(*args: str, amqp_url: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "wapipe",
         *args,
         env={**os.environ, "WAPIPE_AMQP_URL": amqp_url},
         stdout=asyncio.subprocess.PIPE,

@@ -131,7 +131,7 @@ async def test_a_worker_says_clearly_when_the_database_is_unusable(tmp_path: Pat
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "cli",
+            "wapipe",
             "worker",
             "status",
             env=env,

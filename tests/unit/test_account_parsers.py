@@ -15,7 +15,7 @@ def test_the_parsers_offer_every_analytics_kind() -> None:
 
 def test_the_wapipe_command_loads_no_table_chart_or_database_library() -> None:
     code = (
-        "import sys, cli.main; cli.main.build_parser(); "
+        "import sys, wapipe.cli.main as main; main.build_parser(); "
         "print(sorted(m for m in ('rich', 'matplotlib', 'sqlalchemy') if m in sys.modules))"
     )
     loaded = subprocess.run(
