@@ -18,8 +18,6 @@ the others. Log lines name the handler and the outcome, never the request's cont
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import time
 import traceback
@@ -43,7 +41,8 @@ from wapipe.shared.flows.protocol import (
     response_body,
     token_invalid_body,
 )
-from wapipe.shared.settings import Settings, SettingsError
+from wapipe.shared.settings import Settings
+from wapipe.workers.handlers import load_async_functions
 from wapipe.workers.main import WorkerKind, worker_process
 from wapipe.workers.metrics import WorkerMetrics
 
@@ -54,17 +53,8 @@ FlowHandler = Callable[[FlowRequest], Awaitable[FlowAnswer | None]]
 
 
 def load_flow_handlers(names: Sequence[str]) -> list[FlowHandler]:
-    """The functions named "module:function"; a clear error for a name that is none."""
-    handlers = []
-    for name in names:
-        module_name, _, function_name = name.partition(":")
-        try:
-            function = getattr(importlib.import_module(module_name), function_name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise SettingsError(f"WAPIPE_FLOW_HANDLERS: cannot load {name!r}: {exc}") from None
-        if not inspect.iscoroutinefunction(function):
-            raise SettingsError(f"WAPIPE_FLOW_HANDLERS: {name!r} is not an async function")
-        handlers.append(function)
+    """The functions named "module:function" (workers/handlers.py)."""
+    handlers: list[FlowHandler] = load_async_functions(names, "WAPIPE_FLOW_HANDLERS")
     return handlers
 
 

@@ -21,8 +21,6 @@ at the same instant: handlers must tolerate a repeat (``handled.*`` followers dr
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -48,7 +46,6 @@ from wapipe.shared.schemas.jobs import (
 from wapipe.shared.schemas.jobs import Message as OutgoingMessage
 from wapipe.shared.schemas.webhook import Message
 from wapipe.shared.schemas.webhook_base import Contact
-from wapipe.shared.settings import SettingsError
 from wapipe.shared.storage import customers
 from wapipe.shared.storage.messages import (
     ContactRow,
@@ -58,6 +55,7 @@ from wapipe.shared.storage.messages import (
     unhandled,
 )
 from wapipe.shared.storage.schema import bigint
+from wapipe.workers.handlers import load_async_functions
 from wapipe.workers.main import Resources, WorkerKind
 from wapipe.workers.retry import Reject
 from wapipe.workers.runtime import Handler, Outcome
@@ -203,17 +201,8 @@ UserHandler = Callable[[MessageContext], Awaitable[None]]
 
 
 def load_handlers(names: Sequence[str]) -> list[UserHandler]:
-    """The functions named "module:function"; a clear error for a name that is none."""
-    handlers = []
-    for name in names:
-        module_name, _, function_name = name.partition(":")
-        try:
-            function = getattr(importlib.import_module(module_name), function_name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise SettingsError(f"WAPIPE_MESSAGE_HANDLERS: cannot load {name!r}: {exc}") from None
-        if not inspect.iscoroutinefunction(function):
-            raise SettingsError(f"WAPIPE_MESSAGE_HANDLERS: {name!r} is not an async function")
-        handlers.append(function)
+    """The functions named "module:function" (workers/handlers.py)."""
+    handlers: list[UserHandler] = load_async_functions(names, "WAPIPE_MESSAGE_HANDLERS")
     return handlers
 
 
