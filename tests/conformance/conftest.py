@@ -13,17 +13,15 @@ from dataclasses import dataclass
 import heyoo
 import httpx
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from pywa import WhatsApp
 
+from tests.conformance.clients import running_sandbox
 from tests.integration.sandbox_support import (
     CUSTOMER,
     TOKEN,
     Receiver,
     SandboxClient,
     phone_number_id,
-    start_sandbox,
 )
 from wapipe.sandbox.keys import WORLD
 from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
@@ -47,17 +45,10 @@ class Served:
 
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/webhook", receiver.handle)
-    server = TestServer(app)
-    await server.start_server()
-    sandbox = await start_sandbox(str(server.make_url("/webhook")))
-    phone_id = phone_number_id(sandbox)
-    waba_id = sandbox.app[WORLD].businesses[phone_id].waba_id
-    yield Served(sandbox, receiver, phone_id, waba_id)
-    await sandbox.close()
-    await server.close()
+    async with running_sandbox() as running:
+        phone_id = phone_number_id(running.sandbox)
+        waba_id = running.sandbox.app[WORLD].businesses[phone_id].waba_id
+        yield Served(running.sandbox, running.receiver, phone_id, waba_id)
 
 
 @pytest.fixture
