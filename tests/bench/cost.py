@@ -1,7 +1,7 @@
 """The cost table: the whole pipeline at a steady load, each service's CPU per event, anchors by.
 
     make bench-cost      (or: python -m tests.bench.cost [--rate 25] [--duration 60] [--rounds 3]
-                          [--ceiling] [--backend sqlite|postgresql])
+                          [--ceiling] [--backend sqlite|postgresql] [--code DIR --code-label L])
 
 A round: the sandbox (the Cloud API, its customers), the ingress, the status, message and media
 workers and the sender, each its own process as ``wapipe up`` runs them (cli/local/up.py: the
@@ -18,6 +18,10 @@ Then, in the same round, the anchors at the rates the services saw (tests/bench/
 and servers.py): a bare aiohttp server and the straightforward aio-pika handler for the ingress,
 a bare aio-pika consumer for the status and message workers, a bare look-up + download loop for
 the media worker, a bare aiohttp client posting the same sends for the sender.
+
+``--code DIR`` runs another checkout's services (DIR/.venv/bin/wapipe, made with
+``make .venv/bin/wapipe`` there) in every round too, right after this tree's and before the
+anchors: a before/after whose two sides share their anchors and the machine's state.
 
 ``--ceiling`` then raises the rate (x1.5 a step, ``CEILING_STEP_S`` a step, no anchors) until a
 step does not hold: the highest steady rate is the last that held. Medians over the rounds are
@@ -125,11 +129,39 @@ async def summed(
     )
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "wapipe", *args], env={**os.environ, **env})
+@dataclass(frozen=True)
+class Code:
+    """Which checkout's services a pipeline runs: this tree's, or another's (--code)."""
+
+    label: str
+    command: tuple[str, ...] = (sys.executable, "-m", "wapipe")
+    handler: str = EXAMPLE_HANDLER
+
+    @classmethod
+    def checkout(cls, folder: Path, label: str) -> Code:
+        command = folder / ".venv" / "bin" / "wapipe"
+        if not command.exists():
+            raise SystemExit(f"{command} is missing: run `make .venv/bin/wapipe` in {folder}")
+        # Before the wapipe.* namespace (src/wapipe), the examples were a top-level package.
+        namespaced = (folder / "src" / "wapipe").is_dir()
+        handler = EXAMPLE_HANDLER if namespaced else EXAMPLE_HANDLER.removeprefix("wapipe.")
+        return cls(label, (str(command),), handler)
+
+    def start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*self.command, *args], env={**os.environ, **env})
+
+    async def database(self, backend: str, folder: Path) -> str:
+        """A fresh database at this code's schema (its own `wapipe migrate`, as a deploy runs)."""
+        if self.command[0] == sys.executable:
+            return await database(backend, folder)
+        url = await database(backend, folder, migrated=False)
+        migrating = self.start(["migrate"], {"WAPIPE_DATABASE_URL": url})
+        if await asyncio.to_thread(migrating.wait) != 0:
+            raise SystemExit(f"{self.label}: `wapipe migrate` failed")
+        return url
 
 
-async def pipeline(amqp_url: str, database_url: str, folder: Path) -> Pipeline:
+async def pipeline(amqp_url: str, database_url: str, folder: Path, code: Code) -> Pipeline:
     ingress_port, sandbox_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = {
@@ -140,7 +172,7 @@ async def pipeline(amqp_url: str, database_url: str, folder: Path) -> Pipeline:
         "WAPIPE_VERIFY_TOKEN": "bench",
         "WAPIPE_ACCESS_TOKEN": TOKEN,
         "WAPIPE_GRAPH_URL": sandbox_url,
-        "WAPIPE_MESSAGE_HANDLERS": EXAMPLE_HANDLER,
+        "WAPIPE_MESSAGE_HANDLERS": code.handler,
         "WAPIPE_SENDER_RATE_PER_S": "1000",  # the top tier: the load, not the pace, decides
         "WAPIPE_INGRESS_PORT": str(ingress_port),
         "WAPIPE_LOG_LEVEL": "WARNING",
@@ -148,16 +180,18 @@ async def pipeline(amqp_url: str, database_url: str, folder: Path) -> Pipeline:
     await topology.declare_at(amqp_url)
     webhook = f"http://127.0.0.1:{ingress_port}/webhook"
     processes = {
-        "sandbox": start(
+        "sandbox": code.start(
             ["sandbox", "--port", str(sandbox_port), "--webhook-url", webhook, "--rate", "1000"],
             env,
         ),
-        "ingress": start(["ingress"], env),
+        "ingress": code.start(["ingress"], env),
     }
     metrics = {"ingress": f"http://127.0.0.1:{ingress_port}/metrics"}
     for worker in ("status", "message", "media", "sender"):
         port = free_port()
-        processes[worker] = start(["worker", worker], {**env, "WAPIPE_METRICS_PORT": str(port)})
+        processes[worker] = code.start(
+            ["worker", worker], {**env, "WAPIPE_METRICS_PORT": str(port)}
+        )
         metrics[worker] = f"http://127.0.0.1:{port}/metrics"
     running = Pipeline(processes, metrics, sandbox_url, ingress_port)
     try:
@@ -231,11 +265,11 @@ class PipelineRun:
 
 
 async def pipeline_round(
-    broker: Broker, backend: str, rate: float, duration_s: float, folder: Path
+    broker: Broker, backend: str, rate: float, duration_s: float, folder: Path, code: Code
 ) -> PipelineRun:
     with vhost(broker) as amqp_url:
-        url = await database(backend, folder)
-        running = await pipeline(amqp_url, url, folder)
+        url = await code.database(backend, folder)
+        running = await pipeline(amqp_url, url, folder, code)
         try:
             customers = Customers(running.sandbox_url)
             load = asyncio.ensure_future(customers.write(rate, duration_s))
@@ -276,20 +310,20 @@ async def drained(running: Pipeline, customers: Customers) -> tuple[bool, str]:
 
 @dataclass
 class Round:
-    run: PipelineRun
+    runs: dict[str, PipelineRun]  # by the code's label: this tree first
     anchors: dict[str, dict[str, float]]
 
 
-def table(rounds: list[Round]) -> list[str]:
+def table(rounds: list[Round], label: str) -> list[str]:
     lines = [
         "| service | events in the window | CPU ms/event | anchor (same round) | anchor CPU "
         "ms/event | service / anchor | rounds (CPU ms/event) |",
         "|---|---|---|---|---|---|---|",
     ]
     for service in SERVICES:
-        per_event = [r.run.cpu_ms(service) for r in rounds]
+        per_event = [r.runs[label].cpu_ms(service) for r in rounds]
         cpu = statistics.median(per_event)
-        events = statistics.median(r.run.events[service] for r in rounds)
+        events = statistics.median(r.runs[label].events[service] for r in rounds)
         each = ", ".join(f"{value:.2f}" for value in per_event)
         named = defaultdict(list)
         for r in rounds:
@@ -309,53 +343,76 @@ def table(rounds: list[Round]) -> list[str]:
     return lines
 
 
-def report(args: argparse.Namespace, rounds: list[Round], ceiling: list[PipelineRun]) -> str:
+def report(
+    args: argparse.Namespace,
+    codes: list[Code],
+    rounds: list[Round],
+    ceiling: dict[str, list[PipelineRun]],
+) -> str:
+    turns = ", each running " + " then ".join(c.label for c in codes) if codes[1:] else ""
     lines = [
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{' - ' + args.label if args.label else ''}",
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - " + " vs ".join(c.label for c in codes),
         "",
         f"Machine: {machine()}; RabbitMQ {rabbitmq_version()}; {args.backend}; load average "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end. Customers write "
         f"{args.rate:.0f} messages/s (one in {IMAGE_EVERY} a {IMAGE_BYTES // 1024} KB image) for "
         f"{args.duration:.0f} s; measured from {WARM_UP_S:.0f} s in to the end. "
-        f"{len(rounds)} rounds; medians.",
-        "",
-        *table(rounds),
-        "",
-        "Rounds held (every message handled and answered): "
-        + ", ".join(f"{r.run.held} ({r.run.note})" for r in rounds),
+        f"{len(rounds)} rounds{turns}, then the anchors; medians.",
     ]
-    if ceiling:
-        held = [run.rate for run in ceiling if run.held]
+    for code in codes:
+        runs = [r.runs[code.label] for r in rounds]
         lines += [
             "",
-            f"Highest steady rate ({CEILING_STEP_S:.0f} s steps): "
-            + (f"{max(held):.0f} customer messages/s" if held else "none held")
-            + " ("
-            + "; ".join(f"{run.rate:.0f}/s {'held' if run.held else run.note}" for run in ceiling)
-            + ")",
+            f"### {code.label}",
+            "",
+            *table(rounds, code.label),
+            "",
+            "Rounds held (every message handled and answered): "
+            + ", ".join(f"{run.held} ({run.note})" for run in runs),
         ]
+        steps = ceiling.get(code.label, [])
+        if steps:
+            held = [run.rate for run in steps if run.held]
+            lines += [
+                "",
+                f"Highest steady rate ({CEILING_STEP_S:.0f} s steps): "
+                + (f"{max(held):.0f} customer messages/s" if held else "none held")
+                + " ("
+                + "; ".join(f"{run.rate:.0f}/s {'held' if run.held else run.note}" for run in steps)
+                + ")",
+            ]
     return "\n".join(lines) + "\n"
 
 
-async def bench(args: argparse.Namespace) -> tuple[list[Round], list[PipelineRun]]:
+async def bench(
+    args: argparse.Namespace, codes: list[Code]
+) -> tuple[list[Round], dict[str, list[PipelineRun]]]:
     broker = Broker.local()
     rounds: list[Round] = []
-    ceiling: list[PipelineRun] = []
+    ceiling: dict[str, list[PipelineRun]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         for number in range(args.rounds):
-            run = await pipeline_round(broker, args.backend, args.rate, args.duration, folder)
-            print(f"round {number + 1}: {run}", flush=True)
-            rounds.append(Round(run, await anchors(broker, run.rates(), run.status_share())))
+            runs = {}
+            for code in codes:
+                run = await pipeline_round(
+                    broker, args.backend, args.rate, args.duration, folder, code
+                )
+                print(f"round {number + 1}, {code.label}: {run}", flush=True)
+                runs[code.label] = run
+            # The anchors at the rates this tree's services saw (the same load for every code).
+            first = runs[codes[0].label]
+            rounds.append(Round(runs, await anchors(broker, first.rates(), first.status_share())))
             print(f"round {number + 1} anchors: {rounds[-1].anchors}", flush=True)
-        rate = args.ceiling_from or args.rate
-        while args.ceiling:
-            run = await pipeline_round(broker, args.backend, rate, CEILING_STEP_S, folder)
-            print(f"ceiling {rate:.0f}/s: {run.held} {run.note}", flush=True)
-            ceiling.append(run)
-            if not run.held or rate >= 1000:
-                break
-            rate = min(1000, rate * 1.5)
+        for code in codes if args.ceiling else []:
+            rate = args.ceiling_from or args.rate
+            while True:
+                run = await pipeline_round(broker, args.backend, rate, CEILING_STEP_S, folder, code)
+                print(f"ceiling, {code.label}, {rate:.0f}/s: {run.held} {run.note}", flush=True)
+                ceiling[code.label].append(run)
+                if not run.held or rate >= 1000:
+                    break
+                rate = min(1000, rate * 1.5)
     return rounds, ceiling
 
 
@@ -367,11 +424,16 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--ceiling", action="store_true", help="then find the highest rate held")
     parser.add_argument("--ceiling-from", type=float, help="its first rate (default --rate)")
-    parser.add_argument("--label", default="", help="said in the heading (e.g. the commit)")
+    parser.add_argument("--label", default="this tree", help="this tree's name in the results")
+    parser.add_argument("--code", type=Path, help="another checkout run in every round too")
+    parser.add_argument("--code-label", default="", help="its name (default: its folder)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    rounds, ceiling = asyncio.run(bench(args))
-    text = report(args, rounds, ceiling)
+    codes = [Code(args.label)]
+    if args.code:
+        codes.append(Code.checkout(args.code.resolve(), args.code_label or args.code.name))
+    rounds, ceiling = asyncio.run(bench(args, codes))
+    text = report(args, codes, rounds, ceiling)
     publish(RESULTS, "Cost per event", "tests.bench.cost", text, write=not args.no_write)
 
 

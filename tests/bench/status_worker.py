@@ -78,16 +78,17 @@ async def prefill(amqp_url: str, messages: list[tuple[str, aio_pika.Message]]) -
     await publish_raw(amqp_url, topology.EVENTS_EXCHANGE, messages)
 
 
-async def database(backend: str, folder: Path) -> str:
+async def database(backend: str, folder: Path, *, migrated: bool = True) -> str:
     if backend == "sqlite":
         url = f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
     else:
         name = f"wapipe_bench_{uuid.uuid4().hex[:10]}"
         await postgres(f'CREATE DATABASE "{name}"')
         url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = create_engine(url)
-    await migrate(engine)  # before the clock starts, as a deploy job would
-    await engine.dispose()
+    if migrated:
+        engine = create_engine(url)
+        await migrate(engine)  # before the clock starts, as a deploy job would
+        await engine.dispose()
     return url
 
 
