@@ -36,25 +36,35 @@ def identity_kind(identity: str) -> str:
 
 
 async def link(connection: AsyncConnection, sightings: Iterable[Sighting], at: float) -> None:
-    """Tie each sighting's ids to one customer, in the caller's transaction."""
-    for ids in sorted(set(sightings), key=sorted):
-        if ids:
+    """Tie each sighting's ids to one customer, in the caller's transaction.
+
+    One look-up for the whole batch first: a sighting whose ids all belong to one customer
+    already (the common case: a person writing again) needs nothing more. A merge by an earlier
+    sighting of the batch moves all of a customer's ids at once, so that stays true.
+    """
+    pending = sorted({ids for ids in sightings if ids}, key=sorted)
+    if not pending:
+        return
+    owner = await _owner_of(connection, frozenset().union(*pending))
+    for ids in pending:
+        if not _one_customer(ids, owner):
             await _link(connection, sorted(ids), at)
 
 
-async def _owners(connection: AsyncConnection, ids: Sequence[str]) -> set[str]:
+def _one_customer(ids: Sighting, owner: dict[str, str]) -> bool:
+    return ids <= owner.keys() and len({owner[i] for i in ids}) == 1
+
+
+async def _owner_of(connection: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
+    """Each known id's customer."""
     table = schema.customer_identities.c
-    query = select(table.customer_id).where(table.identity.in_(ids))
-    return set((await connection.execute(query)).scalars())
+    query = select(table.identity, table.customer_id).where(table.identity.in_(sorted(ids)))
+    return {identity: customer for identity, customer in await connection.execute(query)}
 
 
 async def _link(connection: AsyncConnection, ids: Sequence[str], at: float) -> None:
     table = schema.customer_identities
-    owners = await _owners(connection, ids)
-    if len(owners) == 1:
-        known = await identities_of_customer(connection, next(iter(owners)))
-        if set(ids) <= known:
-            return  # nothing new: the common case
+    owners = set((await _owner_of(connection, ids)).values())
     candidate = min(owners) if owners else ids[0]
     rows = [
         {"identity": i, "kind": identity_kind(i), "customer_id": candidate, "linked_at": at}
@@ -64,7 +74,8 @@ async def _link(connection: AsyncConnection, ids: Sequence[str], at: float) -> N
         index_elements=["identity"]
     )
     await connection.execute(insert, rows)
-    owners = await _owners(connection, ids)  # another worker may have linked some meanwhile
+    # Read again: another worker may have linked some of these ids meanwhile.
+    owners = set((await _owner_of(connection, ids)).values())
     target = min(owners)
     if len(owners) > 1:  # one person known as several customers until now: merged
         await connection.execute(
@@ -83,7 +94,7 @@ async def identities_of_customer(connection: AsyncConnection, customer_id: str) 
 async def identities_of(connection: AsyncConnection, identity: str) -> set[str]:
     """Every id of the customer ``identity`` names (a phone number or a BSUID); just it when
     no webhook tied it to anyone yet."""
-    owners = await _owners(connection, [identity])
-    if not owners:
+    owner = await _owner_of(connection, [identity])
+    if not owner:
         return {identity}
-    return await identities_of_customer(connection, next(iter(owners))) | {identity}
+    return await identities_of_customer(connection, owner[identity]) | {identity}

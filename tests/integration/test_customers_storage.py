@@ -73,6 +73,18 @@ async def test_two_workers_linking_one_person_at_once_end_on_one_customer(
     assert len(set((await customers(engine)).values())) == 1
 
 
+async def test_one_batch_merging_customers_keeps_its_known_sightings_on_them(
+    engine: AsyncEngine,
+) -> None:
+    # The batch's one look-up sees {CUSTOMER} and {BSUID} as known customers; the sighting tying
+    # them merges the two in the same batch, and a new number joins them: one customer at the end.
+    await linked(engine, {CUSTOMER}, {BSUID})
+    await linked(engine, {CUSTOMER}, {CUSTOMER, BSUID}, {BSUID}, {BSUID, NEW_PHONE})
+    owners = await customers(engine)
+    assert owners.keys() == {CUSTOMER, BSUID, NEW_PHONE}
+    assert len(set(owners.values())) == 1
+
+
 async def test_an_unknown_id_is_only_itself(engine: AsyncEngine) -> None:
     assert await ids_of(engine, "447700900123") == {"447700900123"}
 
