@@ -26,6 +26,7 @@ import asyncio
 import json
 import statistics
 import time
+from dataclasses import asdict
 from typing import Any, Final
 
 import aiohttp
@@ -69,14 +70,17 @@ def caller(request: web.Request, record: FlowRecord, business: Business) -> Exch
         raise web.HTTPConflict(text="no business public key on this number: set it first")
     public_key = load_public(business.business_public_key)
     secret, url = request.app[APP_SECRET], _endpoint_of(request, record)
-    faults = request.app[FAULTS]
+    faults, feed = request.app[FAULTS], request.app[FEED]
 
     async def exchange(flow_request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         envelope, session = crypto.encrypt_request(json.dumps(flow_request).encode(), public_key)
         body = crypto.envelope_encoder.encode(envelope)
         headers = {HEADER: sign(secret, body), "Content-Type": "application/json"}
+        fault = faults.pick_for(FLOWS_ENDPOINT)
+        if fault is not None:  # shown like a Graph fault (app.py): a counted one may be used up
+            feed.publish("fault", path=url, fault=asdict(fault), faults=faults.describe())
         started = time.perf_counter()
-        status, text = await _faulty(faults.pick_for(FLOWS_ENDPOINT), url, body, headers)
+        status, text = await _faulty(fault, url, body, headers)
         record.calls.append((time.perf_counter() - started, status))
         try:
             answer = json.loads(crypto.decrypt_response(text, session))
@@ -272,6 +276,13 @@ def _send_nfm_reply(
     )
     loop_now = asyncio.get_running_loop().time()
     request.app[SENDER].schedule(loop_now, business.waba_id, "messages", value)
+    request.app[FEED].publish(
+        "inbound",
+        wa_id=wa_id,
+        wamid=message["id"],
+        phone_number_id=business.phone_number_id,
+        message=message,
+    )
     return str(message["id"])
 
 
