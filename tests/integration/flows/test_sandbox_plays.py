@@ -344,3 +344,21 @@ async def test_a_flow_message_the_customer_never_got_cannot_be_opened(
     response = await open_flow(meta, answer["messages"][0]["id"])
     assert response.status == 409
     assert "never reached the customer (131047)" in await response.text()
+
+
+async def test_the_command_line_customer_opens_a_flow_message(
+    meta: SandboxClient, answered: IngressClient, tmp_path: Path
+) -> None:
+    env, flow_id = await published_booking(meta, answered, tmp_path)
+    message = flow_message(flow_id=flow_id, flow_token="booking:cli", flow_action="data_exchange")
+    wamid = await sent(meta, message)
+    url = str(meta.make_url("")).rstrip("/")
+    (tmp_path / "answers.json").write_text(json.dumps(ANSWERS))
+    given = ("--answers", f"@{tmp_path / 'answers.json'}", "--sandbox-url", url)
+    ran = await wapipe(env, "sandbox", "customer", "open-flow", CUSTOMER, wamid, *given)
+    assert ran.code == 0, ran.err
+    assert ran.out.startswith("flow booking: APPOINTMENT -> DETAILS -> SUMMARY: closed with {")
+    assert '"flow_token": "booking:cli"' in ran.out
+    ran = await wapipe(env, "sandbox", "customer", "open-flow", CUSTOMER, "wamid.NONE", *given)
+    assert ran.code == 1
+    assert "the sandbox refused (404): no message wamid.NONE was sent" in ran.err
