@@ -65,14 +65,16 @@ def _endpoint_of(request: web.Request, record: FlowRecord) -> str:
 
 
 def caller(request: web.Request, record: FlowRecord, business: Business) -> Exchange:
-    """How this customer's client reaches the endpoint, each call timed into ``record``."""
-    if not business.business_public_key:
-        raise web.HTTPConflict(text="no business public key on this number: set it first")
-    public_key = load_public(business.business_public_key)
+    """How this customer's client reaches the endpoint, each call timed into ``record``. The
+    number's public key is needed at the first call only: a flow that never calls its endpoint
+    (navigate and complete alone) opens without one."""
     secret, url = request.app[APP_SECRET], _endpoint_of(request, record)
     faults, feed = request.app[FAULTS], request.app[FEED]
 
     async def exchange(flow_request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        if not business.business_public_key:
+            raise web.HTTPConflict(text="no business public key on this number: set it first")
+        public_key = load_public(business.business_public_key)
         envelope, session = crypto.encrypt_request(json.dumps(flow_request).encode(), public_key)
         body = crypto.envelope_encoder.encode(envelope)
         headers = {HEADER: sign(secret, body), "Content-Type": "application/json"}
@@ -123,7 +125,10 @@ async def customer_opens_flow(request: web.Request) -> web.Response:
     given answers, the way the message says to open it."""
     world = request.app[WORLD]
     wa_id = request.match_info["wa_id"]
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     sent = _received(request, wa_id, body.get("message_id"))

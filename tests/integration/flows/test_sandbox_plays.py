@@ -362,3 +362,51 @@ async def test_the_command_line_customer_opens_a_flow_message(
     ran = await wapipe(env, "sandbox", "customer", "open-flow", CUSTOMER, "wamid.NONE", *given)
     assert ran.code == 1
     assert "the sandbox refused (404): no message wamid.NONE was sent" in ran.err
+
+
+def footer(action: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Footer", "label": "Next", "on-click-action": action}
+
+
+STATIC_FLOW = {  # no endpoint: navigate, then complete
+    "version": "7.2",
+    "screens": [
+        {
+            "id": "ASK",
+            "title": "Your name",
+            "layout": {"type": "SingleColumnLayout", "children": [
+                {"type": "TextInput", "name": "name", "label": "Name"},
+                footer({"name": "navigate", "next": {"type": "screen", "name": "THANKS"},
+                        "payload": {"name": "${form.name}"}}),
+            ]},
+        },
+        {
+            "id": "THANKS",
+            "title": "Thanks",
+            "terminal": True,
+            "data": {"name": {"type": "string", "__example__": "Ana"}},
+            "layout": {"type": "SingleColumnLayout", "children": [
+                footer({"name": "complete", "payload": {"name": "${data.name}"}}),
+            ]},
+        },
+    ],
+}  # fmt: skip
+
+
+async def test_a_flow_without_an_endpoint_opens_on_its_first_entry_screen_without_a_key(
+    meta: SandboxClient, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    env = environment(meta, f"sqlite:///{tmp_path}/w.db")
+    (tmp_path / "static.json").write_text(json.dumps(STATIC_FLOW))
+    created = await wapipe(env, "flows", "create", "static", str(tmp_path / "static.json"))
+    assert created.code == 0, created.err
+    assert (await wapipe(env, "flows", "publish", created.json()["id"])).code == 0
+    message = flow_message(flow_name="static")  # navigate by default, no screen: the first
+    body = {"message_id": await sent(meta, message), "answers": {"ASK": {"name": "Io"}}}
+    response = await meta.post(f"/_sandbox/customers/{CUSTOMER}/flows", json=body)
+    assert response.status == 200, await response.text()
+    played = await response.json()
+    assert [s["screen"] for s in played["screens"]] == ["ASK", "THANKS"]
+    assert played["steps"] == []  # the endpoint was never called
+    assert played["closed_with"] == {"name": "Io", "flow_token": "unused"}
+    await wait_until(lambda: bool(nfm_replies(receiver[0])), timeout=5)
