@@ -1,6 +1,6 @@
-"""``wapipe sandbox``: run the local Cloud API; ``wapipe sandbox customer send|add``: act as a
-customer of a running one; ``wapipe sandbox load``: send webhooks at a steady rate to a receiver.
-The sandbox itself (sandbox/) is imported only when it runs."""
+"""``wapipe sandbox``: run the local Cloud API; ``wapipe sandbox customer send|add|open-flow``: act
+as a customer of a running one; ``wapipe sandbox load``: send webhooks at a steady rate to a
+receiver. The sandbox itself (sandbox/) is imported only when it runs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from wapipe.cli.command import Commands, add_json_flag
-from wapipe.cli.errors import FAILED, UNREACHABLE, CommandError
+from wapipe.cli.errors import FAILED, UNREACHABLE, USAGE, CommandError
 from wapipe.shared.settings import Settings, require
 
 
@@ -146,6 +147,21 @@ def _customer_parser(clients: Commands) -> None:
         help="a field of the message, JSON values allowed; repeat as needed",
     )
     send.set_defaults(run=_customer_send, service="customer")
+    flow = actions.add_parser(
+        "open-flow",
+        parents=[common],
+        help="the customer opens a flow message it received and fills the flow (the business's "
+        "endpoint called as Meta's client calls it)",
+    )
+    flow.add_argument("wa_id", help="the customer's WhatsApp id")
+    flow.add_argument("message_id", help="the flow message's wamid")
+    flow.add_argument(
+        "--answers",
+        default="{}",
+        metavar="JSON|@FILE",
+        help='what the customer enters, by screen: {"SCREEN": {"field": "value"}}',
+    )
+    flow.set_defaults(run=_customer_open_flow, service="customer")
     add = actions.add_parser("add", parents=[common], help="add a customer, or change one")
     add.add_argument("wa_id", help="the customer's WhatsApp id (digits)")
     add.add_argument("name", help="their profile name")
@@ -180,6 +196,33 @@ def _customer_send(settings: Settings, args: argparse.Namespace) -> int:
     media = f" (media {answer['media_id']})" if "media_id" in answer else ""
     _emit(args, answer, f"{args.wa_id} sent a {args.type} message: {answer.get('wamid')}{media}")
     return 0
+
+
+def _customer_open_flow(settings: Settings, args: argparse.Namespace) -> int:
+    answers = _answers(args.answers)
+    url = f"{args.sandbox_url.rstrip('/')}/_sandbox/customers/{args.wa_id}/flows"
+    answer = asyncio.run(_post(args.sandbox_url, url, {"message_id": args.message_id, **answers}))
+    screens = " -> ".join(shown["screen"] for shown in answer.get("screens", []))
+    if answer.get("error"):
+        _emit(args, answer, f"flow {answer.get('flow_name')}: {screens}: {answer['error']}")
+        return FAILED
+    closed = json.dumps(answer.get("closed_with"))
+    _emit(args, answer, f"flow {answer.get('flow_name')}: {screens}: closed with {closed}")
+    return 0
+
+
+def _answers(given: str) -> dict[str, Any]:
+    """``{"answers": ...}`` from JSON text or @FILE; a usage error if it is not an object."""
+    try:
+        text = Path(given[1:]).read_text(encoding="utf-8") if given.startswith("@") else given
+        answers = json.loads(text)
+    except OSError as exc:
+        raise CommandError(f"--answers: cannot read {given[1:]}: {exc.strerror}", USAGE) from None
+    except ValueError:
+        raise CommandError("--answers: not JSON", USAGE) from None
+    if not isinstance(answers, dict):
+        raise CommandError('--answers: give {"SCREEN": {"field": "value"}}', USAGE)
+    return {"answers": answers}
 
 
 def _customer_add(settings: Settings, args: argparse.Namespace) -> int:

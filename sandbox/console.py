@@ -1,7 +1,8 @@
 """The sandbox's console: a page to watch and steer the sandbox in a browser, served from
 ``sandbox/static/`` (plain HTML, CSS and JS; nothing to build).
 
-GET  /_sandbox/console/          the page: a chat per customer, webhooks, limit hits, faults
+GET  /_sandbox/console/          the page: a chat per customer (and the flows they filled),
+                                 webhooks, limit hits, faults, the flows endpoint's health
 GET  /_sandbox/events            server-sent events of the feed (feed.py), backlog first
                                  (?backlog=no: only what happens from now on)
 GET  /_sandbox/media/{id}        a media item's bytes, for the page to show inline

@@ -6,6 +6,9 @@
     refused    a Graph call answered an error  {code, title, method, path}
     fault      a fault met a Graph request     {path, fault}
     control    the clock, chaos or faults changed, or a reset
+    flow       a customer filled a flow      {wa_id, message_id, flow_id, flow_name, screens,
+                                              steps, closed_with, error, health}
+                                              (sandbox/flow_customer.py)
 
 Each event gets a sequence number; the last ``BACKLOG`` are kept, so a console that connects (or
 reconnects with ``Last-Event-ID``) catches up before it goes live. Publishing never waits: a

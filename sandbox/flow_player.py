@@ -34,8 +34,21 @@ class Step:
 
 
 @dataclass
+class Shown:
+    """A screen as the customer saw it, what they entered on it and how they left it."""
+
+    screen: str
+    title: str
+    fields: list[dict[str, Any]]  # the inputs: name, type, label, required
+    data: dict[str, Any]  # what the screen was opened with
+    answers: dict[str, Any]
+    action: str  # the footer's: data_exchange, navigate or complete
+
+
+@dataclass
 class Played:
-    steps: list[Step] = field(default_factory=list)
+    screens: list[Shown] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # each call to the endpoint
     closed_with: dict[str, Any] | None = None  # the nfm_reply's response_json
     error: str | None = None  # why the customer saw an error instead
 
@@ -61,6 +74,39 @@ def footer_action(screen: Mapping[str, Any]) -> Mapping[str, Any]:
         elif isinstance(node, list):
             stack.extend(node)
     raise FlowBroken(f"screen {screen.get('id')} has no Footer action")
+
+
+def inputs(screen: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The screen's input components (those with a ``name``), in layout order."""
+    found: list[dict[str, Any]] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for child in node:
+                visit(child)
+        elif isinstance(node, Mapping):
+            if "name" in node and node.get("type") not in ("Form", None):
+                found.append(
+                    {
+                        "name": node["name"],
+                        "type": node["type"],
+                        "label": node.get("label", ""),
+                        "required": bool(node.get("required", False)),
+                    }
+                )
+            visit(node.get("children", []))
+
+    visit(screen.get("layout", {}))
+    return found
+
+
+def entry_screen(flow_json: Mapping[str, Any]) -> str:
+    """The screen a ``navigate`` flow message without a screen opens on (Meta's
+    FIRST_ENTRY_SCREEN): the first one no route leads to."""
+    routing: Mapping[str, Any] = flow_json.get("routing_model", {})
+    led_to = {target for targets in routing.values() for target in targets}
+    ids = [str(screen.get("id", "")) for screen in flow_json.get("screens", [])]
+    return next((i for i in ids if i not in led_to), ids[0] if ids else "")
 
 
 def resolve(
@@ -116,8 +162,12 @@ async def _walk(
         if screen not in screens:
             raise FlowBroken(f"no screen {screen!r} in the Flow JSON")
         action = footer_action(screens[screen])
-        payload = resolve(action.get("payload", {}), answers.get(screen, {}), data)
+        given = dict(answers.get(screen, {}))
+        payload = resolve(action.get("payload", {}), given, data)
         name = action.get("name")
+        shown = screens[screen]
+        title = str(shown.get("title", screen))
+        played.screens.append(Shown(screen, title, inputs(shown), data, given, str(name)))
         if name == "complete":
             played.closed_with = {**payload, "flow_token": flow_token}
             return

@@ -80,7 +80,9 @@ async def send_message(request: web.Request) -> web.Response:
         phone_number_id=business.phone_number_id,
         message={key: value for key, value in body.items() if key not in _ENVELOPE},
     )
-    _schedule_statuses(request.app[SENDER], world, business, sent, _refusal(world, parsed))
+    refusal = _refusal(world, parsed)
+    sent.failed_code = refusal.code if refusal is not None else None
+    _schedule_statuses(request.app[SENDER], world, business, sent, refusal)
     message: dict[str, Any] = {"id": sent.wamid}
     if parsed.template is not None:
         message["message_status"] = "accepted"
@@ -125,6 +127,8 @@ def _accept(
         parsed.biz_opaque_callback_data,
         template_id,
     )
+    if parsed.type == "interactive" and parsed.payload.get("type") == "flow":
+        sent.flow = dict(parsed.payload["action"]["parameters"])  # checked: interactive.py
     _price(world, sent, parsed, lite)
     world.sent[sent.wamid] = sent
     return sent

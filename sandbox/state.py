@@ -146,6 +146,10 @@ class SentMessage:
     billable: bool = True
     pricing_type: str = "regular"
     to_bsuid: bool = False  # sent to a BSUID (``recipient``): statuses name no phone number
+    failed_code: int | None = None  # refused after it was accepted: the customer never got it
+    # an interactive flow message's action parameters: what its customer opens
+    # (sandbox/flow_customer.py)
+    flow: dict[str, Any] | None = None
     statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, when), reported
 
 

@@ -14,6 +14,14 @@ put app_secrets "$(random)"
 put verify_token "$(random)"
 put access_token "$(random)"
 put grafana_admin_password "$(random)"
+# The Flows endpoint's key pair (docs/flows.md): 2048-bit RSA, unencrypted; to encrypt it, put
+# its passphrase in flows_private_key_passphrase (empty: none). Upload the public half with
+# `wapipe flows keys upload`.
+# Readable like the other files here (openssl's -out would make it 0600): the containers' user
+# (10001) reads them.
+[[ -s flows_private_key ]] ||
+    put flows_private_key "$(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null)"
+[[ -e flows_private_key_passphrase ]] || put flows_private_key_passphrase ""
 put amqp_url "amqp://wapipe:$(cat rabbitmq_password)@rabbitmq:5672/"
 put database_url "postgresql://wapipe:$(cat postgres_password)@postgres:5432/wapipe"
 put rabbitmq.conf "$(printf '%s\n' \

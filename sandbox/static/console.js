@@ -1,5 +1,6 @@
-// The sandbox console: a chat per customer, the webhooks with the receiver's answers, limit hits,
-// faults and chaos. Live over server-sent events (/_sandbox/events); steers the sandbox through
+// The sandbox console: a chat per customer (with the flows they filled: each screen, its fields
+// and answers, the endpoint's answers), the webhooks with the receiver's answers, limit hits,
+// faults, chaos and the flows endpoint's health. Live over server-sent events (/_sandbox/events); steers the sandbox through
 // its own /_sandbox/ routes. Plain JS, no build step.
 "use strict";
 
@@ -115,6 +116,13 @@ function content(message) {
 function interactive(part) {
   const reply = part.button_reply || part.list_reply;
   if (reply) return [`[${reply.title}]`];
+  if (part.nfm_reply) return [`[flow sent] ${part.nfm_reply.response_json}`];
+  if (part.type === "flow") {
+    const parameters = (part.action || {}).parameters || {};
+    const flow = parameters.flow_id || parameters.flow_name;
+    return [(part.body || {}).text || "", element("div", { class: "buttons" },
+      element("span", { class: "flow-cta", title: `flow ${flow}, ${parameters.flow_action || "navigate"}` }, `▤ ${parameters.flow_cta}`))];
+  }
   const shown = [(part.body || {}).text || ""];
   const buttons = ((part.action || {}).buttons || []).map((button) => button.reply);
   if (buttons.length) {
@@ -128,6 +136,7 @@ function interactive(part) {
 }
 
 function bubble(record) {
+  if (record.direction === "flow") return flowCard(record);
   const time = new Date(record.at * 1000).toLocaleTimeString();
   const meta = element("div", { class: "meta" }, time);
   if (record.direction === "out") {
@@ -137,6 +146,63 @@ function bubble(record) {
     element("div", { class: "kind" }, record.message.type), ...content(record.message), meta);
   if (record.failure) node.append(element("div", { class: "failure" }, `${record.failure.code} ${record.failure.title}`));
   return node;
+}
+
+// --- flows the customers filled ---------------------------------------------------------------
+
+function addFlow(event) {
+  const record = { direction: "flow", wamid: `flow-${event.seq}`, waId: event.wa_id, flow: event, at: event.at };
+  if (!chats.has(event.wa_id)) chats.set(event.wa_id, []);
+  chats.get(event.wa_id).push(record);
+  renderCustomers();
+  if (event.wa_id === selected) appendBubble(record);
+  renderHealth(event);
+}
+
+function flowCard(record) {
+  const flow = record.flow;
+  const card = element("div", { class: "msg flow", "data-flow-id": flow.flow_id, "data-message-id": flow.message_id },
+    element("div", { class: "kind" }, `flow ${flow.flow_name} · ${flow.flow_action} · ${flow.mode} · token ${flow.flow_token}`));
+  const calls = [...flow.steps];
+  if (flow.flow_action === "data_exchange" && calls.length && calls[0].action === "INIT") card.append(callLine(calls.shift()));
+  for (const shown of flow.screens) {
+    const screen = element("div", { class: "flow-screen", "data-screen": shown.screen },
+      element("div", { class: "flow-title" }, shown.title));
+    for (const field of shown.fields) {
+      const given = shown.answers[field.name];
+      screen.append(element("div", { class: "flow-field", "data-field": field.name },
+        `${field.label || field.name}${field.required ? "*" : ""} `, element("small", {}, field.type), ": ",
+        element("b", {}, given === undefined ? "—" : JSON.stringify(given))));
+    }
+    screen.append(element("div", { class: "flow-action" }, `→ ${shown.action}`));
+    card.append(screen);
+    if (shown.action === "data_exchange" && calls.length) card.append(callLine(calls.shift()));
+  }
+  for (const call of calls) card.append(callLine(call));
+  if (flow.error) card.append(element("div", { class: "flow-error" }, `the customer saw an error: ${flow.error}`));
+  if (flow.closed_with) card.append(element("div", { class: "flow-closed" }, `closed: ${JSON.stringify(flow.closed_with)}`));
+  card.append(element("div", { class: "meta" }, new Date(record.at * 1000).toLocaleTimeString()));
+  return card;
+}
+
+function callLine(call) {
+  const good = call.status === 200;
+  const data = (call.answer || {}).data || {};
+  const said = call.answer ? (call.answered_screen || JSON.stringify(call.answer)) : "no answer";
+  return element("div", { class: `flow-call ${good ? "answer-ok" : "answer-bad"}`, "data-status": call.status },
+    `endpoint ${call.action}${call.screen && call.screen !== "(open)" ? " from " + call.screen : ""} → ${call.status || "unreachable"} ${said}`,
+    data.error_message ? element("div", { class: "flow-error" }, data.error_message) : "");
+}
+
+function renderHealth(event) {
+  const health = event.health || {};
+  const line = health.requests
+    ? `${event.flow_name}: ${health.requests} requests, errors ${(health.error_rate * 100).toFixed(0)}%, ` +
+      `p50 ${health.p50_ms} ms, p90 ${health.p90_ms} ms, p99 ${health.p99_ms} ms`
+    : `${event.flow_name}: no requests`;
+  const item = element("li", { "data-flow-id": event.flow_id, class: health.error_rate ? "answer-bad" : "" }, line);
+  const old = document.querySelector(`#flow-health li[data-flow-id="${CSS.escape(event.flow_id)}"]`);
+  if (old) old.replaceWith(item); else $("#flow-health").append(item);
 }
 
 function appendBubble(record) {
@@ -234,7 +300,7 @@ function onControl(event) {
   if (event.what === "chaos") fillChaos(event.chaos);
   if (event.what === "reset") {
     chats.clear(); byWamid.clear(); customers.clear(); selected = null;
-    for (const list of ["#webhooks", "#refusals", "#fault-hits"]) $(list).replaceChildren();
+    for (const list of ["#webhooks", "#refusals", "#fault-hits", "#flow-health"]) $(list).replaceChildren();
     loadState();
   }
 }
@@ -259,6 +325,7 @@ function connect() {
     else if (event.kind === "refused") onRefused(event);
     else if (event.kind === "fault") onFault(event);
     else if (event.kind === "control") onControl(event);
+    else if (event.kind === "flow") addFlow(event);
   };
 }
 
@@ -304,7 +371,8 @@ function wire() {
     submit.preventDefault();
     const form = submit.target;
     const fault = { endpoint: form.endpoint.value, rate: Number(form.rate.value || 1) };
-    if (form.code.value) fault.code = Number(form.code.value);
+    // The flows endpoint is the business's, not Meta's: a number there is an HTTP status.
+    if (form.code.value) fault[fault.endpoint === "flows_endpoint" ? "status" : "code"] = Number(form.code.value);
     if (form.count.value) fault.count = Number(form.count.value);
     call("POST", "/faults", fault);
   });

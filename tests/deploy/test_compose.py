@@ -1,15 +1,22 @@
 """deploy/compose.yaml end to end: a customer writes through the sandbox (the Cloud API), a
 reply job goes out, and the rows and statuses land in PostgreSQL; a worker killed mid-stream
-loses nothing."""
+loses nothing; a customer fills a flow through the ingress's /flows and the flows worker."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
+import urllib.request
+from typing import Any
 
 import pytest
 
-from tests.deploy.stack import COMPOSE_FILE, ROOT, Stack, wait_until
+from tests.deploy.stack import COMPOSE_FILE, DEPLOY, ROOT, Stack, run, wait_until
+from wapipe.shared.settings import Settings
+
+GRAPH_VERSION = Settings().graph_version
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1500)]
 
@@ -108,6 +115,71 @@ def test_killed_workers_lose_nothing(stack: Stack) -> None:
     }
     assert dead_letters, dead
     assert not any(dead_letters.values()), dead_letters
+
+
+def graph(stack: Stack, path: str, body: dict[str, Any]) -> Any:
+    """A Graph API call to the sandbox, with the stack's access token."""
+    token = (DEPLOY / "secrets" / "access_token").read_text().strip()
+    request = urllib.request.Request(
+        f"{stack.url('sandbox', 8090)}/{GRAPH_VERSION}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_a_customer_fills_a_flow_through_the_ingress_and_the_flows_worker(stack: Stack) -> None:
+    """The booking flow on the stack: the public half of the ingress's key set on the number,
+    the flow created and published, a flow message sent by a sender, the customer's client
+    calling http://ingress:8080/flows (answered by the flows service), the nfm_reply stored."""
+    number = phone_number_id(stack)
+    waba = stack.get_json("sandbox", 8090, "/_sandbox/state")["businesses"][0]["waba_id"]
+    public = run(["openssl", "pkey", "-in", str(DEPLOY / "secrets" / "flows_private_key"),
+                  "-pubout"])  # fmt: skip
+    # The business's calls to the Graph API (the image has no `wapipe flows`: the cli extra).
+    graph(stack, f"/{number}/whatsapp_business_encryption", {"business_public_key": public})
+    flow_id = graph(stack, f"/{waba}/flows", {
+        "name": "booking", "categories": ["APPOINTMENT_BOOKING"], "publish": True,
+        "flow_json": (ROOT / "examples" / "booking_flow.json").read_text(),
+        "endpoint_uri": "http://ingress:8080/flows",
+    })["id"]  # fmt: skip
+    stack("exec", "-T", "sandbox", "wapipe", "sandbox", "customer", "send", CUSTOMER,
+          "--text", "a booking please")  # fmt: skip
+    parameters = {
+        "flow_message_version": "3", "flow_id": flow_id, "flow_cta": "Book",
+        "flow_token": "booking:compose", "flow_action": "data_exchange",
+    }  # fmt: skip
+    job = {
+        "kind": "send", "idempotency_key": "flow-compose", "phone_number_id": number,
+        "to": CUSTOMER, "message": {"type": "interactive", "interactive": {
+            "type": "flow", "body": {"text": "Book"},
+            "action": {"name": "flow", "parameters": parameters}}},
+    }  # fmt: skip
+    sent = stack("exec", "-T", "-e", f"JOB={json.dumps(job)}", "sender-b", "sh", "-c",
+                 'printf "%s" "$JOB" | wapipe send job - --wait')  # fmt: skip
+    wamid = re.search(r"accepted: (wamid\.\S+)", sent)
+    assert wamid is not None, sent
+    answers = {"APPOINTMENT": {"department": "haircut", "slot": "mon-10"},
+               "DETAILS": {"name": "Ana"}}  # fmt: skip
+    played = stack.post_json(
+        "sandbox", 8090, f"/_sandbox/customers/{CUSTOMER}/flows",
+        {"message_id": wamid.group(1), "answers": answers},
+    )  # fmt: skip
+    assert played["error"] is None, played
+    assert [step["status"] for step in played["steps"]] == [200, 200, 200, 200]
+    wait_until(
+        lambda: (
+            stack.sql(
+                "select count(*) from messages where direction = 'in' "
+                "and payload like '%nfm_reply%' and payload like '%booking:compose%'"
+            )
+            == [["1"]]
+        ),
+        60,
+        "the nfm_reply in PostgreSQL",
+    )
 
 
 def test_a_failing_exec_fails_with_its_status(stack: Stack) -> None:

@@ -114,3 +114,36 @@ def test_the_broker_is_a_three_node_cluster(folder: Path) -> None:
     (cluster,) = [o for o in render(folder) if o["kind"] == "RabbitmqCluster"]
     assert cluster["spec"]["replicas"] == 3
     assert "target_group_size = 3" in cluster["spec"]["rabbitmq"]["additionalConfig"]
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda path: path.name)
+def test_each_worker_scales_on_its_own_queue(folder: Path) -> None:
+    """Every worker `wapipe worker` runs has a Deployment, scaled by KEDA on its queue."""
+    from wapipe.cli.services import WORKERS
+
+    objects = render(folder)
+    scaled = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["triggers"][0]["metadata"]["queueName"]
+        for o in objects
+        if o["kind"] == "ScaledObject"
+    }
+    for kind in WORKERS:
+        worker = deployment(objects, f"wapipe-{kind}")
+        assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker", kind]
+        assert f"wapipe-{kind}" in scaled, kind
+    assert scaled["wapipe-flows"] == "wa.flows.requests"
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=lambda path: path.name)
+def test_the_ingress_serves_flows_with_its_key(folder: Path) -> None:
+    objects = render(folder)
+    ingress = deployment(objects, "wapipe-ingress")
+    env = {e["name"]: e for e in ingress["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WAPIPE_FLOWS_PRIVATE_KEY_FILE"]["value"].startswith("/run/secrets/wapipe/")
+    assert env["WAPIPE_FLOWS_PRIVATE_KEY_PASSPHRASE"]["valueFrom"]["secretKeyRef"]["optional"]
+    (route,) = [o for o in objects if o["kind"] == "Ingress"]
+    paths = {p["path"] for rule in route["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert paths == {"/webhook", "/flows"}
+    flows = deployment(objects, "wapipe-flows")
+    handlers = flows["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert any(e["name"] == "WAPIPE_FLOW_HANDLERS" for e in handlers)

@@ -51,7 +51,11 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], int]] = [
     ),
     *(
         ((*argv, "--sandbox-url", DEAD_URL), {}, UNREACHABLE)
-        for argv in (("sandbox", "customer", "send", "1"), ("sandbox", "customer", "add", "1", "A"))
+        for argv in (
+            ("sandbox", "customer", "send", "1"),
+            ("sandbox", "customer", "add", "1", "A"),
+            ("sandbox", "customer", "open-flow", "1", "wamid.A"),
+        )
     ),
     (("demo", "--sandbox-url", DEAD_URL), {}, UNREACHABLE),
     # The database is not there: a read makes none.
@@ -67,6 +71,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], int]] = [
     (("templates", "create", "/nonexistent/template.yaml"), CLOUD_API, USAGE),
     (("sandbox", "load", "--mix", "nothing=1"), {"WAPIPE_APP_SECRETS": "s"}, USAGE),
     (("topology", "--remove"), {}, USAGE),
+    (("sandbox", "customer", "open-flow", "1", "wamid.A", "--answers", "[1]"), {}, USAGE),
+    (("sandbox", "customer", "open-flow", "1", "wamid.A", "--answers", "@/nonexistent"), {}, USAGE),
 ]
 
 

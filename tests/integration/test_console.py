@@ -141,3 +141,80 @@ async def test_a_customer_types_in_the_console_and_sees_the_bots_answers_read(
     assert count(image, SAMPLE_GREEN) > 100 * 100  # the customer's image, inline
     assert count(image, FAILED_RED, within=40) > 100  # the late send's ✗ and "131047 ..."
     assert count(image, LIMIT_ORANGE, within=40) > 100  # "130429 Rate limit hit ..."
+
+
+@pytest.mark.timeout(240)
+async def test_the_console_shows_a_flow_its_screens_the_answers_and_the_endpoints_health(
+    vhost_url: str, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    from tests.integration.flows.up_support import (
+        CLOUD_API,
+        open_flow,
+        published_booking,
+        sandbox,
+        send_flow_message,
+    )
+
+    answers = {"APPOINTMENT": {"department": "beard", "slot": "mon-10"}, "DETAILS": {"name": "Bo"}}
+    async with (
+        wapipe_up(vhost_url, tmp_path, free_port(), **CLOUD_API) as system,
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(
+            viewport={"width": WIDTH, "height": HEIGHT}, locale="en-US", timezone_id="UTC"
+        )
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{SANDBOX_URL}/_sandbox/console/")
+        await expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+
+        number, flow_id = await published_booking(system)
+        wamid = await send_flow_message(system, number, flow_id, "booking:console")
+        flow_message = page.locator(f'.msg.out[data-wamid="{wamid}"]')
+        await expect(flow_message.locator(".flow-cta")).to_have_text("▤ Book", timeout=30_000)
+        await open_flow(wamid, answers)
+
+        card = page.locator(f'.msg.flow[data-message-id="{wamid}"]')
+        screens = card.locator(".flow-screen")
+        await expect(screens).to_have_count(3, timeout=10_000)
+        await expect(screens.locator(".flow-title")).to_have_text(
+            ["Book an appointment", "Your details", "Confirm"]
+        )
+        appointment = card.locator('.flow-screen[data-screen="APPOINTMENT"]')
+        await expect(appointment.locator('[data-field="department"]')).to_contain_text(
+            'Service* Dropdown: "beard"'
+        )
+        await expect(card.locator('[data-field="name"]').first).to_contain_text('"Bo"')
+        calls = card.locator(".flow-call")
+        await expect(calls).to_have_count(4)
+        await expect(calls.first).to_contain_text("endpoint INIT → 200 APPOINTMENT")
+        await expect(calls.last).to_contain_text("from SUMMARY → 200 SUCCESS")
+        await expect(card.locator(".flow-closed")).to_contain_text('"name":"Bo"')
+        reply = page.locator(".msg.in[data-type=interactive]", has_text="[flow sent]")
+        await expect(reply).to_contain_text('"flow_token":"booking:console"')
+        health = page.locator(f'#flow-health li[data-flow-id="{flow_id}"]')
+        await expect(health).to_contain_text("booking: 4 requests, errors 0%, p50 ")
+
+        # The endpoint breaks (a fault set from the console): the customer sees the error, and
+        # the health panel counts it.
+        await page.select_option("#add-fault select[name=endpoint]", "flows_endpoint")
+        await page.fill("#add-fault input[name=code]", "503")
+        await page.fill("#add-fault input[name=count]", "1")
+        await page.click("#add-fault button:text('add')")
+        await expect(page.locator("#faults li")).to_have_text("flows_endpoint: 503 at 1, next 1")
+        broken = await send_flow_message(system, number, flow_id, "booking:broken")
+        played = await open_flow(broken, answers)
+        assert played["error"] == "the endpoint answered 503"
+        card = page.locator(f'.msg.flow[data-message-id="{broken}"]')
+        await expect(card.locator(".flow-call.answer-bad")).to_contain_text("INIT → 503")
+        await expect(card.locator(".flow-error")).to_contain_text("the endpoint answered 503")
+        await expect(page.locator("#fault-hits li")).to_contain_text("503 met http://")
+        await expect(page.locator("#faults li")).to_have_count(0)
+        await expect(health).to_contain_text("booking: 5 requests, errors 20%")
+        assert (await sandbox("GET", f"/_sandbox/flows/{flow_id}/health"))["errors"] == 1
+        await page.screenshot(path=str(tmp_path / "flow.png"))
+        await browser.close()
+    assert errors == []
