@@ -127,7 +127,8 @@ def checkout(folder: Path) -> Code:
     )
     if not Path(found.decode().strip()).resolve().is_relative_to(folder):
         raise SystemExit(f"--sender-code {folder}: python -m wapipe there runs {found.decode()}")
-    return Code(folder, code_version(folder), pythonpath)
+    label = code_version(folder)  # an export (git archive) has none: its folder's name
+    return Code(folder, folder.name if label == "unknown" else label, pythonpath)
 
 
 # --- processes -----------------------------------------------------------------------------------

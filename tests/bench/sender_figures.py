@@ -209,8 +209,13 @@ def code_version(folder: Path | None = None) -> str:
     git = ["git", "-C", str(folder or Path(__file__).resolve().parents[2])]
     paths = ["--", "workers", "shared", "sandbox", "cli", "wapipe.py"]
     try:
-        commit = subprocess.check_output([*git, "rev-parse", "--short", "HEAD"], text=True)
-        changed = subprocess.check_output([*git, "status", "--porcelain", *paths], text=True)
+        quiet = subprocess.DEVNULL  # an export (git archive) is no repository: said below
+        commit = subprocess.check_output(
+            [*git, "rev-parse", "--short", "HEAD"], text=True, stderr=quiet
+        )
+        changed = subprocess.check_output(
+            [*git, "status", "--porcelain", *paths], text=True, stderr=quiet
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit.strip() + (" with uncommitted changes" if changed.strip() else "")
