@@ -31,7 +31,13 @@ recorded after it, through the sender's group commit), the floor of the sender's
 and the sender with a limit of 1,000,000/s (its own ceiling: the headroom above 1,000/s, and
 its CPU per send when nothing paces it).
 ``--profile DIR`` samples each sender with py-spy (``pip install py-spy``) from core 1 and keeps
-its collapsed stacks, per thread. Appends to results/sender.md.
+its collapsed stacks, per thread (``python -m tests.bench.sender_profile`` summarises them).
+
+An A/B in one session: ``--sender-code DIR`` (repeated) runs the sender of each checkout by
+turns (``--turns N``, the order reversed every other turn), the harness, sandbox and anchor
+this checkout's; a table of medians by code closes the report (pace, CPU per send, its ratio to
+the same turn's anchor, the load average). A checkout with ``src/wapipe`` runs from there; an
+older one (d52b018: ``wapipe.py`` at its root) from its folder. Appends to results/sender.md.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ PARTS: Final = (
     ("the lane", ("sender/lane.py",)),
     ("send (its other steps)", ("sender/send.py",)),
 )
-IDLE: Final = re.compile(r"^run \(asyncio/runners\.py")
+IDLE: Final = re.compile(r"^(Runner\.)?run \(asyncio/runners\.py")
 FRAME: Final = re.compile(r"^(.*?) \((.*?)(?::\d+)?\)$")
 
 
@@ -74,8 +74,7 @@ def summary(path: Path, top: int = 12) -> str:
         parts[part] += n
     lines = [
         f"{path.name}: {total} samples, {busy / total:.0%} busy ({idle / total:.0%} idle or in C)",
-        "  inside of: "
-        + ", ".join(f"{label} {n / busy:.1%}" for label, n in parts.most_common()),
+        "  inside of: " + ", ".join(f"{label} {n / busy:.1%}" for label, n in parts.most_common()),
         "  top self: " + ", ".join(f"{fn} {n / busy:.1%}" for fn, n in own.most_common(top)),
     ]
     return "\n".join(lines)
