@@ -105,4 +105,5 @@ def test_every_delivery_is_settled_once_and_none_while_held(
                 channel.alone(tag)
         settle(tags, channel, acked)
     assert channel.unsettled == set()
-    assert tags.floor == len(order) and not tags.above
+    assert tags.floor == len(order)
+    assert not tags.above
