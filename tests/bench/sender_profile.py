@@ -26,7 +26,8 @@ PARTS: Final = (
     ("AMQP frames out (aiormq's writer)", ("__writer (aiormq",)),
     ("deliveries to the intake (aio-pika's consumer)", ("consumer (aio_pika/queue.py",)),
     ("acks", ("sender/acks.py", "runtime.py")),
-    ("journal (group commit, SQLAlchemy)", ("sender/journal.py", "aiosqlite")),
+    # SQLAlchemy runs its work in greenlets: their stacks have no root, so its frames tell.
+    ("journal (group commit, SQLAlchemy)", ("sender/journal.py", "aiosqlite", "sqlalchemy/")),
     ("intake (decode, claim, admit)", ("sender/intake.py",)),
     ("the lane", ("sender/lane.py",)),
     ("send (its other steps)", ("sender/send.py",)),
