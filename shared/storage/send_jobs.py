@@ -18,14 +18,15 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import bindparam, literal_column, or_, select, update
+from sqlalchemy import BindParameter, Dialect, bindparam, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import insert_new
+from wapipe.shared.storage.statements import Prepared, insert_new, prepare
 
 
 class JobState(StrEnum):
@@ -164,23 +165,33 @@ async def change(connection: AsyncConnection, changes: Sequence[Change], token: 
     for c in changes:
         by_condition.setdefault(c.only_from, []).append(c)
     for only_from, group in by_condition.items():
-        params = [
-            {
-                "k": c.key,
-                "state": c.state,
-                "wamid": c.wamid,
-                "error_code": c.error_code,
-                "error_title": c.error_title,
-                "error_details": c.error_details,
-                "at": token,
-            }
+        # Compiled once, run with tuples (shared/storage/statements.py): SQLAlchemy's handling
+        # of each row's parameters cost the sender more than SQLite's own work.
+        prepared = _prepared_change(connection.dialect, only_from)
+        rows = [
+            _ChangeRow(c.key, c.state, c.wamid, c.error_code, c.error_title, c.error_details, token)
             for c in sorted(group, key=_key)
         ]
-        await connection.execute(_change_statement(only_from), params)
-    moved = select(table.c.idempotency_key).where(
-        table.c.idempotency_key.in_([c.key for c in changes]), table.c.updated_at == token
-    )
-    return set((await connection.execute(moved)).scalars())
+        await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in rows])
+    keys = [c.key for c in changes]
+    return set((await connection.execute(_MOVED, {"keys": keys, "at": token})).scalars())
+
+
+class _ChangeRow(msgspec.Struct, frozen=True):
+    """One row of a change's executemany, named as ``_change_statement`` binds them."""
+
+    k: str
+    state: str
+    wamid: str | None
+    error_code: int | None
+    error_title: str | None
+    error_details: str | None
+    at: float
+
+
+@lru_cache(maxsize=64)
+def _prepared_change(dialect: Dialect, only_from: frozenset[str]) -> Prepared:
+    return prepare(_change_statement(only_from), dialect, _ChangeRow)
 
 
 def _change_statement(only_from: frozenset[str]) -> Any:
@@ -200,6 +211,26 @@ def _change_statement(only_from: frozenset[str]) -> Any:
     )
 
 
+# The sender's statements of every group commit, built once: SQLAlchemy keys its compiled cache
+# by the statement, and works that key out again for every statement built anew.
+_KEYS: Final[BindParameter[Any]] = bindparam("keys", expanding=True)
+_MOVED: Final = select(table.c.idempotency_key).where(
+    table.c.idempotency_key.in_(_KEYS), table.c.updated_at == bindparam("at")
+)
+_MARK: Final = (
+    update(table)
+    # MARK, written out (as one UPDATE ... RETURNING for many keys)
+    .where(table.c.idempotency_key.in_(_KEYS), table.c.state == QUEUED.value)
+    .values(state=MARK.to.value, attempts=table.c.attempts + 1, updated_at=bindparam("at"))
+    .returning(table.c.idempotency_key)
+)
+_MARKED_BY: Final = select(table.c.idempotency_key).where(
+    table.c.idempotency_key.in_(_KEYS),
+    table.c.state == MARK.to.value,
+    table.c.updated_at == bindparam("at"),
+)
+
+
 async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: float) -> set[str]:
     """Mark ``queued`` jobs ``sending`` at ``at``; return the keys marked (those another holder
     has marked, or that are done, are not: their holder must not send them).
@@ -210,21 +241,11 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
     if not keys:
         return set()
     ordered = sorted(keys)
-    statement = (
-        update(table)
-        # MARK, written out (as one UPDATE ... RETURNING for many keys)
-        .where(table.c.idempotency_key.in_(ordered), table.c.state == QUEUED.value)
-        .values(state=MARK.to.value, attempts=table.c.attempts + 1, updated_at=at)
-        .returning(table.c.idempotency_key)
-    )
-    marked = set((await connection.execute(statement)).scalars())
+    marked = set((await connection.execute(_MARK, {"keys": ordered, "at": at})).scalars())
     if len(marked) < len(ordered):
-        ours = select(table.c.idempotency_key).where(
-            table.c.idempotency_key.in_([k for k in ordered if k not in marked]),
-            table.c.state == MARK.to.value,
-            table.c.updated_at == at,
-        )
-        marked.update((await connection.execute(ours)).scalars())
+        rest = [k for k in ordered if k not in marked]
+        found = await connection.execute(_MARKED_BY, {"keys": rest, "at": at})
+        marked.update(found.scalars())
     return marked
 
 

@@ -31,7 +31,13 @@ recorded after it, through the sender's group commit), the floor of the sender's
 and the sender with a limit of 1,000,000/s (its own ceiling: the headroom above 1,000/s, and
 its CPU per send when nothing paces it).
 ``--profile DIR`` samples each sender with py-spy (``pip install py-spy``) from core 1 and keeps
-its collapsed stacks, per thread. Appends to results/sender.md.
+its collapsed stacks, per thread (``python -m tests.bench.sender_profile`` summarises them).
+
+An A/B in one session: ``--sender-code DIR`` (repeated) runs the sender of each checkout by
+turns (``--turns N``, the order reversed every other turn), the harness, sandbox and anchor
+this checkout's; a table of medians by code closes the report (pace, CPU per send, its ratio to
+the same turn's anchor, the load average). A checkout with ``src/wapipe`` runs from there; an
+older one (d52b018: ``wapipe.py`` at its root) from its folder. Appends to results/sender.md.
 """
 
 from __future__ import annotations
@@ -61,7 +67,15 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from tests.bench.report import publish
-from tests.bench.sender_figures import JOBS_PER_RECIPIENT, Run, Usage, report, summary, usage_now
+from tests.bench.sender_figures import (
+    JOBS_PER_RECIPIENT,
+    Run,
+    Usage,
+    code_version,
+    report,
+    summary,
+    usage_now,
+)
 from tests.helpers import Broker, answers, free_port, publish_raw, wait_until
 from wapipe.shared import topology
 from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION
@@ -91,20 +105,50 @@ class Options:
     database_url: str | None  # a PostgreSQL server; None: SQLite
     profile: Path | None
     folder: Path
-    sender_code: Path | None = None  # another checkout's sender (an A/B in one session)
+    codes: tuple[Code, ...] = ()  # the checkouts whose senders run by turns; none: this one
+    turns: int = 1
     vhost: str | None = None  # an existing vhost, emptied by each run (a broker slow to make one)
+
+
+@dataclass(frozen=True)
+class Code:
+    """A checkout whose sender is measured, and where ``python -m wapipe`` finds its code."""
+
+    folder: Path
+    label: str  # its commit, as the results name it
+    pythonpath: str | None  # a checkout with src/wapipe (the namespace): that folder first
+
+
+def checkout(folder: Path) -> Code:
+    """``folder``'s sender, checked to be the code that runs: with the namespace (src/wapipe,
+    since 403e5d2) its src/ goes first on the path, or the installed editable ``wapipe`` (this
+    checkout's) would run instead; before it, ``-m wapipe`` finds the checkout's wapipe.py
+    in the working directory."""
+    folder = folder.resolve()
+    src = folder / "src"
+    pythonpath = str(src) if (src / "wapipe").is_dir() else None
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
+    found = subprocess.check_output(
+        [sys.executable, "-c", "import wapipe; print(wapipe.__file__)"], cwd=folder, env=env
+    )
+    if not Path(found.decode().strip()).resolve().is_relative_to(folder):
+        raise SystemExit(f"--sender-code {folder}: python -m wapipe there runs {found.decode()}")
+    label = code_version(folder)  # an export (git archive) has none: its folder's name
+    return Code(folder, folder.name if label == "unknown" else label, pythonpath)
 
 
 # --- processes -----------------------------------------------------------------------------------
 
 
 def service(
-    args: list[str], core: str, env: dict[str, str], code: Path | None = None
+    args: list[str], core: str, env: dict[str, str], code: Code | None = None
 ) -> subprocess.Popen[bytes]:
-    """``python -m args`` on ``core``; from ``code`` (a checkout's folder: ``-m`` imports from
-    the working directory first), else this one."""
+    """``python -m args`` on ``core``; from ``code`` (another checkout), else this one."""
     command = ["taskset", "-c", core, sys.executable, "-m", *args]
-    return subprocess.Popen(command, env={**os.environ, **env}, cwd=code)
+    if code is not None and code.pythonpath is not None:
+        env = {**env, "PYTHONPATH": code.pythonpath}
+    cwd = code.folder if code is not None else None
+    return subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -219,13 +263,23 @@ def jobs_for(number: str, count: int) -> list[SendJob]:
     ]
 
 
+def wire(job: SendJob) -> bytes:
+    """The job as every sender since d52b018 reads it: a phone number's job without
+    ``"recipient": null`` (older senders forbid unknown fields, so they dead-letter a job that
+    names the BSUID field at all; newer ones take its absence as None)."""
+    body = msgspec.json.decode(encode_job(job))
+    if body.get("recipient", "") is None:
+        del body["recipient"]
+    return msgspec.json.encode(body)
+
+
 async def prefill(amqp_url: str, jobs: list[SendJob]) -> None:
     await topology.declare_at(amqp_url)
     messages = [
         (
             routing_key(job.phone_number_id),
             aio_pika.Message(
-                encode_job(job),
+                wire(job),
                 message_id=job.idempotency_key,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -261,7 +315,13 @@ async def until_sent(url: str, number: str, jobs: int, process: subprocess.Popen
 
 
 async def observed(
-    what: str, limit: float | None, jobs: int, at: tuple[str, str], usage: Usage
+    what: str,
+    limit: float | None,
+    jobs: int,
+    at: tuple[str, str],
+    usage: Usage,
+    code: str = "",
+    turn: int = 0,
 ) -> Run:
     """The run as the sandbox saw it."""
     url, number = at
@@ -274,16 +334,20 @@ async def observed(
         raise RuntimeError(f"the sandbox accepted {counts['sent']} sends for {jobs} jobs")
     accepted = sorted(r["at"] for r in sends if r["status"] == 200)
     refusals = Counter(r["code"] for r in sends if r["status"] != 200)
-    return Run(what, limit, accepted, counts, refusals, usage)
+    load = os.getloadavg()[0]
+    return Run(what, limit, accepted, counts, refusals, usage, code=code, turn=turn, load=load)
 
 
 # --- the runs ------------------------------------------------------------------------------------
 
 
-async def sender_round(limit: float | None, jobs: int, options: Options) -> Run:
+async def sender_round(
+    limit: float | None, jobs: int, options: Options, code: Code | None = None, turn: int = 0
+) -> Run:
     what = f"wapipe worker sender at {limit:,.0f}/s" if limit else "wapipe worker sender, no limit"
-    if options.sender_code is not None:
-        what += f" ({options.sender_code})"
+    label = code.label if code is not None else code_version()
+    if options.codes:
+        what += f" ({label})"
     rate = limit or UNLIMITED
     async with sink() as webhook_url, sandbox(int(rate), jobs, webhook_url) as (url, number):
         await customers_write(url, recipients(jobs))
@@ -300,13 +364,14 @@ async def sender_round(limit: float | None, jobs: int, options: Options) -> Run:
                     "WAPIPE_LOG_LEVEL": "WARNING",
                 }
                 command = ["wapipe", "worker", "sender"]
-                process = service(command, SENDER_CORE, env, options.sender_code)
+                process = service(command, SENDER_CORE, env, code)
+                name = f"sender-{rate:.0f}-{label.split()[0]}-{turn}"
                 try:
-                    with profiling(process, options.profile, f"sender-{rate:.0f}"):
+                    with profiling(process, options.profile, name):
                         usage = await until_sent(url, number, jobs, process)
                 finally:
                     stop(process)
-        return await observed(what, limit, jobs, (url, number), usage)
+        return await observed(what, limit, jobs, (url, number), usage, label, turn)
 
 
 @contextlib.contextmanager
@@ -341,7 +406,7 @@ def profiling(process: subprocess.Popen[bytes], folder: Path | None, name: str) 
         spy.wait(timeout=60)
 
 
-async def bare_round(jobs: int, options: Options, *, journal: bool = False) -> Run:
+async def bare_round(jobs: int, options: Options, *, journal: bool = False, turn: int = 0) -> Run:
     """The same sends from a bare aiohttp loop, the sandbox's limits lifted: its ceiling; with
     ``journal``, the anchor: the sender's journal writes around each send too."""
     concurrency = options.bare_concurrency
@@ -355,11 +420,13 @@ async def bare_round(jobs: int, options: Options, *, journal: bool = False) -> R
                 command += ["--bare-database", database_url]
             process = service(command, SENDER_CORE, {})
             try:
-                with profiling(process, options.profile, "bare-journal" if journal else "bare"):
+                name = f"{'bare-journal' if journal else 'bare'}-{turn}"
+                with profiling(process, options.profile, name):
                     usage = await until_sent(url, number, jobs, process)
             finally:
                 stop(process)
-        return await observed(what, None, jobs, (url, number), usage)
+        anchor = "journal" if journal else "bare"
+        return await observed(what, None, jobs, (url, number), usage, anchor, turn)
 
 
 def bare_loop(url: str, number: str, jobs: int, concurrency: int, database_url: str | None) -> None:
@@ -418,19 +485,27 @@ async def bare_send(
 
 
 async def bench(rates: list[float], ceilings: list[str], options: Options) -> list[Run]:
+    """Each turn: every limit with each code, then the ceilings; the codes' order reversed on
+    every other turn (A B, B A, ...) so that a drift in the machine's speed favours neither."""
     runs: list[Run] = []
-    for limit in rates:
-        runs.append(await sender_round(limit, int(limit * options.duration_s), options))
-        print(summary(runs[-1]), flush=True)
-    if "bare" in ceilings:
-        runs.append(await bare_round(options.ceiling_jobs, options))
-        print(summary(runs[-1]), flush=True)
-    if "journal" in ceilings:
-        runs.append(await bare_round(options.ceiling_jobs, options, journal=True))
-        print(summary(runs[-1]), flush=True)
-    if "sender" in ceilings:
-        runs.append(await sender_round(None, options.ceiling_jobs, options))
-        print(summary(runs[-1]), flush=True)
+    codes: list[Code | None] = list(options.codes) or [None]
+    for turn in range(1, options.turns + 1):
+        order = codes if turn % 2 else codes[::-1]
+        for limit in rates:
+            for code in order:
+                jobs = int(limit * options.duration_s)
+                runs.append(await sender_round(limit, jobs, options, code, turn))
+                print(summary(runs[-1]), flush=True)
+        if "bare" in ceilings:
+            runs.append(await bare_round(options.ceiling_jobs, options, turn=turn))
+            print(summary(runs[-1]), flush=True)
+        if "journal" in ceilings:
+            runs.append(await bare_round(options.ceiling_jobs, options, journal=True, turn=turn))
+            print(summary(runs[-1]), flush=True)
+        if "sender" in ceilings:
+            for code in order:
+                runs.append(await sender_round(None, options.ceiling_jobs, options, code, turn))
+                print(summary(runs[-1]), flush=True)
     return runs
 
 
@@ -450,7 +525,14 @@ def main() -> None:
     parser.add_argument("--database-url", help="a PostgreSQL server to make databases on")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each sender")
     parser.add_argument("--no-write", action="store_true", help="print, do not append results")
-    parser.add_argument("--sender-code", type=Path, help="run the sender of another checkout")
+    parser.add_argument(
+        "--sender-code",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="run the sender of this checkout (repeat: each by turns; '.' is this one)",
+    )
+    parser.add_argument("--turns", type=int, default=1, help="times through every run (A/B)")
     parser.add_argument("--vhost", help="use this existing vhost rather than make one per run")
     parser.add_argument("--bare-loop", metavar="SANDBOX_URL", help=argparse.SUPPRESS)
     parser.add_argument("--number", help=argparse.SUPPRESS)
@@ -471,12 +553,13 @@ def main() -> None:
             args.database_url,
             args.profile,
             Path(folder),
-            args.sender_code,
+            tuple(checkout(path) for path in args.sender_code or ()),
+            args.turns,
             args.vhost,
         )
         runs = asyncio.run(bench(rates, ceilings, options))
     backend = "PostgreSQL" if args.database_url else "SQLite"
-    text = report(runs, args.duration, args.ceiling_jobs, backend)
+    text = report(runs, args.duration, args.ceiling_jobs, backend, args.turns)
     publish(RESULTS, "Sender results", "tests.bench.sender", text, write=not args.no_write)
 
 

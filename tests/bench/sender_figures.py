@@ -75,6 +75,9 @@ class Run:
     counts: dict[str, Any]  # the sandbox's /_sandbox/counts of the number
     refusals: Counter[int | None]  # answers other than 200, by error code
     usage: Usage  # of the sender (or the bare loop)
+    code: str = ""  # the sender's commit; a bare loop's kind ("bare", "journal")
+    turn: int = 0  # the turn of an A/B (runs of one turn ran back to back)
+    load: float = 0.0  # the machine's load average (1 min) at the run's end
 
     @property
     def seconds(self) -> list[int]:
@@ -200,19 +203,72 @@ def table(runs: list[Run]) -> list[str]:
     return [*lines, "", *map(detail, runs)]
 
 
-def code_version() -> str:
-    """The commit measured, and whether the code that ran differs from it."""
-    git = ["git", "-C", str(Path(__file__).resolve().parents[2])]
-    paths = ["--", "workers", "shared", "sandbox", "cli"]
+def code_version(folder: Path | None = None) -> str:
+    """The commit measured (this checkout's, or ``folder``'s), and whether the code that ran
+    differs from it."""
+    git = ["git", "-C", str(folder or Path(__file__).resolve().parents[2])]
+    paths = ["--", "workers", "shared", "sandbox", "cli", "wapipe.py"]
     try:
-        commit = subprocess.check_output([*git, "rev-parse", "--short", "HEAD"], text=True)
-        changed = subprocess.check_output([*git, "status", "--porcelain", *paths], text=True)
+        quiet = subprocess.DEVNULL  # an export (git archive) is no repository: said below
+        commit = subprocess.check_output(
+            [*git, "rev-parse", "--short", "HEAD"], text=True, stderr=quiet
+        )
+        changed = subprocess.check_output(
+            [*git, "status", "--porcelain", *paths], text=True, stderr=quiet
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit.strip() + (" with uncommitted changes" if changed.strip() else "")
 
 
-def report(runs: list[Run], duration_s: float, ceiling_jobs: int, backend: str) -> str:
+def comparison(runs: list[Run]) -> list[str]:
+    """An A/B's medians over its turns, by code and limit: the pace, the CPU per send and its
+    ratio to the anchor of the same turn (the journal loop, else the bare one)."""
+    anchors: dict[int, float] = {}
+    for kind in ("bare", "journal"):  # the journal loop wins where both ran
+        anchors |= {r.turn: r.usage.per_send_us for r in runs if r.code == kind}
+    groups: dict[tuple[str, float | None], list[Run]] = {}
+    for run in runs:
+        if run.code not in ("bare", "journal"):
+            groups.setdefault((run.code, run.limit), []).append(run)
+    lines = [
+        "| code | limit | turns | overall / limit (median; each) | CPU per send (median) "
+        "| ratio to the anchor (median; each) | loop waited | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("journal", "bare"):
+        if found := [r for r in runs if r.code == kind]:
+            each = ", ".join(f"{r.usage.per_send_us:,.0f}" for r in found)
+            loads = ", ".join(f"{r.load:.1f}" for r in found)
+            median = statistics.median(r.usage.per_send_us for r in found)
+            lines.append(
+                f"| anchor: {kind} loop | none | {len(found)} | - | {median:,.0f} µs ({each}) "
+                f"| - | - | {loads} |"
+            )
+    for (code, limit), group in groups.items():
+        paces = [r.overall / r.limit for r in group if r.limit]
+        per_send = [r.usage.per_send_us for r in group]
+        ratios = [r.usage.per_send_us / anchors[r.turn] for r in group if r.turn in anchors]
+        waited = [r.usage.loop_waited_s / r.usage.elapsed_s for r in group]
+
+        def median_each(values: list[float], form: str) -> str:
+            if not values:
+                return "-"
+            each = ", ".join(format(value, form) for value in values)
+            return f"{format(statistics.median(values), form)} ({each})"
+
+        lines.append(
+            f"| {code} | {f'{limit:,.0f}/s' if limit else 'none'} | {len(group)} "
+            f"| {median_each(paces, '.3f')} | {statistics.median(per_send):,.0f} µs "
+            f"| {median_each(ratios, '.2f')} | {statistics.median(waited):.0%} "
+            f"| {', '.join(f'{r.load:.1f}' for r in group)} |"
+        )
+    return lines
+
+
+def report(
+    runs: list[Run], duration_s: float, ceiling_jobs: int, backend: str, turns: int = 1
+) -> str:
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -228,4 +284,12 @@ def report(runs: list[Run], duration_s: float, ceiling_jobs: int, backend: str) 
         "",
         *table(runs),
     ]
+    if turns > 1 or len({r.code for r in runs if r.code not in ("bare", "journal")}) > 1:
+        lines += [
+            "",
+            f"By code, over {turns} turns (the codes' order reversed every other turn; load: "
+            "the 1-minute load average at each run's end):",
+            "",
+            *comparison(runs),
+        ]
     return "\n".join(lines) + "\n"

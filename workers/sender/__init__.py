@@ -47,6 +47,7 @@ writes another's state; imports run one way, down this list but for service and 
     lane      one number: recipients' lines, pauses (no I/O; clock passed in)
     slots     a number's throughput slots: the protocol a paced send follows
     held      the jobs held: their deliveries and place in line, from claim to ack
+    acks      their settlement: acks of a loop turn as one multiple ack per run of tags
     journal   the group commit of claims, marks and state changes (send_jobs)
     policy    what an error means: retry, hold, slow, pause, fail or unknown (pure)
     settle    unknown outcomes and failed statuses, linked back to their jobs

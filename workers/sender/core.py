@@ -22,6 +22,7 @@ from wapipe.shared.cloudapi.client import CloudApi
 from wapipe.shared.settings import Settings, number_rates
 from wapipe.workers.pacing import PairRate, Throughput
 from wapipe.workers.runtime import SHUTDOWN_STEP_S
+from wapipe.workers.sender.acks import Acks
 from wapipe.workers.sender.held import Holding, Parking
 from wapipe.workers.sender.intake import Intake
 from wapipe.workers.sender.journal import Journal
@@ -57,8 +58,9 @@ class Sender:
         self._api = api
         self.journal = Journal(engine, metrics.unavailable)
         self.lanes: dict[str, Lane] = {}
-        self._holding = Holding(metrics.held)
-        self._parker = Parker(events, self._holding, metrics.parked)
+        self.acks = Acks()
+        self._holding = Holding(metrics.held, self.acks)
+        self._parker = Parker(events, self._holding, self.acks, metrics.parked)
         files_dir = Path(settings.sender_files_dir).resolve() if settings.sender_files_dir else None
         self._sending = Sending(
             api=api,
@@ -72,6 +74,7 @@ class Sender:
         self.intake = Intake(
             lane_of=self.lane,
             holding=self._holding,
+            acks=self.acks,
             journal=self.journal,
             events=events,
             metrics=metrics,

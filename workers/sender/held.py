@@ -12,7 +12,7 @@ from prometheus_client import Gauge
 
 from wapipe.shared import topology
 from wapipe.shared.schemas.jobs import Job, SendJob, customer_of
-from wapipe.workers import runtime
+from wapipe.workers.sender.acks import Acks
 
 
 def recipient_of(job: Job) -> str:
@@ -59,9 +59,10 @@ class Holding:
     """The jobs held, by idempotency key, from their claim to their ack or give-back. Its
     gauge (``wapipe_sender_held``) follows it."""
 
-    def __init__(self, gauge: Gauge) -> None:
+    def __init__(self, gauge: Gauge, acks: Acks) -> None:
         self._by_key: dict[str, Pending] = {}
         self._gauge = gauge
+        self._acks = acks
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -80,13 +81,13 @@ class Holding:
         self._gauge.set(len(self._by_key))
 
     async def ack(self, pending: Pending) -> None:
-        """Done: forgotten, and every delivery of it acked."""
+        """Done: forgotten, and every delivery of it acked (workers/sender/acks.py)."""
         self.forget(pending)
-        await runtime.ack(pending.deliveries)
+        self._acks.ack(pending.deliveries)
 
     async def give_back(self, pending: Pending, keep_place: Callable[[Pending], None]) -> None:
         """Back to the broker unacked, its place in line kept (``keep_place``: its lane's
         ``away``) for its redelivery, before the broker may redeliver it."""
         self.forget(pending)
         keep_place(pending)
-        await runtime.give_back(pending.deliveries)
+        await self._acks.give_back(pending.deliveries)

@@ -26,6 +26,7 @@ from wapipe.shared.storage import send_jobs
 from wapipe.shared.storage.send_jobs import JobRecord, NewJob
 from wapipe.workers import runtime
 from wapipe.workers.sender import parking
+from wapipe.workers.sender.acks import Acks
 from wapipe.workers.sender.events import callback_data, event_of_record, failed_event, outgoing
 from wapipe.workers.sender.held import Holding, Pending, recipient_of
 from wapipe.workers.sender.journal import Journal
@@ -53,12 +54,14 @@ class Intake:
         *,
         lane_of: Callable[[str], Lane],
         holding: Holding,
+        acks: Acks,
         journal: Journal,
         events: EventPublisher,
         metrics: SenderMetrics,
     ) -> None:
         self._lane_of = lane_of  # a number's lane, made on its first job
         self._holding = holding
+        self._acks = acks
         self._journal = journal
         self._events = events
         self._metrics = metrics
@@ -70,9 +73,10 @@ class Intake:
         """``consumer_tag`` delivers from ``queue``: an invalid job's dead letter goes there."""
         self._shards[consumer_tag] = queue
 
-    async def receive(self, message: AbstractIncomingMessage) -> None:
-        """The shard queues' consumer callback."""
-        await self._inbox.put(message)
+    def receive(self, message: AbstractIncomingMessage) -> None:
+        """The shard queues' consumer callback: a plain function, which aio-pika calls as it
+        is (a coroutine function it would run as a task of its own, one per delivery)."""
+        self._inbox.put_nowait(message)
 
     async def run(self) -> None:
         while True:
@@ -188,9 +192,9 @@ class Intake:
             except Exception as exc:
                 log.warning("dead-lettering with the reason failed", extra={"error": str(exc)})
             else:
-                await runtime.ack([message])
+                self._acks.ack([message])
                 return
-        await runtime.reject(message)
+        await self._acks.reject(message)
 
 
 def decode(message: AbstractIncomingMessage) -> Job | str:

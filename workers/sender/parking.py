@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from wapipe.shared import topology
 from wapipe.shared.amqp import EventPublisher, Outgoing
 from wapipe.shared.schemas.jobs import routing_key
-from wapipe.workers import runtime
+from wapipe.workers.sender.acks import Acks
 from wapipe.workers.sender.held import Holding, Parking, Pending
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,12 @@ class Parker:
     """Publishes parked jobs to their wait queues and acks them; after a publish fails, parks
     nothing for ``PARKING_RETRY_S`` (the jobs stay held)."""
 
-    def __init__(self, events: EventPublisher, holding: Holding, parked: Counter) -> None:
+    def __init__(
+        self, events: EventPublisher, holding: Holding, acks: Acks, parked: Counter
+    ) -> None:
         self._events = events
         self._holding = holding
+        self._acks = acks
         self._parked = parked
         self._paused_until = 0.0  # monotonic
 
@@ -132,4 +135,4 @@ class Parker:
                 lane.back(pending)
             else:
                 self._holding.forget(pending)
-            await runtime.ack(deliveries)
+            self._acks.ack(deliveries)

@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final, cast
 
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from wapipe.shared import topology
 from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
@@ -33,6 +33,7 @@ from wapipe.workers.sender.settle import FailedStatuses, Settler
 log = logging.getLogger(__name__)
 
 METRICS_PORT: Final = 9105
+Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
 
 
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:
@@ -63,7 +64,7 @@ async def _run(
     connection.reconnect_callbacks.add(sender.on_reconnect)
     intake = sender.intake
     settler = Settler(sender.engine, sender.events, settings)
-    for work in (sender.journal.run(), intake.run(), _tend(sender, settler)):
+    for work in (sender.journal.run(), sender.acks.run(), intake.run(), _tend(sender, settler)):
         sender.spawn(work)
     statuses = Consumer(
         topology.SEND_STATUS_QUEUE,
@@ -106,7 +107,8 @@ async def consuming(
     queues: list[tuple[AbstractQueue, str]] = []
     for name in topology.SHARD_QUEUES:
         queue = await channel.declare_queue(name, passive=True)
-        tag = await queue.consume(intake.receive)
+        # aio-pika types the callback as async; it takes a plain one too (intake.receive).
+        tag = await queue.consume(cast(Callback, intake.receive))
         intake.consumes(tag, name)
         queues.append((queue, tag))
     try:
