@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table, select
 
+from tests.conftest import with_settings
 from tests.helpers import drain, free_port, status_webhook, wait_until
 from tests.integration.private_postgres import private_postgres
 from tests.integration.sender_support import (
@@ -23,12 +24,20 @@ from tests.integration.sender_support import (
     sandbox_system,
     sender_process,
 )
+from tests.integration.test_media_worker import customer_sends, media_rows
 from tests.integration.test_message_worker import text_webhook
 from tests.integration.test_worker_process import worker_process
-from tests.integration.worker_support import count, metric, publish_bodies, queue_depth
+from tests.integration.worker_support import (
+    count,
+    metric,
+    publish_bodies,
+    queue_depth,
+    running_worker,
+)
 from wapipe.shared.settings import Settings
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.database import open_database
+from wapipe.workers import media
 from wapipe.workers.sender.events import MARKER
 
 
@@ -175,3 +184,50 @@ async def test_a_database_restart_under_the_sender_sends_each_job_once(
     assert events.failed() == []
     assert 1 <= said(log, "database unavailable, waiting") <= 3  # one line per 10 s
     assert [line for line in json_lines(log) if line["level"] == "error"] == []
+
+
+@pytest.mark.timeout(120)
+async def test_a_database_restart_under_the_media_worker_stores_each_media_once(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """400 images from the sandbox's customer, queued; PostgreSQL stopped once some are stored: the
+    worker holds its batch (its record is a transaction), says so, and stores every image once
+    when the database is back; nothing is dead-lettered."""
+    async with (
+        private_postgres() as database,
+        sandbox_system(settings, database.url) as system,
+    ):
+        worker = with_settings(
+            system.settings, media_dir=str(tmp_path / "media"), worker_batch_size=25
+        )
+        ids = [await customer_sends(system.sandbox, "image") for _ in range(400)]  # queued
+        async with (
+            open_database(database.url) as engine,
+            running_worker(media.KIND, worker) as metrics,
+        ):
+
+            async def storing() -> bool:
+                return (await metric(metrics, "wapipe_worker_stored_total") or 0) > 0
+
+            await wait_until(storing, timeout=30, step=0.005)
+            await database.stop()
+
+            async def waiting() -> bool:
+                unavailable = await metric(metrics, "wapipe_worker_storage_unavailable_total")
+                return (unavailable or 0) > 0 and "storage unavailable, waiting" in caplog.text
+
+            await wait_until(waiting, timeout=20)
+            stored_so_far = await metric(metrics, "wapipe_worker_stored_total") or 0
+            assert stored_so_far < len(ids), "the restart came too late to prove anything"
+            await database.start()
+
+            async def all_stored() -> bool:
+                ready, _ = await queue_depth(settings.amqp_url, "wa.media")
+                rows = await media_rows(engine)
+                return ready == 0 and len(rows) == len(ids)
+
+            await wait_until(all_stored, timeout=60, step=0.2)
+            rows = await media_rows(engine)
+    assert sorted(rows) == sorted(ids)
+    assert {row.state for row in rows.values()} == {"stored"}
+    assert await drain(settings.amqp_url, "wa.media.dlq") == []
