@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: up demo test lint bench-ingress bench-status bench-e2e bench-sender bench-cost clean \
-	compose-up compose-down deploy-test
+	compose-up compose-down compose-roll-ingress deploy-test
 
 $(BIN)/wapipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ compose-up: $(BIN)/wapipe
 	deploy/scripts/secrets.sh
 	$(COMPOSE) up --build --detach --wait --wait-timeout 240
 	$(COMPOSE) ps
+
+# A new ingress container beside the old one, then the old one stopped: no webhook refused or
+# cut (deploy/scripts/roll.sh; docs/operations.md, Rolling a service).
+compose-roll-ingress:
+	deploy/scripts/roll.sh $(COMPOSE_FILES)
 
 # Every service of every profile and variant, then the engine if engine.sh started it (and no
 # container of another project still runs on it).

@@ -93,7 +93,7 @@ def test_losing_the_busiest_node_loses_nothing_and_does_nothing_twice(cluster: S
         env=cluster.env,
     )  # fmt: skip
     answers = Answers()
-    url = cluster.url("ingress", 8080) + "/webhook"
+    url = cluster.url("ingress-net", 8080) + "/webhook"
     load = threading.Thread(
         target=lambda: asyncio.run(send_webhooks(url, secret, number, wamids, RATE_PER_S, answers))
     )

@@ -195,11 +195,11 @@ def sender_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def sender_process(
-    settings: Settings, log: Path, **extra: str
+    settings: Settings, log: Path, port: int | None = None, **extra: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``wapipe worker sender`` as a process of its own, up (its metrics answer) when yielded;
-    killed at the end if it still runs."""
-    port = free_port()
+    """``wapipe worker sender`` as a process of its own (its metrics on ``port``, if given), up
+    (its metrics answer) when yielded; killed at the end if it still runs."""
+    port = port or free_port()
     env = sender_env(settings, WAPIPE_METRICS_PORT=str(port), **extra)
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(

@@ -40,17 +40,23 @@ def connected(log: Path) -> bool:
     return log.exists() and "broker connected" in log.read_text()
 
 
-async def load(port: int, stop: asyncio.Event, answers: list[int | str]) -> None:
-    """``CLIENTS`` senders back to back on keep-alive connections, as Meta's would be."""
-    url = f"http://127.0.0.1:{port}/webhook"
+async def load(
+    url: str,
+    stop: asyncio.Event,
+    answers: list[int | str],
+    secret: str = SECRETS[0],
+    tag: str = "R",
+) -> None:
+    """``CLIENTS`` senders of signed status webhooks (each of its own ``wamid.<tag><n>``) back to
+    back on keep-alive connections, as Meta's would be."""
     sent = 0
 
     async def sender(session: aiohttp.ClientSession) -> None:
         nonlocal sent
         while not stop.is_set():
             sent += 1
-            body = status_webhook(f"wamid.R{sent}", "sent")
-            headers = {HEADER: sign(SECRETS[0].encode(), body)}
+            body = status_webhook(f"wamid.{tag}{sent}", "sent")
+            headers = {HEADER: sign(secret.encode(), body)}
             try:
                 async with session.post(url, data=body, headers=headers) as response:
                     answers.append(response.status)
@@ -77,7 +83,7 @@ async def test_a_rolling_restart_under_load_refuses_and_cuts_nothing(
     stop = asyncio.Event()
     async with ingress(env, old_log) as old:
         await wait_until(lambda: connected(old_log), timeout=30)
-        traffic = asyncio.create_task(load(port, stop, answers))
+        traffic = asyncio.create_task(load(f"http://127.0.0.1:{port}/webhook", stop, answers))
         try:
             await wait_until(lambda: len(answers) > 200, timeout=30)
             async with ingress(env, new_log) as new:

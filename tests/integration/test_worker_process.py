@@ -30,8 +30,10 @@ STATUSES = ("sent", "delivered", "read")
 
 @asynccontextmanager
 async def worker_process(
-    settings: Settings, database_url: str, log: Path
+    settings: Settings, database_url: str, log: Path, kind: str = "status"
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``wapipe worker <kind>`` as a process of its own, and its metrics' URL; killed at the
+    end if it still runs."""
     port = free_port()
     env = {
         **os.environ,
@@ -43,7 +45,7 @@ async def worker_process(
     }
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wapipe", "worker", "status", env=env, stderr=output
+            sys.executable, "-m", "wapipe", "worker", kind, env=env, stderr=output
         )
     try:
         yield process, f"http://127.0.0.1:{port}/metrics"

@@ -24,9 +24,11 @@ from wapipe.shared import topology
 from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
 from wapipe.shared.settings import Settings
 from wapipe.workers.main import WorkerKind, batching, retry_policy, worker_process
+from wapipe.workers.retry import Unavailable
 from wapipe.workers.runtime import SHUTDOWN_STEP_S, Consumer
 from wapipe.workers.sender.core import TEND_EVERY_S, Sender, SenderFailed
 from wapipe.workers.sender.intake import Intake
+from wapipe.workers.sender.journal import outage
 from wapipe.workers.sender.metrics import SenderMetrics
 from wapipe.workers.sender.settle import FailedStatuses, Settler
 
@@ -93,7 +95,10 @@ async def _tend(sender: Sender, settler: Settler) -> None:
             sender.metrics.pace.labels(lane.number).set(pace)
         try:
             await settler.settle_once()
-        except Exception:  # the database or the broker away: next time
+        except Unavailable as exc:  # the database away: the journal's one line says so
+            sender.metrics.unavailable.inc()
+            outage.warning(log, "database", "database unavailable, waiting", error=str(exc))
+        except Exception:  # the broker away: next time
             log.exception("cannot settle unknown outcomes now")
 
 
