@@ -27,6 +27,10 @@ GC_YOUNG_THRESHOLD: Final = 20_000  # allocations between young-generation colle
 
 # How long SIGTERM waits for in-flight requests (each bounded by the confirm timeout).
 SHUTDOWN_GRACE_S: Final = 10.0
+# How long a starting ingress waits for its broker before it listens: beside a running ingress
+# (a roll) the kernel would hand the new one connections it could only answer 503; alone, past
+# this it listens anyway, answering 503 (and failing /readyz) until the broker comes.
+BROKER_FIRST_S: Final = 10.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -112,8 +116,8 @@ def run(settings: Settings) -> None:
 
 
 async def serve(app: web.Application, settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, on a port another ingress may share (ingress/handover.py).
-    Then: new connections to the other, stop listening, answer every request already read
+    """Serve until SIGTERM or SIGINT, on a port another ingress may share (ingress/handover.py),
+    listening once the broker is connected (or BROKER_FIRST_S passed). Then: new connections to the other, stop listening, answer every request already read
     (each bounded by the confirm deadline), close."""
     sock = handover.listening_socket(settings.ingress_host, settings.ingress_port)
     runner = web.AppRunner(
@@ -122,19 +126,37 @@ async def serve(app: web.Application, settings: Settings) -> None:
         access_log=None,  # one line per webhook at thousands a second; metrics count them
         shutdown_timeout=SHUTDOWN_GRACE_S,
     )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         await runner.setup()
+        await _broker_first(app[PUBLISHER], stop)
+        if stop.is_set():
+            return  # stopped before it listened: nothing to hand over
         await web.SockSite(runner, sock).start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("ingress stopping: handing new connections over, ending those in flight")
         await handover.hand_over(sock, app[handover.DRAIN])
     finally:
         await runner.cleanup()  # stops listening, lets handlers finish, then the broker closes
         sock.close()
+
+
+async def _broker_first(publisher: Publisher, stop: asyncio.Event) -> None:
+    """Until the broker is connected, a stop comes, or BROKER_FIRST_S pass."""
+    waits = [asyncio.ensure_future(publisher.connected.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=BROKER_FIRST_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    if not (publisher.connected.is_set() or stop.is_set()):
+        log.warning(
+            "broker not connected yet: listening anyway, answering 503 until it is",
+            extra={"waited_s": BROKER_FIRST_S},
+        )
 
 
 def settle_garbage_collector() -> None:

@@ -49,6 +49,7 @@ class Publisher:
         # until a confirm comes, the connection is made anew, or STALL_HOLD_S pass (else, with
         # no traffic let in, nothing would ever clear it).
         self._stalled_until = 0.0
+        self.connected = asyncio.Event()  # set once, at the first connect and declare
 
     @property
     def ready(self) -> bool:
@@ -83,6 +84,7 @@ class Publisher:
                 raise
             connection.reconnect_callbacks.add(self._on_reconnect)
             self._channel = channel
+            self.connected.set()
             log.info("broker connected", extra={"connection": self._connection_name})
 
     def _on_reconnect(self, *_: object) -> None:

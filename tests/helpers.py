@@ -164,6 +164,11 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
 
+    @property
+    def connections(self) -> int:
+        """Client connections open through the proxy now."""
+        return len(self._writers) // 2  # each is a client's writer and the broker's
+
     def cut(self) -> None:
         self._refusing = True
         self._close_all()

@@ -131,6 +131,31 @@ async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
         proxy.restore()
 
 
+async def test_the_ingress_listens_once_its_broker_is_connected(vhost_url: str) -> None:
+    # Beside a running ingress (a roll), a new one listening before its broker could only answer
+    # 503 to the connections the kernel hands it: it waits for the broker (ingress/app.py).
+    target = URL(vhost_url)
+    async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        proxy.stall()
+        port = free_port()
+        env = {
+            "WAPIPE_AMQP_URL": str(target.with_host("127.0.0.1").with_port(proxy.port)),
+            "WAPIPE_APP_SECRETS": SECRETS[0],
+            "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
+            "WAPIPE_INGRESS_PORT": str(port),
+        }
+        async with running("ingress", env=env) as process:
+            await wait_until(lambda: proxy.connections > 0, timeout=20)
+            url = f"http://127.0.0.1:{port}/healthz"
+            for _ in range(10):  # 2 s of its 10-s wait for the broker: not listening
+                assert not await answers(url, None)
+                await asyncio.sleep(0.2)
+            proxy.restore()
+            await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout=20)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+
+
 async def test_wapipe_up_runs_the_system_on_local_defaults(vhost_url: str, tmp_path: Path) -> None:
     """The README's run command: a customer of the sandbox writes, the workers store it."""
     port = free_port()
