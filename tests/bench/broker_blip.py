@@ -1,6 +1,7 @@
 """A broker blip under load: how long after the link returns do webhooks get 200 again?
 
     python -m tests.bench.broker_blip [--rate 400] [--cuts 3] [--cut-s 4] [--label after]
+                                      [--code DIR]   (DIR's services: DIR/.venv/bin/wapipe)
 
 `wapipe ingress` (core 1) and `wapipe worker status` (core 0) reach RabbitMQ through a TCP proxy
 in this process; this process also sends signed status webhooks at ``--rate``, open loop. Every
@@ -257,7 +258,7 @@ async def with_services(
         "WAPIPE_METRICS_PORT": str(metrics_port),
         "WAPIPE_LOG_FORMAT": "json",
     }
-    python = [sys.executable, "-m", "wapipe"]
+    python = [str(args.code / ".venv" / "bin" / "wapipe")] if args.code else [*THIS_TREE]
     worker = await asyncio.create_subprocess_exec(
         "taskset", "-c", "0", *python, "worker", "status", env=env
     )
@@ -370,6 +371,9 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+THIS_TREE = (sys.executable, "-m", "wapipe")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=400)
@@ -378,9 +382,12 @@ def main() -> None:
     parser.add_argument("--gap-s", type=float, default=12)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--label", default="run")
+    parser.add_argument("--code", type=Path, help="run this checkout's services (a before)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--serve-proxy", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.code and not (args.code / ".venv" / "bin" / "wapipe").exists():
+        parser.error(f"{args.code}/.venv/bin/wapipe is missing: `make .venv/bin/wapipe` there")
     if args.serve_proxy:
         asyncio.run(serve_proxy(args.serve_proxy))
         return
