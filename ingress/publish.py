@@ -66,7 +66,7 @@ class Publisher:
         """Connect and declare the topology, retrying until the broker answers."""
         attempt = 0
         while self._channel is None:
-            connection = await amqp.connect(self._amqp_url, self._connection_name)
+            connection = await amqp.connect(self._amqp_url, self._connection_name, coalesce=True)
             self._connection = connection
             try:
                 await topology.declare_once(connection)

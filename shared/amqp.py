@@ -5,6 +5,8 @@
                                           wait for an unreachable broker, a library's user
                                           (``wait=False``) hears of it at once
     connect_once(url, name)           ->  a plain one, for commands and deploy jobs
+    connect(url, name, coalesce=True) ->  while busy, one send a millisecond to the broker,
+                                          the frames written meanwhile joined (``CoalescingWriter``)
 
 ``url`` may name several nodes of one cluster, comma-separated (``WAPIPE_AMQP_URL``): ``connect``
 tries them in turn, starting with the first, and a robust connection that loses its node goes on
@@ -28,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import aio_pika
@@ -59,7 +61,9 @@ def connection_name(role: str) -> str:
     return f"wapipe-{role}@{socket.gethostname()}"
 
 
-async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRobustConnection:
+async def connect(
+    amqp_url: str, name: str, *, wait: bool = True, coalesce: bool = False
+) -> AbstractRobustConnection:
     """A robust, named connection, with heartbeats (a half-open link is noticed after two
     missed). While the broker is unreachable it is tried again, node after node, 1, 2 ... 5 s
     apart (a service starting before its broker), or with ``wait=False`` each node once (a
@@ -70,7 +74,7 @@ async def connect(amqp_url: str, name: str, *, wait: bool = True) -> AbstractRob
     while True:
         # Made here, not by connect_robust(), so that a cancelled connect can close it: a
         # cancelled connect_robust() leaves its reconnecting task behind.
-        connection = NodesConnection(urls, attempt, name)
+        connection = NodesConnection(urls, attempt, name, coalesce=coalesce)
         try:
             await connection.connect(timeout=CONNECT_TIMEOUT_S)
             return connection
@@ -100,8 +104,12 @@ class NodesConnection(aio_pika.RobustConnection):
     """aio-pika's robust connection, over the nodes of a cluster: each (re)connection attempt
     goes to the next node (the first attempt to node ``first``), and says which it reached."""
 
-    def __init__(self, urls: Sequence[URL], first: int, name: str) -> None:
+    def __init__(
+        self, urls: Sequence[URL], first: int, name: str, *, coalesce: bool = False
+    ) -> None:
         super().__init__(urls[first % len(urls)], client_properties={"connection_name": name})
+        if coalesce:  # passed on to every aiormq connection made, reconnections too
+            self.kwargs["transport_factory"] = CoalescingTransports()
         self._urls = tuple(urls)
         self._next = first
         self._name = name
@@ -113,6 +121,100 @@ class NodesConnection(aio_pika.RobustConnection):
         self._next += 1
         await getattr(super(), _ATTEMPT)()
         log.info("broker node reached", extra={"node": node_of(self.url), "connection": self._name})
+
+
+# While busy, the least time between two sends to the broker (CoalescingWriter).
+HOLD_S: Final = 0.001
+
+
+class CoalescingWriter(asyncio.StreamWriter):
+    """A stream writer that sends at most once every ``HOLD_S`` while busy, what was written
+    in between joined.
+
+    aiormq's writer task writes each frame queued (a publish's three frames, made one buffer)
+    with its own ``write``: one send a publish, each waking the broker. Those sends were the
+    ingress's largest single cost (tests/bench/results/ingress.md: 14-18 % of its CPU, mostly
+    the kernel's loopback path and the wake-up), and joining only what one turn of the event loop
+    wrote left 1.8 sends a request of the 2.0 (a webhook's publish and its answer). So a write
+    after a quiet spell leaves at the loop's next turn, and one soon after a send waits until
+    ``HOLD_S`` after it: a publish is confirmed up to that much later under load, never later when
+    idle. ``drain`` and ``close`` send what is held first, so a frame the writer drains (aiormq's
+    RPCs, a publish with ``wait=True``) has left when drain returns."""
+
+    def __init__(
+        self,
+        transport: asyncio.WriteTransport,
+        protocol: asyncio.StreamReaderProtocol,
+        reader: asyncio.StreamReader,
+        loop: asyncio.AbstractEventLoop,
+        hold_s: float = HOLD_S,
+    ) -> None:
+        super().__init__(transport, protocol, reader, loop)
+        self._hold_s = hold_s
+        self._held: list[bytes] = []
+        self._event_loop = loop
+        self._sent_at = 0.0
+        self._flushing: asyncio.Handle | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._flushing is None:
+            wait = self._sent_at + self._hold_s - self._event_loop.time()
+            self._flushing = (
+                self._event_loop.call_later(wait, self.flush)
+                if wait > 0
+                else self._event_loop.call_soon(self.flush)
+            )
+        self._held.append(bytes(data))
+
+    def writelines(self, data: Iterable[bytes | bytearray | memoryview]) -> None:
+        for chunk in data:
+            self.write(chunk)
+
+    def flush(self) -> None:
+        """Send what is held now."""
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        if self._held:
+            held, self._held = self._held, []
+            if not self.transport.is_closing():  # closed under us: the frames are lost anyway
+                self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+                self._sent_at = self._event_loop.time()
+
+    async def drain(self) -> None:
+        self.flush()
+        await super().drain()
+
+    def write_eof(self) -> None:
+        self.flush()
+        super().write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
+class CoalescingTransports(aiormq.connection.TransportFactory):
+    """aiormq's way in for its socket: TCP or TLS, as aiormq opens them, with a
+    ``CoalescingWriter``."""
+
+    async def create(
+        self, url: URL, **kwargs: Any
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if url.host is None or url.port is None:  # aiormq sets the port from the scheme
+            raise aiormq.exceptions.AMQPConnectionError(f"no host or port in {url.host!r}")
+        provider = kwargs.pop("ssl_context_provider", None)
+        ssl_context = await provider.get_context() if url.scheme == "amqps" and provider else None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: protocol, host=url.host, port=url.port, ssl=ssl_context, **kwargs
+            )
+        except OSError as exc:
+            raise aiormq.exceptions.AMQPConnectionError(*exc.args) from exc
+        return reader, CoalescingWriter(transport, protocol, reader, loop)
 
 
 def node_of(url: URL) -> str:

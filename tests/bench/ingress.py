@@ -11,6 +11,8 @@ connections; RabbitMQ runs where the OS puts it. Servers measured, interleaved r
     naive         the ingress's job written straightforwardly with aio-pika: each event
                   built with `json` and published, awaiting each confirm in turn
     wapipe        `wapipe ingress`
+    wapipe@REF    `wapipe ingress` as of the git commit REF (``--baseline REF``): a change's
+                  before and after, measured interleaved in one session
 
 (see servers.py)
 
@@ -87,9 +89,23 @@ def wait_ready(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"server on port {port} not ready within {timeout} s")
 
 
+# kind "wapipe@REF" -> the source tree of REF (its src/, put first on PYTHONPATH)
+BASELINES: dict[str, Path] = {}
+
+
+def export_baseline(ref: str, into: Path) -> str:
+    """Check out ``ref``'s tree under ``into`` (git archive: the work tree is left alone) and
+    register it as the kind ``wapipe@<ref>``."""
+    archive = subprocess.run(["git", "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    kind = f"wapipe@{ref}"
+    BASELINES[kind] = into / "src"
+    return kind
+
+
 @contextlib.contextmanager
 def server(kind: str, port: int, amqp_url: str) -> Iterator[int]:
-    if kind == "wapipe":
+    if kind == "wapipe" or kind in BASELINES:
         command = [sys.executable, "-m", "wapipe", "ingress", "--port", str(port)]
     else:
         command = [
@@ -111,6 +127,8 @@ def server(kind: str, port: int, amqp_url: str) -> Iterator[int]:
         "WAPIPE_VERIFY_TOKEN": "bench",
         "WAPIPE_LOG_LEVEL": "WARNING",
     }
+    if kind in BASELINES:
+        env["PYTHONPATH"] = str(BASELINES[kind])
     process = subprocess.Popen(["taskset", "-c", SERVER_CORE, *command], env=env)
     try:
         wait_ready(port)
@@ -210,7 +228,7 @@ def machine() -> str:
 
 
 def report(runs: list[Run], connections: int, duration_s: int) -> str:
-    kinds = sorted({run.kind for run in runs}, key=KINDS.index)
+    kinds = list(dict.fromkeys(run.kind for run in runs))  # in the order they ran
     by_kind = {kind: [run for run in runs if run.kind == kind] for kind in kinds}
     med = {
         kind: (
@@ -236,12 +254,13 @@ def report(runs: list[Run], connections: int, duration_s: int) -> str:
         rps, p50, p99, cpu_us = med[kind]
         each = ", ".join(f"{r.rps:.0f}" for r in rs)
         lines.append(f"| {kind} | {rps:.0f} | {p50:.1f} | {p99:.1f} | {cpu_us:.0f} | {each} |")
-    if "wapipe" in med:
+    for ours in (kind for kind in kinds if kind.startswith("wapipe")):
         lines.append("")
         lines += [
-            f"- wapipe / {kind}: {med['wapipe'][0] / med[kind][0]:.2f}x the rate"
+            f"- {ours} / {kind}: {med[ours][0] / med[kind][0]:.2f}x the rate, "
+            f"{med[ours][3] / med[kind][3]:.2f}x the CPU per request"
             for kind in kinds
-            if kind != "wapipe"
+            if kind != ours
         ]
     lines += [
         "",
@@ -267,14 +286,24 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, comma-separated")
+    parser.add_argument(
+        "--baseline", metavar="REF", help="also run `wapipe ingress` as of this git commit"
+    )
     args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    baseline_dir = tempfile.TemporaryDirectory(prefix="wapipe-baseline-")
+    if args.baseline:
+        kinds.insert(
+            kinds.index("wapipe") if "wapipe" in kinds else len(kinds),
+            export_baseline(args.baseline, Path(baseline_dir.name)),
+        )
 
     broker = Broker.local()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(wrk_script(_body()))
     runs = []
     for round_number in range(args.rounds):
-        for kind in args.kinds.split(","):
+        for kind in kinds:
             run = one_run(kind, broker, Path(script.name), args.connections, args.duration)
             print(f"round {round_number + 1} {run}", flush=True)
             runs.append(run)
@@ -284,6 +313,7 @@ def main() -> None:
         RESULTS.parent.mkdir(exist_ok=True)
         with RESULTS.open("a") as results:
             results.write(text + "\n")
+    baseline_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -66,3 +66,36 @@ def test_the_broker_url_keeps_its_own_heartbeat_and_gets_ours_otherwise() -> Non
     theirs = amqp.with_defaults("amqp://guest:guest@broker:5672/wapipe?heartbeat=30")
     assert (theirs.query["heartbeat"], theirs.query["reconnect_interval"]) == ("30", "1.0")
     assert theirs.path == "/wapipe"
+
+
+async def test_a_coalescing_writer_holds_writes_after_a_send_until_drain_or_close() -> None:
+    received = bytearray()
+    closed = asyncio.Event()
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(1024):
+            received.extend(chunk)
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, "127.0.0.1", port)
+        writer = amqp.CoalescingWriter(transport, protocol, reader, loop, hold_s=60.0)
+        writer.write(b"a")  # after a quiet spell: at the loop's next turn
+        await wait_until(lambda: received == b"a")
+        writer.write(b"b")  # right after a send: held (for a minute here)
+        writer.writelines([b"c", b"d"])
+        await writer.drain()  # sends what is held, as a drained frame must have left
+        await wait_until(lambda: received == b"abcd")
+        writer.write(b"e")
+        writer.close()  # sends what is held before closing
+        await asyncio.wait_for(closed.wait(), timeout=5)
+        assert received == b"abcde"
+    finally:
+        server.close()
+        await server.wait_closed()
