@@ -117,8 +117,9 @@ def run(settings: Settings) -> None:
 
 async def serve(app: web.Application, settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, on a port another ingress may share (ingress/handover.py),
-    listening once the broker is connected (or BROKER_FIRST_S passed). Then: new connections to the other, stop listening, answer every request already read
-    (each bounded by the confirm deadline), close."""
+    listening once the broker is connected (or BROKER_FIRST_S passed). Then: new connections to
+    the other, stop listening, answer every request already read (each bounded by the confirm
+    deadline), close."""
     sock = handover.listening_socket(settings.ingress_host, settings.ingress_port)
     runner = web.AppRunner(
         app,
@@ -136,6 +137,8 @@ async def serve(app: web.Application, settings: Settings) -> None:
         if stop.is_set():
             return  # stopped before it listened: nothing to hand over
         await web.SockSite(runner, sock).start()
+        # What a roll waits for before it stops the old ingress (deploy/scripts/roll.sh).
+        log.info("ingress listening", extra={"port": settings.ingress_port})
         await stop.wait()
         log.info("ingress stopping: handing new connections over, ending those in flight")
         await handover.hand_over(sock, app[handover.DRAIN])

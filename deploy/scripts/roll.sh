@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Roll the compose stack's ingress without a gap: start a new ingress container beside the old
 # one, in the network namespace `ingress-net` holds (so both listen on its port 8080, shared
-# with SO_REUSEPORT), wait until the new one has its broker, then stop the old one. At SIGTERM
-# the old one hands new connections to the new one and answers what it has read
-# (docs/operations.md, "The ingress on one host"). The new container runs the service's
+# with SO_REUSEPORT), wait until the new one listens (its broker connected), then stop the
+# old one. At SIGTERM the old one hands new connections to the new one and answers what it has
+# read (docs/operations.md, "The ingress on one host"). The new container runs the service's
 # current definition and image: rebuild or edit first, then roll.
 #   deploy/scripts/roll.sh -f deploy/compose.yaml [-p project]      # or: make compose-roll-ingress
 # Exits non-zero, saying why, if the new one does not come up (the old one is left running) or
@@ -27,12 +27,13 @@ if [[ -z $new ]]; then
     exit 1
 fi
 
-# "broker connected": it can publish, so it answers 200 (/readyz on the shared port may be
-# answered by either container).
+# "ingress listening": it has its broker and listens on the shared port (an ingress listens
+# only once its broker is connected), so the old one's handover has a listener to steer to.
+# The log is read whole, not piped to `grep -q`: under pipefail grep's early exit fails the pipe.
 deadline=$((SECONDS + ready_within_s))
-until docker logs "$new" 2>&1 | grep -q '"broker connected"'; do
+until [[ $(docker logs "$new" 2>&1) == *'"ingress listening"'* ]]; do
     if [[ $(docker inspect --format '{{.State.Running}}' "$new") != true ]] || ((SECONDS > deadline)); then
-        echo "roll: the new ingress ${new:0:12} did not connect to the broker within ${ready_within_s} s; the old one still runs. Its last lines:" >&2
+        echo "roll: the new ingress ${new:0:12} did not listen within ${ready_within_s} s; the old one still runs. Its last lines:" >&2
         docker logs --tail 5 "$new" >&2 || true
         docker rm --force "$new" >/dev/null || true
         exit 1

@@ -36,8 +36,8 @@ async def ingress(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subpr
             await process.wait()
 
 
-def connected(log: Path) -> bool:
-    return log.exists() and "broker connected" in log.read_text()
+def listening(log: Path) -> bool:
+    return log.exists() and "ingress listening" in log.read_text()
 
 
 async def load(
@@ -82,12 +82,12 @@ async def test_a_rolling_restart_under_load_refuses_and_cuts_nothing(
     answers: list[int | str] = []
     stop = asyncio.Event()
     async with ingress(env, old_log) as old:
-        await wait_until(lambda: connected(old_log), timeout=30)
+        await wait_until(lambda: listening(old_log), timeout=30)
         traffic = asyncio.create_task(load(f"http://127.0.0.1:{port}/webhook", stop, answers))
         try:
             await wait_until(lambda: len(answers) > 200, timeout=30)
             async with ingress(env, new_log) as new:
-                await wait_until(lambda: connected(new_log), timeout=30)
+                await wait_until(lambda: listening(new_log), timeout=30)
                 old.send_signal(signal.SIGTERM)
                 assert await asyncio.wait_for(old.wait(), timeout=20) == 0
                 after_old = len(answers)
