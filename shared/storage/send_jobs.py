@@ -26,7 +26,7 @@ from sqlalchemy import BindParameter, Dialect, bindparam, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, insert_new, prepare
+from wapipe.shared.storage.statements import Prepared, execute_many, insert_new, prepare
 
 
 class JobState(StrEnum):
@@ -167,12 +167,11 @@ async def change(connection: AsyncConnection, changes: Sequence[Change], token: 
     for only_from, group in by_condition.items():
         # Compiled once, run with tuples (shared/storage/statements.py): SQLAlchemy's handling
         # of each row's parameters cost the sender more than SQLite's own work.
-        prepared = _prepared_change(connection.dialect, only_from)
         rows = [
             _ChangeRow(c.key, c.state, c.wamid, c.error_code, c.error_title, c.error_details, token)
-            for c in sorted(group, key=_key)
+            for c in group
         ]
-        await connection.exec_driver_sql(prepared.sql, [prepared.values(row) for row in rows])
+        await execute_many(connection, _prepared_change(connection.dialect, only_from), rows, "k")
     keys = [c.key for c in changes]
     return set((await connection.execute(_MOVED, {"keys": keys, "at": token})).scalars())
 
@@ -247,10 +246,6 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
         found = await connection.execute(_MARKED_BY, {"keys": rest, "at": at})
         marked.update(found.scalars())
     return marked
-
-
-def _key(change: Change) -> str:
-    return change.key
 
 
 async def finish(connection: AsyncConnection, change: Change) -> JobRecord | None:

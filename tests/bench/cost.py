@@ -20,8 +20,8 @@ a bare aio-pika consumer for the status and message workers, a bare look-up + do
 the media worker, a bare aiohttp client posting the same sends for the sender.
 
 ``--code DIR`` runs another checkout's services (DIR/.venv/bin/wapipe, made with
-``make .venv/bin/wapipe`` there) in every round too, right after this tree's and before the
-anchors: a before/after whose two sides share their anchors and the machine's state.
+``make .venv/bin/wapipe`` there) in every round too, before or after this tree's by turns, then
+the anchors: a before/after whose two sides share their anchors and the machine's state.
 
 ``--ceiling`` then raises the rate (x1.5 a step, ``CEILING_STEP_S`` a step, no anchors) until a
 step does not hold: the highest steady rate is the last that held. Medians over the rounds are
@@ -349,7 +349,11 @@ def report(
     rounds: list[Round],
     ceiling: dict[str, list[PipelineRun]],
 ) -> str:
-    turns = ", each running " + " then ".join(c.label for c in codes) if codes[1:] else ""
+    turns = (
+        ", each running " + " and ".join(c.label for c in codes) + " (in turns)"
+        if codes[1:]
+        else ""
+    )
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - " + " vs ".join(c.label for c in codes),
         "",
@@ -394,7 +398,8 @@ async def bench(
         folder = Path(name)
         for number in range(args.rounds):
             runs = {}
-            for code in codes:
+            # In turns, the order reversed every other round: neither code always goes first.
+            for code in codes if number % 2 == 0 else codes[::-1]:
                 run = await pipeline_round(
                     broker, args.backend, args.rate, args.duration, folder, code
                 )

@@ -7,10 +7,15 @@ settles every unsettled tag up to ``t``; an ack of a tag settled already is a ch
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from typing import cast
+
+from aio_pika.abc import AbstractIncomingMessage
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wapipe.workers.sender.acks import Tags
+from wapipe.workers.sender.acks import Acks, Tags
 
 
 class Channel:
@@ -107,3 +112,61 @@ def test_every_delivery_is_settled_once_and_none_while_held(
     assert channel.unsettled == set()
     assert tags.floor == len(order)
     assert not tags.above
+
+
+class Frames:
+    """An aiormq channel whose write queue is full: each frame call waits until ``release``
+    lets the waiting calls in, newest first (asyncio.Queue promises no order among the writers
+    waiting on a full queue), and is recorded in the order it got in."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Event] = []
+        self.sent: list[tuple[str, int, bool]] = []
+
+    async def _room(self) -> None:
+        room = asyncio.Event()
+        self.waiting.append(room)
+        await room.wait()
+
+    async def release(self) -> None:
+        while self.waiting:
+            self.waiting.pop().set()
+            await asyncio.sleep(0)  # it records its frame before the next one gets in
+
+    async def basic_ack(self, tag: int, multiple: bool = False, wait: bool = True) -> None:
+        await self._room()
+        self.sent.append(("ack", tag, multiple))
+
+    async def basic_nack(self, tag: int, requeue: bool = True, wait: bool = True) -> None:
+        await self._room()
+        self.sent.append(("nack", tag, False))
+
+
+@dataclass
+class Delivery:
+    channel: Frames
+    delivery_tag: int
+
+
+async def test_a_given_back_delivery_is_never_covered_by_a_multiple_ack_queued_before_it() -> None:
+    # 1 and 3 done, 2 given back while the channel's write queue is full: whichever frame gets
+    # in first, no ack may settle 2 before its nack is queued.
+    frames, acks = Frames(), Acks()
+    one, two, three = (cast(AbstractIncomingMessage, Delivery(frames, tag)) for tag in (1, 2, 3))
+    giving_back = asyncio.ensure_future(acks.give_back([two]))
+    await asyncio.sleep(0)  # the nack waits for room
+    flushing = asyncio.ensure_future(acks.flush([one, three]))
+    await asyncio.sleep(0)
+    await frames.release()
+    await asyncio.gather(giving_back, flushing)
+    await frames.release()  # the acks the nack's settling let through after it
+    broker = Channel(3)
+    broker.done.update({1, 3})
+    for kind, tag, multiple in frames.sent:
+        if kind == "nack":
+            broker.alone(tag)
+        else:
+            broker.ack(tag, multiple=multiple)
+    assert broker.unsettled == set()

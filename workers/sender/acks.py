@@ -6,8 +6,10 @@ sends whose group commit ends together ack together, so most acks ride on one fr
 multiple ack settles every unsettled tag up to its own on the channel, so it is sent only up to
 where every tag below has been settled by us (``Tags.floor``): a job still held (a slow
 recipient, a parked line) keeps its tag, and the acks above it go one by one. Delivery tags
-are consecutive from 1 on a channel, and the sender's consuming channel carries only its own
-deliveries (workers/sender/service.py), so "every tag below" is exactly known.
+are consecutive from 1 on a channel; the floor only ever passes tags settled here, so a
+delivery settled some other way is never covered, it only keeps the floor below it (acks one
+by one from there: slower, not wrong). The sender's consuming channel carries only its own
+deliveries (workers/sender/service.py), so in practice the floor keeps up.
 
 An ack is queued, never awaited to the socket: it leaves after the commit it follows, as
 before, and a lost one (a connection dropped first) is a redelivery, which the journal answers.
@@ -61,6 +63,12 @@ class Tags:
             self.above.discard(self.floor)
 
 
+def _address(delivery: AbstractIncomingMessage) -> tuple[AbstractChannel, int]:
+    tag = delivery.delivery_tag
+    assert tag is not None, "a consumer's delivery has a tag"
+    return delivery.channel, tag
+
+
 class Acks:
     """The sender's settlements of its deliveries: acks batched (``run``, one task), nacks and
     rejects at once. Every settlement of a shard delivery goes through here, or the floor of its
@@ -76,25 +84,25 @@ class Acks:
         self._waiting.extend(deliveries)
         self._wake.set()
 
+    # A nack or a reject marks its tag settled only once its frame is queued to the channel:
+    # marked before, a multiple ack computed meanwhile (aiormq's write queue full, its waiters
+    # served in no set order) could cover the tag and leave first, acking a job given back.
+
     async def give_back(self, deliveries: Sequence[AbstractIncomingMessage]) -> None:
         """Back to their queue, to whichever consumer."""
         for delivery in deliveries:
             # A closed channel (aio-pika raises on reading it): back in the queue already.
             with contextlib.suppress(Exception):
-                channel, tag = self._settled_alone(delivery)
+                channel, tag = _address(delivery)
                 await channel.basic_nack(tag, requeue=True, wait=False)
+                self._of(channel).settled_alone(tag)
 
     async def reject(self, delivery: AbstractIncomingMessage) -> None:
         """To its queue's dead-letter queue, through the broker."""
         with contextlib.suppress(Exception):
-            channel, tag = self._settled_alone(delivery)
+            channel, tag = _address(delivery)
             await channel.basic_reject(tag, requeue=False, wait=False)
-
-    def _settled_alone(self, delivery: AbstractIncomingMessage) -> tuple[AbstractChannel, int]:
-        channel, tag = delivery.channel, delivery.delivery_tag
-        assert tag is not None, "a consumer's delivery has a tag"
-        self._of(channel).settled_alone(tag)
-        return channel, tag
+            self._of(channel).settled_alone(tag)
 
     def _of(self, channel: AbstractChannel) -> Tags:
         tags = self._tags.get(channel)
@@ -110,6 +118,12 @@ class Acks:
             self._wake.clear()
             waiting, self._waiting = self._waiting, []
             await self.flush(waiting)
+
+    async def close(self) -> None:
+        """Send the acks still waiting (at a stop: their effects are committed, and a delivery
+        not acked would come again, to be answered by the journal and its events sent again)."""
+        waiting, self._waiting = self._waiting, []
+        await self.flush(waiting)
 
     async def flush(self, deliveries: Sequence[AbstractIncomingMessage]) -> None:
         by_channel: dict[AbstractChannel, list[int]] = {}

@@ -73,9 +73,9 @@ class Intake:
         """``consumer_tag`` delivers from ``queue``: an invalid job's dead letter goes there."""
         self._shards[consumer_tag] = queue
 
-    def receive(self, message: AbstractIncomingMessage) -> None:
-        """The shard queues' consumer callback: a plain function, which aio-pika calls as it
-        is (a coroutine function it would run as a task of its own, one per delivery)."""
+    async def receive(self, message: AbstractIncomingMessage) -> None:
+        """The shard queues' consumer callback. A coroutine function: aio-pika wraps a plain
+        one in a coroutine anyway, warning on every delivery."""
         self._inbox.put_nowait(message)
 
     async def run(self) -> None:

@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final, cast
+from typing import Final
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from wapipe.shared import topology
 from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
@@ -35,7 +35,6 @@ from wapipe.workers.sender.settle import FailedStatuses, Settler
 log = logging.getLogger(__name__)
 
 METRICS_PORT: Final = 9105
-Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
 
 
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:
@@ -82,8 +81,9 @@ async def _run(
         )
         await statuses.run(connection, stop)
         sender.stop_sending()  # before the shards go to a standby, which sends at once
-    # The sends in flight end and are recorded (their answers are on the way).
+    # The sends in flight end and are recorded (their answers are on the way), then acked.
     await sender.drain(settings.graph_timeout_s)
+    await sender.acks.close()
 
 
 async def _tend(sender: Sender, settler: Settler) -> None:
@@ -112,8 +112,7 @@ async def consuming(
     queues: list[tuple[AbstractQueue, str]] = []
     for name in topology.SHARD_QUEUES:
         queue = await channel.declare_queue(name, passive=True)
-        # aio-pika types the callback as async; it takes a plain one too (intake.receive).
-        tag = await queue.consume(cast(Callback, intake.receive))
+        tag = await queue.consume(intake.receive)
         intake.consumes(tag, name)
         queues.append((queue, tag))
     try:
