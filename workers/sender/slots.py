@@ -80,10 +80,11 @@ class Slots:
     def give(self) -> None:
         """Give the line's head its slot while there is one (refused to all while sends may not
         leave), else set a timer for when there will be (an answer wakes it when every slot
-        is in flight)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        is in flight).
+
+        A timer set already is kept unless the head may go sooner: setting and cancelling one
+        on every call cost more than the rest of the sender's pacing. A timer that fires early
+        (a slot taken meanwhile) only finds the head not due yet, and sets the next one."""
         line, throughput = self._line, self.throughput
         while line:
             if line[0].done():  # its send was cancelled
@@ -97,10 +98,25 @@ class Slots:
             if wait is None:
                 return
             if wait > 0:
-                self._timer = asyncio.get_running_loop().call_later(wait, self.give)
+                self._wake_in(wait)
                 return
             throughput.take(now)
             line.popleft().set_result(True)
+
+
+    def _wake_in(self, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + wait
+        timer = self._timer
+        if timer is not None and timer.when() <= due:
+            return  # it fires first, and give then sets the next
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(due, self._woken)
+
+    def _woken(self) -> None:
+        self._timer = None
+        self.give()
 
 
 class Turn:
