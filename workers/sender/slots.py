@@ -41,7 +41,8 @@ class Slots:
         self._on_left = on_left  # a place ahead freed: the lane may dispatch another
         self.ahead = 0
         self._line: deque[asyncio.Future[bool]] = deque()
-        self._timer: asyncio.TimerHandle | None = None  # when the line's head may go
+        self._timer: asyncio.Handle | None = None  # when the line's head may go
+        self._timer_due = 0.0  # its time on the loop's clock
 
     def room_ahead(self, now: float) -> bool:
         """Whether another paced send may be dispatched (counted ahead) now."""
@@ -103,16 +104,16 @@ class Slots:
             throughput.take(now)
             line.popleft().set_result(True)
 
-
     def _wake_in(self, wait: float) -> None:
+        # Its due time kept here: uvloop hands back a plain Handle (no ``when``) for a timer
+        # due within its clock's millisecond.
         loop = asyncio.get_running_loop()
         due = loop.time() + wait
-        timer = self._timer
-        if timer is not None and timer.when() <= due:
-            return  # it fires first, and give then sets the next
-        if timer is not None:
-            timer.cancel()
-        self._timer = loop.call_at(due, self._woken)
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return  # it fires first, and give then sets the next
+            self._timer.cancel()
+        self._timer, self._timer_due = loop.call_at(due, self._woken), due
 
     def _woken(self) -> None:
         self._timer = None
