@@ -41,8 +41,7 @@ class Slots:
         self._on_left = on_left  # a place ahead freed: the lane may dispatch another
         self.ahead = 0
         self._line: deque[asyncio.Future[bool]] = deque()
-        self._timer: asyncio.Handle | None = None  # when the line's head may go
-        self._timer_due = 0.0  # its time on the loop's clock
+        self._timer: asyncio.TimerHandle | None = None  # when the line's head may go
 
     def room_ahead(self, now: float) -> bool:
         """Whether another paced send may be dispatched (counted ahead) now."""
@@ -81,11 +80,10 @@ class Slots:
     def give(self) -> None:
         """Give the line's head its slot while there is one (refused to all while sends may not
         leave), else set a timer for when there will be (an answer wakes it when every slot
-        is in flight).
-
-        A timer set already is kept unless the head may go sooner: setting and cancelling one
-        on every call cost more than the rest of the sender's pacing. A timer that fires early
-        (a slot taken meanwhile) only finds the head not due yet, and sets the next one."""
+        is in flight)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         line, throughput = self._line, self.throughput
         while line:
             if line[0].done():  # its send was cancelled
@@ -99,25 +97,10 @@ class Slots:
             if wait is None:
                 return
             if wait > 0:
-                self._wake_in(wait)
+                self._timer = asyncio.get_running_loop().call_later(wait, self.give)
                 return
             throughput.take(now)
             line.popleft().set_result(True)
-
-    def _wake_in(self, wait: float) -> None:
-        # Its due time kept here: uvloop hands back a plain Handle (no ``when``) for a timer
-        # due within its clock's millisecond.
-        loop = asyncio.get_running_loop()
-        due = loop.time() + wait
-        if self._timer is not None:
-            if self._timer_due <= due:
-                return  # it fires first, and give then sets the next
-            self._timer.cancel()
-        self._timer, self._timer_due = loop.call_at(due, self._woken), due
-
-    def _woken(self) -> None:
-        self._timer = None
-        self.give()
 
 
 class Turn:
