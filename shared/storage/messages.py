@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Dialect, and_, case, func, or_, select, update
+from sqlalchemy import Dialect, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.schemas.jobs import SendJob, customer_of, message_type
@@ -110,12 +110,15 @@ async def unhandled(connection: AsyncConnection, wamids: Collection[str]) -> set
     return set((await connection.execute(query)).scalars())
 
 
+class Handled(msgspec.Struct, frozen=True):
+    key: str  # the wamid (a bound name may not be a column's in an UPDATE)
+    at: float
+
+
 async def mark_handled(connection: AsyncConnection, wamids: Collection[str], at: float) -> None:
-    if wamids:
-        table = schema.messages
-        await connection.execute(
-            update(table).where(table.c.wamid.in_(wamids)).values(handled_at=at)
-        )
+    """One statement compiled once, run for each wamid (the driver's executemany)."""
+    rows = [Handled(wamid, at) for wamid in wamids]
+    await execute_many(connection, _mark_handled(connection.dialect), rows, key="key")
 
 
 async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRow]) -> None:
@@ -155,6 +158,13 @@ async def conversation(
     )
     rows = (await connection.execute(query)).all()
     return [ConversationLine(**row._asdict()) for row in reversed(rows)]
+
+
+@lru_cache(maxsize=8)
+def _mark_handled(dialect: Dialect) -> Prepared:
+    table = schema.messages
+    statement = update(table).where(table.c.wamid == bindparam("key"))
+    return prepare(statement.values(handled_at=bindparam("at")), dialect, Handled)
 
 
 @lru_cache(maxsize=8)
