@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
+from typing import Final
 
 import msgspec
 from sqlalchemy import Dialect, select, update
@@ -23,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.schemas.jobs import is_bsuid
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, prepare
+from wapipe.shared.storage.statements import (
+    Prepared,
+    execute_many,
+    in_ids,
+    insert_for,
+    prepare,
+    select_in,
+)
 
 Sighting = frozenset[str]  # ids of one person, seen together
 
@@ -69,9 +77,13 @@ def _one_customer(ids: Sighting, owner: dict[str, str]) -> bool:
 
 async def _owner_of(connection: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     """Each known id's customer."""
-    table = schema.customer_identities.c
-    query = select(table.identity, table.customer_id).where(table.identity.in_(sorted(ids)))
-    return {identity: customer for identity, customer in await connection.execute(query)}
+    rows = await select_in(connection, _OWNERS, sorted(ids))
+    return {row.identity: row.customer_id for row in rows}
+
+
+_OWNERS: Final = select(
+    schema.customer_identities.c.identity, schema.customer_identities.c.customer_id
+).where(in_ids(schema.customer_identities.c.identity))
 
 
 class IdentityRow(msgspec.Struct, frozen=True, kw_only=True):
