@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from sqlalchemy import Dialect, and_, bindparam, case, func, or_, select, update
@@ -23,7 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wapipe.shared.schemas.jobs import SendJob, customer_of, message_type
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.customers import identities_of
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage.statements import (
+    Prepared,
+    execute_many,
+    in_ids,
+    insert_for,
+    insert_new,
+    prepare,
+    select_in,
+)
 
 
 class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,9 +113,12 @@ async def store_inbound(
 
 
 async def unhandled(connection: AsyncConnection, wamids: Collection[str]) -> set[str]:
-    table = schema.messages
-    query = select(table.c.wamid).where(table.c.wamid.in_(wamids), table.c.handled_at.is_(None))
-    return set((await connection.execute(query)).scalars())
+    return {row.wamid for row in await select_in(connection, _UNHANDLED, sorted(wamids))}
+
+
+_UNHANDLED: Final = select(schema.messages.c.wamid).where(
+    in_ids(schema.messages.c.wamid), schema.messages.c.handled_at.is_(None)
+)
 
 
 class Handled(msgspec.Struct, frozen=True):
