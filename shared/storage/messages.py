@@ -14,16 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Dialect, and_, case, func, or_, select, update
+from sqlalchemy import Dialect, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.schemas.jobs import SendJob, customer_of, message_type
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.customers import identities_of
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage.statements import (
+    Prepared,
+    execute_many,
+    in_ids,
+    insert_for,
+    insert_new,
+    prepare,
+    select_in,
+)
 
 
 class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,17 +113,23 @@ async def store_inbound(
 
 
 async def unhandled(connection: AsyncConnection, wamids: Collection[str]) -> set[str]:
-    table = schema.messages
-    query = select(table.c.wamid).where(table.c.wamid.in_(wamids), table.c.handled_at.is_(None))
-    return set((await connection.execute(query)).scalars())
+    return {row.wamid for row in await select_in(connection, _UNHANDLED, sorted(wamids))}
+
+
+_UNHANDLED: Final = select(schema.messages.c.wamid).where(
+    in_ids(schema.messages.c.wamid), schema.messages.c.handled_at.is_(None)
+)
+
+
+class Handled(msgspec.Struct, frozen=True):
+    key: str  # the wamid (a bound name may not be a column's in an UPDATE)
+    at: float
 
 
 async def mark_handled(connection: AsyncConnection, wamids: Collection[str], at: float) -> None:
-    if wamids:
-        table = schema.messages
-        await connection.execute(
-            update(table).where(table.c.wamid.in_(wamids)).values(handled_at=at)
-        )
+    """One statement compiled once, run for each wamid (the driver's executemany)."""
+    rows = [Handled(wamid, at) for wamid in wamids]
+    await execute_many(connection, _mark_handled(connection.dialect), rows, key="key")
 
 
 async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRow]) -> None:
@@ -155,6 +169,13 @@ async def conversation(
     )
     rows = (await connection.execute(query)).all()
     return [ConversationLine(**row._asdict()) for row in reversed(rows)]
+
+
+@lru_cache(maxsize=8)
+def _mark_handled(dialect: Dialect) -> Prepared:
+    table = schema.messages
+    statement = update(table).where(table.c.wamid == bindparam("key"))
+    return prepare(statement.values(handled_at=bindparam("at")), dialect, Handled)
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,8 @@ handling cost more than the database's own work (tests/bench/results/status_work
 - ``insert_new``: rows inserted ON CONFLICT DO NOTHING, many per statement (multi-row VALUES),
   returning the keys that went in: the dedup of every keyed write, and its count.
 - ``execute_many``: one prepared statement, many rows (the driver's executemany).
+- ``select_in``: a query whose one ``IN`` list is bound to ``ids``, compiled once; its list is
+  written out for each call's number of values.
 
 Both write rows in the order of their key: two workers whose batches share rows then take the
 rows' locks in the same order, and never deadlock on PostgreSQL.
@@ -22,7 +24,7 @@ from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Dialect, Row, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -81,6 +83,40 @@ async def insert_new(
         result = await connection.exec_driver_sql(insert.sql, params)
         inserted.update(result.scalars())
     return inserted
+
+
+IDS: Final = "ids"  # the expanding parameter a ``select_in`` query binds its list to
+
+
+def in_ids(column: Any) -> Any:
+    """``column IN (the list)``, for a query that ``select_in`` runs."""
+    return column.in_(bindparam(IDS, expanding=True))
+
+
+async def select_in(
+    connection: AsyncConnection, query: Any, ids: Sequence[Any]
+) -> Sequence[Row[Any]]:
+    """The rows of ``query`` (its list bound by ``in_ids``) for ``ids``."""
+    if not ids:
+        return []
+    sql = _compiled_in(query, connection.dialect)
+    if connection.dialect.paramstyle == "qmark":
+        marks = ", ".join("?" * len(ids))
+    else:  # asyncpg: $1, $2, ...
+        marks = ", ".join(f"${number}" for number in range(1, len(ids) + 1))
+    result = await connection.exec_driver_sql(sql.replace(_POSTCOMPILED, marks), tuple(ids))
+    return result.all()
+
+
+_POSTCOMPILED: Final = f"__[POSTCOMPILE_{IDS}]"
+
+
+@lru_cache(maxsize=64)
+def _compiled_in(query: Any, dialect: Dialect) -> str:
+    sql = str(query.compile(dialect=dialect).string)
+    if sql.count(_POSTCOMPILED) != 1:
+        raise RuntimeError(f"the query binds no single list by in_ids: {sql}")
+    return sql
 
 
 @lru_cache(maxsize=1024)

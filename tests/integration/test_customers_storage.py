@@ -85,6 +85,24 @@ async def test_one_batch_merging_customers_keeps_its_known_sightings_on_them(
     assert len(set(owners.values())) == 1
 
 
+async def test_a_batch_of_first_contacts_beside_ids_seen_twice_links_each_person_once(
+    engine: AsyncEngine,
+) -> None:
+    # Three people new to the store; two of the batch's sightings share BSUID, so those are one
+    # person (linked one by one), while the lone first contacts are linked together.
+    others = ["447700900001", "447700900002"]
+    await linked(engine, {CUSTOMER, BSUID}, {others[0]}, {BSUID, NEW_BSUID}, {others[1], PARENT})
+    owners = await customers(engine)
+    assert owners == {
+        CUSTOMER: CUSTOMER,
+        BSUID: CUSTOMER,
+        NEW_BSUID: CUSTOMER,
+        others[0]: others[0],
+        others[1]: min(others[1], PARENT),
+        PARENT: min(others[1], PARENT),
+    }
+
+
 async def test_an_unknown_id_is_only_itself(engine: AsyncEngine) -> None:
     assert await ids_of(engine, "447700900123") == {"447700900123"}
 
