@@ -111,6 +111,16 @@ async def test_sigterm_finishes_the_request_in_flight_then_exits(vhost_url: str)
         assert secret not in log
 
 
+def ingress_env(broker: URL, proxy: TcpProxy, port: int) -> dict[str, str]:
+    """An ingress on ``port`` reaching ``broker`` through ``proxy``."""
+    return {
+        "WAPIPE_AMQP_URL": str(broker.with_host("127.0.0.1").with_port(proxy.port)),
+        "WAPIPE_APP_SECRETS": SECRETS[0],
+        "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WAPIPE_INGRESS_PORT": str(port),
+    }
+
+
 async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
     vhost_url: str,
 ) -> None:
@@ -118,13 +128,7 @@ async def test_sigterm_while_the_broker_is_not_answering_yet_exits_promptly(
     async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
         proxy.stall()  # connections open, nothing answers: the first connect hangs
         port = free_port()
-        env = {
-            "WAPIPE_AMQP_URL": str(target.with_host("127.0.0.1").with_port(proxy.port)),
-            "WAPIPE_APP_SECRETS": SECRETS[0],
-            "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
-            "WAPIPE_INGRESS_PORT": str(port),
-        }
-        async with running("ingress", env=env) as process:
+        async with running("ingress", env=ingress_env(target, proxy, port)) as process:
             await wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz", 503), timeout=20)
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), timeout=15) == 0
@@ -138,13 +142,7 @@ async def test_the_ingress_listens_once_its_broker_is_connected(vhost_url: str) 
     async with TcpProxy(target.host or "127.0.0.1", target.port or 5672) as proxy:
         proxy.stall()
         port = free_port()
-        env = {
-            "WAPIPE_AMQP_URL": str(target.with_host("127.0.0.1").with_port(proxy.port)),
-            "WAPIPE_APP_SECRETS": SECRETS[0],
-            "WAPIPE_VERIFY_TOKEN": VERIFY_TOKEN,
-            "WAPIPE_INGRESS_PORT": str(port),
-        }
-        async with running("ingress", env=env) as process:
+        async with running("ingress", env=ingress_env(target, proxy, port)) as process:
             await wait_until(lambda: proxy.connections > 0, timeout=20)
             url = f"http://127.0.0.1:{port}/healthz"
             for _ in range(10):  # 2 s of its 10-s wait for the broker: not listening
