@@ -36,7 +36,7 @@ from wapipe.sandbox.faults import Fault
 from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
 from wapipe.sandbox.media import LARGEST_MEDIA_BYTES, MediaItem
 from wapipe.sandbox.media_files import MEDIA_KINDS, sample_media
-from wapipe.sandbox.state import World, new_wamid
+from wapipe.sandbox.state import Business, Customer, World, new_wamid
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
@@ -200,6 +200,49 @@ async def review_template(request: web.Request) -> web.Response:
     return web.json_response({"success": True})
 
 
+def sender_id(customer: Customer, business: Business, now: float) -> str:
+    """Who a customer's message is from, as this business may see it: the phone number where
+    the customer's number shows to it (Customer.phone_shared), else the BSUID."""
+    shown = customer.phone_shared(business.phone_number_id, now)
+    return customer.wa_id if shown else customer.user_id
+
+
+def deliver_inbound(
+    app: web.Application,
+    business: Business,
+    customer: Customer,
+    message: dict[str, Any],
+    now: float,
+) -> bool:
+    """A customer's message to a business, as Meta delivers it: its webhook (with the contact
+    the business may see), the 24-hour window opened, the console told. False, and nothing
+    sent, when the customer has blocked the business."""
+    if business.phone_number_id in customer.blocked_by:
+        return False
+    world = app[WORLD]
+    value = inbound_value(
+        display_phone_number=business.display_phone_number,
+        phone_number_id=business.phone_number_id,
+        customer_name=customer.name,
+        wa_id=customer.wa_id,
+        message=message,
+        contact=customer.contact(business.phone_number_id, now),
+    )
+    customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
+    if customer.phone_shared(business.phone_number_id, now):
+        customer.phone_contact_at[business.phone_number_id] = now
+    world.throughput.record_inbound(business.phone_number_id, now)
+    app[SENDER].schedule(asyncio.get_running_loop().time(), business.waba_id, "messages", value)
+    app[FEED].publish(
+        "inbound",
+        wa_id=customer.wa_id,
+        wamid=message["id"],
+        phone_number_id=business.phone_number_id,
+        message=message,
+    )
+    return True
+
+
 async def customer_sends(request: web.Request) -> web.Response:
     """The customer sends a message to a business: ``{"type", "phone_number_id"?, "size"?,
     ...the type's fields (customers.py)}``; a media type gets real bytes behind a media id."""
@@ -215,8 +258,6 @@ async def customer_sends(request: web.Request) -> web.Response:
     if customer is None:
         customer = world.add_customer(usernames.digits(request.match_info["wa_id"]), "Customer")
     wa_id, now = customer.wa_id, world.clock.now()
-    # A username customer's number shows only to some businesses (Customer.phone_shared).
-    shown = customer.phone_shared(business.phone_number_id, now)
     media_ref = None
     if kind in MEDIA_KINDS:
         media_ref = _customer_media(
@@ -225,38 +266,20 @@ async def customer_sends(request: web.Request) -> web.Response:
     if kind in REPLIES and "context" not in body:  # a button is pressed on a message we sent
         body["context"] = {"from": business.display_phone_number, "id": _last_sent(world, wa_id)}
     try:
-        sender = wa_id if shown else customer.user_id
         message = inbound_message(
-            kind, sender=sender, wamid=new_wamid(), timestamp=int(now), spec=body, media=media_ref
+            kind,
+            sender=sender_id(customer, business, now),
+            wamid=new_wamid(),
+            timestamp=int(now),
+            spec=body,
+            media=media_ref,
         ) | usernames.from_ids(customer)
     except (TypeError, ValueError, AttributeError) as exc:
         raise web.HTTPBadRequest(text=f"the {kind} message's fields do not fit: {exc}") from None
-    if business.phone_number_id in customer.blocked_by:  # blocked: never reaches the business
+    if not deliver_inbound(request.app, business, customer, message, now):
         return web.json_response({"wamid": message["id"], "delivered": False})
-    value = inbound_value(
-        display_phone_number=business.display_phone_number,
-        phone_number_id=business.phone_number_id,
-        customer_name=customer.name,
-        wa_id=wa_id,
-        message=message,
-        contact=customer.contact(business.phone_number_id, now),
-    )
-    customer.last_inbound_at = now  # opens the 24-hour window (docs/cloudapi/inbound-messages.md)
     if "referral" in body:  # from an ad: the next answer may open a free entry point
         customer.referral_at = now
-    if shown:
-        customer.phone_contact_at[business.phone_number_id] = now
-    world.throughput.record_inbound(business.phone_number_id, now)
-    request.app[SENDER].schedule(
-        asyncio.get_running_loop().time(), business.waba_id, "messages", value
-    )
-    request.app[FEED].publish(
-        "inbound",
-        wa_id=wa_id,
-        wamid=message["id"],
-        phone_number_id=business.phone_number_id,
-        message=message,
-    )
     answer: dict[str, Any] = {"wamid": message["id"]}
     if media_ref is not None:
         answer["media_id"] = media_ref.id

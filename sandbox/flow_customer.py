@@ -33,11 +33,12 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from wapipe.sandbox.customers import inbound_message, inbound_value
+from wapipe.sandbox import admin, usernames
+from wapipe.sandbox.customers import inbound_message
 from wapipe.sandbox.faults import FLOWS_ENDPOINT, Fault
 from wapipe.sandbox.flow_player import Exchange, Played, entry_screen, play
 from wapipe.sandbox.flows import DRAFT, PUBLISHED, FlowRecord, flow_of
-from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, SENDER, WORLD
+from wapipe.sandbox.keys import CONFIG, FAULTS, FEED, WORLD
 from wapipe.sandbox.state import Business, SentMessage, World, new_wamid
 from wapipe.shared.flows import crypto
 from wapipe.shared.flows.keys import load_public
@@ -269,25 +270,13 @@ def _send_nfm_reply(
         "context": {"from": business.display_phone_number, "id": flow_message_id},
     }
     message = inbound_message(
-        "interactive", sender=wa_id, wamid=new_wamid(), timestamp=int(now), spec=spec
-    )
-    customer.last_inbound_at = now
-    value = inbound_value(
-        display_phone_number=business.display_phone_number,
-        phone_number_id=business.phone_number_id,
-        customer_name=customer.name,
-        wa_id=wa_id,
-        message=message,
-    )
-    loop_now = asyncio.get_running_loop().time()
-    request.app[SENDER].schedule(loop_now, business.waba_id, "messages", value)
-    request.app[FEED].publish(
-        "inbound",
-        wa_id=wa_id,
-        wamid=message["id"],
-        phone_number_id=business.phone_number_id,
-        message=message,
-    )
+        "interactive",
+        sender=admin.sender_id(customer, business, now),
+        wamid=new_wamid(),
+        timestamp=int(now),
+        spec=spec,
+    ) | usernames.from_ids(customer)
+    admin.deliver_inbound(request.app, business, customer, message, now)
     return str(message["id"])
 
 
