@@ -22,11 +22,18 @@ from functools import lru_cache
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import BindParameter, Dialect, bindparam, literal_column, or_, select, update
+from sqlalchemy import Dialect, bindparam, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_new, prepare
+from wapipe.shared.storage.statements import (
+    Prepared,
+    execute_in,
+    execute_many,
+    in_ids,
+    insert_new,
+    prepare,
+)
 
 
 class JobState(StrEnum):
@@ -173,7 +180,7 @@ async def change(connection: AsyncConnection, changes: Sequence[Change], token: 
         ]
         await execute_many(connection, _prepared_change(connection.dialect, only_from), rows, "k")
     keys = [c.key for c in changes]
-    return set((await connection.execute(_MOVED, {"keys": keys, "at": token})).scalars())
+    return set((await execute_in(connection, _MOVED, keys, at=token)).scalars())
 
 
 class _ChangeRow(msgspec.Struct, frozen=True):
@@ -212,19 +219,18 @@ def _change_statement(only_from: frozenset[str]) -> Any:
 
 # The sender's statements of every group commit, built once: SQLAlchemy keys its compiled cache
 # by the statement, and works that key out again for every statement built anew.
-_KEYS: Final[BindParameter[Any]] = bindparam("keys", expanding=True)
 _MOVED: Final = select(table.c.idempotency_key).where(
-    table.c.idempotency_key.in_(_KEYS), table.c.updated_at == bindparam("at")
+    in_ids(table.c.idempotency_key), table.c.updated_at == bindparam("at")
 )
 _MARK: Final = (
     update(table)
     # MARK, written out (as one UPDATE ... RETURNING for many keys)
-    .where(table.c.idempotency_key.in_(_KEYS), table.c.state == QUEUED.value)
+    .where(in_ids(table.c.idempotency_key), table.c.state == QUEUED.value)
     .values(state=MARK.to.value, attempts=table.c.attempts + 1, updated_at=bindparam("at"))
     .returning(table.c.idempotency_key)
 )
 _MARKED_BY: Final = select(table.c.idempotency_key).where(
-    table.c.idempotency_key.in_(_KEYS),
+    in_ids(table.c.idempotency_key),
     table.c.state == MARK.to.value,
     table.c.updated_at == bindparam("at"),
 )
@@ -240,10 +246,10 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
     if not keys:
         return set()
     ordered = sorted(keys)
-    marked = set((await connection.execute(_MARK, {"keys": ordered, "at": at})).scalars())
+    marked = set((await execute_in(connection, _MARK, ordered, at=at)).scalars())
     if len(marked) < len(ordered):
         rest = [k for k in ordered if k not in marked]
-        found = await connection.execute(_MARKED_BY, {"keys": rest, "at": at})
+        found = await execute_in(connection, _MARKED_BY, rest, at=at)
         marked.update(found.scalars())
     return marked
 

@@ -8,8 +8,8 @@ handling cost more than the database's own work (tests/bench/results/status_work
 - ``insert_new``: rows inserted ON CONFLICT DO NOTHING, many per statement (multi-row VALUES),
   returning the keys that went in: the dedup of every keyed write, and its count.
 - ``execute_many``: one prepared statement, many rows (the driver's executemany).
-- ``select_in``: a query whose one ``IN`` list is bound to ``ids``, compiled once; its list is
-  written out for each call's number of values.
+- ``select_in`` / ``execute_in``: a statement whose one ``IN`` list is bound to ``ids``, compiled
+  once; its list is written out for each call's number of values.
 
 Both write rows in the order of their key: two workers whose batches share rows then take the
 rows' locks in the same order, and never deadlock on PostgreSQL.
@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
-from sqlalchemy import Dialect, Row, Table, bindparam
+from sqlalchemy import CursorResult, Dialect, Row, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,28 +94,56 @@ def in_ids(column: Any) -> Any:
 
 
 async def select_in(
-    connection: AsyncConnection, query: Any, ids: Sequence[Any]
+    connection: AsyncConnection, query: Any, ids: Sequence[Any], **params: Any
 ) -> Sequence[Row[Any]]:
     """The rows of ``query`` (its list bound by ``in_ids``) for ``ids``."""
     if not ids:
         return []
-    sql = _compiled_in(query, connection.dialect)
+    return (await execute_in(connection, query, ids, **params)).all()
+
+
+async def execute_in(
+    connection: AsyncConnection, statement: Any, ids: Sequence[Any], **params: Any
+) -> CursorResult[Any]:
+    """``statement`` (its list bound by ``in_ids``, not empty) for ``ids``, its other
+    parameters from ``params``: compiled once, its list written out for each call's number of
+    values (SQLAlchemy's own execute works the statement's cache key and parameters out anew on
+    every call: a tenth of the sender's journal, tests/bench/results/sender.md)."""
+    found = _compiled_in(statement, connection.dialect)
+    values = found.values | params
+    head = [values[name] for name in found.before]
+    tail = [values[name] for name in found.after]
     if connection.dialect.paramstyle == "qmark":
         marks = ", ".join("?" * len(ids))
-    else:  # asyncpg: $1, $2, ...
-        marks = ", ".join(f"${number}" for number in range(1, len(ids) + 1))
-    result = await connection.exec_driver_sql(sql.replace(_POSTCOMPILED, marks), tuple(ids))
-    return result.all()
+    else:  # asyncpg: $1, $2, ... numbered after the statement's others (order does not matter)
+        marks = ", ".join(f"${n}" for n in range(len(head) + 1, len(head) + len(ids) + 1))
+    sql = found.sql.replace(_POSTCOMPILED, marks)
+    return await connection.exec_driver_sql(sql, (*head, *ids, *tail))
 
 
 _POSTCOMPILED: Final = f"__[POSTCOMPILE_{IDS}]"
 
 
+class _InStatement(NamedTuple):
+    sql: str  # the list's place marked _POSTCOMPILED
+    before: tuple[str, ...]  # the parameters the driver takes before the list's values
+    after: tuple[str, ...]  # and after them (qmark: by their place in the text)
+    values: dict[str, Any]  # what the statement binds itself (its literals)
+
+
 @lru_cache(maxsize=64)
-def _compiled_in(query: Any, dialect: Dialect) -> str:
-    sql = str(query.compile(dialect=dialect).string)
+def _compiled_in(statement: Any, dialect: Dialect) -> _InStatement:
+    compiled = statement.compile(dialect=dialect)
+    sql = str(compiled.string)
     if sql.count(_POSTCOMPILED) != 1:
-        raise RuntimeError(f"the query binds no single list by in_ids: {sql}")
+        raise RuntimeError(f"the statement binds no single list by in_ids: {sql}")
+    names = list(compiled.positiontup or ())
+    at = names.index(IDS)
+    if dialect.paramstyle == "qmark":
+        before, after = names[:at], names[at + 1 :]
+    else:  # numbered: the others $1 ... $n in their order, the list's values after them
+        before, after = names[:at] + names[at + 1 :], []
+    return _InStatement(sql, tuple(before), tuple(after), dict(compiled.params))
     return sql
 
 
