@@ -55,6 +55,8 @@ class WorkerKind:
     handler: Callable[[Resources], AbstractAsyncContextManager[Handler]] | None = None
     # A worker that is not one queue into one batch handler (the sender) runs its own way.
     serve: Callable[[WorkerKind, Settings, asyncio.Event], Coroutine[Any, Any, None]] | None = None
+    # Its connection's frames joined while busy (shared/amqp.py CoalescingWriter).
+    coalesce: bool = False
 
 
 def batching(settings: Settings) -> Batching:
@@ -97,7 +99,8 @@ async def worker_process(
     async with AsyncExitStack() as stack:
         engine = await stack.enter_async_context(open_database(settings.database_url))
         name = amqp.connection_name(f"worker-{kind.name}")
-        connection = await unless_stopped(amqp.connect(settings.amqp_url, name), stop)
+        connecting = amqp.connect(settings.amqp_url, name, coalesce=kind.coalesce)
+        connection = await unless_stopped(connecting, stop)
         if connection is None:  # stopped while waiting for the broker
             yield None
             return

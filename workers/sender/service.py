@@ -124,4 +124,8 @@ async def consuming(
                     await shard.cancel(tag)
 
 
-KIND: Final = WorkerKind("sender", topology.SHARD_QUEUES[0], METRICS_PORT, serve=serve)
+# Coalesced: at 1,000 sends a second an event publish and an ack each, written one frame per
+# send otherwise (tests/bench/results/sender.md).
+KIND: Final = WorkerKind(
+    "sender", topology.SHARD_QUEUES[0], METRICS_PORT, serve=serve, coalesce=True
+)
