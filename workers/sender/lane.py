@@ -46,7 +46,7 @@ from wapipe.shared import topology
 from wapipe.workers.pacing import PairRate, Throughput
 from wapipe.workers.sender.held import Parking, Pending
 from wapipe.workers.sender.parking import AWAY_S, PARK_AFTER_S, PARKED_OVERDUE_S, wait_queue
-from wapipe.workers.sender.slots import Clock, Slots, Turn
+from wapipe.workers.sender.slots import TIMER_SLACK_S, Clock, Slots, Turn
 
 log = logging.getLogger(__name__)
 
@@ -375,5 +375,5 @@ class Lane:
                 await self._wake.wait()
             elif decided != 0:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(decided):
+                    async with asyncio.timeout(decided + TIMER_SLACK_S):
                         await self._wake.wait()

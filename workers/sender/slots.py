@@ -18,10 +18,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from wapipe.workers.pacing import Throughput
 
 Clock = Callable[[], float]
+
+# uvloop's timers count whole milliseconds of its loop's cached time: one due within the current
+# millisecond fires at once, and a wait woken early looked again and set its timer again, some
+# hundreds of times until its moment came. At 1,000 sends a second some send always waits for a
+# fraction of a millisecond: the sender's loop spun for most of its core (tests/bench/results/
+# sender.md). A millisecond more: woken late by under one, never spinning.
+TIMER_SLACK_S: Final = 0.001
 
 
 class Slots:
@@ -97,7 +105,7 @@ class Slots:
             if wait is None:
                 return
             if wait > 0:
-                self._timer = asyncio.get_running_loop().call_later(wait, self.give)
+                self._timer = asyncio.get_running_loop().call_later(wait + TIMER_SLACK_S, self.give)
                 return
             throughput.take(now)
             line.popleft().set_result(True)
