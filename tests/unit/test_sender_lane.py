@@ -22,7 +22,7 @@ from wapipe.workers.pacing import PairRate, Throughput
 from wapipe.workers.sender.held import Pending
 from wapipe.workers.sender.lane import Again, Go, Lane
 from wapipe.workers.sender.parking import PARK_AFTER_S
-from wapipe.workers.sender.slots import Turn
+from wapipe.workers.sender.slots import Slots, Turn
 
 NUMBER = "109876000000001"
 
@@ -356,6 +356,32 @@ def test_sends_paced_less_than_a_millisecond_apart_all_leave_on_uvloop() -> None
             return await asyncio.gather(*(send(share) for share in shares))
 
     assert uvloop.run(main()) == [True] * 200
+
+
+def test_a_send_waiting_less_than_a_millisecond_for_its_slot_does_not_spin_on_uvloop() -> None:
+    """uvloop fires a timer due within its millisecond at once: a line woken early and looking
+    again would do so hundreds of times before its moment (its loop spinning)."""
+
+    class Counted(Slots):
+        looks = 0
+
+        def give(self) -> None:
+            self.looks += 1
+            super().give()
+
+    async def main() -> tuple[bool, int]:
+        pace = Throughput(2000, smoothing_s=0.0)
+        slots = Counted(pace, time.monotonic, lambda _: True, lambda: None)
+        slots.throughput.take(time.monotonic())  # the next may leave 0.5 ms on
+        share = slots.turn(paced=True)
+        async with asyncio.timeout(10):
+            left = await share.take()
+        share.end()
+        return left, slots.looks
+
+    left, looks = uvloop.run(main())
+    assert left
+    assert looks <= 4  # in line, woken (once more if a little early), and the end
 
 
 def test_a_turn_of_an_unpaced_send_holds_nothing() -> None:
