@@ -13,12 +13,6 @@ also keep an even pace (one every 1/N s, 20 ms' worth together): a window's send
 one burst would queue at the server, and the last answer, coming late, would hold every slot
 longer.
 
-Slots free on ``GATHER_S`` boundaries (a second after the answer, rounded up): those freeing
-within one boundary's span free together, and their sends leave in one turn of the event loop,
-sharing its wake-up, their commits, events and acks. At 1,000/s a slot frees every millisecond:
-freed one by one, each send went alone. Late, never early: no window holds more; a slot is held
-about a millisecond longer on average (0.1 % of the pace).
-
 A send is committed as ``sending`` before it leaves (workers/sender/send.py), and that commit takes
 time (milliseconds, tens of them at 1,000/s). It is done ahead: up to ``ahead()`` sends
 (``AHEAD_S`` worth of the limit) are marked and wait in line for a slot, so that a slot is
@@ -46,7 +40,6 @@ SLOWED_FLOOR: Final = 0.1  # the lowest fraction of its limit a number is slowed
 RECOVERY_S: Final = 60.0  # from the floor back to the whole limit
 THROUGHPUT_PAUSE_S: Final = 1.0  # after a 130429: let the window empty
 SMOOTHING_S: Final = 0.02  # sends within this much of the even pace leave together
-GATHER_S: Final = 0.002  # slots free on multiples of this (rounded up): together, not one by one
 # Sends marked ahead of their slot. Enough to cover a commit; few, as those marked when their
 # process dies count as unknown (workers/sender/intake.py), never sent again.
 AHEAD_S: Final = 0.05
@@ -63,7 +56,6 @@ class Throughput:
 
     rate_per_s: float
     smoothing_s: float = SMOOTHING_S
-    gather_s: float = GATHER_S
     in_flight: int = 0
     answered: deque[float] = field(default_factory=deque)  # answer times, oldest first
     _slowed_at: float | None = None
@@ -95,21 +87,15 @@ class Throughput:
         if now < self._blocked_until:
             return self._blocked_until - now
         answered = self.answered
-        while answered and self._frees_at(answered[0]) <= now:
+        while answered and answered[0] + WINDOW_S <= now:
             answered.popleft()
         held = self.in_flight + len(answered)
         limit = self.limit(now)
         if held < limit:
             return 0.0
         if len(answered) > held - limit:  # enough slots free up as answers age
-            return self._frees_at(answered[held - limit]) - now
+            return answered[held - limit] + WINDOW_S - now
         return None
-
-    def _frees_at(self, answered_at: float) -> float:
-        """When the slot of a send answered at ``answered_at`` frees: a second on, rounded up to
-        the next ``gather_s`` boundary."""
-        at = answered_at + WINDOW_S
-        return math.ceil(at / self.gather_s) * self.gather_s if self.gather_s > 0 else at
 
     def block_until(self, until: float) -> None:
         """Nothing leaves before ``until``."""

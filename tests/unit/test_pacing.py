@@ -11,7 +11,7 @@ from wapipe.workers.pacing import PAIR_BACKOFF_S, PairRate, Throughput, backoff_
 
 
 def test_a_number_sends_up_to_its_limit_then_waits_a_second_from_the_first_answer() -> None:
-    pace = Throughput(3, smoothing_s=1.0, gather_s=0.0)  # the window alone
+    pace = Throughput(3, smoothing_s=1.0)  # the window alone
     for _ in range(3):
         assert pace.wait_s(0.0) == 0.0
         pace.take(0.0)
@@ -33,22 +33,6 @@ def test_between_windows_sends_leave_at_an_even_pace() -> None:
         sent += 1
     assert sent == 3
     assert pace.wait_s(0.0) == pytest.approx(0.01)
-
-
-def test_slots_freeing_within_one_gathering_span_free_together_never_before_a_second() -> None:
-    pace = Throughput(3, smoothing_s=1.0, gather_s=0.01)
-    for _ in range(3):
-        pace.take(0.0)
-    for answered_at in (0.0005, 0.004, 0.0095):  # a second later: 1.0015, 1.005, 1.0105
-        pace.release(answered_at)
-    assert pace.wait_s(1.0) == pytest.approx(0.01)  # the first two free together, at 1.01
-    assert pace.wait_s(1.0099) == pytest.approx(0.0001)  # not a moment before
-    sent = 0
-    while pace.wait_s(1.01) == 0.0:
-        pace.take(1.01)
-        sent += 1
-    assert sent == 2
-    assert pace.wait_s(1.01) == pytest.approx(0.01)  # the third at 1.02 (freed at 1.0105)
 
 
 def test_a_send_that_never_reached_meta_gives_its_slot_back_at_once() -> None:
@@ -75,7 +59,7 @@ def test_a_slot_is_free_while_the_pace_still_waits() -> None:
 
 
 def test_answers_recorded_out_of_order_free_their_slots_in_answer_order() -> None:
-    pace = Throughput(2, smoothing_s=1.0, gather_s=0.0)
+    pace = Throughput(2, smoothing_s=1.0)
     pace.take(0.0)
     pace.take(0.0)
     pace.release(0.5)  # recorded first, answered last
