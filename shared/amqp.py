@@ -365,8 +365,12 @@ class GatheringPublisher(EventPublisher):
             confirms = await publish_together(channel, [m for ms, _ in gathered for m in ms])
         except BaseException as exc:  # nothing written: every caller hears of it
             for _, written in gathered:
-                if not written.done():
-                    written.set_exception(exc) if isinstance(exc, Exception) else written.cancel()
+                if written.done():
+                    continue
+                if isinstance(exc, Exception):
+                    written.set_exception(exc)
+                else:  # cancelled (the process stopping)
+                    written.cancel()
             if not isinstance(exc, Exception):
                 raise
             return

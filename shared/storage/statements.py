@@ -108,7 +108,7 @@ async def execute_in(
     """``statement`` (its list bound by ``in_ids``, not empty) for ``ids``, its other
     parameters from ``params``: compiled once, its list written out for each call's number of
     values (SQLAlchemy's own execute works the statement's cache key and parameters out anew on
-    every call: a tenth of the sender's journal, tests/bench/results/sender.md)."""
+    every call: a fifth of the sender's journal in its loop, tests/bench/results/sender.md)."""
     found = _compiled_in(statement, connection.dialect)
     values = found.values | params
     head = [values[name] for name in found.before]
@@ -144,7 +144,6 @@ def _compiled_in(statement: Any, dialect: Dialect) -> _InStatement:
     else:  # numbered: the others $1 ... $n in their order, the list's values after them
         before, after = names[:at] + names[at + 1 :], []
     return _InStatement(sql, tuple(before), tuple(after), dict(compiled.params))
-    return sql
 
 
 @lru_cache(maxsize=1024)
