@@ -14,8 +14,6 @@ to the next; ``connect_once`` takes the first that answers. The node reached is 
     close(connection)                 ->  bounded: a broker that is away cannot hold a shutdown
     publish / publish_all             ->  persistent, confirmed, through aiormq (below)
     EventPublisher                    ->  publish_all on a channel the robust connection renews
-    GatheringPublisher                ->  the same, what many callers publish in one turn of the
-                                          event loop written to the channel in one piece
 
 aio-pika owns the connection, its recovery and the topology; the publish goes through the channel
 it exposes underneath (``get_underlay_channel``). Two reasons, both measured: the AMQP properties
@@ -32,16 +30,13 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConnection
-from aiormq.abc import ChannelFrame
-from pamqp.body import ContentBody
 from pamqp.common import FieldTable
-from pamqp.header import ContentHeader
 from yarl import URL
 
 from wapipe.shared.settings import broker_urls
@@ -300,7 +295,9 @@ async def publish(channel: aiormq.Channel, message: Outgoing) -> None:
         mandatory=message.mandatory,
         wait=False,
     )
-    _confirmed(confirm)
+    # aiormq raises on a nack or a return; should it ever hand them back instead, still refuse.
+    if not isinstance(confirm, aiormq.spec.Basic.Ack):
+        raise aiormq.exceptions.DeliveryError(None, confirm)  # type: ignore[arg-type]
 
 
 async def publish_all(channel: aiormq.Channel, messages: Sequence[Outgoing]) -> None:
@@ -332,126 +329,6 @@ class EventPublisher:
         """Publish all, wait for every confirm; raises if any is refused or lost."""
         if messages:
             await publish_all(await underlay(self._channel), messages)
-
-
-class GatheringPublisher(EventPublisher):
-    """An ``EventPublisher`` for many callers at once (the sender: an event a send, a thousand
-    a second): what they publish in one turn of the event loop goes to the channel together
-    (``publish_together``), and each caller still waits for the confirms of its own messages,
-    raising as ``publish`` does. Through ``Channel.basic_publish`` each message cost a timeout
-    scope, a close guard, a hold of the channel's lock, a put to the write queue and a pass of
-    its writer: a tenth of the sender's event loop (tests/bench/results/sender.md)."""
-
-    def __init__(self, channel: AbstractChannel) -> None:
-        super().__init__(channel)
-        self._gathered: list[tuple[Sequence[Outgoing], asyncio.Future[list[_Confirm]]]] = []
-        self._writing: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
-
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
-        if not messages:
-            return
-        loop = asyncio.get_running_loop()
-        written: asyncio.Future[list[_Confirm]] = loop.create_future()
-        if not self._gathered:  # the first of this turn: written on the next
-            self._writing = loop.create_task(self._write())
-        self._gathered.append((messages, written))
-        for confirm in await written:
-            _confirmed(await confirm)
-
-    async def _write(self) -> None:
-        gathered, self._gathered = self._gathered, []
-        try:
-            channel = await underlay(self._channel)
-            confirms = await publish_together(channel, [m for ms, _ in gathered for m in ms])
-        except BaseException as exc:  # nothing written: every caller hears of it
-            for _, written in gathered:
-                if written.done():
-                    continue
-                if isinstance(exc, Exception):
-                    written.set_exception(exc)
-                else:  # cancelled (the process stopping)
-                    written.cancel()
-            if not isinstance(exc, Exception):
-                raise
-            return
-        start = 0
-        for messages, written in gathered:
-            mine, start = confirms[start : start + len(messages)], start + len(messages)
-            if written.done():  # its caller is gone (cancelled): nobody awaits its confirms
-                continue
-            written.set_result(mine)
-
-
-_Confirm = asyncio.Future[Any]
-
-
-async def publish_together(channel: aiormq.Channel, messages: Sequence[Outgoing]) -> list[_Confirm]:
-    """Write every message to ``channel`` (confirmed, persistent) in one piece, under one hold of
-    its lock; their confirmations, in order (awaited: a nack or a return raises as in ``publish``;
-    the channel's close fails them). What aiormq's ``basic_publish`` does for one message, for
-    many: delivery tags numbered on, each confirmation registered under its tag (and its
-    ``message_id``, for a return to find it), and, should the frames not be queued (cancelled
-    while the write queue was full), every tag taken back, as the broker never saw them."""
-    async with channel.lock:
-        first = channel.delivery_tag + 1
-        frames: list[Any] = []
-        confirms: list[_Confirm] = []
-        try:
-            for tag, message in enumerate(messages, first):
-                confirm = channel.create_future()
-                channel.confirmations[tag] = confirm
-                channel.message_id_delivery_tag[message.message_id] = tag
-                confirm.add_done_callback(_forgetting(channel, message.message_id, tag))
-                confirms.append(confirm)
-                frames += _frames(channel, message)
-            channel.delivery_tag = first + len(messages) - 1
-            await channel.write_queue.put(ChannelFrame.marshall(channel.number, frames))
-        except BaseException:
-            channel.delivery_tag = first - 1
-            for tag, (message, confirm) in enumerate(zip(messages, confirms, strict=False), first):
-                channel.confirmations.pop(tag, None)
-                if channel.message_id_delivery_tag.get(message.message_id) == tag:
-                    del channel.message_id_delivery_tag[message.message_id]
-                confirm.cancel()
-            raise
-    return confirms
-
-
-def _frames(channel: aiormq.Channel, message: Outgoing) -> list[Any]:
-    body, size = message.body, channel.max_content_size
-    header = ContentHeader(
-        properties=aiormq.spec.Basic.Properties(
-            message_id=message.message_id,
-            headers=_table(message.headers),
-            content_type=CONTENT_TYPE,
-            delivery_mode=PERSISTENT,
-        ),
-        body_size=len(body),
-    )
-    publish_frame = aiormq.spec.Basic.Publish(
-        exchange=message.exchange, routing_key=message.routing_key, mandatory=message.mandatory
-    )
-    return [
-        publish_frame,
-        header,
-        *(ContentBody(body[at : at + size]) for at in range(0, len(body), size)),
-    ]
-
-
-def _forgetting(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
-    """Once confirmed, the message's id no longer names its tag (as aiormq does for its own)."""
-
-    def forget(_: Any) -> None:
-        if channel.message_id_delivery_tag.get(message_id) == tag:
-            del channel.message_id_delivery_tag[message_id]
-
-    return forget
-
-
-def _confirmed(confirm: Any) -> None:
-    # aiormq raises on a nack or a return; should it ever hand them back instead, still refuse.
-    if not isinstance(confirm, aiormq.spec.Basic.Ack):
-        raise aiormq.exceptions.DeliveryError(None, confirm)
 
 
 def _table(headers: Mapping[str, Any] | None) -> FieldTable | None:

@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wapipe.shared import amqp, topology
@@ -57,8 +57,6 @@ class WorkerKind:
     serve: Callable[[WorkerKind, Settings, asyncio.Event], Coroutine[Any, Any, None]] | None = None
     # Its connection's frames joined while busy (shared/amqp.py CoalescingWriter).
     coalesce: bool = False
-    # How it publishes (shared/amqp.py: GatheringPublisher for many publishers at once).
-    publisher: Callable[[AbstractChannel], EventPublisher] = EventPublisher
 
 
 def batching(settings: Settings) -> Batching:
@@ -111,8 +109,7 @@ async def worker_process(
         publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         port = settings.metrics_port or kind.metrics_port
         await stack.enter_async_context(serve_metrics(metrics, settings.metrics_host, port))
-        events = kind.publisher(publishing)
-        yield Resources(settings, engine, events, connection, metrics, port)
+        yield Resources(settings, engine, EventPublisher(publishing), connection, metrics, port)
 
 
 async def serve(kind: WorkerKind, settings: Settings, stop: asyncio.Event) -> None:

@@ -21,7 +21,6 @@ from typing import Final
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from wapipe.shared import topology
-from wapipe.shared.amqp import GatheringPublisher
 from wapipe.shared.cloudapi.client import CloudApi, GraphConfig
 from wapipe.shared.settings import Settings
 from wapipe.workers.main import WorkerKind, batching, retry_policy, worker_process
@@ -125,14 +124,8 @@ async def consuming(
                     await shard.cancel(tag)
 
 
-# At 1,000 sends a second an event publish and an ack each: the publishes of a loop turn
-# written together, and the frames of a millisecond sent in one write
-# (tests/bench/results/sender.md).
+# Coalesced: at 1,000 sends a second an event publish and an ack each, written one frame per
+# send otherwise (tests/bench/results/sender.md).
 KIND: Final = WorkerKind(
-    "sender",
-    topology.SHARD_QUEUES[0],
-    METRICS_PORT,
-    serve=serve,
-    coalesce=True,
-    publisher=GatheringPublisher,
+    "sender", topology.SHARD_QUEUES[0], METRICS_PORT, serve=serve, coalesce=True
 )
