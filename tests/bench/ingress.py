@@ -106,9 +106,26 @@ def export_baseline(ref: str, into: Path) -> str:
     return kind
 
 
+# kind "wapipe@DIR" -> DIR/.venv/bin/wapipe: another checkout with its own venv (``--code DIR``)
+CHECKOUTS: dict[str, Path] = {}
+
+
+def add_checkout(folder: Path) -> str:
+    """Register another checkout's ``wapipe`` (made by ``make .venv/bin/wapipe`` there) as the
+    kind ``wapipe@<folder name>``: a tree whose dependencies or layout differ from this one's."""
+    command = folder.resolve() / ".venv" / "bin" / "wapipe"
+    if not command.exists():
+        raise SystemExit(f"{command} is missing: run `make .venv/bin/wapipe` in {folder}")
+    kind = f"wapipe@{folder.resolve().name}"
+    CHECKOUTS[kind] = command
+    return kind
+
+
 @contextlib.contextmanager
 def server(kind: str, port: int, amqp_url: str) -> Iterator[int]:
-    if kind == "wapipe" or kind in BASELINES:
+    if kind in CHECKOUTS:
+        command = [str(CHECKOUTS[kind]), "ingress", "--port", str(port)]
+    elif kind == "wapipe" or kind in BASELINES:
         command = [sys.executable, "-m", "wapipe", "ingress", "--port", str(port)]
     else:
         command = [
@@ -180,9 +197,15 @@ def wrk(
 
 
 def paced(
-    port: int, rate: float, connections: int, duration_s: int, core: str = LOAD_CORE
+    port: int,
+    rate: float,
+    connections: int,
+    duration_s: int,
+    chain: int = 1,
+    core: str = LOAD_CORE,
 ) -> tuple[float, float, float, int, int]:
-    """As ``wrk``, but ``rate`` requests a second (tests/bench/pace.py) on ``core``."""
+    """As ``wrk``, but ``rate`` requests a second, ``chain`` at a time one after another
+    (tests/bench/pace.py), on ``core``."""
     body = _body()
     with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
         body_file.write(body)
@@ -201,6 +224,7 @@ def paced(
                 f"--rate={rate}",
                 f"--duration={duration_s}",
                 f"--connections={connections}",
+                f"--chain={chain}",
             ],
             check=True,
             capture_output=True,
@@ -230,6 +254,7 @@ def one_run(
     connections: int,
     duration_s: int,
     rate: float | None = None,
+    chain: int = 1,
 ) -> Run:
     with broker.vhost(f"wapipe-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
         subprocess.run(
@@ -244,9 +269,9 @@ def one_run(
                 cpu_before = cpu_seconds(pid)
                 rps, p50, p99, total, errors = wrk(port, script, connections, duration_s)
             else:
-                warm_up = paced(port, rate, connections, 2)
+                warm_up = paced(port, rate, connections, 2, chain)
                 cpu_before = cpu_seconds(pid)
-                rps, p50, p99, total, errors = paced(port, rate, connections, duration_s)
+                rps, p50, p99, total, errors = paced(port, rate, connections, duration_s, chain)
             cpu_us = (cpu_seconds(pid) - cpu_before) / max(total, 1) * 1e6
         published = warm_up[3] - warm_up[4] + total - errors
         queued = None if kind == "bare" else asyncio.run(_queue_depth(amqp_url, "wa.status"))
@@ -279,7 +304,13 @@ def machine() -> str:
     )
 
 
-def report(runs: list[Run], connections: int, duration_s: int, rate: float | None = None) -> str:
+def report(
+    runs: list[Run],
+    connections: int,
+    duration_s: int,
+    rate: float | None = None,
+    chain: int = 1,
+) -> str:
     kinds = list(dict.fromkeys(run.kind for run in runs))  # in the order they ran
     by_kind = {kind: [run for run in runs if run.kind == kind] for kind in kinds}
     med = {
@@ -298,7 +329,9 @@ def report(runs: list[Run], connections: int, duration_s: int, rate: float | Non
         + (
             f"(wrk, 1 thread, {connections} connections"
             if rate is None
-            else f"(paced at {rate:g} requests/s, tests/bench/pace.py, {connections} connections"
+            else f"(paced at {rate:g} requests/s"
+            + (f" in chains of {chain}" if chain > 1 else "")
+            + f", tests/bench/pace.py, {connections} connections"
         )
         + f", {duration_s} s a run after a 2 s warm-up); "
         f"body: one signed `status_sent.json` ({len(_body())} bytes). "
@@ -346,13 +379,30 @@ def main() -> None:
         type=float,
         help="requests a second, paced (tests/bench/pace.py), instead of wrk's full load",
     )
+    parser.add_argument(
+        "--chain",
+        type=int,
+        default=1,
+        help="with --rate: requests K at a time, each once the one before is answered "
+        "(as the sandbox posts a message's statuses)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, comma-separated")
     parser.add_argument(
         "--baseline", metavar="REF", help="also run `wapipe ingress` as of this git commit"
     )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        metavar="DIR",
+        help="also run another checkout's `wapipe ingress` (DIR/.venv/bin/wapipe)",
+    )
     args = parser.parse_args()
     kinds = args.kinds.split(",")
+    if args.code:
+        kinds.insert(
+            kinds.index("wapipe") if "wapipe" in kinds else len(kinds), add_checkout(args.code)
+        )
     baseline_dir = tempfile.TemporaryDirectory(prefix="wapipe-baseline-")
     if args.baseline:
         kinds.insert(
@@ -367,11 +417,17 @@ def main() -> None:
     for round_number in range(args.rounds):
         for kind in kinds:
             run = one_run(
-                kind, broker, Path(script.name), args.connections, args.duration, args.rate
+                kind,
+                broker,
+                Path(script.name),
+                args.connections,
+                args.duration,
+                args.rate,
+                args.chain,
             )
             print(f"round {round_number + 1} {run}", flush=True)
             runs.append(run)
-    text = report(runs, args.connections, args.duration, args.rate)
+    text = report(runs, args.connections, args.duration, args.rate, args.chain)
     print(text)
     if not args.no_write:
         RESULTS.parent.mkdir(exist_ok=True)
