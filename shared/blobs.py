@@ -5,10 +5,10 @@
         blob.location                                      # file:///.../ab/cd/abcd..., s3://...
 
 ``put`` streams: each chunk is hashed as it comes and written with the ones before it once they
-make ``WRITE_BYTES``, never more than that in memory. The bytes land under a temporary name and
-move to their content address (``<sha256>``, fanned out by its first two pairs of hex digits)
-only once the digest matches, so a store never holds a blob under a wrong name, and the same
-bytes stored twice are kept once.
+make ``WRITE_BYTES``: never more than that and a chunk in memory. The bytes land under a
+temporary name and move to their content address (``<sha256>``, fanned out by its first two
+pairs of hex digits) only once the digest matches, so a store never holds a blob under a wrong
+name, and the same bytes stored twice are kept once.
 """
 
 from __future__ import annotations
