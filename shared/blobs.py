@@ -4,16 +4,18 @@
         blob = await store.put(chunks, expected_sha256=digest, max_bytes=limit)
         blob.location                                      # file:///.../ab/cd/abcd..., s3://...
 
-``put`` streams: each chunk is hashed and written as it comes, never the whole in memory. The
-bytes land under a temporary name and move to their content address (``<sha256>``, fanned out by
-its first two pairs of hex digits) only once the digest matches, so a store never holds a blob
-under a wrong name, and the same bytes stored twice are kept once.
+``put`` streams: each chunk is hashed as it comes and written with the ones before it once they
+make ``WRITE_BYTES``: never more than that and a chunk in memory. The bytes land under a
+temporary name and move to their content address (``<sha256>``, fanned out by its first two
+pairs of hex digits) only once the digest matches, so a store never holds a blob under a wrong
+name, and the same bytes stored twice are kept once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterable
@@ -23,6 +25,11 @@ from types import TracebackType
 from typing import BinaryIO, Final, Protocol, Self
 
 DEFAULT_MEDIA_DIR: Final = Path("var") / "media"
+# What a folder store holds in memory before it writes: an image (100 KB-5 MB) in one or a few
+# writes. Each write is a trip to a thread, and those trips (a thread woken, the loop woken
+# back), not the bytes, were most of the media worker's own CPU (tests/bench/results/
+# media_worker.md, 2026-12-04).
+WRITE_BYTES: Final = 1024 * 1024
 
 
 class BlobError(Exception):
@@ -75,10 +82,18 @@ class BlobStore(Protocol):
 
 
 class FolderStore:
-    """Blobs as files under ``root``: ``root/ab/cd/abcd...``; partial writes under ``root/tmp``."""
+    """Blobs as files under ``root``: ``root/ab/cd/abcd...``; partial writes under ``root/tmp``.
+
+    A blob costs one trip to a thread when it fits ``WRITE_BYTES`` (the file made, written,
+    synced, moved to its name, its folder synced, all in the trip), and one more per
+    ``WRITE_BYTES`` past that. A blob refused (a digest that does not match, too large, a
+    broken download) before its first write never touches the disk."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        # Partial files' names: unique across processes sharing the folder, and cheap per blob.
+        self._prefix = uuid.uuid4().hex
+        self._numbers = itertools.count()
 
     async def __aenter__(self) -> Self:
         return self
@@ -109,43 +124,82 @@ class FolderStore:
         expected_sha256: str | None = None,
         max_bytes: int | None = None,
     ) -> StoredBlob:
-        partial = self.root / "tmp" / f"{uuid.uuid4().hex}.part"
+        partial = _Partial(self.root / "tmp" / f"{self._prefix}-{next(self._numbers)}.part")
         try:
-            return await self._write(partial, chunks, expected_sha256, max_bytes)
-        except OSError as exc:
-            raise StoreUnavailable(f"the media folder failed: {exc}") from exc
-        finally:
-            await asyncio.to_thread(partial.unlink, missing_ok=True)  # gone once renamed
-
-    async def _write(
-        self,
-        partial: Path,
-        chunks: AsyncIterable[bytes],
-        expected_sha256: str | None,
-        max_bytes: int | None,
-    ) -> StoredBlob:
-        await asyncio.to_thread(partial.parent.mkdir, parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        file = await asyncio.to_thread(partial.open, "wb")
-        try:
+            digest = hashlib.sha256()
+            size = 0
             async for chunk in chunks:
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
                     raise TooLarge(max_bytes)
                 digest.update(chunk)
-                await asyncio.to_thread(file.write, chunk)
-            await asyncio.to_thread(_flush_to_disk, file)
+                if partial.hold(chunk) >= WRITE_BYTES:
+                    await asyncio.to_thread(partial.write)
+            sha256 = digest.hexdigest()
+            if expected_sha256 is not None and sha256 != expected_sha256.lower():
+                raise DigestMismatch(expected_sha256.lower(), sha256)
+            final = self.path_of(sha256)
+            await asyncio.to_thread(partial.store_as, final)
+            return StoredBlob(sha256, size, final.as_uri())
+        except OSError as exc:
+            raise StoreUnavailable(f"the media folder failed: {exc}") from exc
         finally:
-            await asyncio.to_thread(file.close)
-        sha256 = digest.hexdigest()
-        if expected_sha256 is not None and sha256 != expected_sha256.lower():
-            raise DigestMismatch(expected_sha256.lower(), sha256)
-        final = self.path_of(sha256)
-        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(os.replace, partial, final)  # atomic; same bytes, same name
-        await asyncio.to_thread(_sync_folder, final.parent)
-        return StoredBlob(sha256, size, final.as_uri())
+            if partial.on_disk:  # refused or failed after a first write: not kept
+                await asyncio.to_thread(partial.discard)
+
+
+class _Partial:
+    """A blob's bytes on their way to disk: held, then written under a temporary name, which
+    ``store_as`` moves to the final one. Its methods but ``hold`` block: run them in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._file: BinaryIO | None = None
+        self.on_disk = False  # a file under the temporary name exists
+
+    def hold(self, chunk: bytes) -> int:
+        """Keep ``chunk`` for the next write; the bytes held now."""
+        self._held.append(chunk)
+        self._held_bytes += len(chunk)
+        return self._held_bytes
+
+    def write(self) -> None:
+        """Write what is held (the file made at the first write)."""
+        if self._file is None:
+            self._file = _create(self.path)
+            self.on_disk = True
+        self._file.writelines(self._held)
+        self._held, self._held_bytes = [], 0
+
+    def store_as(self, final: Path) -> None:
+        """Write the rest, sync, and move to ``final`` (the rename on disk too)."""
+        self.write()
+        assert self._file is not None
+        _flush_to_disk(self._file)  # stored means on disk: the worker acks after
+        self._file.close()
+        try:
+            os.replace(self.path, final)  # atomic; same bytes, same name
+        except FileNotFoundError:  # the first blob under this fan-out folder
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path, final)
+        self.on_disk = False
+        _sync_folder(final.parent)
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+        self.on_disk = False
+
+
+def _create(path: Path) -> BinaryIO:
+    try:
+        return path.open("wb")
+    except FileNotFoundError:  # the first partial file of this store
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("wb")
 
 
 def _sync_folder(folder: Path) -> None:
@@ -159,7 +213,7 @@ def _sync_folder(folder: Path) -> None:
 
 def _flush_to_disk(file: BinaryIO) -> None:
     file.flush()
-    os.fsync(file.fileno())  # stored means on disk: the worker acks after
+    os.fsync(file.fileno())
 
 
 def open_store(location: str) -> BlobStore:

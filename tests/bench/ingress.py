@@ -3,7 +3,9 @@
     make bench-ingress            (or: python -m tests.bench.ingress --rounds 3 --duration 15)
 
 Each server runs alone on core 0 (taskset), wrk drives it from core 1 with a fixed number of
-connections; RabbitMQ runs where the OS puts it. Servers measured, interleaved round by round:
+connections (full load), or with ``--rate N`` a paced client does, N requests a second
+(tests/bench/pace.py: the low rates where fixed costs per wake-up show); RabbitMQ runs where the
+OS puts it. Servers measured, interleaved round by round:
 
     bare          an aiohttp handler that only answers 200: the ceiling
     publish-only  check the signature, publish the raw body, await the confirm (on uvloop): the
@@ -17,7 +19,7 @@ connections; RabbitMQ runs where the OS puts it. Servers measured, interleaved r
 (see servers.py)
 
 Every run uses a fresh vhost; after each wapipe or naive run the queue depth is checked against
-the number of 200s wrk saw, so a fast run that lost messages cannot pass unnoticed. Prints
+the number of 200s the load saw, so a fast run that lost messages cannot pass unnoticed. Prints
 medians and ratios and appends them, with the machine and the date, to results/ingress.md.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import re
@@ -103,9 +106,26 @@ def export_baseline(ref: str, into: Path) -> str:
     return kind
 
 
+# kind "wapipe@DIR" -> DIR/.venv/bin/wapipe: another checkout with its own venv (``--code DIR``)
+CHECKOUTS: dict[str, Path] = {}
+
+
+def add_checkout(folder: Path) -> str:
+    """Register another checkout's ``wapipe`` (made by ``make .venv/bin/wapipe`` there) as the
+    kind ``wapipe@<folder name>``: a tree whose dependencies or layout differ from this one's."""
+    command = folder.resolve() / ".venv" / "bin" / "wapipe"
+    if not command.exists():
+        raise SystemExit(f"{command} is missing: run `make .venv/bin/wapipe` in {folder}")
+    kind = f"wapipe@{folder.resolve().name}"
+    CHECKOUTS[kind] = command
+    return kind
+
+
 @contextlib.contextmanager
 def server(kind: str, port: int, amqp_url: str) -> Iterator[int]:
-    if kind == "wapipe" or kind in BASELINES:
+    if kind in CHECKOUTS:
+        command = [str(CHECKOUTS[kind]), "ingress", "--port", str(port)]
+    elif kind == "wapipe" or kind in BASELINES:
         command = [sys.executable, "-m", "wapipe", "ingress", "--port", str(port)]
     else:
         command = [
@@ -176,6 +196,50 @@ def wrk(
     return rps, p50, p99, total, errors
 
 
+def paced(
+    port: int,
+    rate: float,
+    connections: int,
+    duration_s: int,
+    chain: int = 1,
+    core: str = LOAD_CORE,
+) -> tuple[float, float, float, int, int]:
+    """As ``wrk``, but ``rate`` requests a second, ``chain`` at a time one after another
+    (tests/bench/pace.py), on ``core``."""
+    body = _body()
+    with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
+        body_file.write(body)
+        body_file.flush()
+        output = subprocess.run(
+            [
+                "taskset",
+                "-c",
+                core,
+                sys.executable,
+                "-m",
+                "tests.bench.pace",
+                f"http://127.0.0.1:{port}/webhook",
+                body_file.name,
+                sign(SECRET.encode(), body),
+                f"--rate={rate}",
+                f"--duration={duration_s}",
+                f"--connections={connections}",
+                f"--chain={chain}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    outcome = json.loads(output)
+    return (
+        outcome["rps"],
+        outcome["p50_ms"],
+        outcome["p99_ms"],
+        int(outcome["requests"]),
+        int(outcome["errors"]),
+    )
+
+
 def _latency_ms(output: str, percentile: str) -> float:
     found = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output)
     assert found, output
@@ -183,7 +247,15 @@ def _latency_ms(output: str, percentile: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def one_run(kind: str, broker: Broker, script: Path, connections: int, duration_s: int) -> Run:
+def one_run(
+    kind: str,
+    broker: Broker,
+    script: Path,
+    connections: int,
+    duration_s: int,
+    rate: float | None = None,
+    chain: int = 1,
+) -> Run:
     with broker.vhost(f"wapipe-bench-{uuid.uuid4().hex[:8]}") as amqp_url:
         subprocess.run(
             [sys.executable, "-m", "wapipe", "topology"],
@@ -192,9 +264,14 @@ def one_run(kind: str, broker: Broker, script: Path, connections: int, duration_
         )
         port = free_port()
         with server(kind, port, amqp_url) as pid:
-            warm_up = wrk(port, script, connections, 2)  # not counted, but published
-            cpu_before = cpu_seconds(pid)
-            rps, p50, p99, total, errors = wrk(port, script, connections, duration_s)
+            if rate is None:
+                warm_up = wrk(port, script, connections, 2)  # not counted, but published
+                cpu_before = cpu_seconds(pid)
+                rps, p50, p99, total, errors = wrk(port, script, connections, duration_s)
+            else:
+                warm_up = paced(port, rate, connections, 2, chain)
+                cpu_before = cpu_seconds(pid)
+                rps, p50, p99, total, errors = paced(port, rate, connections, duration_s, chain)
             cpu_us = (cpu_seconds(pid) - cpu_before) / max(total, 1) * 1e6
         published = warm_up[3] - warm_up[4] + total - errors
         queued = None if kind == "bare" else asyncio.run(_queue_depth(amqp_url, "wa.status"))
@@ -227,7 +304,13 @@ def machine() -> str:
     )
 
 
-def report(runs: list[Run], connections: int, duration_s: int) -> str:
+def report(
+    runs: list[Run],
+    connections: int,
+    duration_s: int,
+    rate: float | None = None,
+    chain: int = 1,
+) -> str:
     kinds = list(dict.fromkeys(run.kind for run in runs))  # in the order they ran
     by_kind = {kind: [run for run in runs if run.kind == kind] for kind in kinds}
     med = {
@@ -242,8 +325,15 @@ def report(runs: list[Run], connections: int, duration_s: int) -> str:
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {machine()}. Server pinned to core {SERVER_CORE}, wrk to core {LOAD_CORE} "
-        f"(1 thread, {connections} connections, {duration_s} s a run after a 2 s warm-up); "
+        f"Machine: {machine()}. Server pinned to core {SERVER_CORE}, the load to core {LOAD_CORE} "
+        + (
+            f"(wrk, 1 thread, {connections} connections"
+            if rate is None
+            else f"(paced at {rate:g} requests/s"
+            + (f" in chains of {chain}" if chain > 1 else "")
+            + f", tests/bench/pace.py, {connections} connections"
+        )
+        + f", {duration_s} s a run after a 2 s warm-up); "
         f"body: one signed `status_sent.json` ({len(_body())} bytes). "
         f"{len(runs) // len(kinds)} rounds, interleaved; medians.",
         "",
@@ -284,13 +374,35 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=15, help="seconds per run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="requests a second, paced (tests/bench/pace.py), instead of wrk's full load",
+    )
+    parser.add_argument(
+        "--chain",
+        type=int,
+        default=1,
+        help="with --rate: requests K at a time, each once the one before is answered "
+        "(as the sandbox posts a message's statuses)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--kinds", default=",".join(KINDS), help="servers to run, comma-separated")
     parser.add_argument(
         "--baseline", metavar="REF", help="also run `wapipe ingress` as of this git commit"
     )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        metavar="DIR",
+        help="also run another checkout's `wapipe ingress` (DIR/.venv/bin/wapipe)",
+    )
     args = parser.parse_args()
     kinds = args.kinds.split(",")
+    if args.code:
+        kinds.insert(
+            kinds.index("wapipe") if "wapipe" in kinds else len(kinds), add_checkout(args.code)
+        )
     baseline_dir = tempfile.TemporaryDirectory(prefix="wapipe-baseline-")
     if args.baseline:
         kinds.insert(
@@ -304,10 +416,18 @@ def main() -> None:
     runs = []
     for round_number in range(args.rounds):
         for kind in kinds:
-            run = one_run(kind, broker, Path(script.name), args.connections, args.duration)
+            run = one_run(
+                kind,
+                broker,
+                Path(script.name),
+                args.connections,
+                args.duration,
+                args.rate,
+                args.chain,
+            )
             print(f"round {round_number + 1} {run}", flush=True)
             runs.append(run)
-    text = report(runs, args.connections, args.duration)
+    text = report(runs, args.connections, args.duration, args.rate, args.chain)
     print(text)
     if not args.no_write:
         RESULTS.parent.mkdir(exist_ok=True)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from wapipe.shared.blobs import BlobError, DigestMismatch, FolderStore, TooLarge, open_store
+from wapipe.shared.blobs import (
+    WRITE_BYTES,
+    BlobError,
+    DigestMismatch,
+    FolderStore,
+    TooLarge,
+    open_store,
+)
 
 
 async def chunks_of(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
@@ -68,3 +75,36 @@ def test_the_store_is_chosen_by_its_location(tmp_path: Path) -> None:
     assert folder.root == tmp_path.resolve()
     with pytest.raises(BlobError, match="not a store"):
         open_store("ftp://host/media")
+
+
+async def test_a_blob_past_one_write_is_stored_whole(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    data = bytes(range(256)) * (3 * WRITE_BYTES // 256 + 7)  # three writes and a rest
+    blob = await store.put(chunks_of(data, 64 * 1024))
+    assert store.path_of(blob.sha256).read_bytes() == data
+    assert blob.size_bytes == len(data)
+    assert leftovers(store) == []
+
+
+async def test_a_mismatch_found_after_some_writes_leaves_nothing(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    data = b"y" * (2 * WRITE_BYTES)
+    with pytest.raises(DigestMismatch):
+        await store.put(chunks_of(data, 64 * 1024), expected_sha256="00" * 32)
+    assert leftovers(store) == []
+    assert files_under(tmp_path) == []
+
+
+class DownloadBroke(Exception):
+    """What the Cloud API client raises for a broken download (no OSError: not the store's)."""
+
+
+async def test_a_download_broken_midway_leaves_nothing(tmp_path: Path) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"z" * (WRITE_BYTES + 1)  # written already when the link breaks
+        raise DownloadBroke
+
+    store = FolderStore(tmp_path)
+    with pytest.raises(DownloadBroke):
+        await store.put(broken())
+    assert files_under(tmp_path) == []
