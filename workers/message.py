@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import msgspec
@@ -55,11 +56,12 @@ from wapipe.shared.storage.messages import (
     unhandled,
 )
 from wapipe.shared.storage.schema import bigint
+from wapipe.shared.storage.statements import Connection
 from wapipe.workers.handlers import load_async_functions
 from wapipe.workers.main import Resources, WorkerKind
 from wapipe.workers.retry import Reject
 from wapipe.workers.runtime import Handler, Outcome
-from wapipe.workers.storage import transaction
+from wapipe.workers.storage import Transactions
 
 QUEUE: Final = topology.MESSAGE_QUEUE
 
@@ -206,6 +208,20 @@ def load_handlers(names: Sequence[str]) -> list[UserHandler]:
     return handlers
 
 
+async def _store(
+    items: Sequence[MessageEvent], connection: Connection
+) -> tuple[set[str], set[str]]:
+    """Store a batch with its contacts and customers; the wamids stored for the first time, and
+    those not yet handled (the new ones and any repeat whose handling never finished)."""
+    new = await store_inbound(
+        connection, [inbound_row(item) for item in items], contact_rows(items)
+    )
+    await customers.link(connection, map(sighting_of, items), time.time())
+    # A row stored just now is unhandled: only the repeats need looking up.
+    repeats = {item.message.id for item in items} - new
+    return new, new | (await unhandled(connection, repeats) if repeats else set())
+
+
 class MessageHandler:
     """Stores a batch in one transaction, then hands each new message to the business logic."""
 
@@ -216,21 +232,14 @@ class MessageHandler:
         handlers: Sequence[UserHandler] = (),
         mark_read: bool = False,
     ) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
         self._publisher = publisher
         self._handlers = handlers
         self._mark_read = mark_read
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         items = [decode(message.body) for message in batch]
-        async with transaction(self._engine) as connection:
-            new = await store_inbound(
-                connection, [inbound_row(item) for item in items], contact_rows(items)
-            )
-            await customers.link(connection, map(sighting_of, items), time.time())
-            # A row stored just now is unhandled: only the repeats need looking up.
-            repeats = {item.message.id for item in items} - new
-            waiting = new | (await unhandled(connection, repeats) if repeats else set())
+        new, waiting = await self._transactions.run(partial(_store, items))
         handed: list[str] = []  # in order, each once (Meta repeats itself, even in one batch)
         outgoing: list[Outgoing] = []
         try:
@@ -247,14 +256,16 @@ class MessageHandler:
         await self._settle(outgoing, handed)
         return Outcome(stored=len(new), duplicates=len(items) - len(new))
 
+    async def close(self) -> None:
+        await self._transactions.close()
+
     async def _settle(self, outgoing: Sequence[Outgoing], handed: Sequence[str]) -> None:
         """Publish what the handlers made, all at once; once every confirm is in, mark their
         messages handled (one transaction for the batch)."""
         if not handed:
             return
         await self._publisher.publish(outgoing)
-        async with transaction(self._engine) as connection:
-            await mark_handled(connection, handed, time.time())
+        await self._transactions.run(partial(mark_handled, wamids=handed, at=time.time()))
 
     async def _hand_on(self, item: MessageEvent, body: bytes) -> list[Outgoing]:
         """The handlers' answers to one message, and its ``handled.*`` event, to publish."""
@@ -294,12 +305,16 @@ class MessageHandler:
 @asynccontextmanager
 async def _message_handler(resources: Resources) -> AsyncIterator[Handler]:
     settings = resources.settings
-    yield MessageHandler(
+    handler = MessageHandler(
         resources.engine,
         resources.events,
         load_handlers(settings.message_handlers),
         settings.mark_read,
     )
+    try:
+        yield handler
+    finally:
+        await handler.close()
 
 
 KIND: Final = WorkerKind("message", QUEUE, metrics_port=9102, handler=_message_handler)

@@ -24,12 +24,13 @@ from wapipe.shared.schemas.events import WebhookEvent, event_decoder
 from wapipe.shared.schemas.webhook import Status
 from wapipe.shared.storage import customers
 from wapipe.shared.storage.schema import bigint
+from wapipe.shared.storage.statements import Connection
 from wapipe.shared.storage.statuses import ConversationRow, MessageState, StatusRow, store_statuses
 from wapipe.workers.main import Resources, WorkerKind
 from wapipe.workers.progress import RANK, Failure, Progress, advance
 from wapipe.workers.retry import Reject
 from wapipe.workers.runtime import Handler, Outcome
-from wapipe.workers.storage import transaction
+from wapipe.workers.storage import Transactions
 
 QUEUE: Final = topology.STATUS_QUEUE
 
@@ -161,7 +162,7 @@ class StatusHandler:
     """Stores a batch of status events in one transaction."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
         return await self.store([decode(message.body) for message in batch])
@@ -169,17 +170,28 @@ class StatusHandler:
     async def store(self, items: Sequence[StatusEvent]) -> Outcome:
         now = time.time()
         rows = [history_row(item, now) for item in items]
-        async with transaction(self._engine) as connection:
+
+        async def write(connection: Connection) -> set[str]:
             new_keys = await store_statuses(
                 connection, rows, fold(items), conversation_rows(items, now)
             )
             await customers.link(connection, map(sighting_of, items), now)
+            return new_keys
+
+        new_keys = await self._transactions.run(write)
         return Outcome(stored=len(new_keys), duplicates=len(rows) - len(new_keys))
+
+    async def close(self) -> None:
+        await self._transactions.close()
 
 
 @asynccontextmanager
 async def _status_handler(resources: Resources) -> AsyncIterator[Handler]:
-    yield StatusHandler(resources.engine)
+    handler = StatusHandler(resources.engine)
+    try:
+        yield handler
+    finally:
+        await handler.close()
 
 
 KIND: Final = WorkerKind("status", QUEUE, metrics_port=9101, handler=_status_handler)

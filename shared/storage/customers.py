@@ -20,11 +20,11 @@ from typing import Final
 
 import msgspec
 from sqlalchemy import Dialect, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.schemas.jobs import is_bsuid
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.statements import (
+    Connection,
     Prepared,
     execute_many,
     in_ids,
@@ -46,7 +46,7 @@ def identity_kind(identity: str) -> str:
     return "phone"
 
 
-async def link(connection: AsyncConnection, sightings: Iterable[Sighting], at: float) -> None:
+async def link(connection: Connection, sightings: Iterable[Sighting], at: float) -> None:
     """Tie each sighting's ids to one customer, in the caller's transaction.
 
     One look-up for the whole batch first: a sighting whose ids all belong to one customer
@@ -75,7 +75,7 @@ def _one_customer(ids: Sighting, owner: dict[str, str]) -> bool:
     return ids <= owner.keys() and len({owner[i] for i in ids}) == 1
 
 
-async def _owner_of(connection: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
+async def _owner_of(connection: Connection, ids: Iterable[str]) -> dict[str, str]:
     """Each known id's customer."""
     rows = await select_in(connection, _OWNERS, sorted(ids))
     return {row.identity: row.customer_id for row in rows}
@@ -100,7 +100,7 @@ def _rows(ids: Iterable[str], customer_id: str, at: float) -> list[IdentityRow]:
     ]
 
 
-async def _link(connection: AsyncConnection, ids: Sequence[str], at: float) -> None:
+async def _link(connection: Connection, ids: Sequence[str], at: float) -> None:
     owners = set((await _owner_of(connection, ids)).values())
     candidate = min(owners) if owners else ids[0]
     await execute_many(
@@ -110,7 +110,7 @@ async def _link(connection: AsyncConnection, ids: Sequence[str], at: float) -> N
     await _merge(connection, set((await _owner_of(connection, ids)).values()), at)
 
 
-async def _link_new(connection: AsyncConnection, sightings: Sequence[Sighting], at: float) -> None:
+async def _link_new(connection: Connection, sightings: Sequence[Sighting], at: float) -> None:
     """Sightings of ids nobody knew, none sharing an id: each a new customer named by its
     smallest id, unless another worker linked some of its ids meanwhile."""
     rows = [row for ids in sightings for row in _rows(ids, min(ids), at)]
@@ -120,7 +120,7 @@ async def _link_new(connection: AsyncConnection, sightings: Sequence[Sighting], 
         await _merge(connection, {owner[i] for i in ids}, at)
 
 
-async def _merge(connection: AsyncConnection, owners: Collection[str], at: float) -> None:
+async def _merge(connection: Connection, owners: Collection[str], at: float) -> None:
     """One person known as several customers until now: merged into the smallest."""
     if len(owners) > 1:
         table = schema.customer_identities
@@ -140,13 +140,13 @@ def _insert(dialect: Dialect) -> Prepared:
     )
 
 
-async def identities_of_customer(connection: AsyncConnection, customer_id: str) -> set[str]:
+async def identities_of_customer(connection: Connection, customer_id: str) -> set[str]:
     table = schema.customer_identities.c
     query = select(table.identity).where(table.customer_id == customer_id)
     return set((await connection.execute(query)).scalars())
 
 
-async def identities_of(connection: AsyncConnection, identity: str) -> set[str]:
+async def identities_of(connection: Connection, identity: str) -> set[str]:
     """Every id of the customer ``identity`` names (a phone number or a BSUID); just it when
     no webhook tied it to anyone yet."""
     owner = await _owner_of(connection, [identity])

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -89,6 +90,23 @@ def create_engine(database_url: str, *, pool_size: int = 4) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
+
+
+def plain_sqlite_engine(engine: AsyncEngine) -> sqlalchemy.Engine | None:
+    """For a SQLite ``engine``, one on the same file through the standard library's driver,
+    set up the same way, for a thread that runs whole transactions (workers/storage.py);
+    None for another backend."""
+    if not is_sqlite(engine.url):
+        return None
+    plain = sqlalchemy.create_engine(
+        engine.url.set(drivername="sqlite+pysqlite"),
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"check_same_thread": False},  # made in one thread, disposed in another
+    )
+    event.listen(plain, "connect", _configure_sqlite)
+    event.listen(plain, "begin", _begin_immediate)
+    return plain
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -18,12 +18,12 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import Dialect, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.schemas.jobs import SendJob, customer_of, message_type
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.customers import identities_of
 from wapipe.shared.storage.statements import (
+    Connection,
     Prepared,
     execute_many,
     in_ids,
@@ -104,7 +104,7 @@ class ContactRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def store_inbound(
-    connection: AsyncConnection, messages: Sequence[InboundRow], contacts: Sequence[ContactRow]
+    connection: Connection, messages: Sequence[InboundRow], contacts: Sequence[ContactRow]
 ) -> set[str]:
     """Write a batch in the caller's transaction; return the wamids stored for the first time."""
     new = await insert_new(connection, schema.messages, messages, key="wamid")
@@ -112,7 +112,7 @@ async def store_inbound(
     return new
 
 
-async def unhandled(connection: AsyncConnection, wamids: Collection[str]) -> set[str]:
+async def unhandled(connection: Connection, wamids: Collection[str]) -> set[str]:
     return {row.wamid for row in await select_in(connection, _UNHANDLED, sorted(wamids))}
 
 
@@ -126,20 +126,20 @@ class Handled(msgspec.Struct, frozen=True):
     at: float
 
 
-async def mark_handled(connection: AsyncConnection, wamids: Collection[str], at: float) -> None:
+async def mark_handled(connection: Connection, wamids: Collection[str], at: float) -> None:
     """One statement compiled once, run for each wamid (the driver's executemany)."""
     rows = [Handled(wamid, at) for wamid in wamids]
     await execute_many(connection, _mark_handled(connection.dialect), rows, key="key")
 
 
-async def record_outbound(connection: AsyncConnection, rows: Sequence[OutboundRow]) -> None:
+async def record_outbound(connection: Connection, rows: Sequence[OutboundRow]) -> None:
     """Record accepted sends in the caller's transaction. Idempotent; a row its statuses made
     first keeps its state (never moved back) and gains the type and body."""
     await execute_many(connection, _merge_outbound(connection.dialect), rows, key="wamid")
 
 
 async def conversation(
-    connection: AsyncConnection, customer: str, limit: int = 200
+    connection: Connection, customer: str, limit: int = 200
 ) -> list[ConversationLine]:
     """The last ``limit`` messages with this customer (named by any of their ids: a phone
     number, a BSUID, one they had before; shared/storage/customers.py), both directions, oldest

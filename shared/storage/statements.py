@@ -11,6 +11,9 @@ handling cost more than the database's own work (tests/bench/results/status_work
 - ``select_in`` / ``execute_in``: a statement whose one ``IN`` list is bound to ``ids``, compiled
   once; its list is written out for each call's number of values.
 
+They take any ``Connection``: SQLAlchemy's ``AsyncConnection``, or a plain one run in a thread of
+its own for SQLite (workers/storage.py ``Transactions``).
+
 Both write rows in the order of their key: two workers whose batches share rows then take the
 rows' locks in the same order, and never deadlock on PostgreSQL.
 """
@@ -21,16 +24,28 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
-from sqlalchemy import CursorResult, Dialect, Row, Table, bindparam
+from sqlalchemy import CursorResult, Dialect, Executable, Row, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 # SQLite allows 32,766 bound values a statement, PostgreSQL 32,767: this many rows of up to
 # 32 columns fit.
 ROWS_PER_STATEMENT: Final = 1000
+
+
+class Connection(Protocol):
+    """What the stores use of a connection, in the caller's transaction."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def exec_driver_sql(
+        self, statement: str, parameters: Any = None
+    ) -> CursorResult[Any]: ...
+
+    async def execute(self, statement: Executable) -> CursorResult[Any]: ...
 
 
 def insert_for(dialect: Dialect, table: Table) -> Any:
@@ -60,7 +75,7 @@ def prepare(statement: Any, dialect: Dialect, struct: type[msgspec.Struct]) -> P
 
 
 async def execute_many(
-    connection: AsyncConnection, prepared: Prepared, rows: Sequence[msgspec.Struct], key: str
+    connection: Connection, prepared: Prepared, rows: Sequence[msgspec.Struct], key: str
 ) -> None:
     if rows:
         ordered = sorted(rows, key=attrgetter(key))
@@ -68,7 +83,7 @@ async def execute_many(
 
 
 async def insert_new(
-    connection: AsyncConnection, table: Table, rows: Sequence[msgspec.Struct], key: str
+    connection: Connection, table: Table, rows: Sequence[msgspec.Struct], key: str
 ) -> set[str]:
     """Insert ``rows`` unless their ``key`` is there already; return the keys inserted."""
     inserted: set[str] = set()
@@ -94,7 +109,7 @@ def in_ids(column: Any) -> Any:
 
 
 async def select_in(
-    connection: AsyncConnection, query: Any, ids: Sequence[Any], **params: Any
+    connection: Connection, query: Any, ids: Sequence[Any], **params: Any
 ) -> Sequence[Row[Any]]:
     """The rows of ``query`` (its list bound by ``in_ids``) for ``ids``."""
     if not ids:
@@ -103,7 +118,7 @@ async def select_in(
 
 
 async def execute_in(
-    connection: AsyncConnection, statement: Any, ids: Sequence[Any], **params: Any
+    connection: Connection, statement: Any, ids: Sequence[Any], **params: Any
 ) -> CursorResult[Any]:
     """``statement`` (its list bound by ``in_ids``, not empty) for ``ids``, its other
     parameters from ``params``: compiled once, its list written out for each call's number of

@@ -20,10 +20,16 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import ColumnElement, Dialect, and_, case, func, or_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage.statements import (
+    Connection,
+    Prepared,
+    execute_many,
+    insert_for,
+    insert_new,
+    prepare,
+)
 
 
 class StatusRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +84,7 @@ class ConversationRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def store_statuses(
-    connection: AsyncConnection,
+    connection: Connection,
     updates: Sequence[StatusRow],
     states: Sequence[MessageState],
     conversations: Sequence[ConversationRow] = (),
