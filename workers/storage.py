@@ -3,8 +3,8 @@
 ``transaction(engine)`` is SQLAlchemy's, over the async drivers. ``Transactions(engine).run(work)``
 runs a whole transaction at once: on SQLite in a thread of its own over the standard library's
 driver, one hop between threads a transaction where aiosqlite takes three or four a statement
-(each waking its thread, then the event loop: most of a small batch's CPU, results/cost.md);
-elsewhere through ``transaction``.
+(each waking its thread, then the event loop: most of a small batch's CPU, results/cost.md), and
+no SQLAlchemy between the statements and the driver; elsewhere through ``transaction``.
 
 "Down" (wait, count no attempt) or "this batch is bad" (retry message by message, then
 dead-letter)? Only what the data itself causes is the batch's fault: PostgreSQL's SQLSTATE
@@ -19,17 +19,21 @@ a queue emptied into its dead-letter queue would lose nothing, but hide the caus
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import weakref
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 import asyncpg
-import sqlalchemy
-from sqlalchemy import CursorResult, Dialect, Executable
+from sqlalchemy import ClauseElement, Dialect, Executable, PoolProxiedConnection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from wapipe.shared.storage.database import plain_sqlite_engine
 from wapipe.shared.storage.statements import Connection
@@ -62,67 +66,135 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 class Transactions:
     """``await transactions.run(work)``: ``work(connection)`` in one transaction, committed when
-    it returns, rolled back if it raises (an outage raised as ``Unavailable``). ``work`` only
-    runs statements: on SQLite it runs in the database's thread, where an await that would
-    wait for anything else raises."""
+    it returns, rolled back if it raises (an outage raised as ``Unavailable``).
+
+    On SQLite, ``work`` runs in the database's own thread over a plain sqlite3 connection
+    (opened and set up as the engine's are: shared/storage/database.py), its statements sent
+    to the driver as they are: ``work`` only runs statements (an await that would wait for
+    anything else raises), and reads values as the driver gives them."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._plain = plain_sqlite_engine(engine)
         self._thread: ThreadPoolExecutor | None = None
+        self._connection: PoolProxiedConnection | None = None  # the thread's, once opened
         if self._plain is not None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="wapipe-sqlite")
             # A handler dropped unclosed (tests) lets its thread go.
             weakref.finalize(self, self._thread.shutdown, wait=False)
 
     async def run(self, work: Work[T]) -> T:
-        if self._plain is None or self._thread is None:
+        if self._thread is None:
             async with transaction(self._engine) as connection:
                 return await work(connection)
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._thread, _in_thread, self._plain, work
+                self._thread, self._in_thread, work
             )
         except (OSError, TimeoutError) as exc:
             raise Unavailable(_one_line(exc)) from exc
-        except DBAPIError as exc:
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError):
+                raise  # the data's fault (as is_outage, below)
+            raise Unavailable(_one_line(exc)) from exc
+        except DBAPIError as exc:  # opening the connection
             if is_outage(exc):
                 raise Unavailable(_one_line(exc)) from exc
             raise
 
     async def close(self) -> None:
-        if self._plain is not None and self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._plain.dispose)
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
             self._thread.shutdown()
 
-
-def _in_thread(engine: sqlalchemy.Engine, work: Work[T]) -> T:
-    with engine.begin() as connection:  # BEGIN IMMEDIATE (shared/storage/database.py)
-        coroutine = work(_Plain(connection))
+    def _in_thread(self, work: Work[T]) -> T:
+        assert self._plain is not None
+        if self._connection is None:
+            self._connection = self._plain.raw_connection()
+        connection = self._connection.driver_connection
+        assert isinstance(connection, sqlite3.Connection)
+        connection.execute("BEGIN IMMEDIATE")  # the write lock first (database.py says why)
         try:
-            coroutine.send(None)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        coroutine.close()
-        raise RuntimeError("a storage transaction awaited something other than its statements")
+            result = _to_end(work(_Plain(connection, self._plain.dialect)))
+            connection.commit()
+        except BaseException as exc:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.rollback()
+            if isinstance(exc, sqlite3.Error) and not isinstance(
+                exc, sqlite3.IntegrityError | sqlite3.DataError
+            ):
+                self._close()  # a fresh connection for the next try
+            raise
+        return result
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+            self._connection = None
+        if self._plain is not None:
+            self._plain.dispose()
+
+
+def _to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine none of whose awaits waits."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a storage transaction awaited something other than its statements")
 
 
 class _Plain:
-    """A plain connection behind the face the stores use: its awaits return at once."""
+    """A sqlite3 connection behind the face the stores use (statements.Connection)."""
 
-    def __init__(self, connection: sqlalchemy.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
         self._connection = connection
+        self._dialect = dialect
 
     @property
     def dialect(self) -> Dialect:
-        return self._connection.dialect
+        return self._dialect
 
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> CursorResult[Any]:
-        return self._connection.exec_driver_sql(statement, parameters)
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> _Rows:
+        if isinstance(parameters, list):  # many rows (statements.execute_many)
+            return _Rows(self._connection.executemany(statement, parameters))
+        return _Rows(self._connection.execute(statement, parameters or ()))
 
-    async def execute(self, statement: Executable) -> CursorResult[Any]:
-        return self._connection.execute(statement)
+    async def execute(self, statement: Executable) -> _Rows:
+        if not isinstance(statement, ClauseElement):
+            raise TypeError(f"not a statement SQLAlchemy compiles: {statement!r}")
+        compiled = statement.compile(
+            dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+        )
+        assert isinstance(compiled, SQLCompiler)
+        values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        return await self.exec_driver_sql(compiled.string, values)
+
+
+class _Rows:
+    """A statement's rows, read at once (as SQLAlchemy's buffered results are)."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        described = cursor.description
+        self._names = tuple(column[0] for column in described) if described else ()
+        self._rows: list[tuple[Any, ...]] = cursor.fetchall() if described else []
+
+    def all(self) -> list[Any]:
+        row = _row_type(self._names)
+        return [row._make(values) for values in self._rows]
+
+    def scalars(self) -> list[Any]:
+        return [values[0] for values in self._rows]
+
+
+@lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> type[Any]:
+    """Rows read by column name, as SQLAlchemy's are (``row.wamid``)."""
+    return namedtuple("Row", names, rename=True)
 
 
 def is_outage(error: DBAPIError) -> bool:

@@ -21,18 +21,26 @@ rows' locks in the same order, and never deadlock on PostgreSQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
-from sqlalchemy import CursorResult, Dialect, Executable, Row, Table, bindparam
+from sqlalchemy import Dialect, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 # SQLite allows 32,766 bound values a statement, PostgreSQL 32,767: this many rows of up to
 # 32 columns fit.
 ROWS_PER_STATEMENT: Final = 1000
+
+
+class Result(Protocol):
+    """What the stores read of a statement's result."""
+
+    def all(self) -> Sequence[Any]: ...  # rows, read by column name (``row.wamid``)
+
+    def scalars(self) -> Iterable[Any]: ...  # each row's first value
 
 
 class Connection(Protocol):
@@ -41,11 +49,9 @@ class Connection(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def exec_driver_sql(
-        self, statement: str, parameters: Any = None
-    ) -> CursorResult[Any]: ...
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result: ...
 
-    async def execute(self, statement: Executable) -> CursorResult[Any]: ...
+    async def execute(self, statement: Executable) -> Result: ...
 
 
 def insert_for(dialect: Dialect, table: Table) -> Any:
@@ -110,7 +116,7 @@ def in_ids(column: Any) -> Any:
 
 async def select_in(
     connection: Connection, query: Any, ids: Sequence[Any], **params: Any
-) -> Sequence[Row[Any]]:
+) -> Sequence[Any]:
     """The rows of ``query`` (its list bound by ``in_ids``) for ``ids``."""
     if not ids:
         return []
@@ -119,7 +125,7 @@ async def select_in(
 
 async def execute_in(
     connection: Connection, statement: Any, ids: Sequence[Any], **params: Any
-) -> CursorResult[Any]:
+) -> Result:
     """``statement`` (its list bound by ``in_ids``, not empty) for ``ids``, its other
     parameters from ``params``: compiled once, its list written out for each call's number of
     values (SQLAlchemy's own execute works the statement's cache key and parameters out anew on

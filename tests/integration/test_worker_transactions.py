@@ -1,0 +1,129 @@
+"""A worker's transactions (workers/storage.py ``Transactions``): on SQLite a whole transaction in
+the database's thread over a plain sqlite3 connection, elsewhere SQLAlchemy's; the same effects
+and the same errors on both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wapipe.shared.storage import customers
+from wapipe.shared.storage.messages import InboundRow, mark_handled, store_inbound, unhandled
+from wapipe.shared.storage.statements import Connection
+from wapipe.workers.retry import Unavailable
+from wapipe.workers.storage import Transactions
+
+
+@pytest.fixture
+async def transactions(engine: AsyncEngine) -> AsyncIterator[Transactions]:
+    opened = Transactions(engine)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def inbound(wamid: str) -> InboundRow:
+    return InboundRow(
+        wamid=wamid,
+        phone_number_id="pn",
+        waba_id="waba",
+        wa_id="15550001",
+        type="text",
+        timestamp=1,
+        received_at=1.0,
+        payload="{}",
+        context_wamid=None,
+        context_from=None,
+        forwarded=None,
+        frequently_forwarded=None,
+        referral=None,
+        errors=None,
+    )
+
+
+async def test_what_a_transaction_writes_is_committed_and_read_back(
+    transactions: Transactions, engine: AsyncEngine
+) -> None:
+    async def store(connection: Connection) -> set[str]:
+        return await store_inbound(connection, [inbound("w1"), inbound("w2")], [])
+
+    assert await transactions.run(store) == {"w1", "w2"}
+    assert await transactions.run(store) == set()  # a repeat inserts nothing
+    await transactions.run(lambda connection: mark_handled(connection, ["w1"], 2.0))
+
+    async def waiting(connection: Connection) -> set[str]:
+        return await unhandled(connection, ["w1", "w2"])
+
+    assert await transactions.run(waiting) == {"w2"}
+    async with engine.connect() as connection:  # the engine's own connections see it too
+        assert await unhandled(connection, ["w1", "w2"]) == {"w2"}
+
+
+async def test_a_transaction_that_raises_leaves_nothing_behind(
+    transactions: Transactions,
+) -> None:
+    async def fails_after_writing(connection: Connection) -> None:
+        await store_inbound(connection, [inbound("w1")], [])
+        raise ValueError("the handler's bug")
+
+    with pytest.raises(ValueError, match="bug"):
+        await transactions.run(fails_after_writing)
+
+    async def store(connection: Connection) -> set[str]:
+        return await store_inbound(connection, [inbound("w1")], [])
+
+    assert await transactions.run(store) == {"w1"}  # rolled back: new again
+
+
+async def test_a_merge_of_customers_runs_its_statement_with_its_values(
+    transactions: Transactions, engine: AsyncEngine
+) -> None:
+    async def link(connection: Connection) -> None:
+        await customers.link(connection, [frozenset({"15550001"}), frozenset({"US.1"})], 1.0)
+        # One person after all: the two customers merged (an UPDATE ... IN (...), compiled).
+        await customers.link(connection, [frozenset({"15550001", "US.1"})], 2.0)
+
+    await transactions.run(link)
+    async with engine.connect() as connection:
+        assert await customers.identities_of(connection, "US.1") == {"15550001", "US.1"}
+
+
+async def test_the_data_at_fault_is_raised_and_anything_else_is_an_outage(
+    transactions: Transactions,
+) -> None:
+    async def twice(connection: Connection) -> None:
+        for _ in range(2):  # no ON CONFLICT: the second breaks the key
+            await connection.exec_driver_sql(
+                "INSERT INTO conversations (id, first_seen_at) VALUES ('c1', 1.0)"
+            )
+
+    async def no_table(connection: Connection) -> None:
+        await connection.exec_driver_sql("SELECT * FROM no_such_table")
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate") as raised:
+        await transactions.run(twice)
+    assert not isinstance(raised.value, Unavailable)
+    with pytest.raises(Unavailable):
+        await transactions.run(no_table)
+
+    async def store(connection: Connection) -> set[str]:
+        return await store_inbound(connection, [inbound("w1")], [])
+
+    assert await transactions.run(store) == {"w1"}  # and it goes on afterwards
+
+
+async def test_work_that_waits_for_anything_but_its_statements_is_refused_on_sqlite(
+    transactions: Transactions, database_url: str
+) -> None:
+    async def waits(connection: Connection) -> None:
+        await asyncio.sleep(0)
+
+    if database_url.startswith("sqlite"):
+        with pytest.raises(RuntimeError, match="awaited something other"):
+            await transactions.run(waits)
+    else:
+        await transactions.run(waits)  # SQLAlchemy's transaction, on the event loop
