@@ -14,15 +14,16 @@ name, and the same bytes stored twice are kept once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final, Protocol, Self
+from typing import Any, BinaryIO, Final, Protocol, Self
 
 DEFAULT_MEDIA_DIR: Final = Path("var") / "media"
 # What a folder store holds in memory before it writes: an image (100 KB-5 MB) in one or a few
@@ -125,6 +126,13 @@ class FolderStore:
         max_bytes: int | None = None,
     ) -> StoredBlob:
         partial = _Partial(self.root / "tmp" / f"{self._prefix}-{next(self._numbers)}.part")
+        trip: asyncio.Future[None] | None = None  # the file's latest trip to a thread
+
+        async def in_thread(work: Callable[..., None], *args: Any) -> None:
+            nonlocal trip
+            trip = asyncio.ensure_future(asyncio.to_thread(work, *args))
+            await asyncio.shield(trip)  # a cancel stops the wait, not the thread
+
         try:
             digest = hashlib.sha256()
             size = 0
@@ -134,16 +142,20 @@ class FolderStore:
                     raise TooLarge(max_bytes)
                 digest.update(chunk)
                 if partial.hold(chunk) >= WRITE_BYTES:
-                    await asyncio.to_thread(partial.write)
+                    await in_thread(partial.write)
             sha256 = digest.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256.lower():
                 raise DigestMismatch(expected_sha256.lower(), sha256)
             final = self.path_of(sha256)
-            await asyncio.to_thread(partial.store_as, final)
+            await in_thread(partial.store_as, final)
             return StoredBlob(sha256, size, final.as_uri())
         except OSError as exc:
             raise StoreUnavailable(f"the media folder failed: {exc}") from exc
         finally:
+            if trip is not None and not trip.done():
+                # Cancelled while a thread had the file (a shutdown): clean up after it, not
+                # beside it, or a file it makes after the look below would be left behind.
+                await asyncio.wait({trip})
             if partial.on_disk:  # refused or failed after a first write: not kept
                 await asyncio.to_thread(partial.discard)
 
@@ -188,9 +200,14 @@ class _Partial:
         _sync_folder(final.parent)
 
     def discard(self) -> None:
+        """Close and remove the partial file. Quietly: this runs while another error (the
+        caller's) is on its way, and a disk that failed a write fails the close's flush of the
+        same bytes again; a file left under tmp is garbage, never a blob."""
         if self._file is not None:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._file.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
         self.on_disk = False
 
 

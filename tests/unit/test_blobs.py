@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from wapipe.shared import blobs
 from wapipe.shared.blobs import (
     WRITE_BYTES,
     BlobError,
     DigestMismatch,
     FolderStore,
+    StoreUnavailable,
     TooLarge,
     open_store,
 )
@@ -108,3 +113,48 @@ async def test_a_download_broken_midway_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(DownloadBroke):
         await store.put(broken())
     assert files_under(tmp_path) == []
+
+
+async def test_a_disk_full_midway_is_the_store_unavailable_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """ENOSPC on a write: the media worker waits a store out (StoreUnavailable), so the error
+    must not turn into a raw OSError on the way out (the close's flush fails again)."""
+    store = FolderStore(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    partial = tmp_path / "tmp" / f"{store._prefix}-0.part"  # the store's first partial name
+    partial.symlink_to("/dev/full")  # every write to it fails with ENOSPC
+    with pytest.raises(StoreUnavailable, match="No space left"):
+        await store.put(chunks_of(b"x" * (WRITE_BYTES * 2), size=4096))
+    assert leftovers(store) == []
+
+
+async def test_a_put_cancelled_while_its_file_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown cancels a put whose thread is still making the partial file: the clean-up
+    waits for that thread, or the file it makes after the clean-up looked stays behind."""
+    entered, release, made = threading.Event(), threading.Event(), threading.Event()
+    create = blobs._create
+
+    def slow_create(path: Path) -> BinaryIO:
+        entered.set()
+        release.wait(10)
+        try:
+            return create(path)
+        finally:
+            made.set()
+
+    monkeypatch.setattr(blobs, "_create", slow_create)
+    store = FolderStore(tmp_path)
+    put = asyncio.create_task(store.put(chunks_of(b"x" * (WRITE_BYTES * 2), size=65536)))
+    assert await asyncio.to_thread(entered.wait, 10)
+    put.cancel()
+    # Give the put the chance to finish while the thread still holds the file: the old code
+    # did, and looked for the file before it was made.
+    await asyncio.wait({put}, timeout=0.2)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    assert await asyncio.to_thread(made.wait, 10)  # the thread is done with the file too
+    assert leftovers(store) == []
