@@ -113,18 +113,23 @@ class Transactions:
             self._connection = self._plain.raw_connection()
         connection = self._connection.driver_connection
         assert isinstance(connection, sqlite3.Connection)
-        connection.execute("BEGIN IMMEDIATE")  # the write lock first (database.py says why)
         try:
+            connection.execute("BEGIN IMMEDIATE")  # the write lock first (database.py says why)
             result = _to_end(work(_Plain(connection, self._plain.dialect)))
             connection.commit()
         except BaseException as exc:
-            if connection.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    connection.rollback()
-            if isinstance(exc, sqlite3.Error) and not isinstance(
+            # A fresh connection for the next try after the database's own error, or when the
+            # rollback failed: one left in a transaction would refuse every BEGIN after it.
+            broken = isinstance(exc, sqlite3.Error) and not isinstance(
                 exc, sqlite3.IntegrityError | sqlite3.DataError
-            ):
-                self._close()  # a fresh connection for the next try
+            )
+            if connection.in_transaction:
+                try:
+                    connection.rollback()
+                except sqlite3.Error:
+                    broken = True
+            if broken:
+                self._close()
             raise
         return result
 

@@ -131,6 +131,8 @@ async def execute_in(
     values (SQLAlchemy's own execute works the statement's cache key and parameters out anew on
     every call: a fifth of the sender's journal in its loop, tests/bench/results/sender.md)."""
     found = _compiled_in(statement, connection.dialect)
+    if missing := found.required - params.keys():  # SQLAlchemy's execute refuses these too
+        raise TypeError(f"execute_in: no value for {', '.join(sorted(missing))}")
     values = found.values | params
     head = [values[name] for name in found.before]
     tail = [values[name] for name in found.after]
@@ -150,6 +152,7 @@ class _InStatement(NamedTuple):
     before: tuple[str, ...]  # the parameters the driver takes before the list's values
     after: tuple[str, ...]  # and after them (qmark: by their place in the text)
     values: dict[str, Any]  # what the statement binds itself (its literals)
+    required: frozenset[str]  # what the caller must bind (bindparam without a value)
 
 
 @lru_cache(maxsize=64)
@@ -164,7 +167,8 @@ def _compiled_in(statement: Any, dialect: Dialect) -> _InStatement:
         before, after = names[:at], names[at + 1 :]
     else:  # numbered: the others $1 ... $n in their order, the list's values after them
         before, after = names[:at] + names[at + 1 :], []
-    return _InStatement(sql, tuple(before), tuple(after), dict(compiled.params))
+    required = frozenset(name for name, bind in compiled.binds.items() if bind.required) - {IDS}
+    return _InStatement(sql, tuple(before), tuple(after), dict(compiled.params), required)
 
 
 @lru_cache(maxsize=1024)

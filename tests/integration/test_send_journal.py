@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import time
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wapipe.shared.schemas.jobs import SendJob, encode_job, text_message
 from wapipe.shared.storage import send_jobs
 from wapipe.shared.storage.send_jobs import Change
+from wapipe.shared.storage.statements import execute_in
 from wapipe.workers.sender.intake import new_job
 from wapipe.workers.sender.journal import Journal
 
@@ -122,3 +124,13 @@ async def test_the_journal_commits_a_group_and_one_bad_write_fails_alone(
     async with engine.connect() as connection:
         records = await send_jobs.records(connection, keys)
     assert [records[k].state for k in keys] == ["failed", "failed", "sending", "failed", "failed"]
+
+
+async def test_a_statement_run_without_one_of_its_values_is_refused(engine: AsyncEngine) -> None:
+    """statements.execute_in binds the caller's values by name: one left out is an error, as
+    in SQLAlchemy's execute, never a NULL that matches nothing."""
+    async with engine.connect() as connection:
+        with pytest.raises(TypeError, match="no value for at"):
+            await execute_in(connection, send_jobs._MOVED, ["k1"])
+        moved = await execute_in(connection, send_jobs._MOVED, ["k1"], at=1.0)
+        assert list(moved.scalars()) == []

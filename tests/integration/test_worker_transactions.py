@@ -127,3 +127,27 @@ async def test_work_that_waits_for_anything_but_its_statements_is_refused_on_sql
             await transactions.run(waits)
     else:
         await transactions.run(waits)  # SQLAlchemy's transaction, on the event loop
+
+
+async def test_a_connection_left_in_a_transaction_is_replaced_on_sqlite(
+    transactions: Transactions, database_url: str
+) -> None:
+    """A rollback that failed leaves the thread's connection in a transaction, where every
+    BEGIN after fails: that try is an outage, and the next runs on a fresh connection."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLAlchemy's pool replaces its connections itself")
+
+    async def look(connection: Connection) -> set[str]:
+        return await unhandled(connection, ["w1"])
+
+    assert await transactions.run(look) == set()
+    thread, opened = transactions._thread, transactions._connection
+    assert thread is not None
+    assert opened is not None
+    driver = opened.driver_connection
+    assert driver is not None
+    # What a failed rollback leaves: a transaction open on the connection.
+    await asyncio.get_running_loop().run_in_executor(thread, driver.execute, "BEGIN")
+    with pytest.raises(Unavailable, match="within a transaction"):
+        await transactions.run(look)
+    assert await transactions.run(look) == set()
