@@ -20,6 +20,8 @@ import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
+from wapipe.shared.storage.messages import InboundRow
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -264,3 +266,32 @@ def status_webhook(
         "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}],
     }
     return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def inbound_text_row(
+    wamid: str,
+    *,
+    sender: str,
+    at: float = 1763989000.0,
+    payload: str = "{}",
+    phone_number_id: str = "pn",
+    received_at: float | None = None,
+) -> InboundRow:
+    """A customer's text message sent at ``at`` as the message worker stores it (received then,
+    unless ``received_at`` says otherwise): no context, referral, forwarding or errors."""
+    return InboundRow(
+        wamid=wamid,
+        phone_number_id=phone_number_id,
+        waba_id="1",
+        wa_id=sender,
+        type="text",
+        timestamp=int(at),
+        received_at=at if received_at is None else received_at,
+        payload=payload,
+        context_wamid=None,
+        context_from=None,
+        forwarded=None,
+        frequently_forwarded=None,
+        referral=None,
+        errors=None,
+    )

@@ -12,10 +12,9 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, status_webhook
+from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, inbound_text_row, status_webhook
 from tests.integration.test_storage_statuses import events, message_row
 from wapipe.shared.storage.messages import (
-    InboundRow,
     OutboundRow,
     conversation,
     record_outbound,
@@ -123,21 +122,8 @@ async def test_wapipe_conversation_prints_both_directions_in_order_with_statuses
 
 async def _inbound(engine: AsyncEngine, wamid: str, text: str, at: float) -> None:
     message = {"from": CUSTOMER, "id": wamid, "type": "text", "text": {"body": text}}
-    row = InboundRow(
-        wamid=wamid,
-        phone_number_id=PHONE_NUMBER_ID,
-        waba_id="1",
-        wa_id=CUSTOMER,
-        type="text",
-        timestamp=int(at),
-        received_at=at,
-        payload=json.dumps(message),
-        context_wamid=None,
-        context_from=None,
-        forwarded=None,
-        frequently_forwarded=None,
-        referral=None,
-        errors=None,
+    row = inbound_text_row(
+        wamid, sender=CUSTOMER, at=at, payload=json.dumps(message), phone_number_id=PHONE_NUMBER_ID
     )
     async with engine.begin() as connection:
         await store_inbound(connection, [row], [])

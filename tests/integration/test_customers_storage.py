@@ -11,7 +11,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import CUSTOMER, PHONE_NUMBER_ID
+from tests.helpers import CUSTOMER, PHONE_NUMBER_ID, inbound_text_row
 from tests.integration.test_conversation_storage import wapipe
 from wapipe.ingress.split import split_body
 from wapipe.shared.storage import schema
@@ -134,21 +134,12 @@ async def test_statuses_of_a_send_to_a_bsuid_belong_to_the_customers_conversatio
     engine: AsyncEngine,
 ) -> None:
     async with engine.begin() as connection:
-        row = InboundRow(
-            wamid="wamid.IN",
-            phone_number_id=PHONE_NUMBER_ID,
-            waba_id="1",
-            wa_id=CUSTOMER,
-            type="text",
-            timestamp=1763989000,
-            received_at=1763989000.0,  # before the status's 1763990000
+        row = inbound_text_row(
+            "wamid.IN",
+            sender=CUSTOMER,
+            at=1763989000.0,  # before the status's 1763990000
             payload='{"text": {"body": "hi"}}',
-            context_wamid=None,
-            context_from=None,
-            forwarded=None,
-            frequently_forwarded=None,
-            referral=None,
-            errors=None,
+            phone_number_id=PHONE_NUMBER_ID,
         )
         await store_inbound(connection, [row], [])
     await linked(engine, {CUSTOMER, BSUID})
@@ -182,19 +173,10 @@ async def test_wapipe_conversation_finds_the_one_customer_by_bsuid_or_any_phone_
 
 
 def inbound(wamid: str, sender: str, body: str) -> InboundRow:
-    return InboundRow(
-        wamid=wamid,
-        phone_number_id=PHONE_NUMBER_ID,
-        waba_id="1",
-        wa_id=sender,
-        type="text",
-        timestamp=1763989000,
-        received_at=1763989000.0 + len(body),
+    return inbound_text_row(
+        wamid,
+        sender=sender,
         payload=json.dumps({"type": "text", "text": {"body": body}}),
-        context_wamid=None,
-        context_from=None,
-        forwarded=None,
-        frequently_forwarded=None,
-        referral=None,
-        errors=None,
+        phone_number_id=PHONE_NUMBER_ID,
+        received_at=1763989000.0 + len(body),
     )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.helpers import inbound_text_row
 from wapipe.shared.storage import customers
 from wapipe.shared.storage.messages import InboundRow, mark_handled, store_inbound, unhandled
 from wapipe.shared.storage.statements import Connection
@@ -27,22 +28,7 @@ async def transactions(engine: AsyncEngine) -> AsyncIterator[Transactions]:
 
 
 def inbound(wamid: str) -> InboundRow:
-    return InboundRow(
-        wamid=wamid,
-        phone_number_id="pn",
-        waba_id="waba",
-        wa_id="15550001",
-        type="text",
-        timestamp=1,
-        received_at=1.0,
-        payload="{}",
-        context_wamid=None,
-        context_from=None,
-        forwarded=None,
-        frequently_forwarded=None,
-        referral=None,
-        errors=None,
-    )
+    return inbound_text_row(wamid, sender="15550001")
 
 
 async def test_what_a_transaction_writes_is_committed_and_read_back(
