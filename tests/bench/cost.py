@@ -52,7 +52,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bench.cost_anchors import IMAGE_BYTES, SECRET, TOKEN, anchors, vhost
 from tests.bench.ingress import cpu_seconds, machine, wait_ready
-from tests.bench.report import publish
+from tests.bench.report import positive_float, positive_int, publish
 from tests.bench.status_worker import database, rabbitmq_version
 from tests.conftest import postgres
 from tests.helpers import Broker, answers, free_port, wait_until
@@ -423,12 +423,14 @@ async def bench(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=25, help="customer messages/s")
-    parser.add_argument("--duration", type=float, default=60, help="seconds a round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=positive_float, default=25, help="customer messages/s")
+    parser.add_argument("--duration", type=positive_float, default=60, help="seconds a round")
+    parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--ceiling", action="store_true", help="then find the highest rate held")
-    parser.add_argument("--ceiling-from", type=float, help="its first rate (default --rate)")
+    parser.add_argument(
+        "--ceiling-from", type=positive_float, help="its first rate (default --rate)"
+    )
     parser.add_argument("--label", default="this tree", help="this tree's name in the results")
     parser.add_argument("--code", type=Path, help="another checkout run in every round too")
     parser.add_argument("--code-label", default="", help="its name (default: its folder)")

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import aio_pika
 
+from tests.bench.report import positive_float, positive_int
 from tests.helpers import Broker, cloudapi_dir, free_port
 from wapipe.shared.signature import sign
 
@@ -371,17 +372,17 @@ def _body() -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=15, help="seconds per run")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--duration", type=positive_int, default=15, help="seconds per run")
+    parser.add_argument("--connections", type=positive_int, default=32)
     parser.add_argument(
         "--rate",
-        type=float,
+        type=positive_float,
         help="requests a second, paced (tests/bench/pace.py), instead of wrk's full load",
     )
     parser.add_argument(
         "--chain",
-        type=int,
+        type=positive_int,
         default=1,
         help="with --rate: requests K at a time, each once the one before is answered "
         "(as the sandbox posts a message's statuses)",

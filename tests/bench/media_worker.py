@@ -38,7 +38,7 @@ import aiohttp
 
 from tests.bench.ingress import cpu_seconds, machine, wait_ready
 from tests.bench.ingress_profile import tops
-from tests.bench.report import publish
+from tests.bench.report import positive_int, publish
 from tests.helpers import Broker, answers, free_port, wait_until
 from tests.integration.worker_support import metric
 from wapipe.shared.cloudapi.versions import DEFAULT_GRAPH_VERSION as GRAPH_VERSION
@@ -194,12 +194,14 @@ def _py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--size", type=int, default=100 * 1024)
+    parser.add_argument("--images", type=positive_int, default=2000)
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--size", type=positive_int, default=100 * 1024)
     parser.add_argument("--code", type=Path, metavar="DIR", help="another checkout, by turns")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker's drains")
-    parser.add_argument("--top", type=int, default=20, help="entries of the profile printed")
+    parser.add_argument(
+        "--top", type=positive_int, default=20, help="entries of the profile printed"
+    )
     parser.add_argument(
         "--media-dir",
         type=Path,

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.bench.report import positive_float, positive_int
+
 
 async def pace(
     url: str,
@@ -84,10 +86,10 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("body_file", type=Path)
     parser.add_argument("signature")
-    parser.add_argument("--rate", type=float, required=True, help="requests a second")
-    parser.add_argument("--duration", type=float, required=True, help="seconds")
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--chain", type=int, default=1, help="requests one after another")
+    parser.add_argument("--rate", type=positive_float, required=True, help="requests a second")
+    parser.add_argument("--duration", type=positive_float, required=True, help="seconds")
+    parser.add_argument("--connections", type=positive_int, default=4)
+    parser.add_argument("--chain", type=positive_int, default=1, help="requests one after another")
     args = parser.parse_args()
     body = args.body_file.read_bytes()
     outcome = asyncio.run(
