@@ -27,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.statements import (
+    Connection,
     Prepared,
     execute_in,
     execute_many,
     in_ids,
     insert_new,
     prepare,
+    select_in,
 )
 
 
@@ -141,24 +143,28 @@ SETTLE_FAILED: Final = Transition("settle failed", FAILED, _from(UNKNOWN))
 # A failed status after the 200, or before it (the holder's answer then finds it failed).
 FAIL_BY_STATUS: Final = Transition("fail by status", FAILED, _from(ACCEPTED, SENDING, UNKNOWN))
 
-_COLUMNS: Final = [table.c[name] for name in JobRecord.__struct_fields__]
+_FIELDS: Final = JobRecord.__struct_fields__
+_COLUMNS: Final = [table.c[name] for name in _FIELDS]
 
 
-async def claim(connection: AsyncConnection, jobs: Sequence[NewJob]) -> dict[str, JobRecord]:
+def _record(row: Sequence[Any]) -> JobRecord:
+    """A row of ``_COLUMNS`` (SQLAlchemy's or the plain driver's: both are tuples)."""
+    return JobRecord(**dict(zip(_FIELDS, row, strict=True)))
+
+
+async def claim(connection: Connection, jobs: Sequence[NewJob]) -> dict[str, JobRecord]:
     """Insert the jobs not seen before; return the records of those that were (by key)."""
     inserted = await insert_new(connection, table, jobs, key="idempotency_key")
     seen = [job.idempotency_key for job in jobs if job.idempotency_key not in inserted]
     return await records(connection, seen)
 
 
-async def records(connection: AsyncConnection, keys: Collection[str]) -> dict[str, JobRecord]:
-    if not keys:
-        return {}
-    rows = await connection.execute(select(*_COLUMNS).where(table.c.idempotency_key.in_(keys)))
-    return {row.idempotency_key: JobRecord(**row._mapping) for row in rows}
+async def records(connection: Connection, keys: Collection[str]) -> dict[str, JobRecord]:
+    found = await select_in(connection, _RECORDS, sorted(keys))
+    return {row.idempotency_key: _record(row) for row in found}
 
 
-async def change(connection: AsyncConnection, changes: Sequence[Change], token: float) -> set[str]:
+async def change(connection: Connection, changes: Sequence[Change], token: float) -> set[str]:
     """Write each job's new state if it is in one of the change's ``only_from`` states; return
     the keys that moved. One executemany per kind of condition (in key order: concurrent
     writers never deadlock), then one look-up of the rows stamped with ``token`` (their
@@ -217,8 +223,23 @@ def _change_statement(only_from: frozenset[str]) -> Any:
     )
 
 
-# The sender's statements of every group commit, built once: SQLAlchemy keys its compiled cache
-# by the statement, and works that key out again for every statement built anew.
+# The sender's statements, built once: compiled once by statements.execute_in (SQLAlchemy keys
+# its compiled cache by the statement, and works that key out again for every statement built
+# anew; the plain driver's path in workers/storage.py compiles anew whatever is not cached).
+_RECORDS: Final = select(*_COLUMNS).where(in_ids(table.c.idempotency_key))
+_FINISH: Final = (
+    update(table)
+    .where(in_ids(table.c.state), table.c.idempotency_key == bindparam("k"))
+    .values(
+        state=bindparam("state"),
+        wamid=bindparam("wamid"),
+        error_code=bindparam("error_code"),
+        error_title=bindparam("error_title"),
+        error_details=bindparam("error_details"),
+        updated_at=bindparam("at"),
+    )
+    .returning(*_COLUMNS)
+)
 _MOVED: Final = select(table.c.idempotency_key).where(
     in_ids(table.c.idempotency_key), table.c.updated_at == bindparam("at")
 )
@@ -236,7 +257,7 @@ _MARKED_BY: Final = select(table.c.idempotency_key).where(
 )
 
 
-async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: float) -> set[str]:
+async def mark_sending(connection: Connection, keys: Collection[str], at: float) -> set[str]:
     """Mark ``queued`` jobs ``sending`` at ``at``; return the keys marked (those another holder
     has marked, or that are done, are not: their holder must not send them).
 
@@ -254,31 +275,31 @@ async def mark_sending(connection: AsyncConnection, keys: Collection[str], at: f
     return marked
 
 
-async def finish(connection: AsyncConnection, change: Change) -> JobRecord | None:
+async def finish(connection: Connection, change: Change) -> JobRecord | None:
     """Move one job to ``change`` if it is in one of its ``only_from``; its record if it moved.
 
     The condition makes it safe for several holders to settle or link the same job: one wins.
     """
-    statement = (
-        update(table)
-        .where(table.c.idempotency_key == change.key, table.c.state.in_(sorted(change.only_from)))
-        .values(
+    rows = (
+        await execute_in(
+            connection,
+            _FINISH,
+            sorted(change.only_from),
+            k=change.key,
             state=change.state,
             wamid=change.wamid,
             error_code=change.error_code,
             error_title=change.error_title,
             error_details=change.error_details,
-            updated_at=change.at,
+            at=change.at,
         )
-        .returning(*_COLUMNS)
-    )
-    row = (await connection.execute(statement)).first()
-    return None if row is None else JobRecord(**row._mapping)
+    ).all()
+    return _record(rows[0]) if rows else None
 
 
 async def by_wamid(connection: AsyncConnection, wamid: str) -> JobRecord | None:
     row = (await connection.execute(select(*_COLUMNS).where(table.c.wamid == wamid))).first()
-    return None if row is None else JobRecord(**row._mapping)
+    return None if row is None else _record(row)
 
 
 async def by_callback(
@@ -290,7 +311,7 @@ async def by_callback(
             table.c.phone_number_id == phone_number_id,
         )
     )
-    return [JobRecord(**row._mapping) for row in rows]
+    return [_record(row) for row in rows]
 
 
 async def unknown_since(connection: AsyncConnection, before: float, now: float) -> None:
@@ -311,7 +332,7 @@ async def unknown(connection: AsyncConnection, limit: int = 500) -> list[JobReco
         .order_by(table.c.updated_at)
         .limit(limit)
     )
-    return [JobRecord(**row._mapping) for row in rows]
+    return [_record(row) for row in rows]
 
 
 async def latest(
@@ -321,7 +342,7 @@ async def latest(
     query = select(*_COLUMNS).order_by(table.c.updated_at.desc()).limit(limit)
     if state is not None:
         query = query.where(table.c.state == state)
-    return [JobRecord(**row._mapping) for row in await connection.execute(query)]
+    return [_record(row) for row in await connection.execute(query)]
 
 
 class Evidence(msgspec.Struct, frozen=True):

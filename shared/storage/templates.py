@@ -15,11 +15,12 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wapipe.shared.cloudapi.nodes import TemplateNode
 from wapipe.shared.storage import schema
 from wapipe.shared.storage.account import AccountEventRow, TemplateRow, store_account_events
+from wapipe.shared.storage.statements import Connection
 from wapipe.shared.template_guard import StoredTemplate
 
 STATUS_FIELD: Final = "message_template_status_update"
@@ -134,14 +135,15 @@ async def find_template(engine: AsyncEngine, name: str, language: str) -> Stored
 
 
 async def stored_template(
-    connection: AsyncConnection, name: str, language: str
+    connection: Connection, name: str, language: str
 ) -> StoredTemplate | None:
     """The template stored by ``wapipe templates sync`` (and its webhooks), if any."""
     table = schema.templates
     query = select(table).where(table.c.name == name, table.c.language == language)
-    row = (await connection.execute(query)).first()
-    if row is None:
+    rows = (await connection.execute(query)).all()
+    if not rows:
         return None
+    row = rows[0]
     return StoredTemplate(
         template_id=row.template_id,
         name=row.name,

@@ -87,6 +87,7 @@ from wapipe.shared.storage.messages import outbound_row
 from wapipe.workers.sender.intake import INTAKE_BATCH, new_job
 from wapipe.workers.sender.journal import Journal
 from wapipe.workers.sender.send import message_body
+from wapipe.workers.storage import Transactions
 
 RESULTS: Final = Path(__file__).parent / "results" / "sender.md"
 TOKEN: Final = "bench-token"
@@ -443,7 +444,11 @@ async def post_all(
     async with contextlib.AsyncExitStack() as stack:
         journal: Journal | None = None
         if database_url is not None:
-            journal = Journal(await stack.enter_async_context(open_database(database_url)))
+            transactions = Transactions(
+                await stack.enter_async_context(open_database(database_url))
+            )
+            stack.push_async_callback(transactions.close)
+            journal = Journal(transactions)
             writing = asyncio.ensure_future(journal.run())
             stack.callback(writing.cancel)
             for start in range(0, len(jobs), INTAKE_BATCH):  # as the intake claims them

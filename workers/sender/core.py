@@ -31,6 +31,7 @@ from wapipe.workers.sender.metrics import SenderMetrics
 from wapipe.workers.sender.parking import Parker
 from wapipe.workers.sender.send import Rules, Sending
 from wapipe.workers.sender.templates import Templates
+from wapipe.workers.storage import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ class Sender:
         self.events = events
         self.metrics = metrics
         self._api = api
-        self.journal = Journal(engine, metrics.unavailable)
+        # The journal's and the template check's transactions (the settler's and the failed
+        # statuses' stay the engine's: they publish before they commit, on the event loop).
+        self.transactions = Transactions(engine)
+        self.journal = Journal(self.transactions, metrics.unavailable)
         self.lanes: dict[str, Lane] = {}
         self.acks = Acks()
         self._holding = Holding(metrics.held, self.acks)
@@ -65,7 +69,7 @@ class Sender:
         self._sending = Sending(
             api=api,
             journal=self.journal,
-            templates=Templates(engine, check=settings.sender_check_templates),
+            templates=Templates(self.transactions, check=settings.sender_check_templates),
             events=events,
             holding=self._holding,
             metrics=metrics,
@@ -160,12 +164,15 @@ class Sender:
             await asyncio.wait(self._sends, timeout=timeout_s)
 
     async def cancel(self) -> None:
-        """Cancel every task and let each end (a transaction rolled back) before the engine
-        is disposed of; bounded, so that a stuck one cannot keep the process alive."""
+        """Cancel every task and let each end (a transaction rolled back), then close the
+        transactions' connection, before the engine is disposed of; bounded, so that a stuck
+        one cannot keep the process alive."""
         for _ in range(2):  # once more for one that awaited again while ending
             tasks = [task for task in self._tasks if not task.done()]
             if not tasks:
-                return
+                break
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
+        # After the transaction in the thread, if one was running when its task was cancelled.
+        await self.transactions.close()

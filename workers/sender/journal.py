@@ -6,6 +6,10 @@ one, so a thousand sends a second cost tens of commits, and each caller waits fo
 (Claims in transactions of their own would take turns with the marks for SQLite's one writer,
 and a send waits for its mark.) A database outage is waited out; a write the database refuses
 fails alone, not its group.
+
+Every transaction runs through ``Transactions`` (workers/storage.py): on SQLite the whole of it
+in the database's thread, one hop between threads a commit where aiosqlite took several a
+statement (its thread and the hops were a quarter of the sender's loop, results/sender.md).
 """
 
 from __future__ import annotations
@@ -13,19 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wapipe.shared.logs import Throttle
 from wapipe.shared.storage import messages, send_jobs
 from wapipe.shared.storage.messages import OutboundRow
 from wapipe.shared.storage.send_jobs import Change, JobRecord, NewJob
+from wapipe.shared.storage.statements import Connection
 from wapipe.workers.retry import Unavailable
-from wapipe.workers.storage import transaction
+from wapipe.workers.storage import Transactions, Work
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +40,13 @@ outage: Final = Throttle()  # one line per 10 s of an outage, not one per try
 
 
 async def until_stored(
-    engine: AsyncEngine,
-    work: Callable[[AsyncConnection], Awaitable[T]],
-    unavailable: Counter | None = None,
+    transactions: Transactions, work: Work[T], unavailable: Counter | None = None
 ) -> T:
     """``work`` in a transaction, the database's outages waited out (nothing acked meanwhile:
     the caller holds its jobs); each try that finds it down counted in ``unavailable``."""
     while True:
         try:
-            async with transaction(engine) as connection:
-                return await work(connection)
+            return await transactions.run(work)
         except Unavailable as exc:
             if unavailable is not None:
                 unavailable.inc()
@@ -78,8 +79,8 @@ class _Write:
 
 
 class Journal:
-    def __init__(self, engine: AsyncEngine, unavailable: Counter | None = None) -> None:
-        self._engine = engine
+    def __init__(self, transactions: Transactions, unavailable: Counter | None = None) -> None:
+        self._transactions = transactions
         self._unavailable = unavailable
         self._pending: list[_Write] = []
         self._wake = asyncio.Event()
@@ -101,13 +102,13 @@ class Journal:
 
     async def record(self, key: str) -> JobRecord | None:
         """The job's record as stored now (read in a transaction of its own)."""
-        found = await until_stored(self._engine, lambda c: send_jobs.records(c, [key]))
+        found = await until_stored(self._transactions, lambda c: send_jobs.records(c, [key]))
         return found.get(key)
 
     async def finish(self, change: Change) -> None:
         """``change`` at once, in a transaction of its own (not a send's: nothing waits on
         the group for it)."""
-        await until_stored(self._engine, lambda c: send_jobs.finish(c, change))
+        await until_stored(self._transactions, lambda c: send_jobs.finish(c, change))
 
     async def _submit(self, write: _Write) -> Any:
         self._pending.append(write)
@@ -147,7 +148,7 @@ class Journal:
         changes = [w.change for w in writes if w.change is not None]
         keys = [w.mark for w in writes if w.mark is not None]
 
-        async def commit(connection: AsyncConnection) -> tuple[dict[str, JobRecord], set[str]]:
+        async def commit(connection: Connection) -> tuple[dict[str, JobRecord], set[str]]:
             seen = await send_jobs.claim(connection, rows)
             moved = await send_jobs.change(connection, changes, at)
             # A message Meta accepted, whatever became of its job since (a failed status may
@@ -157,4 +158,4 @@ class Journal:
                 await messages.record_outbound(connection, sent)
             return seen, moved | await send_jobs.mark_sending(connection, keys, at)
 
-        return await until_stored(self._engine, commit, self._unavailable)
+        return await until_stored(self._transactions, commit, self._unavailable)

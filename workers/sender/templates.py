@@ -12,20 +12,19 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from wapipe.shared.schemas.jobs import Job, SendJob, TemplateMessage
 from wapipe.shared.schemas.outbound import Stage
 from wapipe.shared.storage.templates import stored_template
 from wapipe.shared.template_guard import StoredTemplate, refusal
 from wapipe.workers.sender.journal import until_stored
+from wapipe.workers.storage import Transactions
 
 FRESH_S: Final = 10.0  # a template approved or paused meanwhile is seen this much later
 
 
 class Templates:
-    def __init__(self, engine: AsyncEngine, *, check: bool) -> None:
-        self._engine = engine
+    def __init__(self, transactions: Transactions, *, check: bool) -> None:
+        self._transactions = transactions
         self._check = check
         self._found: dict[tuple[str, str], tuple[float, StoredTemplate | None]] = {}
 
@@ -40,7 +39,9 @@ class Templates:
         now = time.monotonic()
         cached = self._found.get((name, language))
         if cached is None or now - cached[0] > FRESH_S:
-            stored = await until_stored(self._engine, lambda c: stored_template(c, name, language))
+            stored = await until_stored(
+                self._transactions, lambda c: stored_template(c, name, language)
+            )
             cached = self._found[(name, language)] = (now, stored)
         reason = refusal(template, cached[1])
         return ("invalid", reason) if reason is not None else None
