@@ -164,9 +164,9 @@ class Sender:
             await asyncio.wait(self._sends, timeout=timeout_s)
 
     async def cancel(self) -> None:
-        """Cancel every task and let each end (a transaction rolled back), then close the
-        transactions' connection, before the engine is disposed of; bounded, so that a stuck
-        one cannot keep the process alive."""
+        """Cancel every task and let each end (a transaction rolled back; bounded, so that a
+        stuck one cannot keep the process alive), then close the transactions' connection,
+        before the engine is disposed of."""
         for _ in range(2):  # once more for one that awaited again while ending
             tasks = [task for task in self._tasks if not task.done()]
             if not tasks:

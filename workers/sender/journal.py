@@ -9,7 +9,8 @@ fails alone, not its group.
 
 Every transaction runs through ``Transactions`` (workers/storage.py): on SQLite the whole of it
 in the database's thread, one hop between threads a commit where aiosqlite took several a
-statement (its thread and the hops were a quarter of the sender's loop, results/sender.md).
+statement (its thread and the hops were nearly a quarter of the sender's loop:
+tests/bench/results/sender.md).
 """
 
 from __future__ import annotations
