@@ -85,17 +85,12 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         confirm_timeout_s=settings.confirm_timeout_s,
     )
     app[PUBLISHER] = publisher
-    background = [
-        asyncio.create_task(publisher.connect(), name="broker-connect"),
-        asyncio.create_task(publisher.watch_deadlines(), name="confirm-deadlines"),
-    ]
-    for task in background:
-        task.add_done_callback(_log_failure)
+    connecting = asyncio.create_task(publisher.connect(), name="broker-connect")
+    connecting.add_done_callback(_log_failure)
     yield
     # aiohttp has let in-flight handlers finish by now, so their confirms are in.
-    for task in background:
-        task.cancel()
-    await asyncio.gather(*background, return_exceptions=True)
+    connecting.cancel()
+    await asyncio.gather(connecting, return_exceptions=True)
     await publisher.close()
 
 

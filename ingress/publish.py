@@ -92,6 +92,7 @@ class Publisher:
         log.info("broker reconnected", extra={"connection": self._connection_name})
 
     async def close(self) -> None:
+        self._deadlines.close()
         if self._connection is not None:
             await self._connection.close()
 
@@ -115,10 +116,6 @@ class Publisher:
         finally:
             self._deadlines.disarm(deadline)
         self._stalled_until = 0.0
-
-    async def watch_deadlines(self) -> None:
-        """Answer 503 for every confirm that takes too long; runs for the publisher's life."""
-        await self._deadlines.watch()
 
     async def _open_channel(self) -> aiormq.Channel:
         """The current aiormq channel; a new one once aio-pika has reconnected."""

@@ -9,8 +9,8 @@ process's CPU time over the events. The variants take the ingress's choices away
     aio-pika          check the signature, Exchange.publish(aio_pika.Message(body)) of the raw body
     aiormq            the same through the aiormq channel underneath, basic_publish(wait=False)
     aiormq+timer      ... with a confirm timeout armed per publish (asyncio.timeout)
-    wapipe+locks      signature, split_body, Publisher.publish_all (its deadlines: one periodic
-                      check, no timer per publish), counting with prometheus_client's metrics
+    wapipe+locks      signature, split_body, Publisher.publish_all (its deadlines: one shared
+                      timer, not one per publish), counting with prometheus_client's metrics
     wapipe-gc         ... counting in plain ints, as the ingress does
     wapipe            ... with the garbage collector settled as `wapipe ingress` settles it
 
@@ -70,7 +70,6 @@ async def measure(variant: str, amqp_url: str, body: bytes, events: int) -> floa
     header = signature.sign(SECRET, body)
     publisher = Publisher(amqp_url, "bench-publish-cost", confirm_timeout_s=2.0)
     await publisher.connect()
-    watcher = asyncio.create_task(publisher.watch_deadlines())
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     exchange = await channel.get_exchange(topology.EVENTS_EXCHANGE)
@@ -137,7 +136,6 @@ async def measure(variant: str, amqp_url: str, body: bytes, events: int) -> floa
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
-    watcher.cancel()
     await connection.close()
     await publisher.close()
     return cpu_us
