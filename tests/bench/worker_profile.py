@@ -11,9 +11,9 @@ the first event to the last, and the share of it off the main thread (the SQLite
 ``--code DIR`` runs another checkout's worker (DIR/.venv/bin/wapipe, made with ``make
 .venv/bin/wapipe`` there, on a database of its own migration) in every round too, by turns: the
 first code first in odd rounds, last in even ones; medians of ``--rounds``. With ``--profile``
-each worker runs under cProfile (about twice the CPU: read its shares, not its times) and the top
-entries of each code's last round are printed. ``--write`` appends the medians to
-results/cost.md.
+each worker runs under cProfile, timed by its main thread's CPU (about twice the CPU: read its
+shares, not its times), and the top entries of each code's last round are printed. ``--write``
+appends the medians to results/cost.md.
 """
 
 from __future__ import annotations
@@ -45,13 +45,17 @@ from wapipe.shared import topology
 KIND = {"message": "text", "status": "status"}
 RESULTS = Path(__file__).parent / "results" / "cost.md"
 
-# The worker under cProfile timed by CPU, not the wall clock: a worker waits most of the time,
-# and wall-clock times would charge its waits to whatever awaited. Standard library only, so
-# that any checkout's interpreter runs it: python -c PROFILED OUT KIND.
+# The worker under cProfile timed by its main thread's CPU, not the wall clock: a worker waits
+# most of the time, and wall-clock times would charge its waits to whatever awaited (the SQLite
+# thread's CPU is the bench's own column). Standard library only, so that any checkout's
+# interpreter runs it: python -c PROFILED OUT KIND.
 PROFILED = """
-import cProfile, runpy, sys, time
+import cProfile, contextlib, importlib, runpy, sys, time
 out, kind = sys.argv[1:3]
-profiler = cProfile.Profile(time.process_time)
+for module in ("wapipe.cli.main", f"wapipe.workers.{kind}"):  # imported before, not profiled
+    with contextlib.suppress(ImportError):
+        importlib.import_module(module)
+profiler = cProfile.Profile(time.thread_time)
 sys.argv = ["wapipe", "worker", kind]
 profiler.enable()
 try:
