@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 import msgspec
@@ -50,7 +51,7 @@ from wapipe.shared.storage.account import (
 from wapipe.workers.main import Resources, WorkerKind
 from wapipe.workers.retry import Reject
 from wapipe.workers.runtime import Handler, Outcome
-from wapipe.workers.storage import transaction
+from wapipe.workers.storage import Transactions
 
 QUEUE: Final = topology.ACCOUNT_QUEUE
 
@@ -186,7 +187,7 @@ def event_row(item: AccountEvent, stored_at: float) -> AccountEventRow:
 
 class AccountHandler:
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
         self._publisher = publisher
 
     async def __call__(self, batch: Sequence[AbstractIncomingMessage]) -> Outcome:
@@ -196,10 +197,15 @@ class AccountHandler:
         numbers = [phone_number_row(c) for _, c in changes if isinstance(c, PhoneNumberChange)]
         flows = [row for item in items if (row := flow_row(item)) is not None]
         now = time.time()
-        async with transaction(self._engine) as connection:
-            new = await store_account_events(
-                connection, [event_row(item, now) for item in items], templates, numbers, flows
+        new = await self._transactions.run(
+            partial(
+                store_account_events,
+                events=[event_row(item, now) for item in items],
+                templates=templates,
+                phone_numbers=numbers,
+                flows=flows,
             )
+        )
         await self._publisher.publish(
             [
                 Outgoing(
@@ -217,10 +223,17 @@ class AccountHandler:
         )
         return Outcome(stored=len(new), duplicates=len(items) - len(new))
 
+    async def close(self) -> None:
+        await self._transactions.close()
+
 
 @asynccontextmanager
 async def _account_handler(resources: Resources) -> AsyncIterator[Handler]:
-    yield AccountHandler(resources.engine, resources.events)
+    handler = AccountHandler(resources.engine, resources.events)
+    try:
+        yield handler
+    finally:
+        await handler.close()
 
 
 KIND: Final = WorkerKind("account", QUEUE, metrics_port=9103, handler=_account_handler)

@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 import msgspec
@@ -42,7 +43,7 @@ from wapipe.shared.storage.media import FAILED, STORED, MediaRow, record_media, 
 from wapipe.workers.main import Resources, WorkerKind
 from wapipe.workers.retry import Reject, RetryPolicy, Unavailable
 from wapipe.workers.runtime import Handler, Outcome
-from wapipe.workers.storage import transaction
+from wapipe.workers.storage import Transactions
 
 QUEUE: Final = topology.MEDIA_QUEUE
 MEDIA_STORED: Final = "media.stored"
@@ -103,7 +104,7 @@ class MediaHandler:
         attempts: RetryPolicy,
         max_bytes: int,
     ) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
         self._api = api
         self._store = store
         self._publisher = publisher
@@ -117,12 +118,12 @@ class MediaHandler:
         if len(items) == 1 and (reason := self._failed_now.get(items[0].media.id)):
             raise Reject(reason)  # failed for good a moment ago, in its batch
         self._failed_now.clear()  # a new batch: the last one's pass message by message is over
-        async with transaction(self._engine) as connection:
-            done = await stored_media(connection, {item.media.id for item in items})
+        done = await self._transactions.run(
+            partial(stored_media, media_ids={item.media.id for item in items})
+        )
         todo = {item.media.id: item for item in items if item.media.id not in done}
         rows = await self._fetch_all(list(todo.values()))
-        async with transaction(self._engine) as connection:
-            await record_media(connection, rows)
+        await self._transactions.run(partial(record_media, rows=rows))
         # The stored ones of before too, again: had a crash come between their commit and their
         # event, this is their event (same key: followers drop repeats).
         await self._publisher.publish([_event(row) for row in [*rows, *done.values()]])
@@ -134,6 +135,9 @@ class MediaHandler:
             raise MediaFailed(f"{len(failed)} media failed: {', '.join(sorted(failed))}")
         stored = sum(1 for row in rows if row.state == STORED)
         return Outcome(stored=stored, duplicates=len(items) - len(rows))
+
+    async def close(self) -> None:
+        await self._transactions.close()
 
     async def _fetch_all(self, items: list[MediaEvent]) -> list[MediaRow]:
         outcomes = await asyncio.gather(
@@ -233,7 +237,7 @@ async def _media_handler(resources: Resources) -> AsyncIterator[Handler]:
         CloudApi(GraphConfig.from_settings(settings)) as api,
         open_store(settings.media_dir) as store,
     ):
-        yield MediaHandler(
+        handler = MediaHandler(
             resources.engine,
             api,
             store,
@@ -246,6 +250,10 @@ async def _media_handler(resources: Resources) -> AsyncIterator[Handler]:
             ),
             max_bytes=settings.media_max_bytes,
         )
+        try:
+            yield handler
+        finally:
+            await handler.close()
 
 
 KIND: Final = WorkerKind("media", QUEUE, metrics_port=9104, handler=_media_handler)

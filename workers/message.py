@@ -9,7 +9,10 @@ each called with a ``MessageContext``. What they reply, and a read receipt when
 marked handled.
 
 The answers of a whole batch are published together and their messages marked handled in one
-transaction once every confirm is in (a round trip per batch, not per message). A handler that
+transaction once every confirm is in (a round trip per batch, not per message). The mark is a
+transaction of its own, committed before the ack: joined to the next batch's store it would save
+a commit and a thread hop a batch, but leave a handled message unmarked, to be handed on again if
+it came back, until that next batch came (results/cost.md, 2026-12-05). A handler that
 raises fails its message: retried, then dead-lettered, like any failure (workers/runtime.py);
 nothing it replied is published, while what the handlers before it answered is, and marked.
 Handling is at least once: a crash after the jobs went out and before the mark runs the handlers

@@ -16,10 +16,16 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Dialect, Table, and_, case, func, or_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, insert_new, prepare
+from wapipe.shared.storage.statements import (
+    Connection,
+    Prepared,
+    execute_many,
+    insert_for,
+    insert_new,
+    prepare,
+)
 
 
 class AccountEventRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,7 +90,7 @@ FLOW_GROUPS = {
 
 
 async def store_account_events(
-    connection: AsyncConnection,
+    connection: Connection,
     events: Sequence[AccountEventRow],
     templates: Sequence[TemplateRow],
     phone_numbers: Sequence[PhoneNumberRow],

@@ -12,10 +12,15 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Dialect, case, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wapipe.shared.storage import schema
-from wapipe.shared.storage.statements import Prepared, execute_many, insert_for, prepare
+from wapipe.shared.storage.statements import (
+    Connection,
+    Prepared,
+    execute_many,
+    insert_for,
+    prepare,
+)
 
 STORED = "stored"
 FAILED = "failed"
@@ -35,18 +40,17 @@ class MediaRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
 
 
-async def stored_media(
-    connection: AsyncConnection, media_ids: Collection[str]
-) -> dict[str, MediaRow]:
+async def stored_media(connection: Connection, media_ids: Collection[str]) -> dict[str, MediaRow]:
     """The records of those of ``media_ids`` stored already."""
-    table = schema.media
-    columns = [table.c[name] for name in MediaRow.__struct_fields__]
-    query = select(*columns).where(table.c.media_id.in_(media_ids), table.c.state == STORED)
-    rows = await connection.execute(query)
-    return {row.media_id: MediaRow(**row._mapping) for row in rows}
+    table, fields = schema.media, MediaRow.__struct_fields__
+    query = select(*(table.c[name] for name in fields)).where(
+        table.c.media_id.in_(media_ids), table.c.state == STORED
+    )
+    rows = (await connection.execute(query)).all()
+    return {row.media_id: MediaRow(**dict(zip(fields, row, strict=True))) for row in rows}
 
 
-async def record_media(connection: AsyncConnection, rows: Sequence[MediaRow]) -> None:
+async def record_media(connection: Connection, rows: Sequence[MediaRow]) -> None:
     await execute_many(connection, _merge(connection.dialect), rows, key="media_id")
 
 

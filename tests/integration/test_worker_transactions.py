@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import inbound_text_row
 from wapipe.shared.storage import customers
+from wapipe.shared.storage.account import AccountEventRow, store_account_events
+from wapipe.shared.storage.media import FAILED, STORED, MediaRow, record_media, stored_media
 from wapipe.shared.storage.messages import InboundRow, mark_handled, store_inbound, unhandled
 from wapipe.shared.storage.statements import Connection
 from wapipe.workers.retry import Unavailable
@@ -137,3 +140,28 @@ async def test_a_connection_left_in_a_transaction_is_replaced_on_sqlite(
     with pytest.raises(Unavailable, match="within a transaction"):
         await transactions.run(look)
     assert await transactions.run(look) == set()
+
+
+async def test_the_media_and_account_stores_run_in_a_transaction_on_either_backend(
+    transactions: Transactions,
+) -> None:
+    """The media and account workers' stores over the same face (statements.Connection)."""
+    stored = MediaRow(
+        media_id="m1", wamid="w1", state=STORED, mime_type="image/jpeg", file_name="a.jpg",
+        sha256="ab", size_bytes=3, location="media/m1", error=None, attempts=1, updated_at=2.5,
+    )  # fmt: skip
+    failed = MediaRow(
+        media_id="m2", wamid="w2", state=FAILED, mime_type=None, file_name=None, sha256=None,
+        size_bytes=None, location=None, error="gone", attempts=3, updated_at=3.0,
+    )  # fmt: skip
+    await transactions.run(partial(record_media, rows=[stored, failed]))
+    found = await transactions.run(partial(stored_media, media_ids={"m1", "m2", "m3"}))
+    assert found == {"m1": stored}  # every column read back, the failed one left out
+
+    event = AccountEventRow(
+        key="k1", field="account_update", waba_id="waba", phone_number_id=None,
+        entry_time=1, received_at=1.0, stored_at=1.0, payload="{}",
+    )  # fmt: skip
+    store = partial(store_account_events, events=[event], templates=[], phone_numbers=[])
+    assert await transactions.run(store) == {"k1"}
+    assert await transactions.run(store) == set()  # a repeat stores nothing
