@@ -6,8 +6,9 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator
-from typing import Final
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -68,12 +69,8 @@ def create_app(settings: Settings) -> web.Application:
 async def _flows_broker(app: web.Application) -> AsyncIterator[None]:
     """The Flows endpoint's own connection (request/reply), made in the background too."""
     broker = app[flows.ENDPOINT].broker
-    connecting = asyncio.create_task(broker.connect(), name="flows-broker-connect")
-    connecting.add_done_callback(_log_failure)
-    yield
-    connecting.cancel()
-    await asyncio.gather(connecting, return_exceptions=True)
-    await broker.close()
+    async with _connecting("flows-broker-connect", broker.connect(), broker.close):
+        yield
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:
@@ -85,13 +82,24 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         confirm_timeout_s=settings.confirm_timeout_s,
     )
     app[PUBLISHER] = publisher
-    connecting = asyncio.create_task(publisher.connect(), name="broker-connect")
+    # Closed once aiohttp has let in-flight handlers finish, so their confirms are in.
+    async with _connecting("broker-connect", publisher.connect(), publisher.close):
+        yield
+
+
+@asynccontextmanager
+async def _connecting(
+    name: str, connect: Coroutine[Any, Any, None], close: Callable[[], Awaitable[None]]
+) -> AsyncIterator[None]:
+    """``connect`` as a task of its own while the app runs (a failure logged); then ``close``."""
+    connecting = asyncio.create_task(connect, name=name)
     connecting.add_done_callback(_log_failure)
-    yield
-    # aiohttp has let in-flight handlers finish by now, so their confirms are in.
-    connecting.cancel()
-    await asyncio.gather(connecting, return_exceptions=True)
-    await publisher.close()
+    try:
+        yield
+    finally:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await close()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import weakref
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -87,10 +88,16 @@ class Transactions:
         if self._thread is None:
             async with transaction(self._engine) as connection:
                 return await work(connection)
+        abandoned = threading.Event()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._thread, self._in_thread, work
+                self._thread, self._in_thread, work, abandoned
             )
+        except asyncio.CancelledError:
+            # Its caller is gone (shutdown): the thread rolls it back unless it has committed,
+            # as SQLAlchemy's transaction would (a send's mark must not outlive its send).
+            abandoned.set()
+            raise
         except (OSError, TimeoutError) as exc:
             raise Unavailable(_one_line(exc)) from exc
         except sqlite3.Error as exc:
@@ -107,8 +114,10 @@ class Transactions:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
             self._thread.shutdown()
 
-    def _in_thread(self, work: Work[T]) -> T:
+    def _in_thread(self, work: Work[T], abandoned: threading.Event) -> T:
         assert self._plain is not None
+        if abandoned.is_set():
+            raise _Abandoned
         if self._connection is None:
             self._connection = self._plain.raw_connection()
         connection = self._connection.driver_connection
@@ -116,6 +125,8 @@ class Transactions:
         try:
             connection.execute("BEGIN IMMEDIATE")  # the write lock first (database.py says why)
             result = _to_end(work(_Plain(connection, self._plain.dialect)))
+            if abandoned.is_set():  # e.g. while BEGIN waited for another process's lock
+                raise _Abandoned
             connection.commit()
         except BaseException as exc:
             # A fresh connection for the next try after the database's own error, or when the
@@ -140,6 +151,10 @@ class Transactions:
             self._connection = None
         if self._plain is not None:
             self._plain.dispose()
+
+
+class _Abandoned(Exception):
+    """A transaction whose caller was cancelled: rolled back, its result wanted by nobody."""
 
 
 def _to_end(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -173,7 +173,11 @@ async def change(connection: Connection, changes: Sequence[Change], token: float
         return set()
     if len(changes) == 1:  # a quiet moment's group: one UPDATE ... RETURNING does it
         only = msgspec.structs.replace(changes[0], at=token)
-        return {only.key} if await finish(connection, only) is not None else set()
+        if await finish(connection, only) is not None:
+            return {only.key}
+        # Not in ``only_from`` (any more): moved by another holder, or by this group's own
+        # first commit, whose answer was lost (its token tells).
+        return set((await execute_in(connection, _MOVED, [only.key], at=token)).scalars())
     by_condition: dict[frozenset[str], list[Change]] = {}
     for c in changes:
         by_condition.setdefault(c.only_from, []).append(c)
@@ -201,6 +205,17 @@ class _ChangeRow(msgspec.Struct, frozen=True):
     at: float
 
 
+# What a change writes (both ways of writing one: by executemany and ``finish``).
+_CHANGED: Final[dict[str, Any]] = {
+    "state": bindparam("state"),
+    "wamid": bindparam("wamid"),
+    "error_code": bindparam("error_code"),
+    "error_title": bindparam("error_title"),
+    "error_details": bindparam("error_details"),
+    "updated_at": bindparam("at"),
+}
+
+
 @lru_cache(maxsize=64)
 def _prepared_change(dialect: Dialect, only_from: frozenset[str]) -> Prepared:
     return prepare(_change_statement(only_from), dialect, _ChangeRow)
@@ -212,14 +227,7 @@ def _change_statement(only_from: frozenset[str]) -> Any:
     return (
         update(table)
         .where(table.c.idempotency_key == bindparam("k"), or_(*allowed))
-        .values(
-            state=bindparam("state"),
-            wamid=bindparam("wamid"),
-            error_code=bindparam("error_code"),
-            error_title=bindparam("error_title"),
-            error_details=bindparam("error_details"),
-            updated_at=bindparam("at"),
-        )
+        .values(_CHANGED)
     )
 
 
@@ -230,14 +238,7 @@ _RECORDS: Final = select(*_COLUMNS).where(in_ids(table.c.idempotency_key))
 _FINISH: Final = (
     update(table)
     .where(in_ids(table.c.state), table.c.idempotency_key == bindparam("k"))
-    .values(
-        state=bindparam("state"),
-        wamid=bindparam("wamid"),
-        error_code=bindparam("error_code"),
-        error_title=bindparam("error_title"),
-        error_details=bindparam("error_details"),
-        updated_at=bindparam("at"),
-    )
+    .values(_CHANGED)
     .returning(*_COLUMNS)
 )
 _MOVED: Final = select(table.c.idempotency_key).where(

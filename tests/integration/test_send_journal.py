@@ -94,6 +94,26 @@ async def test_a_mark_tried_again_after_a_lost_commit_finds_its_own_rows(
         assert await send_jobs.mark_sending(connection, ["a"], at=100.0) == {"a"}
 
 
+@pytest.mark.parametrize("others", [0, 1], ids=["alone", "in-a-group"])
+async def test_a_change_tried_again_after_a_lost_commit_finds_its_own_rows(
+    engine: AsyncEngine, others: int
+) -> None:
+    """As for a mark: the same change again (token 2.0) counts as moved, where another holder's
+    would not; alone in its group (one UPDATE ... RETURNING) as in a group of several."""
+    await claimed(engine, "a", "b")
+    async with engine.begin() as connection:
+        await send_jobs.mark_sending(connection, ["a", "b"], at=1.0)
+    changes = [
+        Change(key=k, state=send_jobs.ACCEPTED, at=2.0, only_from=frozenset({send_jobs.SENDING}))
+        for k in ["a", "b"][: 1 + others]
+    ]
+    for token, moved in [(2.0, {"a", "b"}), (2.0, {"a", "b"}), (3.0, set())]:
+        async with engine.begin() as connection:
+            assert await send_jobs.change(connection, changes, token) == moved & {
+                c.key for c in changes
+            }
+
+
 async def test_a_change_applies_only_from_its_states(engine: AsyncEngine) -> None:
     await claimed(engine, "a", "b")
     accepted = frozenset({send_jobs.SENDING})

@@ -5,6 +5,7 @@ and the same errors on both."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -140,6 +141,34 @@ async def test_a_connection_left_in_a_transaction_is_replaced_on_sqlite(
     with pytest.raises(Unavailable, match="within a transaction"):
         await transactions.run(look)
     assert await transactions.run(look) == set()
+
+
+async def test_a_transaction_whose_caller_is_cancelled_is_rolled_back_on_sqlite(
+    transactions: Transactions, database_url: str
+) -> None:
+    """Cancelled (a shutdown), the caller is gone before the thread's work ends: that work must
+    not commit after it (a send's mark outliving its send would fail a job that never left)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLAlchemy's transaction, on the event loop, rolls back when cancelled")
+    running, go_on = threading.Event(), threading.Event()
+
+    async def store_then_wait(connection: Connection) -> set[str]:
+        stored = await store_inbound(connection, [inbound("w1")], [])
+        running.set()
+        go_on.wait(10)  # the thread's work still going when its caller is cancelled
+        return stored
+
+    run = asyncio.create_task(transactions.run(store_then_wait))
+    assert await asyncio.to_thread(running.wait, 10)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    go_on.set()
+
+    async def store(connection: Connection) -> set[str]:
+        return await store_inbound(connection, [inbound("w1")], [])
+
+    assert await transactions.run(store) == {"w1"}  # rolled back: new again
 
 
 async def test_the_media_and_account_stores_run_in_a_transaction_on_either_backend(
