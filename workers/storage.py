@@ -79,12 +79,15 @@ class Transactions:
         self._plain = plain_sqlite_engine(engine)
         self._thread: ThreadPoolExecutor | None = None
         self._connection: PoolProxiedConnection | None = None  # the thread's, once opened
+        self._closed = False
         if self._plain is not None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="wapipe-sqlite")
             # A handler dropped unclosed (tests) lets its thread go.
             weakref.finalize(self, self._thread.shutdown, wait=False)
 
     async def run(self, work: Work[T]) -> T:
+        if self._closed:
+            raise Unavailable("shutting down: the transactions are closed")
         if self._thread is None:
             async with transaction(self._engine) as connection:
                 return await work(connection)
@@ -94,8 +97,9 @@ class Transactions:
                 self._thread, self._in_thread, work, abandoned
             )
         except asyncio.CancelledError:
-            # Its caller is gone (shutdown): the thread rolls it back unless it has committed,
-            # as SQLAlchemy's transaction would (a send's mark must not outlive its send).
+            # Its caller is gone (shutdown): the thread rolls it back unless its COMMIT has
+            # begun, as SQLAlchemy's transaction would (a send's mark must not outlive its send;
+            # one committed just then is as after a crash right after the commit).
             abandoned.set()
             raise
         except (OSError, TimeoutError) as exc:
@@ -110,6 +114,11 @@ class Transactions:
             raise
 
     async def close(self) -> None:
+        """Close the thread's connection, after the transaction running in it if one is (later
+        runs are refused as an outage: the caller's work waits, unacked); once."""
+        if self._closed:
+            return
+        self._closed = True
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
             self._thread.shutdown()
@@ -124,8 +133,10 @@ class Transactions:
         assert isinstance(connection, sqlite3.Connection)
         try:
             connection.execute("BEGIN IMMEDIATE")  # the write lock first (database.py says why)
+            if abandoned.is_set():  # cancelled while BEGIN waited for another process's lock
+                raise _Abandoned
             result = _to_end(work(_Plain(connection, self._plain.dialect)))
-            if abandoned.is_set():  # e.g. while BEGIN waited for another process's lock
+            if abandoned.is_set():
                 raise _Abandoned
             connection.commit()
         except BaseException as exc:

@@ -7,9 +7,9 @@ One URL chooses the backend (DESIGN.md, Storage):
 - ``postgresql://user@host:5432/name`` (or ``postgres://``): PostgreSQL.
 
 Both go through SQLAlchemy's asyncio engine: aiosqlite for SQLite, asyncpg for PostgreSQL;
-except, on SQLite, the status and message workers' batch transactions and the sender's journal,
-which run whole in a thread of their own over the standard library's driver
-(``plain_sqlite_engine``, workers/storage.py).
+except, on SQLite, the workers' batch transactions and the sender's journal, which run whole in
+a thread of their own over the standard library's driver (``plain_sqlite_engine``,
+workers/storage.py).
 
 SQLite is set up for several worker processes writing one file: WAL (readers never wait for the
 writer), ``synchronous=FULL`` (a committed batch survives a power cut: workers ack after commit),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from sqlalchemy import Dialect, case, literal_column, select
@@ -17,9 +17,13 @@ from wapipe.shared.storage import schema
 from wapipe.shared.storage.statements import (
     Connection,
     Prepared,
+    columns_of,
     execute_many,
+    in_ids,
     insert_for,
     prepare,
+    select_in,
+    struct_of,
 )
 
 STORED = "stored"
@@ -42,12 +46,15 @@ class MediaRow(msgspec.Struct, frozen=True, kw_only=True):
 
 async def stored_media(connection: Connection, media_ids: Collection[str]) -> dict[str, MediaRow]:
     """The records of those of ``media_ids`` stored already."""
-    table, fields = schema.media, MediaRow.__struct_fields__
-    query = select(*(table.c[name] for name in fields)).where(
-        table.c.media_id.in_(media_ids), table.c.state == STORED
-    )
-    rows = (await connection.execute(query)).all()
-    return {row.media_id: MediaRow(**dict(zip(fields, row, strict=True))) for row in rows}
+    rows = await select_in(connection, _STORED, sorted(media_ids))
+    return {row.media_id: struct_of(MediaRow, row) for row in rows}
+
+
+# Built once: compiled once by statements.select_in (the plain driver's path compiles anew
+# whatever is not).
+_STORED: Final = select(*columns_of(schema.media, MediaRow)).where(
+    in_ids(schema.media.c.media_id), schema.media.c.state == STORED
+)
 
 
 async def record_media(connection: Connection, rows: Sequence[MediaRow]) -> None:

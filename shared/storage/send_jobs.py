@@ -29,12 +29,14 @@ from wapipe.shared.storage import schema
 from wapipe.shared.storage.statements import (
     Connection,
     Prepared,
+    columns_of,
     execute_in,
     execute_many,
     in_ids,
     insert_new,
     prepare,
     select_in,
+    struct_of,
 )
 
 
@@ -143,13 +145,11 @@ SETTLE_FAILED: Final = Transition("settle failed", FAILED, _from(UNKNOWN))
 # A failed status after the 200, or before it (the holder's answer then finds it failed).
 FAIL_BY_STATUS: Final = Transition("fail by status", FAILED, _from(ACCEPTED, SENDING, UNKNOWN))
 
-_FIELDS: Final = JobRecord.__struct_fields__
-_COLUMNS: Final = [table.c[name] for name in _FIELDS]
+_COLUMNS: Final = columns_of(table, JobRecord)
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
-    """A row of ``_COLUMNS`` (SQLAlchemy's or the plain driver's: both are tuples)."""
-    return JobRecord(**dict(zip(_FIELDS, row, strict=True)))
+    return struct_of(JobRecord, row)
 
 
 async def claim(connection: Connection, jobs: Sequence[NewJob]) -> dict[str, JobRecord]:

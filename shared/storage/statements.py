@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 import msgspec
 from sqlalchemy import Dialect, Executable, Table, bindparam
@@ -112,6 +112,21 @@ IDS: Final = "ids"  # the expanding parameter a ``select_in`` query binds its li
 def in_ids(column: Any) -> Any:
     """``column IN (the list)``, for a query that ``select_in`` runs."""
     return column.in_(bindparam(IDS, expanding=True))
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def columns_of(table: Table, row_type: type[msgspec.Struct]) -> list[Any]:
+    """``table``'s columns named as ``row_type``'s fields, in their order (read with
+    ``struct_of``)."""
+    return [table.c[name] for name in row_type.__struct_fields__]
+
+
+def struct_of(row_type: type[S], row: Sequence[Any]) -> S:
+    """A row of ``columns_of(table, row_type)`` as a ``row_type``: read by position, as both
+    SQLAlchemy's rows and the plain driver's (workers/storage.py) are tuples."""
+    return row_type(**dict(zip(row_type.__struct_fields__, row, strict=True)))
 
 
 async def select_in(

@@ -103,7 +103,11 @@ async def run(
             "WAPIPE_LOG_LEVEL": "WARNING",
         }
         if profile:
-            python = Path(code.command[0]).with_name("python")  # a venv's, or sys.executable
+            python = (  # this tree's interpreter, or the checkout's venv's
+                sys.executable
+                if code.command[0] == sys.executable
+                else Path(code.command[0]).with_name("python")
+            )
             process = Code(code.label, (str(python), "-c", PROFILED)).start(
                 [str(profile), kind], env
             )
@@ -140,6 +144,8 @@ def main() -> None:
     parser.add_argument("--top", type=positive_int, default=25)
     parser.add_argument("--write", action="store_true", help="append to results/cost.md")
     args = parser.parse_args()
+    if int(args.rate * args.duration) < 1:
+        parser.error("--rate times --duration must make at least one event")
     codes = [Code(f"this tree ({Path.cwd().name})")]
     if args.code:
         codes.append(Code.checkout(args.code.resolve(), args.code.resolve().name))

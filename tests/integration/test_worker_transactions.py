@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from functools import partial
 
+import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -171,13 +172,28 @@ async def test_a_transaction_whose_caller_is_cancelled_is_rolled_back_on_sqlite(
     assert await transactions.run(store) == {"w1"}  # rolled back: new again
 
 
+async def test_closed_transactions_refuse_work_as_an_outage(engine: AsyncEngine) -> None:
+    """A run after ``close`` (a task outliving the shutdown) is an outage its caller waits out,
+    not an error that would dead-letter its batch; a second close does nothing."""
+    transactions = Transactions(engine)
+
+    async def look(connection: Connection) -> set[str]:
+        return await unhandled(connection, ["w1"])
+
+    assert await transactions.run(look) == set()
+    await transactions.close()
+    await transactions.close()
+    with pytest.raises(Unavailable, match="closed"):
+        await transactions.run(look)
+
+
 async def test_the_media_and_account_stores_run_in_a_transaction_on_either_backend(
     transactions: Transactions,
 ) -> None:
     """The media and account workers' stores over the same face (statements.Connection)."""
     stored = MediaRow(
         media_id="m1", wamid="w1", state=STORED, mime_type="image/jpeg", file_name="a.jpg",
-        sha256="ab", size_bytes=3, location="media/m1", error=None, attempts=1, updated_at=2.5,
+        sha256="ab", size_bytes=3, location="media/m1", error=None, attempts=1, updated_at=2.0,
     )  # fmt: skip
     failed = MediaRow(
         media_id="m2", wamid="w2", state=FAILED, mime_type=None, file_name=None, sha256=None,
@@ -186,6 +202,9 @@ async def test_the_media_and_account_stores_run_in_a_transaction_on_either_backe
     await transactions.run(partial(record_media, rows=[stored, failed]))
     found = await transactions.run(partial(stored_media, media_ids={"m1", "m2", "m3"}))
     assert found == {"m1": stored}  # every column read back, the failed one left out
+    # ... as the type written (Structs compare 3 == 3.0 equal)
+    types = [type(value) for value in msgspec.structs.astuple(found["m1"])]
+    assert types == [type(value) for value in msgspec.structs.astuple(stored)]
 
     event = AccountEventRow(
         key="k1", field="account_update", waba_id="waba", phone_number_id=None,

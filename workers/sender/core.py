@@ -167,8 +167,8 @@ class Sender:
         """Cancel every task and let each end (a transaction rolled back; bounded, so that a
         stuck one cannot keep the process alive), then close the transactions' connection,
         before the engine is disposed of. On SQLite that close waits for a transaction still in
-        the database's thread, which rolls back (its caller is gone): at most as long as the
-        busy timeout, when another process holds the write lock."""
+        the database's thread, which rolls back unless its COMMIT had begun (its caller is gone):
+        at most as long as the busy timeout, when another process holds the write lock."""
         for _ in range(2):  # once more for one that awaited again while ending
             tasks = [task for task in self._tasks if not task.done()]
             if not tasks:
@@ -177,5 +177,5 @@ class Sender:
                 task.cancel()
             await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
         # After the transaction in the thread, if one was running when its task was cancelled:
-        # it is rolled back, not committed (workers/storage.py Transactions.run).
+        # rolled back unless its COMMIT had begun (workers/storage.py Transactions.run).
         await self.transactions.close()
